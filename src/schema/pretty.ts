@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+// One human line per record, for `--format pretty`. Not a contract; JSON is.
+import { formatAddr } from './addr.js';
+import { isoNanos } from './json-form.js';
+import type { Decoded } from './codec.js';
+import type { Endpoint } from './types.js';
+
+const ep = (e: Endpoint | null, family: string | null) =>
+  e ? (family === 'IPv6' ? `[${formatAddr(e.addr)}]:${e.port}` : `${formatAddr(e.addr)}:${e.port}`) : '?';
+
+export function toPretty(d: Decoded): string {
+  switch (d.schema) {
+    case 'RawConnectEvent': {
+      const r = d.value;
+      return `${isoNanos(r.time)} ${r.node} #${r.seq} ${r.protocol} ${ep(r.src, r.family)} -> ${ep(r.dst, r.family)} ` +
+        `${r.result.status}${r.result.errno ? `(${r.result.errno})` : ''} ${r.process.comm}[${r.process.pid}] ` +
+        `uts=${r.utsName} cgroup=${r.cgroup.path}`;
+    }
+    case 'AuditRecord': {
+      const a = d.value;
+      if (a.attribution.status === 'LOSS') {
+        const l = a.loss;
+        return `${isoNanos(a.time)} ${a.node} LOSS ${l ? `${l.count} connection(s), seq ${l.fromSeq}..${l.toSeq}, ${l.cause}` : ''}`;
+      }
+      const who = a.pod
+        ? `pod ${a.pod.namespace ?? '?'}/${a.pod.name ?? '?'}${a.pod.hostNetwork ? ' (hostNetwork)' : ''}`
+        : a.container ? `container ${a.container.name ?? a.container.id.slice(0, 12)}` : 'host';
+      const ctr = a.pod && a.container?.name ? ` container ${a.container.name}` : '';
+      return `${isoNanos(a.time)} ${a.node} ${a.protocol} ${ep(a.src, a.family)} -> ${ep(a.dst, a.family)} ` +
+        `${a.result?.status ?? '?'} ${a.process?.comm ?? '?'}[${a.process?.pid ?? '?'}] ${who}${ctr} ` +
+        `[${a.attribution.status}${a.attribution.source ? `/${a.attribution.source}` : ''}` +
+        `${a.attribution.reason ? `: ${a.attribution.reason}` : ''}]`;
+    }
+    case 'CaptureLoss': {
+      const l = d.value;
+      return `${isoNanos(l.time)} ${l.node} LOSS ${l.count} connection(s), seq ${l.fromSeq}..${l.toSeq}, ${l.cause}`;
+    }
+    case 'ContainerMeta': {
+      const m = d.value;
+      return `${isoNanos(m.time)} ${m.node} container ${m.containerId.slice(0, 12)} ${m.name ?? ''} ` +
+        `${m.pod ? `pod ${m.pod.namespace}/${m.pod.name}` : ''}${m.deletedTime !== null ? ' (deleted)' : ''}`;
+    }
+  }
+}

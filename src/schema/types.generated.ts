@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: Apache-2.0
+// GENERATED from src/schema/*.avsc by src/schema/gen-types.ts. Do not edit: npm run gen:types
+
+export type Protocol = 'TCP' | 'UDP';
+
+export type Family = 'IPv4' | 'IPv6';
+
+export interface Endpoint {
+  addr: Buffer;
+  port: number;
+}
+
+export type ResultStatus = 'OK' | 'INPROGRESS' | 'REFUSED' | 'TIMEOUT' | 'UNREACHABLE' | 'ERROR';
+
+export interface Result {
+  status: ResultStatus;
+  errno: number;
+}
+
+export interface Process {
+  pid: number;
+  tid: number;
+  ppid: number;
+  uid: bigint;
+  gid: bigint;
+  comm: string;
+  startTime: bigint;
+  nsPid: number;
+}
+
+export interface Cgroup {
+  id: bigint;
+  path: string;
+}
+
+export interface RawConnectEvent {
+  eventId: string;
+  seq: bigint;
+  instance: string;
+  time: bigint;
+  node: string;
+  protocol: Protocol;
+  family: Family;
+  src: Endpoint;
+  dst: Endpoint;
+  result: Result;
+  process: Process;
+  netns: bigint;
+  mntns: bigint;
+  pidns: bigint;
+  utsName: string;
+  cgroup: Cgroup;
+}
+
+export type LossCause = 'KERNEL_RING_BUFFER' | 'CAPTURE_BUFFER' | 'SEQUENCE_GAP' | 'UNKNOWN';
+
+export interface CaptureLoss {
+  eventId: string;
+  time: bigint;
+  node: string;
+  instance: string;
+  fromSeq: bigint;
+  toSeq: bigint;
+  count: bigint;
+  cause: LossCause;
+  firstTime: bigint;
+  lastTime: bigint;
+}
+
+export interface Container {
+  id: string;
+  runtime: null | string;
+  name: null | string;
+  image: null | string;
+}
+
+export interface Pod {
+  name: null | string;
+  namespace: null | string;
+  uid: null | string;
+  labels: Record<string, string>;
+  hostNetwork: boolean;
+}
+
+export type AttributionStatus = 'POD' | 'CONTAINER' | 'HOST' | 'UNRESOLVED' | 'LOSS';
+
+export interface Attribution {
+  status: AttributionStatus;
+  source: null | string;
+  reason: null | string;
+}
+
+export interface Loss {
+  instance: string;
+  fromSeq: bigint;
+  toSeq: bigint;
+  count: bigint;
+  cause: LossCause;
+  firstTime: null | bigint;
+  lastTime: null | bigint;
+}
+
+export interface AuditRecord {
+  eventId: string;
+  seq: bigint;
+  instance: string;
+  time: bigint;
+  node: string;
+  protocol: null | Protocol;
+  family: null | Family;
+  src: null | Endpoint;
+  dst: null | Endpoint;
+  result: null | Result;
+  process: null | Process;
+  netns: null | bigint;
+  mntns: null | bigint;
+  pidns: null | bigint;
+  utsName: null | string;
+  cgroup: null | Cgroup;
+  container: null | Container;
+  pod: null | Pod;
+  attribution: Attribution;
+  loss: null | Loss;
+}
+
+export interface PodMeta {
+  name: string;
+  namespace: string;
+  uid: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  hostNetwork: boolean;
+}
+
+export interface ContainerMeta {
+  containerId: string;
+  node: string;
+  runtime: string;
+  time: bigint;
+  firstSeen: bigint;
+  validFrom: bigint;
+  deletedTime: null | bigint;
+  name: null | string;
+  image: null | string;
+  hostname: null | string;
+  isSandbox: boolean;
+  sandboxId: null | string;
+  pod: null | PodMeta;
+  networkMode: null | string;
+  utsMode: null | string;
+  cgroupPaths: Array<string>;
+}
