@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: Apache-2.0
+// The command table. Modules load lazily so `podtrail tail` never loads the BPF addon.
+import type { Command } from './command.js';
+
+interface Entry { name: string; summary: string; load: () => Promise<{ default: Command<any> }> }
+
+export const COMMANDS: Entry[] = [
+  { name: 'tail', summary: 'print records from a topic (raw or audit) as JSON or pretty lines', load: () => import('./tail.js') },
+];
+
+export async function loadCommands(): Promise<Command[]> {
+  return Promise.all(COMMANDS.map(async (e) => (await e.load()).default as Command));
+}

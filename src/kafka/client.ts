@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: Apache-2.0
+// The one place a kafkajs client is built, from one KafkaConfig. kafkajs logs go through pino.
+import { Kafka, logLevel as KafkaLogLevel, type LogEntry, type SASLOptions } from 'kafkajs';
+import type { KafkaConfig } from '../common/config.js';
+import { moduleLogger, type Logger } from '../common/log.js';
+
+function pinoLogCreator(logger: Logger) {
+  return () => (entry: LogEntry) => {
+    const { message, ...extra } = entry.log;
+    const ctx = { kafkaNamespace: entry.namespace, ...extra };
+    switch (entry.level) {
+      case KafkaLogLevel.ERROR: logger.error(ctx, message); break;
+      case KafkaLogLevel.WARN: logger.warn(ctx, message); break;
+      case KafkaLogLevel.INFO: logger.debug(ctx, message); break;
+      default: logger.trace(ctx, message);
+    }
+  };
+}
+
+export function createKafka(cfg: KafkaConfig, logger: Logger = moduleLogger('kafka')): Kafka {
+  const sasl: SASLOptions | undefined = cfg.sasl
+    ? ({ mechanism: cfg.sasl.mechanism, username: cfg.sasl.username, password: cfg.sasl.password } as SASLOptions)
+    : undefined;
+  return new Kafka({
+    clientId: cfg.clientId,
+    brokers: cfg.brokers,
+    ssl: cfg.ssl,
+    ...(sasl ? { sasl } : {}),
+    connectionTimeout: 3000,
+    requestTimeout: 30000,
+    // kafkajs maps INFO and below to pino debug/trace: its INFO lines are chatty.
+    logLevel: KafkaLogLevel.INFO,
+    logCreator: pinoLogCreator(logger),
+    retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5000 },
+  });
+}
