@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+// Test helpers for the real broker (started by `npm test`, or scripts/kafka-local.sh start).
+import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+
+export const BROKERS = (process.env.PODTRAIL_BROKERS ?? '127.0.0.1:9092').split(',');
+
+export function testKafka(clientId = 'podtrail-test'): Kafka {
+  return new Kafka({ clientId, brokers: BROKERS, logLevel: logLevel.NOTHING, connectionTimeout: 3000 });
+}
+
+/** Fails (never skips) when no broker answers: the machine has one, so its absence is a bug. */
+export async function requireBroker(): Promise<Kafka> {
+  const kafka = testKafka();
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    await admin.listTopics();
+  } catch (err) {
+    throw new Error(`no Kafka broker answers at ${BROKERS.join(',')}: run \`npm test\` or scripts/kafka-local.sh start (${(err as Error).message})`);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+  return kafka;
+}
+
+export function uniqueTopic(prefix: string): string {
+  return `test.${prefix}.${Date.now().toString(36)}.${randomBytes(3).toString('hex')}`;
+}
+
+export async function createTopics(kafka: Kafka, topics: string[], numPartitions = 1): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions, replicationFactor: 1 })), waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function deleteTopics(kafka: Kafka, topics: string[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics, timeout: 10000 });
+  } catch {
+    // best effort: a leftover test topic is harmless
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function produce(kafka: Kafka, topic: string, messages: Array<{ key?: string; value: Buffer; partition?: number }>): Promise<void> {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  try {
+    await producer.send({ topic, acks: -1, messages });
+  } finally {
+    await producer.disconnect();
+  }
+}
