@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+// Types shared by cgroup parsing, the metadata resolvers and attribution.
+// Keep ContainerMeta aligned with src/schema/container-meta.avsc (PodMeta there has
+// non-null name/namespace/uid, hence uid '' below when a runtime does not record it).
+import type { MetadataError } from '../common/errors.js';
+
+/** Runtimes we have a node-file resolver for. */
+export type Runtime = 'docker' | 'containerd' | 'cri-o';
+export const RUNTIMES: readonly Runtime[] = ['docker', 'containerd', 'cri-o'];
+
+/** What a cgroup path can tell about the runtime; podman and nerdctl have no resolver of their own. */
+export type RuntimeHint = Runtime | 'podman' | 'nerdctl';
+
+export type MetadataCode = MetadataError['code'];
+
+export interface PodMeta {
+  name: string;
+  namespace: string;
+  /** '' when the runtime's files do not carry it (containerd before 1.6.x/1.7); attribution fills it from the cgroup path. */
+  uid: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  hostNetwork: boolean;
+}
+
+export interface ContainerMeta {
+  id: string;
+  runtime: Runtime;
+  /** Kubelet's container name when the container belongs to a pod ('POD' for a sandbox), else the runtime's name. */
+  name: string | null;
+  image: string | null;
+  hostname: string | null;
+  isSandbox: boolean;
+  /** The pod sandbox's container ID; for a sandbox its own ID. */
+  sandboxId: string | null;
+  pod: PodMeta | null;
+  /** Docker: HostConfig.NetworkMode verbatim. containerd/CRI-O: 'host' when the OCI spec has no network namespace, else null. */
+  networkMode: string | null;
+  /** Docker: HostConfig.UTSMode verbatim ('' is kept as null). containerd/CRI-O: 'host' when the spec has no UTS namespace, else null. */
+  utsMode: string | null;
+}
+
+export type ResolveResult =
+  /** source: the metadata file read. warning: what could not be read (e.g. the sandbox), the result is partial. */
+  | { ok: true; meta: ContainerMeta; source: string; warning?: string }
+  | { ok: false; reason: string; code: MetadataCode };
+
+export interface MetadataResolver {
+  resolve(containerId: string, hint?: RuntimeHint): Promise<ResolveResult>;
+}
+
+/** Milliseconds; injectable so cache tests do not sleep. */
+export type Clock = () => number;
+
+export interface ResolverOptions {
+  /** Where the node's filesystem is mounted. Default '/'. */
+  hostRoot?: string;
+  /** Operator path (not under hostRoot) of Docker's daemon.json. Default <hostRoot>/etc/docker/daemon.json. */
+  dockerConfigPath?: string;
+  /** Default 300000 (5 min). */
+  cacheTtlMs?: number;
+  /** Default 5000. */
+  negativeTtlMs?: number;
+  /** Entries per runtime cache. Default 10000. */
+  cacheSize?: number;
+  /** Largest metadata file read, in bytes. Default 4 MiB. */
+  maxFileBytes?: number;
+  /** Resolvers to use, in fallback order. Default ['docker', 'containerd', 'cri-o']. */
+  runtimes?: Runtime[];
+  /** containerd namespaces searched, in order. Default ['k8s.io', 'default']. */
+  containerdNamespaces?: string[];
+  /** Default Date.now. */
+  clock?: Clock;
+}
+
+const CONTAINER_ID_RE = /^[0-9a-f]{64}$/;
+
+/** Exactly 64 lowercase hex characters: the only string that may become part of a metadata file path. */
+export function isContainerId(s: unknown): s is string {
+  return typeof s === 'string' && CONTAINER_ID_RE.test(s);
+}
