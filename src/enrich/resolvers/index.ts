@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: Apache-2.0
+// The composite resolver: tries the runtime the cgroup path hints at first, then the others,
+// each behind its own cache. An unresolved container's reason (or a partial result's warning)
+// is logged once per container and reason, not once per event.
+import path from 'node:path';
+import { LRUCache } from 'lru-cache';
+import { ConfigError } from '../../common/errors.js';
+import { moduleLogger, type Logger } from '../../common/log.js';
+import { DEFAULT_MAX_FILE_BYTES } from '../safe-fs.js';
+import {
+  RUNTIMES,
+  isContainerId,
+  type MetadataCode,
+  type MetadataResolver,
+  type ResolveResult,
+  type ResolverOptions,
+  type Runtime,
+  type RuntimeHint,
+} from '../types.js';
+import { CachedResolver, type CacheStats } from './cache.js';
+import { ContainerdResolver } from './containerd.js';
+import { CrioResolver } from './crio.js';
+import { DockerResolver } from './docker.js';
+
+export const RESOLVER_DEFAULTS = {
+  hostRoot: '/',
+  cacheTtlMs: 300_000,
+  negativeTtlMs: 5_000,
+  cacheSize: 10_000,
+  maxFileBytes: DEFAULT_MAX_FILE_BYTES,
+  runtimes: RUNTIMES,
+} as const;
+
+const HINT_RUNTIME: Record<RuntimeHint, Runtime | undefined> = {
+  docker: 'docker',
+  containerd: 'containerd',
+  nerdctl: 'containerd',
+  'cri-o': 'cri-o',
+  podman: undefined,
+};
+
+export interface CompositeResolver extends MetadataResolver {
+  stats(): Partial<Record<Runtime, CacheStats>>;
+  invalidate(containerId?: string): void;
+}
+
+export interface CreateResolverOptions extends ResolverOptions {
+  /** Default moduleLogger('enrich.resolver'). */
+  logger?: Logger;
+}
+
+function nonNegInt(name: string, v: unknown, dflt: number, min = 0): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+    throw new ConfigError(`${name} must be an integer >= ${min}, got ${String(v)}`);
+  }
+  return v;
+}
+
+function checkPath(name: string, v: unknown, absolute: boolean): void {
+  if (typeof v !== 'string' || v === '' || v.includes('\0') || (absolute && !path.isAbsolute(v))) {
+    throw new ConfigError(`${name} must be a${absolute ? 'n absolute' : ''} path, got ${JSON.stringify(v)}`);
+  }
+}
+
+export function createResolver(opts: CreateResolverOptions = {}): CompositeResolver {
+  const hostRoot = opts.hostRoot ?? RESOLVER_DEFAULTS.hostRoot;
+  checkPath('hostRoot', hostRoot, true);
+  if (opts.dockerConfigPath !== undefined) checkPath('dockerConfigPath', opts.dockerConfigPath, false);
+  const ttlMs = nonNegInt('cacheTtlMs', opts.cacheTtlMs, RESOLVER_DEFAULTS.cacheTtlMs);
+  const negativeTtlMs = nonNegInt('negativeTtlMs', opts.negativeTtlMs, RESOLVER_DEFAULTS.negativeTtlMs);
+  const size = nonNegInt('cacheSize', opts.cacheSize, RESOLVER_DEFAULTS.cacheSize, 1);
+  const maxFileBytes = nonNegInt('maxFileBytes', opts.maxFileBytes, RESOLVER_DEFAULTS.maxFileBytes, 1);
+  const runtimes = opts.runtimes ?? [...RESOLVER_DEFAULTS.runtimes];
+  if (!Array.isArray(runtimes) || runtimes.length === 0 || new Set(runtimes).size !== runtimes.length) {
+    throw new ConfigError('runtimes must be a non-empty list without repeats');
+  }
+  for (const r of runtimes) {
+    if (!RUNTIMES.includes(r)) throw new ConfigError(`unknown runtime ${JSON.stringify(r)}; known: ${RUNTIMES.join(', ')}`);
+  }
+  const clock = opts.clock ?? Date.now;
+  const log = opts.logger ?? moduleLogger('enrich.resolver');
+
+  const cacheOpts = { ttlMs, negativeTtlMs, size, clock };
+  const make = (r: Runtime): MetadataResolver => {
+    switch (r) {
+      case 'docker':
+        return new DockerResolver({ hostRoot, dockerConfigPath: opts.dockerConfigPath, maxFileBytes, configTtlMs: ttlMs, clock });
+      case 'containerd':
+        return new ContainerdResolver({ hostRoot, maxFileBytes, namespaces: opts.containerdNamespaces });
+      case 'cri-o':
+        return new CrioResolver({ hostRoot, maxFileBytes });
+    }
+  };
+  const resolvers = new Map<Runtime, CachedResolver>(runtimes.map((r) => [r, new CachedResolver(make(r), cacheOpts)]));
+  // Bounded memory of what was already logged; a container that fails again later is not re-logged.
+  const logged = new LRUCache<string, true>({ max: Math.max(1000, size * 2) });
+  const logOnce = (key: string, fn: () => void): void => {
+    if (logged.has(key)) return;
+    logged.set(key, true);
+    fn();
+  };
+
+  const logPartial = (containerId: string, res: ResolveResult): ResolveResult => {
+    if (res.ok && res.warning) {
+      const { warning } = res;
+      logOnce(`${containerId}/warning`, () =>
+        log.warn({ containerId, runtime: res.meta.runtime, warning }, 'container metadata partial'),
+      );
+    }
+    return res;
+  };
+
+  return {
+    async resolve(containerId: string, hint?: RuntimeHint): Promise<ResolveResult> {
+      if (!isContainerId(containerId)) return { ok: false, code: 'BAD_ID', reason: 'not a 64-hex container ID' };
+      const first = hint ? HINT_RUNTIME[hint] : undefined;
+      const order = first && resolvers.has(first) ? [first, ...runtimes.filter((r) => r !== first)] : runtimes;
+      const failures: Array<{ runtime: Runtime; code: MetadataCode; reason: string }> = [];
+      for (const r of order) {
+        const res = await resolvers.get(r)!.resolve(containerId, hint);
+        if (res.ok) return logPartial(containerId, res);
+        failures.push({ runtime: r, code: res.code, reason: res.reason });
+      }
+      // Anything beats NOT_FOUND: a corrupt file is what the operator needs to hear about.
+      const worst = failures.find((f) => f.code !== 'NOT_FOUND');
+      const result: ResolveResult = worst
+        ? { ok: false, code: worst.code, reason: `${worst.runtime}: ${worst.reason}` }
+        : { ok: false, code: 'NOT_FOUND', reason: `no metadata found (tried ${order.join(', ')})` };
+      logOnce(`${containerId}/${result.code}`, () =>
+        log.warn({ containerId, code: result.code, tried: failures }, 'container metadata unresolved'),
+      );
+      return result;
+    },
+    stats() {
+      return Object.fromEntries([...resolvers].map(([r, c]) => [r, c.stats()]));
+    },
+    invalidate(containerId?: string) {
+      for (const c of resolvers.values()) c.invalidate(containerId);
+    },
+  };
+}
+
+export { CachedResolver } from './cache.js';
+export { ContainerdResolver } from './containerd.js';
+export { CrioResolver } from './crio.js';
+export { DockerResolver, dataRootFromDaemonJson } from './docker.js';
