@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: Apache-2.0
+// Publishes raw events to Kafka in batches (acks=all, idempotent, compressed) from a
+// bounded buffer. When Kafka is slow or away the buffer fills, then new events are
+// dropped and counted; once a send succeeds again a CaptureLoss record carrying the count
+// and the sequence range goes out first, so no loss is silent.
+import { CompressionTypes, type Message, type Producer } from 'kafkajs';
+import type { Logger } from '../common/log.js';
+import { errMessage } from '../common/errors.js';
+import type { Codec } from '../schema/codec.js';
+import type { CaptureLoss, LossCause, RawConnectEvent } from '../schema/types.js';
+import { rawKey } from './to-raw.js';
+
+export interface PublisherOptions {
+  topic: string;
+  node: string;
+  instance: string;
+  maxBufferedEvents: number;
+  maxBufferedBytes: number;
+  maxBatch: number;
+  lingerMs: number;
+  compression: 'gzip' | 'none';
+  /** wall-clock ns, for loss records */
+  nowNs?: () => bigint;
+}
+
+export const PUBLISHER_DEFAULTS = {
+  maxBufferedEvents: 200_000,
+  maxBufferedBytes: 48 * 1024 * 1024,
+  maxBatch: 4000,
+  lingerMs: 10,
+  compression: 'gzip',
+} as const;
+
+interface Pending { key: string; value: Buffer; seq?: bigint }
+
+interface DropRange { fromSeq: bigint; toSeq: bigint; count: bigint; firstTime: bigint; lastTime: bigint }
+
+export interface PublisherStats {
+  buffered: number;
+  bufferedBytes: number;
+  sent: number;
+  dropped: number;
+  lossRecords: number;
+  sendErrors: number;
+  lastSendMs: number;
+}
+
+export class RawPublisher {
+  private queue: Pending[] = [];
+  private head = 0;
+  private bytes = 0;
+  private drop: DropRange | undefined;
+  private urgent: Pending[] = [];
+  private wake: (() => void) | undefined;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private readonly counters: PublisherStats = { buffered: 0, bufferedBytes: 0, sent: 0, dropped: 0, lossRecords: 0, sendErrors: 0, lastSendMs: 0 };
+  private readonly nowNs: () => bigint;
+  /** resolves pending flush() calls when the buffer empties */
+  private drained: Array<() => void> = [];
+
+  constructor(
+    private readonly producer: Pick<Producer, 'send'>,
+    private readonly codec: Codec,
+    private readonly opts: PublisherOptions,
+    private readonly log: Logger,
+  ) {
+    this.nowNs = opts.nowNs ?? (() => BigInt(Date.now()) * 1_000_000n);
+  }
+
+  /** Enqueue one event. Returns false (and counts it) when the buffer is full. */
+  offer(raw: RawConnectEvent): boolean {
+    const size = this.queue.length - this.head;
+    if (size >= this.opts.maxBufferedEvents || this.bytes >= this.opts.maxBufferedBytes) {
+      this.recordDrop(raw.seq, raw.time);
+      return false;
+    }
+    const value = this.codec.encode('RawConnectEvent', raw);
+    this.queue.push({ key: rawKey(raw.node, raw.cgroup.id), value, seq: raw.seq });
+    this.bytes += value.length;
+    this.kick();
+    return true;
+  }
+
+  /** A loss the capture knows of (kernel ring buffer gap). Loss records are never dropped. */
+  offerLoss(l: { fromSeq: bigint; toSeq: bigint; count: bigint; cause: LossCause; firstTime?: bigint; lastTime?: bigint }): void {
+    const now = this.nowNs();
+    const rec: CaptureLoss = {
+      eventId: `${this.opts.node}:${this.opts.instance}:loss:${l.fromSeq}-${l.toSeq}`,
+      time: now, node: this.opts.node, instance: this.opts.instance,
+      fromSeq: l.fromSeq, toSeq: l.toSeq, count: l.count, cause: l.cause,
+      firstTime: l.firstTime ?? now, lastTime: l.lastTime ?? now,
+    };
+    this.urgent.push({ key: `${this.opts.node}/loss`, value: this.codec.encode('CaptureLoss', rec) });
+    this.counters.lossRecords++;
+    this.kick();
+  }
+
+  private recordDrop(seq: bigint, time: bigint): void {
+    this.counters.dropped++;
+    const d = this.drop;
+    if (!d) {
+      this.drop = { fromSeq: seq, toSeq: seq, count: 1n, firstTime: time, lastTime: time };
+      this.log.warn({ buffered: this.queue.length - this.head, bytes: this.bytes }, 'capture buffer full: dropping events (a loss record will follow)');
+      return;
+    }
+    if (seq < d.fromSeq) d.fromSeq = seq;
+    if (seq > d.toSeq) d.toSeq = seq;
+    d.count++;
+    if (time < d.firstTime) d.firstTime = time;
+    if (time > d.lastTime) d.lastTime = time;
+  }
+
+  private kick(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  private async run(): Promise<void> {
+    let backoff = 200;
+    while (this.running || this.pendingCount() > 0) {
+      if (this.pendingCount() === 0) {
+        for (const d of this.drained.splice(0)) d();
+        if (!this.running) break;
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      if (this.opts.lingerMs > 0 && this.urgent.length === 0 && this.queue.length - this.head < this.opts.maxBatch && this.running) {
+        await new Promise((r) => setTimeout(r, this.opts.lingerMs));
+      }
+      const urgentTaken = this.urgent.slice(0, this.opts.maxBatch);
+      const n = Math.min(this.opts.maxBatch - urgentTaken.length, this.queue.length - this.head);
+      const batch = this.queue.slice(this.head, this.head + n);
+      const messages: Message[] = [...urgentTaken, ...batch].map((p) => ({ key: p.key, value: p.value }));
+      const t0 = Date.now();
+      try {
+        await this.producer.send({
+          topic: this.opts.topic,
+          acks: -1,
+          compression: this.opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+          messages,
+        });
+      } catch (err) {
+        this.counters.sendErrors++;
+        this.log.error({ err, batch: messages.length, backoffMs: backoff }, `raw publish failed, will retry: ${errMessage(err)}`);
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 5000);
+        continue;
+      }
+      backoff = 200;
+      this.counters.lastSendMs = Date.now() - t0;
+      this.urgent.splice(0, urgentTaken.length);
+      this.head += n;
+      for (const p of batch) this.bytes -= p.value.length;
+      this.counters.sent += batch.length;
+      if (this.head > 65536 && this.head * 2 > this.queue.length) {
+        this.queue = this.queue.slice(this.head);
+        this.head = 0;
+      }
+      // Kafka took a batch, so it is back: say what was dropped while it was not.
+      if (this.drop) {
+        const d = this.drop;
+        this.drop = undefined;
+        this.log.warn({ count: Number(d.count), fromSeq: String(d.fromSeq), toSeq: String(d.toSeq) }, 'publishing loss record for events dropped while the buffer was full');
+        this.offerLoss({ ...d, cause: 'CAPTURE_BUFFER' });
+      }
+    }
+  }
+
+  private pendingCount(): number {
+    return this.urgent.length + this.queue.length - this.head;
+  }
+
+  /** Resolves when everything buffered so far has been sent (or rejects at the timeout). */
+  flush(timeoutMs: number): Promise<boolean> {
+    if (this.pendingCount() === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), timeoutMs);
+      this.drained.push(() => { clearTimeout(t); resolve(true); });
+      this.kick();
+    });
+  }
+
+  /** Flush, then stop. Returns how many events could not be sent (logged as lost). */
+  async stop(flushTimeoutMs = 10_000): Promise<number> {
+    const ok = await this.flush(flushTimeoutMs);
+    this.running = false;
+    this.kick();
+    const unsent = this.pendingCount();
+    if (!ok || unsent > 0) {
+      this.log.error({ unsent, dropped: this.counters.dropped }, 'stopping with unsent raw events: they are lost');
+      return unsent;
+    }
+    await this.loop;
+    return 0;
+  }
+
+  stats(): PublisherStats {
+    return { ...this.counters, buffered: this.queue.length - this.head, bufferedBytes: this.bytes };
+  }
+}

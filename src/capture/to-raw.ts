@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+// Kernel event (decoded from bpf/podtrail.h) -> RawConnectEvent. Identity stays raw:
+// names, containers and pods are enrich's job.
+import type { RawConnectEvent } from '../schema/types.js';
+import type { KernelConnectEvent } from './native.js';
+
+export interface RawContext {
+  node: string;
+  instance: string;
+  /** kernel CLOCK_BOOTTIME ns -> wall-clock ns since the epoch */
+  toWallNs(bootNs: bigint): bigint;
+}
+
+export function eventId(node: string, instance: string, seq: bigint): string {
+  return `${node}:${instance}:${seq}`;
+}
+
+export function toRawEvent(e: KernelConnectEvent, ctx: RawContext): RawConnectEvent {
+  return {
+    eventId: eventId(ctx.node, ctx.instance, e.seq),
+    seq: e.seq,
+    instance: ctx.instance,
+    time: ctx.toWallNs(e.bootNs),
+    node: ctx.node,
+    protocol: e.protocol,
+    family: e.family,
+    src: { addr: e.src.addr, port: e.src.port },
+    dst: { addr: e.dst.addr, port: e.dst.port },
+    result: { status: e.status, errno: e.errno },
+    process: {
+      pid: e.pid, tid: e.tid, ppid: e.ppid, uid: BigInt(e.uid), gid: BigInt(e.gid), comm: e.comm,
+      startTime: e.startBootNs, nsPid: e.nsPid,
+    },
+    netns: BigInt(e.netns),
+    mntns: BigInt(e.mntns),
+    pidns: BigInt(e.pidns),
+    utsName: e.utsName,
+    cgroup: { id: e.cgroupId, path: e.cgroupPath },
+  };
+}
+
+/** Kafka key: `<node>/<cgroupId>`, so one container's events stay in order on one partition. */
+export function rawKey(node: string, cgroupId: bigint): string {
+  return `${node}/${cgroupId}`;
+}

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: Apache-2.0
+// Turns raw-topic messages into audit-topic and DLQ messages. No Kafka here, so the
+// consumer-group stage, replay and the benchmark share it. Nothing is ever lost: a record
+// that cannot be decoded goes to the DLQ with the error in its headers; one that cannot
+// be attributed goes out UNRESOLVED with the reason.
+import PQueue from 'p-queue';
+import { DecodeError, errMessage } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { Codec } from '../schema/codec.js';
+import type { AuditRecord, RawConnectEvent } from '../schema/types.js';
+import { attribute, planLookup } from './attribute.js';
+import { auditFromRaw, lossFromCapture } from './audit.js';
+import type { MetadataResolver, ResolveResult } from './types.js';
+
+export interface InMessage {
+  key: Buffer | null;
+  value: Buffer | null;
+  offset: string;
+  timestamp?: string;
+}
+
+export type OutMessage =
+  | { kind: 'audit'; key: Buffer | string | null; value: Buffer; record: AuditRecord }
+  | { kind: 'dlq'; key: Buffer | null; value: Buffer | null; headers: Record<string, string>; error: string };
+
+export interface ProcessorOptions {
+  concurrency: number;
+  /** source topic, for DLQ headers */
+  topic: string;
+}
+
+export const DLQ_HEADERS = {
+  error: 'podtrail-error',
+  code: 'podtrail-error-code',
+  topic: 'podtrail-source-topic',
+  partition: 'podtrail-source-partition',
+  offset: 'podtrail-source-offset',
+  stage: 'podtrail-stage',
+} as const;
+
+export interface ProcessorStats {
+  in: number;
+  audit: number;
+  dlq: number;
+  byStatus: Record<string, number>;
+}
+
+export class EnrichProcessor {
+  private readonly queue: PQueue;
+  readonly stats: ProcessorStats = { in: 0, audit: 0, dlq: 0, byStatus: {} };
+
+  constructor(
+    private readonly codec: Codec,
+    private readonly resolver: MetadataResolver,
+    private readonly opts: ProcessorOptions,
+    private readonly log: Logger,
+  ) {
+    this.queue = new PQueue({ concurrency: opts.concurrency });
+  }
+
+  /** Process a partition's batch; output order follows input order. */
+  async processBatch(partition: number, messages: InMessage[]): Promise<OutMessage[]> {
+    const out = new Array<OutMessage>(messages.length);
+    const jobs: Array<Promise<void>> = [];
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i] as InMessage;
+      const r = this.prepare(partition, m);
+      if ('done' in r) {
+        out[i] = r.done;
+        continue;
+      }
+      jobs.push(this.queue.add(async () => { out[i] = await this.finish(r.raw, m); }) as Promise<void>);
+    }
+    await Promise.all(jobs);
+    this.stats.in += messages.length;
+    for (const o of out) {
+      if (o.kind === 'audit') {
+        this.stats.audit++;
+        const s = o.record.attribution.status;
+        this.stats.byStatus[s] = (this.stats.byStatus[s] ?? 0) + 1;
+      } else this.stats.dlq++;
+    }
+    return out;
+  }
+
+  private prepare(partition: number, m: InMessage): { done: OutMessage } | { raw: RawConnectEvent } {
+    if (!m.value || m.value.length === 0) return { done: this.dlq(partition, m, 'EMPTY', 'empty message value') };
+    let d;
+    try {
+      d = this.codec.decode(m.value);
+    } catch (err) {
+      if (err instanceof DecodeError) return { done: this.dlq(partition, m, err.code, err.message) };
+      return { done: this.dlq(partition, m, 'INVALID', `decode failed: ${errMessage(err)}`) };
+    }
+    switch (d.schema) {
+      case 'RawConnectEvent':
+        return { raw: d.value };
+      case 'CaptureLoss': {
+        const rec = lossFromCapture(d.value);
+        return { done: { kind: 'audit', key: m.key, value: this.codec.encode('AuditRecord', rec), record: rec } };
+      }
+      default:
+        return { done: this.dlq(partition, m, 'UNEXPECTED_SCHEMA', `a ${d.schema} record does not belong on the raw topic`) };
+    }
+  }
+
+  private async finish(raw: RawConnectEvent, m: InMessage): Promise<OutMessage> {
+    const rec = await this.enrich(raw);
+    return { kind: 'audit', key: m.key, value: this.codec.encode('AuditRecord', rec), record: rec };
+  }
+
+  /** One raw event to its audit record; never throws for bad metadata. */
+  async enrich(raw: RawConnectEvent): Promise<AuditRecord> {
+    const plan = planLookup(raw.cgroup.path);
+    let resolved: ResolveResult | null = null;
+    if (plan) {
+      try {
+        resolved = await this.resolver.resolve(plan.containerId, plan.hint);
+      } catch (err) {
+        // Resolvers are meant to return, not throw; if one does, the record still goes out.
+        this.log.error({ err }, 'metadata resolver threw; attributing without metadata');
+        resolved = { ok: false, reason: `resolver error: ${errMessage(err)}`, code: 'IO' };
+      }
+    }
+    const a = attribute({ cgroupPath: raw.cgroup.path, utsName: raw.utsName, netns: raw.netns, node: { hostname: raw.node }, resolved });
+    return auditFromRaw(raw, a);
+  }
+
+  private dlq(partition: number, m: InMessage, code: string, error: string): OutMessage {
+    return {
+      kind: 'dlq', key: m.key, value: m.value, error,
+      headers: {
+        [DLQ_HEADERS.error]: error,
+        [DLQ_HEADERS.code]: code,
+        [DLQ_HEADERS.topic]: this.opts.topic,
+        [DLQ_HEADERS.partition]: String(partition),
+        [DLQ_HEADERS.offset]: m.offset,
+        [DLQ_HEADERS.stage]: 'enrich',
+      },
+    };
+  }
+}

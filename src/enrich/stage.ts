@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: Apache-2.0
+// The enrich stage: a consumer-group member on the raw topic that writes audit records
+// (and DLQ records) to Kafka. Exactly-once by default: each partition batch's outputs and
+// its input offsets commit in one Kafka transaction, and readers use read_committed.
+// With atLeastOnce, outputs are sent by an idempotent producer, then offsets committed.
+import os from 'node:os';
+import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
+import { KafkaError, errMessage } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { TopicsConfig } from '../common/config.js';
+import type { EnrichProcessor, OutMessage } from './processor.js';
+
+export interface StageOptions {
+  group: string;
+  topics: TopicsConfig;
+  atLeastOnce: boolean;
+  /** stable per replica for fencing; default <group>-<hostname>-<pid> */
+  transactionalId?: string;
+  /** upper bound on how long a dead member's open transaction blocks read_committed readers */
+  transactionTimeoutMs: number;
+  maxBytesPerPartition: number;
+}
+
+export interface StageStats { batches: number; transactions: number; aborted: number; lastBatchMs: number }
+
+export class EnrichStage {
+  private consumer: Consumer | undefined;
+  private producer: Producer | undefined;
+  readonly stats: StageStats = { batches: 0, transactions: 0, aborted: 0, lastBatchMs: 0 };
+  private stopping = false;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly processor: EnrichProcessor,
+    private readonly opts: StageOptions,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    const o = this.opts;
+    const transactionalId = o.transactionalId ?? `${o.group}-${os.hostname()}-${process.pid}`;
+    this.producer = this.kafka.producer(
+      o.atLeastOnce
+        ? { idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }
+        : { transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: o.transactionTimeoutMs, allowAutoTopicCreation: false },
+    );
+    this.consumer = this.kafka.consumer({
+      groupId: o.group,
+      readUncommitted: false,
+      maxBytesPerPartition: o.maxBytesPerPartition,
+      sessionTimeout: 10_000,
+      rebalanceTimeout: 20_000,
+      heartbeatInterval: 1_000,
+      allowAutoTopicCreation: false,
+    });
+    await this.producer.connect();
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: o.topics.raw, fromBeginning: true });
+    this.consumer.on(this.consumer.events.CRASH, (e) => {
+      this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'enrich consumer crashed');
+    });
+    await this.consumer.run({
+      autoCommit: o.atLeastOnce,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (p) => this.onBatch(p),
+    });
+    this.log.info({ group: o.group, raw: o.topics.raw, audit: o.topics.audit, mode: o.atLeastOnce ? 'at-least-once' : 'exactly-once', transactionalId: o.atLeastOnce ? undefined : transactionalId }, 'enrich running');
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
+    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    const t0 = Date.now();
+    const outs = await this.processor.processBatch(batch.partition, batch.messages);
+    const audit: Message[] = [];
+    const dlq: Message[] = [];
+    for (const o of outs) {
+      if (o.kind === 'audit') audit.push({ key: o.key, value: o.value });
+      else dlq.push(dlqMessage(o));
+    }
+    const last = batch.messages[batch.messages.length - 1]!.offset;
+    const next = (BigInt(last) + 1n).toString();
+    const { topics } = this.opts;
+    const producer = this.producer as Producer;
+    if (this.opts.atLeastOnce) {
+      if (audit.length || dlq.length) {
+        await producer.sendBatch({
+          acks: -1,
+          topicMessages: [
+            ...(audit.length ? [{ topic: topics.audit, messages: audit }] : []),
+            ...(dlq.length ? [{ topic: topics.dlq, messages: dlq }] : []),
+          ],
+        });
+      }
+      resolveOffset(last);
+      await commitOffsetsIfNecessary();
+    } else {
+      const txn = await producer.transaction();
+      try {
+        if (audit.length || dlq.length) {
+          await txn.sendBatch({
+            acks: -1,
+            topicMessages: [
+              ...(audit.length ? [{ topic: topics.audit, messages: audit }] : []),
+              ...(dlq.length ? [{ topic: topics.dlq, messages: dlq }] : []),
+            ],
+          });
+        }
+        await txn.sendOffsets({
+          consumerGroupId: this.opts.group,
+          topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }],
+        });
+        await txn.commit();
+        this.stats.transactions++;
+      } catch (err) {
+        this.stats.aborted++;
+        await txn.abort().catch((e: unknown) => this.log.warn({ err: e }, 'abort failed'));
+        throw new KafkaError(`enrich transaction failed for ${batch.topic}/${batch.partition}@${batch.firstOffset()}: ${errMessage(err)}`, { cause: err, retriable: true });
+      }
+      resolveOffset(last);
+    }
+    if (dlq.length) this.log.warn({ count: dlq.length, partition: batch.partition }, 'sent undecodable records to the DLQ');
+    this.stats.batches++;
+    this.stats.lastBatchMs = Date.now() - t0;
+    await heartbeat();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await this.consumer?.disconnect().catch((err: unknown) => this.log.warn({ err }, 'consumer disconnect failed'));
+    await this.producer?.disconnect().catch((err: unknown) => this.log.warn({ err }, 'producer disconnect failed'));
+  }
+}
+
+function dlqMessage(o: Extract<OutMessage, { kind: 'dlq' }>): Message {
+  return { key: o.key, value: o.value, headers: o.headers };
+}
