@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * podtrail: every outbound TCP connect and UDP send with a destination, with the
+ * identity of the process that made it, read in that process's context.
+ *
+ * Flow of a TCP attempt: connect enter parks an event in `pending` (keyed by the
+ * sock); inet_sock_set_state SYN_SENT->ESTABLISHED/CLOSE or the connect exit
+ * finishes it; what is still pending after the timeout the native sweep sends as
+ * INPROGRESS. UDP is reported at syscall exit, deduplicated per process and flow.
+ *
+ * Three attach modes share everything below the program stubs: syscall
+ * tracepoints, kprobes and fentry/fexit on the __sys_* functions. The loader
+ * enables one set (pt_tp_*, pt_kp_*+pt_kr_*, pt_fe_*+pt_fx_*) plus the common ones.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "podtrail.h"
+#include "pt_sock.bpf.h"
+#include "pt_maps.bpf.h"
+#include "pt_task.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline int emit_event(struct pt_connect_event *e, __u8 status, __s32 err)
+{
+	struct pt_connect_event *r;
+
+	e->type = PT_REC_CONNECT;
+	e->status = status;
+	e->err = err;
+	e->flags &= ~PT_F_IN_SYSCALL;
+	e->done_ns = bpf_ktime_get_boot_ns();
+	/* The seq is taken before the reserve, so a failed reserve is a gap downstream. */
+	e->seq = next_seq();
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count(PT_STAT_RB_EVENT_FAIL);
+		return -1;
+	}
+	__builtin_memcpy(r, e, sizeof(*r));
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+static __always_inline void init_dst(struct pt_connect_event *e, const struct pt_inflight *in)
+{
+	__builtin_memset(e, 0, sizeof(*e));
+	e->type = PT_REC_CONNECT;
+	e->protocol = in->protocol;
+	e->op = in->op;
+	e->ts_ns = in->ts_ns;
+	e->family = in->dst.family;
+	e->dport = in->dst.port;
+	__builtin_memcpy(e->daddr, in->dst.addr, PT_ADDR_LEN);
+	if (in->dst.v4mapped)
+		e->flags |= PT_F_V4MAPPED;
+}
+
+/* Identity and cgroup; when the cgroup path record is lost the event is
+ * dropped with a burnt seq, so no event ever reaches JS without its path. */
+static __always_inline int init_task(struct pt_connect_event *e)
+{
+	if (fill_task(e) < 0) {
+		next_seq();
+		return -1;
+	}
+	return 0;
+}
+
+static __always_inline void park(struct pt_inflight *in)
+{
+	struct pt_connect_event *e = scratch_slot(0);
+
+	if (!e)
+		return;
+	init_dst(e, in);
+	if (init_task(e) < 0) {
+		in->parked = 2; /* dropped, seq burnt: nothing to report at exit */
+		return;
+	}
+	/* Lets set_state leave errno-less synchronous failures to the syscall exit. */
+	e->flags |= PT_F_IN_SYSCALL;
+	if (bpf_map_lookup_elem(&pending, &in->sk))
+		count(PT_STAT_PENDING_STALE);
+	if (bpf_map_update_elem(&pending, &in->sk, e, BPF_ANY)) {
+		count(PT_STAT_PENDING_FULL);
+		return;
+	}
+	in->parked = 1;
+}
+
+static __always_inline int on_enter(__u8 op, long fd, const void *uaddr, long alen)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pt_inflight in = {};
+	struct sock *sk;
+	__u8 proto = 0;
+
+	if ((id >> 32) == self_tgid)
+		return 0;
+	if (read_dst(uaddr, alen, &in.dst))
+		return 0;
+	if (exclude_loopback && is_loopback(&in.dst))
+		return 0;
+	sk = sock_from_fd(fd, &proto);
+	if (!sk || (op != PT_OP_CONNECT && proto != IPPROTO_UDP))
+		return 0;
+	in.sk = (__u64)sk;
+	in.protocol = proto;
+	in.op = op;
+	in.ts_ns = bpf_ktime_get_boot_ns();
+	if (proto == IPPROTO_TCP) {
+		/* Repeated connect() on a connecting socket (EALREADY/EISCONN) is no new attempt. */
+		if (BPF_CORE_READ(sk, __sk_common.skc_state) != PT_TCP_CLOSE)
+			return 0;
+		/* Parked before the SYN leaves, so set_state can always find it. */
+		park(&in);
+		if (in.parked == 2)
+			return 0;
+	}
+	if (bpf_map_update_elem(&inflight, &id, &in, BPF_ANY))
+		count(PT_STAT_INFLIGHT_FULL);
+	return 0;
+}
+
+static __always_inline int on_enter_msg(__u8 op, long fd, const struct user_msghdr *um)
+{
+	struct user_msghdr m = {};
+
+	if (bpf_probe_read_user(&m, sizeof(m), um))
+		return 0;
+	return on_enter(op, fd, m.msg_name, m.msg_namelen);
+}
+
+static __always_inline int tcp_exit(struct pt_inflight *in, long ret)
+{
+	struct sock *sk = (struct sock *)in->sk;
+	__u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	struct pt_connect_event *ev, *e = scratch_slot(0);
+	__s32 err = 0;
+	__u8 status = PT_ST_OK;
+
+	if (!e)
+		return 0;
+	ev = bpf_map_lookup_elem(&pending, &in->sk);
+	if (ev) {
+		/* The port is bound now: non-blocking attempts keep the full tuple. */
+		fill_src(ev, sk);
+		if (state == PT_TCP_SYN_SENT || state == PT_TCP_SYN_RECV) {
+			ev->flags &= ~PT_F_IN_SYSCALL;
+			return 0;
+		}
+		__builtin_memcpy(e, ev, sizeof(*e));
+		/* Whoever deletes the entry emits it. */
+		if (bpf_map_delete_elem(&pending, &in->sk))
+			return 0;
+	} else {
+		if (in->parked)
+			return 0; /* set_state already reported it */
+		/* Could not park (map full): report what is known now. */
+		init_dst(e, in);
+		if (init_task(e) < 0)
+			return 0;
+		fill_src(e, sk);
+		if (state == PT_TCP_SYN_SENT || state == PT_TCP_SYN_RECV)
+			return emit_event(e, PT_ST_INPROGRESS, 0);
+	}
+	if (ret == -PT_EINPROGRESS && state == PT_TCP_CLOSE) {
+		err = BPF_CORE_READ(sk, sk_err);
+		status = err ? status_of(err) : PT_ST_ERROR;
+	} else if (ret < 0 && ret != -PT_EINPROGRESS) {
+		err = -ret;
+		status = status_of(err);
+	}
+	return emit_event(e, status, err);
+}
+
+static __always_inline int udp_exit(struct pt_inflight *in, long ret)
+{
+	struct pt_connect_event *e = scratch_slot(0);
+	struct pt_udp_key k = {};
+	__u64 now = bpf_ktime_get_boot_ns(), *last;
+	__s32 err = ret < 0 ? -ret : 0;
+
+	if (!e)
+		return 0;
+	init_dst(e, in);
+	fill_src(e, (struct sock *)in->sk);
+	k.tgid = bpf_get_current_pid_tgid() >> 32;
+	k.sport = e->sport;
+	k.dport = e->dport;
+	k.family = e->family;
+	__builtin_memcpy(k.saddr, e->saddr, PT_ADDR_LEN);
+	__builtin_memcpy(k.daddr, e->daddr, PT_ADDR_LEN);
+	last = bpf_map_lookup_elem(&udp_seen, &k);
+	if (last && now - *last < udp_dedup_ns)
+		return 0;
+	if (init_task(e) < 0)
+		return 0;
+	/* Marked only once reported, so the first datagram of a flow always goes out. */
+	if (emit_event(e, status_of(err), err) == 0)
+		bpf_map_update_elem(&udp_seen, &k, &now, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int on_exit(__u8 op, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pt_inflight *p = bpf_map_lookup_elem(&inflight, &id);
+	struct pt_inflight in;
+
+	if (!p)
+		return 0;
+	__builtin_memcpy(&in, p, sizeof(in));
+	bpf_map_delete_elem(&inflight, &id);
+	if (in.op != op)
+		return 0;
+	if (in.protocol == IPPROTO_TCP)
+		return tcp_exit(&in, ret);
+	return udp_exit(&in, ret);
+}
+
+/* Common to all modes. raw_tp, not tp: perf-based programs are skipped when
+ * another one runs on the CPU, and this one fires in softirq on top of them. */
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(pt_set_state, struct sock *sk, int oldstate, int newstate)
+{
+	__u64 key = (__u64)sk;
+	struct pt_connect_event *ev, *e;
+	__s32 err = 0;
+	__u8 status = PT_ST_OK;
+
+	if (oldstate != PT_TCP_SYN_SENT)
+		return 0;
+	if (newstate != PT_TCP_ESTABLISHED && newstate != PT_TCP_CLOSE)
+		return 0;
+	ev = bpf_map_lookup_elem(&pending, &key);
+	if (!ev)
+		return 0;
+	if (newstate == PT_TCP_CLOSE) {
+		err = BPF_CORE_READ(sk, sk_err);
+		/* Synchronous failures (EADDRNOTAVAIL...) leave sk_err 0; the exit has the errno. */
+		if (!err && (ev->flags & PT_F_IN_SYSCALL))
+			return 0;
+		status = err ? status_of(err) : PT_ST_ERROR;
+	}
+	e = scratch_slot(1);
+	if (!e)
+		return 0;
+	__builtin_memcpy(e, ev, sizeof(*e));
+	if (bpf_map_delete_elem(&pending, &key))
+		return 0;
+	fill_src(e, sk);
+	return emit_event(e, status, err);
+}
+
+/* A blocking connect stuck in SYN_SENT has not reached its exit; its first SYN
+ * retransmit (1 s) is the first place its source port can be read. */
+SEC("raw_tp/tcp_retransmit_skb")
+int BPF_PROG(pt_retrans, struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct pt_connect_event *ev = bpf_map_lookup_elem(&pending, &key);
+
+	if (ev && !ev->sport)
+		fill_src(ev, sk);
+	return 0;
+}
+
+/* --- tracepoint mode --- */
+SEC("tp/syscalls/sys_enter_connect")
+int pt_tp_conn_in(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter(PT_OP_CONNECT, ctx->args[0], (void *)ctx->args[1], ctx->args[2]);
+}
+
+SEC("tp/syscalls/sys_exit_connect")
+int pt_tp_conn_out(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(PT_OP_CONNECT, ctx->ret);
+}
+
+SEC("tp/syscalls/sys_enter_sendto")
+int pt_tp_sendto_in(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter(PT_OP_SENDTO, ctx->args[0], (void *)ctx->args[4], ctx->args[5]);
+}
+
+SEC("tp/syscalls/sys_exit_sendto")
+int pt_tp_sendto_out(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(PT_OP_SENDTO, ctx->ret);
+}
+
+SEC("tp/syscalls/sys_enter_sendmsg")
+int pt_tp_sendmsg_in(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter_msg(PT_OP_SENDMSG, ctx->args[0], (void *)ctx->args[1]);
+}
+
+SEC("tp/syscalls/sys_exit_sendmsg")
+int pt_tp_sendmsg_out(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(PT_OP_SENDMSG, ctx->ret);
+}
+
+/* sendmmsg: the first message's destination stands for the call. */
+SEC("tp/syscalls/sys_enter_sendmmsg")
+int pt_tp_mmsg_in(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter_msg(PT_OP_SENDMMSG, ctx->args[0], (void *)ctx->args[1]);
+}
+
+SEC("tp/syscalls/sys_exit_sendmmsg")
+int pt_tp_mmsg_out(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(PT_OP_SENDMMSG, ctx->ret);
+}
+
+#include "pt_probes.bpf.h"

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * The one definition of what the podtrail BPF object sends to user space.
+ * Keep aligned with src/capture/event-layout.ts (a unit test compares the
+ * offsets the C++ compiler computes from this file with the TS mirror).
+ *
+ * Fixed-width fields with explicit padding: TypeScript decodes by byte offset.
+ * Include vmlinux.h (BPF) or <linux/types.h> (user space) before this file.
+ */
+#ifndef PODTRAIL_H
+#define PODTRAIL_H
+
+#define PT_COMM_LEN 16
+#define PT_UTS_LEN 65
+#define PT_ADDR_LEN 16
+/* A path of up to 15 levels of 255-byte names always fits in 4096 bytes. */
+#define PT_CGROUP_MAX_DEPTH 15
+#define PT_CGROUP_NAME_MAX 256
+#define PT_CGROUP_PATH_MAX 4096
+#define PT_CGROUP_PATH_BUF (PT_CGROUP_PATH_MAX + PT_CGROUP_NAME_MAX)
+#define PT_MAX_CONTROLLERS 4
+
+enum pt_rec_type {
+	PT_REC_CONNECT = 1,
+	PT_REC_CGROUP = 2,
+};
+
+enum pt_status {
+	PT_ST_OK = 0,
+	PT_ST_INPROGRESS = 1,
+	PT_ST_REFUSED = 2,
+	PT_ST_TIMEOUT = 3,
+	PT_ST_UNREACHABLE = 4,
+	PT_ST_ERROR = 5,
+};
+
+enum pt_op {
+	PT_OP_CONNECT = 1,
+	PT_OP_SENDTO = 2,
+	PT_OP_SENDMSG = 3,
+	PT_OP_SENDMMSG = 4,
+};
+
+enum pt_event_flags {
+	/* An AF_INET6 socket connected to ::ffff:a.b.c.d; reported as IPv4. */
+	PT_F_V4MAPPED = 1,
+	/* Internal: the connect syscall of this pending attempt has not returned. */
+	PT_F_IN_SYSCALL = 2,
+	/* Emitted by the user-space sweep (status INPROGRESS), not by BPF. */
+	PT_F_SWEPT = 4,
+};
+
+enum pt_cgroup_flags {
+	PT_CGF_TRUNCATED = 1,
+};
+
+/* Index into the per-CPU `stats` array. */
+enum pt_stat {
+	PT_STAT_RB_EVENT_FAIL = 0,  /* connect event reserve failed */
+	PT_STAT_RB_CGROUP_FAIL = 1, /* cgroup path record reserve failed (its event is dropped, seq burnt) */
+	PT_STAT_PENDING_FULL = 2,   /* pending map full: outcome reported at syscall exit instead */
+	PT_STAT_INFLIGHT_FULL = 3,  /* per-thread inflight map full: attempt not seen */
+	PT_STAT_PENDING_STALE = 4,  /* a pending entry overwritten by a new attempt on the same sock */
+	PT_STAT_NR = 5,
+};
+
+/* PT_REC_CONNECT: 224 bytes. */
+struct pt_connect_event {
+	__u32 type;          /* PT_REC_CONNECT */
+	__u32 flags;         /* enum pt_event_flags */
+	__u64 seq;           /* per-node sequence, taken before the ring buffer reserve */
+	__u64 ts_ns;         /* CLOCK_BOOTTIME at the connect/send syscall */
+	__u64 done_ns;       /* CLOCK_BOOTTIME when the outcome was known */
+	__u64 start_ns;      /* process (group leader) start, CLOCK_BOOTTIME */
+	__u64 cgroup_id;     /* kernfs id of the cgroup whose path is reported */
+	__u32 tgid;
+	__u32 tid;
+	__u32 ppid;
+	__u32 uid;
+	__u32 gid;
+	__u32 ns_pid;        /* tgid as seen inside its own pid namespace */
+	__u32 netns;         /* inode numbers */
+	__u32 mntns;
+	__u32 pidns;
+	__s32 err;           /* positive errno, 0 when none */
+	__u8 saddr[PT_ADDR_LEN]; /* IPv4 in the first 4 bytes, network order */
+	__u8 daddr[PT_ADDR_LEN];
+	__u16 sport;         /* host order */
+	__u16 dport;         /* host order */
+	__u8 family;         /* AF_INET (2) or AF_INET6 (10) */
+	__u8 protocol;       /* IPPROTO_TCP (6) or IPPROTO_UDP (17) */
+	__u8 status;         /* enum pt_status */
+	__u8 op;             /* enum pt_op */
+	__u16 cg_hier;       /* 0: cgroup v2; i>0: configured v1 controller i-1 */
+	__u16 _pad0;
+	__u32 _pad1;
+	char comm[PT_COMM_LEN];
+	char uts[PT_UTS_LEN];
+	__u8 _pad2[7];
+};
+
+/* PT_REC_CGROUP: sent once per (cg_hier, cgroup_id) before the first event that uses it. */
+struct pt_cgroup_rec {
+	__u32 type;          /* PT_REC_CGROUP */
+	__u16 hier;          /* as pt_connect_event.cg_hier */
+	__u16 flags;         /* enum pt_cgroup_flags */
+	__u64 cgroup_id;
+	__u32 len;           /* bytes in path, no NUL */
+	__u32 depth;         /* levels below the hierarchy root */
+	char path[PT_CGROUP_PATH_BUF];
+};
+
+/* Key of the kernel's "path already sent" map; user space deletes entries it lacks. */
+struct pt_cgroup_key {
+	__u64 cgroup_id;
+	__u32 hier;
+	__u32 _pad;
+};
+
+#endif /* PODTRAIL_H */

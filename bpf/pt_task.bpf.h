@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/* Process identity and cgroup path, read in the connecting task's context. */
+#ifndef PT_TASK_BPF_H
+#define PT_TASK_BPF_H
+
+/* kernfs_node.parent became __parent in 6.18; one object must run on both. */
+struct kernfs_node___new {
+	struct kernfs_node *__parent;
+} __attribute__((preserve_access_index));
+struct kernfs_node___old {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(struct kernfs_node___new, __parent))
+		return BPF_CORE_READ((struct kernfs_node___new *)kn, __parent);
+	return BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
+}
+
+static __always_inline void fill_identity(struct pt_connect_event *e)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *leader = BPF_CORE_READ(t, group_leader);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	struct nsproxy *nsp;
+	struct uts_namespace *uts;
+	struct pid *pid;
+	struct upid up = {};
+	unsigned int level;
+
+	e->tgid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->uid = (__u32)uid_gid;
+	e->gid = uid_gid >> 32;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	/* The group leader's start time names the process, not this thread. */
+	e->start_ns = BPF_CORE_READ(leader, start_boottime);
+
+	nsp = BPF_CORE_READ(t, nsproxy);
+	e->netns = BPF_CORE_READ(nsp, net_ns, ns.inum);
+	e->mntns = BPF_CORE_READ(nsp, mnt_ns, ns.inum);
+	uts = BPF_CORE_READ(nsp, uts_ns);
+	bpf_core_read_str(e->uts, sizeof(e->uts), &uts->name.nodename);
+
+	/* The task's own pid namespace is the deepest level of its struct pid
+	 * (nsproxy->pid_ns_for_children is for its children). */
+	pid = BPF_CORE_READ(leader, thread_pid);
+	level = BPF_CORE_READ(pid, level);
+	if (level < 64)
+		bpf_core_read(&up, sizeof(up), &pid->numbers[level]);
+	e->ns_pid = up.nr;
+	e->pidns = BPF_CORE_READ(up.ns, ns.inum);
+}
+
+/* DESIGN.md's rule: where a configured v1 controller sits in a non-root v1
+ * cgroup, that path names the container (Docker's cgroupfs driver leaves v2 at
+ * "/" or at the runtime's own service); otherwise take the v2 path. */
+static __always_inline struct cgroup *pick_cgroup(__u16 *hier)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct css_set *cs = BPF_CORE_READ(t, cgroups);
+	struct cgroup *dfl = BPF_CORE_READ(cs, dfl_cgrp);
+	struct cgroup_root *dfl_root = BPF_CORE_READ(dfl, root);
+	__u32 nsubsys = bpf_core_field_size(cs->subsys) / sizeof(void *);
+
+	for (__u32 i = 0; i < PT_MAX_CONTROLLERS; i++) {
+		struct cgroup_subsys_state *css = NULL;
+		struct cgroup *cg;
+		__s32 id;
+
+		if (i >= n_controllers)
+			break;
+		id = controller_ssid[i];
+		if (id < 0 || (__u32)id >= nsubsys || id >= 32)
+			continue;
+		bpf_core_read(&css, sizeof(css), &cs->subsys[id]);
+		cg = BPF_CORE_READ(css, cgroup);
+		/* A controller bound to v2 lives on the default root: not a v1 path. */
+		if (!cg || BPF_CORE_READ(cg, root) == dfl_root)
+			continue;
+		if (!kn_parent(BPF_CORE_READ(cg, kn)))
+			continue;
+		*hier = i + 1;
+		return cg;
+	}
+	*hier = 0;
+	return dfl;
+}
+
+/* Sends the path of (hier, id) unless already sent. Returns <0 when the record
+ * could not be reserved: the caller then drops its event and burns a seq. */
+static __always_inline int emit_cgroup(struct cgroup *cg, __u16 hier, __u64 id)
+{
+	struct pt_cgroup_key key = { .cgroup_id = id, .hier = hier };
+	struct kernfs_node *nodes[PT_CGROUP_MAX_DEPTH] = {};
+	struct kernfs_node *kn = BPF_CORE_READ(cg, kn);
+	struct pt_cgroup_rec *r;
+	__u32 n = 0, off = 0;
+	__u8 one = 1;
+
+	if (bpf_map_lookup_elem(&cgroup_seen, &key))
+		return 0;
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count(PT_STAT_RB_CGROUP_FAIL);
+		return -1;
+	}
+	r->type = PT_REC_CGROUP;
+	r->hier = hier;
+	r->flags = 0;
+	r->cgroup_id = id;
+
+	/* Walk up to the hierarchy root (the node without a parent, not named). */
+	for (__u32 i = 0; i < PT_CGROUP_MAX_DEPTH; i++) {
+		struct kernfs_node *p = kn_parent(kn);
+
+		if (!p)
+			break;
+		nodes[i] = kn;
+		n++;
+		kn = p;
+	}
+	if (n == PT_CGROUP_MAX_DEPTH && kn_parent(kn))
+		r->flags |= PT_CGF_TRUNCATED;
+
+	for (int i = PT_CGROUP_MAX_DEPTH - 1; i >= 0; i--) {
+		const char *name;
+		long len;
+
+		if ((__u32)i >= n)
+			continue;
+		if (off >= PT_CGROUP_PATH_MAX) {
+			r->flags |= PT_CGF_TRUNCATED;
+			break;
+		}
+		off &= PT_CGROUP_PATH_MAX - 1;
+		r->path[off] = '/';
+		name = BPF_CORE_READ(nodes[i], name);
+		len = bpf_probe_read_kernel_str(&r->path[off + 1], PT_CGROUP_NAME_MAX, name);
+		if (len < 1)
+			len = 1;
+		off += len;
+	}
+	if (n == 0) {
+		r->path[0] = '/';
+		r->path[1] = 0;
+		off = 1;
+	}
+	r->len = off > PT_CGROUP_PATH_MAX ? PT_CGROUP_PATH_MAX : off;
+	r->depth = n;
+	bpf_ringbuf_submit(r, 0);
+	/* Only now: a record that never reached the ring must be sent again. */
+	bpf_map_update_elem(&cgroup_seen, &key, &one, BPF_ANY);
+	return 0;
+}
+
+/* Identity and cgroup of the current task into e. <0: path record lost. */
+static __always_inline int fill_task(struct pt_connect_event *e)
+{
+	struct cgroup *cg;
+	__u16 hier = 0;
+
+	fill_identity(e);
+	cg = pick_cgroup(&hier);
+	e->cg_hier = hier;
+	e->cgroup_id = BPF_CORE_READ(cg, kn, id);
+	return emit_cgroup(cg, hier, e->cgroup_id);
+}
+
+#endif

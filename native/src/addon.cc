@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: Apache-2.0
+// N-API surface: class Capture { start(cb), stop(), stats(), forgetCgroup() },
+// probe(objPath), clock(), layout().
+#include "addon.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/types.h>
+#include <unistd.h>
+
+#include <memory>
+#include <array>
+
+extern "C" {
+#include "podtrail.h"
+}
+#include "loader.h"
+#include "poller.h"
+
+namespace podtrail {
+
+void ThrowKernel(Napi::Env env, const KernelFailure& f) {
+  std::string msg = f.what();
+  if (f.err && msg.find("errno") == std::string::npos) msg += ": " + ErrnoText(f.err);
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, f.code));
+  e.Set("errno", Napi::Number::New(env, f.err));
+  if (!f.mode.empty()) e.Set("mode", Napi::String::New(env, f.mode));
+  throw e;
+}
+
+struct InstanceData {
+  Napi::FunctionReference ctor;
+};
+
+class Capture : public Napi::ObjectWrap<Capture> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Capture",
+                       {InstanceMethod<&Capture::Start>("start"), InstanceMethod<&Capture::Stop>("stop"),
+                        InstanceMethod<&Capture::Stats>("stats"),
+                        InstanceMethod<&Capture::ForgetCgroup>("forgetCgroup")});
+  }
+
+  explicit Capture(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Capture>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject()) throw Napi::TypeError::New(env, "Capture(options): options object required");
+    Napi::Object o = info[0].As<Napi::Object>();
+    auto str = [&](const char* k, const char* def) {
+      Napi::Value v = o.Get(k);
+      if (v.IsUndefined()) return std::string(def);
+      if (!v.IsString()) throw Napi::TypeError::New(env, std::string(k) + " must be a string");
+      return v.As<Napi::String>().Utf8Value();
+    };
+    auto num = [&](const char* k, double def, double lo, double hi) {
+      Napi::Value v = o.Get(k);
+      if (v.IsUndefined()) return def;
+      double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+      if (!v.IsNumber() || d < lo || d > hi || d != static_cast<double>(static_cast<uint64_t>(d)))
+        throw Napi::RangeError::New(env, std::string(k) + " must be an integer in [" + std::to_string(lo) + ", " +
+                                             std::to_string(hi) + "]");
+      return d;
+    };
+    opts_.objPath = str("bpfObjectPath", "");
+    if (opts_.objPath.empty()) throw Napi::TypeError::New(env, "bpfObjectPath is required");
+    opts_.mode = str("attach", "auto");
+    if (opts_.mode != "auto" && opts_.mode != "tracepoint" && opts_.mode != "kprobe" && opts_.mode != "fentry")
+      throw Napi::RangeError::New(env, "attach must be auto, tracepoint, kprobe or fentry");
+    opts_.ringBytes = static_cast<uint32_t>(num("ringBufferBytes", 8 << 20, 4096, 1u << 30));
+    if (opts_.ringBytes & (opts_.ringBytes - 1))
+      throw Napi::RangeError::New(env, "ringBufferBytes must be a power of two");
+    opts_.excludeLoopback = o.Get("excludeLoopback").ToBoolean();
+    opts_.udpDedupNs = static_cast<uint64_t>(num("udpDedupMs", 60000, 0, 86400000)) * 1000000ull;
+    pendingTimeoutNs_ = static_cast<uint64_t>(num("pendingTimeoutMs", 5000, 1, 3600000)) * 1000000ull;
+    maxBatch_ = static_cast<uint32_t>(num("maxBatch", 512, 1, 65536));
+    opts_.selfTgid = static_cast<uint32_t>(num("selfTgid", getpid(), 0, 4194304));
+    Napi::Value c = o.Get("cgroupControllers");
+    if (c.IsUndefined()) {
+      controllers_ = {"memory", "pids"};
+    } else {
+      if (!c.IsArray()) throw Napi::TypeError::New(env, "cgroupControllers must be an array of names");
+      auto a = c.As<Napi::Array>();
+      if (a.Length() > PT_MAX_CONTROLLERS) throw Napi::RangeError::New(env, "at most 4 cgroupControllers");
+      for (uint32_t i = 0; i < a.Length(); i++) {
+        Napi::Value v = a.Get(i);
+        if (!v.IsString()) throw Napi::TypeError::New(env, "cgroupControllers must be an array of names");
+        controllers_.push_back(v.As<Napi::String>().Utf8Value());
+      }
+    }
+  }
+
+  ~Capture() override { Shutdown(); }
+
+  void Shutdown() {
+    if (poller_) {
+      poller_->stop();  // set flag, interrupt, join
+      lastStats_ = ReadStats();
+      poller_.reset();
+      tsfn_.Release();
+    }
+    loaded_.reset();  // links, maps, programs
+    if (hookEnv_) {
+      napi_remove_env_cleanup_hook(hookEnv_, CleanupHook, this);
+      hookEnv_ = nullptr;
+    }
+  }
+
+  // Worker or process teardown with a capture still running: stop it first.
+  static void CleanupHook(void* arg) { static_cast<Capture*>(arg)->Shutdown(); }
+
+ private:
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (loaded_) throw Napi::Error::New(env, "capture already started");
+    if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "start(onBatch): function required");
+    std::vector<AttachAttempt> attempts;
+    try {
+      Privileges p = ReadPrivileges();
+      PT_CHECK(p.enough(), "NOT_PRIVILEGED", EPERM,
+               "podtrail capture needs root, or CAP_BPF and CAP_PERFMON (euid " + std::to_string(p.euid) + ")");
+      PT_CHECK(HaveBtf(), "NO_BTF", ENOENT,
+               std::string("kernel BTF (") + kVmlinuxBtf + ") is missing: podtrail needs CONFIG_DEBUG_INFO_BTF=y");
+      opts_.controllerIds = ControllerIds(controllers_);
+      loaded_ = LoadBest(opts_, attempts);
+      tsfn_ = BatchTsfn::New(env, info[0].As<Napi::Function>(), "podtrail-events", 4, 1);
+      poller_ = std::make_unique<Poller>(*loaded_, tsfn_, maxBatch_, pendingTimeoutNs_);
+      poller_->start();
+    } catch (const KernelFailure& f) {
+      if (poller_) {
+        poller_.reset();
+        tsfn_.Release();
+      }
+      loaded_.reset();
+      ThrowKernel(env, f);
+    }
+    hookEnv_ = env;
+    napi_add_env_cleanup_hook(env, CleanupHook, this);
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("attachMode", loaded_->mode());
+    Napi::Array arr = Napi::Array::New(env, attempts.size());
+    for (size_t i = 0; i < attempts.size(); i++) {
+      Napi::Object a = Napi::Object::New(env);
+      a.Set("mode", attempts[i].mode);
+      a.Set("ok", attempts[i].ok);
+      a.Set("errno", attempts[i].err);
+      a.Set("code", attempts[i].code);
+      a.Set("message", attempts[i].message);
+      arr.Set(i, a);
+    }
+    r.Set("attempts", arr);
+    Napi::Array progs = Napi::Array::New(env);
+    for (const auto& n : loaded_->programNames()) progs.Set(progs.Length(), n);
+    r.Set("programs", progs);
+    return r;
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  struct StatsSnap {
+    std::vector<std::vector<uint64_t>> perCpu;  // [stat][cpu]
+    uint64_t lastSeq = 0, pending = 0;
+  };
+
+  StatsSnap ReadStats() {
+    StatsSnap s;
+    if (!loaded_) return lastStats_;
+    int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0) return s;
+    std::vector<uint64_t> vals(ncpu);
+    for (__u32 k = 0; k < PT_STAT_NR; k++) {
+      if (bpf_map_lookup_elem(loaded_->statsFd(), &k, vals.data()) != 0) std::fill(vals.begin(), vals.end(), 0);
+      s.perCpu.push_back(vals);
+    }
+    s.lastSeq = __atomic_load_n(loaded_->seq(), __ATOMIC_SEQ_CST);
+    return s;
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    StatsSnap s = ReadStats();
+    static const char* names[PT_STAT_NR] = {"ringReserveFails", "cgroupReserveFails", "pendingFull",
+                                            "inflightFull", "pendingStale"};
+    Napi::Object r = Napi::Object::New(env);
+    for (size_t k = 0; k < PT_STAT_NR; k++) {
+      Napi::Array a = Napi::Array::New(env);
+      if (k < s.perCpu.size())
+        for (size_t c = 0; c < s.perCpu[k].size(); c++) a.Set(c, Napi::BigInt::New(env, s.perCpu[k][c]));
+      r.Set(names[k], a);
+    }
+    r.Set("lastSeq", Napi::BigInt::New(env, s.lastSeq));
+    if (poller_) {
+      const auto& c = poller_->counters();
+      counters_ = {c.batches.load(), c.records.load(), c.swept.load(), c.queueFullWaits.load(),
+                   c.consumeErrors.load()};
+    }
+    r.Set("batches", Napi::BigInt::New(env, counters_[0]));
+    r.Set("records", Napi::BigInt::New(env, counters_[1]));
+    r.Set("swept", Napi::BigInt::New(env, counters_[2]));
+    r.Set("queueFullWaits", Napi::BigInt::New(env, counters_[3]));
+    r.Set("consumeErrors", Napi::BigInt::New(env, counters_[4]));
+    r.Set("running", Napi::Boolean::New(env, poller_ != nullptr));
+    return r;
+  }
+
+  // User space lacks the path of this cgroup: make BPF send it again.
+  Napi::Value ForgetCgroup(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsNumber() || !info[1].IsBigInt())
+      throw Napi::TypeError::New(env, "forgetCgroup(hier: number, id: bigint)");
+    if (!loaded_) return Napi::Boolean::New(env, false);
+    bool lossless = false;
+    pt_cgroup_key k = {};
+    k.cgroup_id = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
+    k.hier = info[0].As<Napi::Number>().Uint32Value();
+    return Napi::Boolean::New(env, bpf_map_delete_elem(loaded_->cgroupSeenFd(), &k) == 0);
+  }
+
+  LoaderOptions opts_;
+  std::vector<std::string> controllers_;
+  uint64_t pendingTimeoutNs_ = 0;
+  uint32_t maxBatch_ = 512;
+  std::unique_ptr<Loaded> loaded_;
+  std::unique_ptr<Poller> poller_;
+  BatchTsfn tsfn_;
+  StatsSnap lastStats_;
+  std::array<uint64_t, 5> counters_{};
+  napi_env hookEnv_ = nullptr;
+};
+
+static Napi::Value Clock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  // Realtime read on both sides of boottime: the caller keeps the tightest pair.
+  uint64_t r0 = RealtimeNs(), b = BoottimeNs(), r1 = RealtimeNs();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("boottime", Napi::BigInt::New(env, b));
+  o.Set("realtimeBefore", Napi::BigInt::New(env, r0));
+  o.Set("realtimeAfter", Napi::BigInt::New(env, r1));
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InstallLibbpfLog();
+  auto* data = new InstanceData();
+  data->ctor = Napi::Persistent(Capture::Define(env));
+  env.SetInstanceData<InstanceData>(data);
+  exports.Set("Capture", data->ctor.Value());
+  exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
+  exports.Set("clock", Napi::Function::New(env, Clock, "clock"));
+  exports.Set("layout", Napi::Function::New(env, Layout, "layout"));
+  return exports;
+}
+
+}  // namespace podtrail
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return podtrail::Init(env, exports); }
+NODE_API_MODULE(podtrail, InitAddon)

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+// Loads podtrail.bpf.o in libbpf-bootstrap's order: open, set rodata, load,
+// attach. One owner (Loaded) and one cleanup path (its destructor).
+#pragma once
+
+#include <bpf/libbpf.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace podtrail {
+
+struct LoaderOptions {
+  std::string objPath;
+  std::string mode;  // tracepoint | kprobe | fentry (auto is resolved by LoadBest)
+  uint32_t ringBytes = 8u << 20;
+  uint32_t selfTgid = 0;
+  bool excludeLoopback = false;
+  uint64_t udpDedupNs = 60ull * 1000000000ull;
+  std::vector<int> controllerIds;  // enum cgroup_subsys_id values, in preference order
+};
+
+class Loaded {
+ public:
+  explicit Loaded(const LoaderOptions& o);  // throws KernelFailure
+  ~Loaded();
+  Loaded(const Loaded&) = delete;
+  Loaded& operator=(const Loaded&) = delete;
+
+  const std::string& mode() const { return mode_; }
+  int eventsFd() const { return eventsFd_; }
+  int pendingFd() const { return pendingFd_; }
+  int statsFd() const { return statsFd_; }
+  int cgroupSeenFd() const { return cgroupSeenFd_; }
+  // The kernel's sequence counter, shared through mmap; advance it atomically.
+  uint64_t* seq() const { return seq_; }
+  std::vector<std::string> programNames() const;
+
+ private:
+  void cleanup();
+  void setRodata(const LoaderOptions& o);
+  void attachAll();
+  int mapFd(const char* name);
+
+  std::string mode_;
+  struct bpf_object* obj_ = nullptr;
+  std::vector<struct bpf_link*> links_;
+  int eventsFd_ = -1, pendingFd_ = -1, statsFd_ = -1, cgroupSeenFd_ = -1;
+  uint64_t* seq_ = nullptr;
+  size_t seqLen_ = 0;
+};
+
+struct AttachAttempt {
+  std::string mode;
+  bool ok;
+  int err;
+  std::string code;
+  std::string message;
+};
+
+// mode "auto" tries fentry, kprobe, then tracepoint; attempts records each try.
+std::unique_ptr<Loaded> LoadBest(LoaderOptions o, std::vector<AttachAttempt>& attempts);
+
+bool ProgramInMode(const std::string& prog, const std::string& mode);
+
+}  // namespace podtrail

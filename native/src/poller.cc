@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "poller.h"
+
+#include <bpf/bpf.h>
+#include <linux/types.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+extern "C" {
+#include "podtrail.h"
+}
+#include "util.h"
+
+namespace podtrail {
+
+namespace {
+constexpr int kBatchFull = -100000;  // from OnSample: stop consuming, hand the batch over
+constexpr size_t kMaxSweep = 65536;
+}  // namespace
+
+static uint64_t ClockNs(clockid_t id) {
+  struct timespec ts;
+  clock_gettime(id, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
+uint64_t BoottimeNs() { return ClockNs(CLOCK_BOOTTIME); }
+uint64_t RealtimeNs() { return ClockNs(CLOCK_REALTIME); }
+
+void DeliverBatch(Napi::Env env, Napi::Function cb, std::nullptr_t*, Batch* batch) {
+  std::unique_ptr<Batch> own(batch);
+  // env is null when the TSFN is torn down with calls still queued: just free.
+  if (env == nullptr || cb.IsEmpty() || !batch) return;
+  auto buf = Napi::Buffer<uint8_t>::Copy(env, batch->data.data(), batch->data.size());
+  cb.Call({buf, Napi::Number::New(env, batch->count)});
+}
+
+Poller::Poller(Loaded& loaded, BatchTsfn tsfn, uint32_t maxBatch, uint64_t pendingTimeoutNs)
+    : loaded_(loaded), tsfn_(tsfn), maxBatch_(maxBatch), pendingTimeoutNs_(pendingTimeoutNs) {
+  sweepEveryNs_ = std::clamp<uint64_t>(pendingTimeoutNs / 4, 10'000'000ull, 250'000'000ull);
+}
+
+Poller::~Poller() {
+  stop();
+  if (rb_) ring_buffer__free(rb_);
+  if (epfd_ >= 0) close(epfd_);
+  if (evfd_ >= 0) close(evfd_);
+}
+
+void Poller::start() {
+  rb_ = ring_buffer__new(loaded_.eventsFd(), OnSample, this, nullptr);
+  PT_CHECK(rb_, "RINGBUF_FAILED", errno, "cannot set up the ring buffer reader");
+  evfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  PT_CHECK(evfd_ >= 0, "RINGBUF_FAILED", errno, "eventfd failed");
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  PT_CHECK(epfd_ >= 0, "RINGBUF_FAILED", errno, "epoll_create1 failed");
+  // Our own epoll over libbpf's and an eventfd, so stop() can interrupt a wait.
+  struct epoll_event ev = {};
+  ev.events = EPOLLIN;
+  ev.data.u32 = 0;
+  PT_CHECK(epoll_ctl(epfd_, EPOLL_CTL_ADD, ring_buffer__epoll_fd(rb_), &ev) == 0, "RINGBUF_FAILED", errno,
+           "epoll_ctl(ring buffer) failed");
+  ev.data.u32 = 1;
+  PT_CHECK(epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &ev) == 0, "RINGBUF_FAILED", errno,
+           "epoll_ctl(eventfd) failed");
+  thread_ = std::thread([this] { run(); });
+  started_ = true;
+}
+
+void Poller::stop() {
+  if (!started_) return;
+  started_ = false;
+  stopping_.store(true);
+  uint64_t one = 1;
+  ssize_t w = write(evfd_, &one, sizeof one);
+  (void)w;
+  if (thread_.joinable()) thread_.join();
+  // What was read but not handed over yet still goes out if the queue has room.
+  if (held_) queueHeld();
+  if (cur_ && cur_->count) {
+    held_ = std::move(cur_);
+    queueHeld();
+  }
+  held_.reset();
+  cur_.reset();
+}
+
+int Poller::OnSample(void* ctx, void* data, size_t len) {
+  auto* self = static_cast<Poller*>(ctx);
+  // Never blocks: a full batch stops this consume round instead.
+  return self->append(data, len) ? 0 : kBatchFull;
+}
+
+bool Poller::append(const void* data, size_t len) {
+  if (!cur_) {
+    cur_ = std::make_unique<Batch>();
+    cur_->data.reserve(std::min<size_t>(maxBatch_, 256) * (sizeof(pt_connect_event) + 8));
+  }
+  uint32_t hdr[2] = {static_cast<uint32_t>(len), 0};
+  auto& d = cur_->data;
+  d.insert(d.end(), reinterpret_cast<uint8_t*>(hdr), reinterpret_cast<uint8_t*>(hdr) + 8);
+  d.insert(d.end(), static_cast<const uint8_t*>(data), static_cast<const uint8_t*>(data) + len);
+  d.resize((d.size() + 7) & ~size_t(7), 0);
+  cur_->count++;
+  counters_.records++;
+  return cur_->count < maxBatch_;
+}
+
+bool Poller::queueHeld() {
+  if (!held_) return true;
+  napi_status s = tsfn_.NonBlockingCall(held_.get());
+  if (s == napi_ok) {
+    held_.release();
+    counters_.batches++;
+    return true;
+  }
+  if (s == napi_queue_full) {
+    counters_.queueFullWaits++;
+    return false;
+  }
+  held_.reset();  // closing: JS is gone
+  stopping_.store(true);
+  return true;
+}
+
+// Consume until the ring is empty or a batch fills and JS cannot take it.
+void Poller::drain() {
+  for (;;) {
+    int r = ring_buffer__consume(rb_);
+    if (r == kBatchFull) {
+      held_ = std::move(cur_);
+      if (!queueHeld()) return;
+      continue;
+    }
+    if (r < 0) counters_.consumeErrors++;
+    return;
+  }
+}
+
+void Poller::run() {
+  struct epoll_event evs[2];
+  uint64_t nextSweep = BoottimeNs() + sweepEveryNs_;
+  while (!stopping_.load()) {
+    // JS is behind: hold the batch and stop reading, so the ring fills and the
+    // kernel counts what it cannot reserve. Nothing here grows.
+    if (held_ && !queueHeld()) {
+      struct pollfd p = {evfd_, POLLIN, 0};
+      poll(&p, 1, 2);  // woken early by stop()
+      continue;
+    }
+    int n = epoll_wait(epfd_, evs, 2, static_cast<int>(sweepEveryNs_ / 1000000));
+    if (n < 0 && errno != EINTR) counters_.consumeErrors++;
+    if (stopping_.load()) break;
+    drain();
+    uint64_t now = BoottimeNs();
+    if (now >= nextSweep && !held_) {
+      sweep(now);
+      nextSweep = now + sweepEveryNs_;
+    }
+    if (!held_ && cur_ && cur_->count) {
+      held_ = std::move(cur_);
+      queueHeld();
+    }
+  }
+}
+
+// INPROGRESS for attempts pending longer than the timeout. Deleting the entry
+// first makes this the one reporter, as in BPF; the seq comes from the same
+// counter, advanced through the mmap.
+void Poller::sweep(uint64_t now) {
+  int fd = loaded_.pendingFd();
+  std::vector<uint64_t> expired;
+  uint64_t key = 0, next = 0;
+  const void* prev = nullptr;
+  pt_connect_event ev;
+  for (size_t n = 0; n < kMaxSweep && bpf_map_get_next_key(fd, prev, &next) == 0; n++) {
+    if (bpf_map_lookup_elem(fd, &next, &ev) == 0 && now > ev.ts_ns && now - ev.ts_ns >= pendingTimeoutNs_)
+      expired.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (uint64_t k : expired) {
+    if (held_) break;  // JS is behind; the rest waits for the next sweep
+    if (bpf_map_lookup_elem(fd, &k, &ev) != 0) continue;
+    if (bpf_map_delete_elem(fd, &k) != 0) continue;  // BPF finished it meanwhile
+    ev.seq = __atomic_add_fetch(loaded_.seq(), 1, __ATOMIC_SEQ_CST);
+    ev.status = PT_ST_INPROGRESS;
+    ev.err = 0;
+    ev.flags = (ev.flags & ~PT_F_IN_SYSCALL) | PT_F_SWEPT;
+    ev.done_ns = now;
+    counters_.swept++;
+    if (!append(&ev, sizeof ev)) {
+      held_ = std::move(cur_);
+      queueHeld();
+    }
+  }
+}
+
+}  // namespace podtrail
