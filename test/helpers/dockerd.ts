@@ -13,14 +13,23 @@
 //   T/exec, T/run/docker.sock, T/run/dockerd.pid, T/ctd (containerd), T/*.log
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { accessSync, constants, openSync, closeSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, rmdir, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { TEST_IMAGE, buildBusyboxTar, isStaticElf } from './busybox-image.js';
-import { existingCgroupDirs, mountsUnder, processesOf, removeCgroups, unmountUnder } from './host-state.js';
+import { writeDaemonConfigs } from './daemon-config.js';
+import {
+  createHarnessDir,
+  globalDirsPresent,
+  leftovers,
+  recordCgroup,
+  removeGlobalDirs,
+  sweepStaleHarnessDirs,
+  teardownHarnessDir,
+} from './harness-dir.js';
 import { HarnessError, type RunResult, isAlive, run, signal, sleep, terminate } from './proc.js';
 
 export { HarnessError, type RunResult } from './proc.js';
+export { leftovers } from './harness-dir.js';
 
 export interface DockerCmdOptions {
   input?: string;
@@ -44,8 +53,10 @@ export interface Dockerd {
   dockerdPid: number;
   containerdPid: number;
   image: string;
-  /** cgroup paths the harness owns (pod dirs, /docker/<id>); pods.ts adds to it */
-  ownedCgroups: Set<string>;
+  /** cgroup paths the harness owns (pod dirs, /docker/<id>), removed at stop */
+  ownedCgroups: ReadonlySet<string>;
+  /** records a cgroup path as ours before the container that creates it is started */
+  trackCgroup(rel: string): void;
   /** runs the docker CLI against this daemon only; a non-zero exit is returned, not thrown */
   docker(args: string[], opts?: DockerCmdOptions): Promise<RunResult>;
   /** starts the docker CLI against this daemon with piped stdio, for interactive use */
@@ -96,8 +107,10 @@ export async function checkPrerequisites(): Promise<Prerequisites> {
     busybox: process.env.PODTRAIL_BUSYBOX ?? which('busybox'),
   };
   for (const [k, v] of Object.entries(bins)) if (!v) missing.push(`${k} (apt-get install -y docker.io busybox-static)`);
-  if (bins.busybox && !(await isStaticElf(bins.busybox).catch(() => false))) {
-    missing.push(`static busybox (${bins.busybox} is dynamic: apt-get install -y busybox-static)`);
+  if (bins.busybox) {
+    const isStatic = await isStaticElf(bins.busybox).catch(() => undefined);
+    if (isStatic === undefined) missing.push(`busybox (cannot read ${bins.busybox})`);
+    else if (!isStatic) missing.push(`static busybox (${bins.busybox} is dynamic: apt-get install -y busybox-static)`);
   }
   return { ok: missing.length === 0, missing, bins };
 }
@@ -120,11 +133,11 @@ async function waitFor(what: string, ms: number, check: () => Promise<boolean>, 
   throw new HarnessError(`${what}: not ready after ${ms} ms`);
 }
 
-function spawnDaemon(file: string, args: string[], logPath: string): number {
+function spawnDaemon(file: string, args: string[], logPath: string, home: string): number {
   const fd = openSync(logPath, 'a');
   try {
-    // Daemons must not inherit our DOCKER_* or containerd settings.
-    const env = { PATH: [...new Set(SEARCH)].join(delimiter), HOME: '/root', LANG: 'C' };
+    // Daemons must not inherit our DOCKER_* or containerd settings, nor write to ~.
+    const env = { PATH: [...new Set(SEARCH)].join(delimiter), HOME: home, LANG: 'C' };
     const child = spawn(file, args, { stdio: ['ignore', fd, fd], env, detached: false });
     if (child.pid === undefined) throw new HarnessError(`cannot spawn ${file}`);
     child.unref();
@@ -139,9 +152,12 @@ export async function startDockerd(opts: StartOptions = {}): Promise<Dockerd> {
   if (!pre.ok) throw new HarnessError(`docker harness prerequisites missing: ${pre.missing.join(', ')}`);
   const bins = pre.bins as Required<Prerequisites['bins']>;
   const name = opts.dataRootName ?? 'podtrail-docker';
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) throw new HarnessError(`bad dataRootName ${JSON.stringify(name)}`);
+  if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
+    throw new HarnessError(`bad dataRootName ${JSON.stringify(name)}`);
+  }
+  await sweepStaleHarnessDirs(bins.busybox);
 
-  const tmpDir = await mkdtemp(join(tmpdir(), 'ptd-'));
+  const tmpDir = await createHarnessDir();
   const hostRoot = join(tmpDir, 'root');
   const dataRoot = join(hostRoot, 'var/lib', name);
   const execRoot = join(tmpDir, 'exec');
@@ -149,66 +165,30 @@ export async function startDockerd(opts: StartOptions = {}): Promise<Dockerd> {
   const ctdDir = join(tmpDir, 'ctd');
   const socket = join(runDir, 'docker.sock');
   const containerdSocket = join(ctdDir, 'containerd.sock');
-  const daemonJsonPath = join(hostRoot, 'etc/docker/daemon.json');
-  const dockerdConfigPath = join(tmpDir, 'dockerd/daemon.json');
   // sun_path is 108 bytes; containerd also serves <socket>.ttrpc.
   if (containerdSocket.length + 6 > 100 || socket.length > 100) {
     await rm(tmpDir, { recursive: true, force: true });
     throw new HarnessError(`temp dir ${tmpDir} is too long for unix sockets; set TMPDIR to a short path`);
   }
-  for (const d of [dataRoot, join(hostRoot, 'etc/docker'), execRoot, runDir, ctdDir, join(tmpDir, 'dockerd'), join(tmpDir, 'opt'), join(tmpDir, 'cli')]) {
-    await mkdir(d, { recursive: true });
+  for (const dir of [dataRoot, join(hostRoot, 'etc/docker'), execRoot, runDir, ctdDir, join(tmpDir, 'dockerd'), join(tmpDir, 'opt'), join(tmpDir, 'cli')]) {
+    await mkdir(dir, { recursive: true });
   }
+  const cfg = await writeDaemonConfigs({ tmpDir, hostRoot, dataRootName: name, containerdDir: ctdDir, containerdSocket });
 
-  // One settings object, written in two views that differ only in the root prefix.
-  const settings = (root: string) => ({
-    'data-root': join(root, 'var/lib', name),
-    'exec-opts': ['native.cgroupdriver=cgroupfs'],
-    'storage-driver': 'overlay2',
-    'log-driver': 'json-file',
-  });
-  await writeFile(daemonJsonPath, JSON.stringify(settings('/'), null, 2) + '\n');
-  // deprecated-key-path: dockerd 20.10 otherwise writes /etc/docker/key.json on the host.
-  await writeFile(dockerdConfigPath, JSON.stringify({ ...settings(hostRoot), 'deprecated-key-path': join(tmpDir, 'key.json') }, null, 2) + '\n');
-  // Our own containerd instead of dockerd's managed one: dockerd would silently use a
-  // system containerd at /run/containerd/containerd.sock if one appeared, and its managed
-  // config leaves the opt plugin writing /opt/containerd.
-  await writeFile(
-    join(tmpDir, 'containerd.toml'),
-    [
-      'version = 2',
-      `root = ${JSON.stringify(join(ctdDir, 'root'))}`,
-      `state = ${JSON.stringify(join(ctdDir, 'state'))}`,
-      'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]',
-      '[grpc]',
-      `  address = ${JSON.stringify(containerdSocket)}`,
-      '[ttrpc]',
-      '  address = ""',
-      '[debug]',
-      '  address = ""',
-      '[metrics]',
-      '  address = ""',
-      '[plugins."io.containerd.internal.v1.opt"]',
-      `  path = ${JSON.stringify(join(tmpDir, 'opt'))}`,
-      '',
-    ].join('\n'),
-  );
-
-  // Host directories dockerd/containerd create whatever their flags say; we remove them
-  // at stop only if they were not there before us (and are empty by then).
-  const globalDirs = ['/run/docker/plugins', '/run/docker', '/run/containerd/s', '/run/containerd'];
-  const preexisting = new Set<string>();
-  for (const g of globalDirs) if (await stat(g).then(() => true, () => false)) preexisting.add(g);
+  const preexisting = await globalDirsPresent();
 
   const cliEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: tmpDir, DOCKER_CONFIG: join(tmpDir, 'cli') };
+  const cliArgs = (args: string[]) => ['--host', `unix://${socket}`, ...args];
   const docker = (args: string[], o: DockerCmdOptions = {}) =>
-    run(bins.docker, ['--host', `unix://${socket}`, ...args], { env: cliEnv, timeoutMs: o.timeoutMs ?? 120_000, input: o.input });
+    run(bins.docker, cliArgs(args), { env: cliEnv, timeoutMs: o.timeoutMs ?? 120_000, input: o.input });
 
   let containerdPid = 0;
   let dockerdPid = 0;
   let stopped = false;
+  const ownedCgroups = new Set<string>();
   const onExit = () => {
-    // Last resort if a test forgot stop(): do not leave daemons running.
+    // A test that forgot stop(): at least do not leave the daemons running. The next
+    // startDockerd sweeps the rest (sweepStaleHarnessDirs).
     if (dockerdPid) signal(dockerdPid, 'SIGKILL');
     if (containerdPid) signal(containerdPid, 'SIGKILL');
   };
@@ -218,17 +198,22 @@ export async function startDockerd(opts: StartOptions = {}): Promise<Dockerd> {
     socket,
     dataRoot,
     hostRoot,
-    daemonJsonPath,
-    dockerdConfigPath,
+    daemonJsonPath: cfg.daemonJsonPath,
+    dockerdConfigPath: cfg.dockerdConfigPath,
     execRoot,
     containerdSocket,
     tmpDir,
     dockerdPid: 0,
     containerdPid: 0,
     image: TEST_IMAGE,
-    ownedCgroups: new Set(),
+    ownedCgroups,
+    trackCgroup(rel: string) {
+      if (!/^(\/[A-Za-z0-9._-]+)+$/.test(rel) || rel.split('/').includes('..')) throw new HarnessError(`bad cgroup path ${rel}`);
+      recordCgroup(tmpDir, rel);
+      ownedCgroups.add(rel);
+    },
     docker,
-    spawnDocker: (args) => spawn(bins.docker, ['--host', `unix://${socket}`, ...args], { env: cliEnv, stdio: 'pipe' }),
+    spawnDocker: (args) => spawn(bins.docker, cliArgs(args), { env: cliEnv, stdio: 'pipe' }),
     logTail: (n = 30) =>
       `--- dockerd.log\n${tail(join(tmpDir, 'dockerd.log'), n)}\n--- containerd.log\n${tail(join(tmpDir, 'containerd.log'), n)}`,
     async stop() {
@@ -236,49 +221,42 @@ export async function startDockerd(opts: StartOptions = {}): Promise<Dockerd> {
       stopped = true;
       const problems: string[] = [];
       if (dockerdPid && isAlive(dockerdPid)) {
-        const ps = await docker(['ps', '-aq', '--no-trunc'], { timeoutMs: 30_000 }).catch((e: Error) => ({ code: 1, stdout: '', stderr: e.message }));
+        const fail = (e: Error) => ({ code: 1, stdout: '', stderr: e.message });
+        const ps = await docker(['ps', '-aq', '--no-trunc'], { timeoutMs: 30_000 }).catch(fail);
         const ids = ps.stdout.split('\n').filter(Boolean);
         if (ids.length > 0) {
-          const rm = await docker(['rm', '-f', '-v', ...ids], { timeoutMs: 60_000 }).catch((e: Error) => ({ code: 1, stdout: '', stderr: e.message }));
-          if (rm.code !== 0) problems.push(`docker rm: ${rm.stderr.trim()}`);
+          const rmr = await docker(['rm', '-f', '-v', ...ids], { timeoutMs: 60_000 }).catch(fail);
+          if (rmr.code !== 0) problems.push(`docker rm: ${rmr.stderr.trim()}`);
         }
       }
       if (dockerdPid && (await terminate(dockerdPid, 15_000)) === 'stuck') problems.push(`dockerd ${dockerdPid} survived SIGKILL`);
       if (containerdPid && (await terminate(containerdPid, 10_000)) === 'stuck') problems.push(`containerd ${containerdPid} survived SIGKILL`);
       process.off('exit', onExit);
-      // Shims (their command line names our containerd socket) and container processes
-      // outlive containerd when rm did not get to them.
-      const strays = await processesOf(tmpDir + '/', [...d.ownedCgroups]);
-      for (const p of strays) signal(p.pid, 'SIGKILL');
-      problems.push(...(await removeCgroups(d.ownedCgroups, sharedAncestors(d.ownedCgroups))));
-      const mountsLeft = await unmountUnder(tmpDir, bins.busybox);
-      if (mountsLeft.length > 0) problems.push(`still mounted: ${mountsLeft.join(', ')}`);
-      // Never rm -r through a mount: it would delete the mounted content.
-      else await rm(tmpDir, { recursive: true, force: true }).catch((e: Error) => problems.push(`rm ${tmpDir}: ${e.message}`));
-      for (const g of globalDirs) if (!preexisting.has(g)) await rmdir(g).catch(() => {});
-      const left = await leftovers({ tmpDir, ownedCgroups: d.ownedCgroups });
-      problems.push(...left);
+      problems.push(...(await teardownHarnessDir(tmpDir, [...ownedCgroups], bins.busybox)));
+      await removeGlobalDirs(preexisting);
+      problems.push(...(await leftovers({ tmpDir, ownedCgroups })));
       if (problems.length > 0) throw new HarnessError(`docker harness cleanup incomplete:\n  ${[...new Set(problems)].join('\n  ')}`);
     },
   };
 
   try {
-    containerdPid = spawnDaemon(bins.containerd, ['--config', join(tmpDir, 'containerd.toml')], join(tmpDir, 'containerd.log'));
+    containerdPid = spawnDaemon(bins.containerd, ['--config', cfg.containerdConfigPath], join(tmpDir, 'containerd.log'), tmpDir);
     d.containerdPid = containerdPid;
     await waitFor('containerd', 15_000, () => stat(containerdSocket).then(() => true, () => false), () => isAlive(containerdPid));
     dockerdPid = spawnDaemon(
       bins.dockerd,
       [
-        '--config-file', dockerdConfigPath,
+        '--config-file', cfg.dockerdConfigPath,
         '--containerd', containerdSocket,
         '--host', `unix://${socket}`,
         '--exec-root', execRoot,
         '--pidfile', join(runDir, 'dockerd.pid'),
-        // Never a default bridge, never touch the host's firewall or forwarding sysctls.
+        // Never a default bridge; never touch the host's firewall or forwarding sysctls.
         '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-masq=false', '--ip-forward=false',
         '--userland-proxy=false',
       ],
       join(tmpDir, 'dockerd.log'),
+      tmpDir,
     );
     d.dockerdPid = dockerdPid;
     await waitFor(
@@ -297,27 +275,4 @@ export async function startDockerd(opts: StartOptions = {}): Promise<Dockerd> {
     throw new HarnessError(`startDockerd failed: ${(e as Error).message}\n${logs}`, { cause: e });
   }
   return d;
-}
-
-function sharedAncestors(owned: Iterable<string>): string[] {
-  const out = new Set<string>();
-  for (const rel of owned) {
-    const parts = rel.split('/').filter(Boolean);
-    for (let i = parts.length - 1; i > 0; i--) out.add('/' + parts.slice(0, i).join('/'));
-  }
-  return [...out];
-}
-
-/**
- * What a stopped harness must not have left: processes naming its temp dir or inside its
- * cgroups, mounts under its temp dir, its cgroup directories, the temp dir itself.
- */
-export async function leftovers(h: { tmpDir: string; ownedCgroups: Iterable<string> }): Promise<string[]> {
-  const rels = [...h.ownedCgroups];
-  const out: string[] = [];
-  for (const p of await processesOf(h.tmpDir + '/', rels)) out.push(`process ${p.pid}: ${p.why}`);
-  for (const m of await mountsUnder(h.tmpDir)) out.push(`mount ${m}`);
-  for (const c of await existingCgroupDirs(rels)) out.push(`cgroup dir ${c}`);
-  if (await stat(h.tmpDir).then(() => true, () => false)) out.push(`dir ${h.tmpDir}`);
-  return out;
 }

@@ -3,7 +3,7 @@
 // processes) and how to remove exactly that and nothing else.
 import { readFile, readdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { allPids, cmdline, procCgroups, run, signal, waitGone } from './proc.js';
+import { allPids, cmdline, procCgroups, procState, run, signal, waitGone } from './proc.js';
 
 interface MountEntry {
   root: string;
@@ -125,6 +125,8 @@ export async function processesOf(marker: string, cgroupRels: string[]): Promise
   const out: { pid: number; why: string }[] = [];
   for (const pid of await allPids()) {
     if (pid === process.pid) continue;
+    // A zombie holds nothing but its pid; whoever inherited it (init) reaps it.
+    if ((await procState(pid)) === 'Z') continue;
     const cl = await cmdline(pid);
     if (cl?.includes(marker)) {
       out.push({ pid, why: cl });

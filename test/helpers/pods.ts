@@ -153,7 +153,7 @@ export async function createPod(d: Dockerd, spec: PodSpec): Promise<Pod> {
   const hostNetwork = spec.hostNetwork === true;
   const hostFlags = hostNetwork && spec.hostNetworkStyle === 'host-flags';
   const cgroupParent = cgroupParentFor(spec.qos, uid);
-  d.ownedCgroups.add(cgroupParent);
+  d.trackCgroup(cgroupParent);
   const podIds = { [K8S.podName]: spec.name, [K8S.podNamespace]: spec.namespace, [K8S.podUid]: uid };
   const podKey = `${spec.name}_${spec.namespace}_${uid}_0`;
 
@@ -237,15 +237,20 @@ export async function createPod(d: Dockerd, spec: PodSpec): Promise<Pod> {
 
 /** A container no pod owns: no io.kubernetes labels, Docker's default cgroup /docker/<id>. */
 export async function createPlainContainer(d: Dockerd, name: string, cmd: string[]): Promise<PlainContainer> {
-  if (typeof name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(name)) {
+  if (typeof name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,127}$/.test(name)) {
     throw new HarnessError(`container name ${JSON.stringify(name)} is not a valid Docker name`);
   }
   if (!Array.isArray(cmd) || cmd.length === 0 || !cmd.every((a) => typeof a === 'string')) {
     throw new HarnessError('cmd must be a non-empty string array');
   }
-  // --network none still gives the container its own netns with loopback up.
-  const id = await dockerRun(d, ['--name', name, '--network', 'none', d.image, ...cmd]);
-  d.ownedCgroups.add(`/docker/${id}`);
+  // --network none still gives the container its own netns with loopback up. create,
+  // then start: the cgroup /docker/<id> is recorded before it exists.
+  const c = await d.docker(['create', '--name', name, '--network', 'none', d.image, ...cmd]);
+  const id = c.stdout.trim().split('\n').at(-1) ?? '';
+  if (c.code !== 0 || !/^[0-9a-f]{64}$/.test(id)) throw new HarnessError(`docker create ${name} failed: ${c.stderr.trim()}`);
+  d.trackCgroup(`/docker/${id}`);
+  const s = await d.docker(['start', id]);
+  if (s.code !== 0) throw new HarnessError(`docker start ${name} failed: ${s.stderr.trim()}`);
   const pid = (await containerPids(d, [id])).get(id)!;
   return { name, id, pid, cgroupPath: `/docker/${id}` };
 }

@@ -94,7 +94,8 @@ export async function waitGone(pid: number, ms: number): Promise<boolean> {
   return !isAlive(pid);
 }
 
-async function procState(pid: number): Promise<string | undefined> {
+/** The state letter from /proc/<pid>/stat (R, S, Z, ...); undefined once the pid is gone. */
+export async function procState(pid: number): Promise<string | undefined> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
   return stat?.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
 }

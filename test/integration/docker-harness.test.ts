@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { connectFrom, execIn, freePort, listenTcp } from '../helpers/container-net.js';
 import { type Dockerd, HarnessError, checkPrerequisites, leftovers, startDockerd } from '../helpers/dockerd.js';
 import { type PlainContainer, type Pod, K8S, createPlainContainer, createPod } from '../helpers/pods.js';
-import { nsLink, procCgroups } from '../helpers/proc.js';
+import { globalDirsPresent, removeGlobalDirs, sweepStaleHarnessDirs } from '../helpers/harness-dir.js';
+import { nsLink, procCgroups, waitGone } from '../helpers/proc.js';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 const pre = await checkPrerequisites();
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -227,5 +230,36 @@ if (!pre.ok) {
       for (const pid of pids) assert.equal(await nsLink(pid, 'net'), undefined, `pid ${pid} still exists`);
       assert.ok(snapshot.ownedCgroups.length >= 5);
     });
+  });
+
+  test('a harness killed mid-run (SIGKILL) is swept by the next start', async () => {
+    const helpers = fileURLToPath(new URL('../helpers/', import.meta.url));
+    const script = `
+      const { startDockerd } = await import(${JSON.stringify(helpers + 'dockerd.js')});
+      const { createPod, createPlainContainer } = await import(${JSON.stringify(helpers + 'pods.js')});
+      const d = await startDockerd();
+      await createPod(d, { name: 'doomed', namespace: 'x', qos: 'burstable', containers: [{ name: 'c', cmd: ['sleep', '1000'] }] });
+      await createPlainContainer(d, 'doomed-plain', ['sleep', '1000']);
+      console.log(JSON.stringify({ tmpDir: d.tmpDir, ownedCgroups: [...d.ownedCgroups] }));
+      setInterval(() => {}, 1000);`;
+    const preexisting = await globalDirsPresent();
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = await new Promise<string>((resolve, reject) => {
+      let buf = '';
+      child.stdout.on('data', (b: Buffer) => {
+        buf += b.toString();
+        if (buf.includes('\n')) resolve(buf.slice(0, buf.indexOf('\n')));
+      });
+      child.on('close', (code) => reject(new Error(`child exited ${code} before reporting`)));
+    });
+    const crashed = JSON.parse(line) as { tmpDir: string; ownedCgroups: string[] };
+    child.kill('SIGKILL');
+    assert.ok(await waitGone(child.pid!, 5_000));
+    // Killed without stop(): daemons, shims, containers, mounts and cgroups are all still there.
+    assert.notDeepEqual(await leftovers(crashed), []);
+    const swept = await sweepStaleHarnessDirs(pre.bins.busybox!);
+    assert.ok(swept.includes(crashed.tmpDir), `swept ${swept.join(', ')}`);
+    assert.deepEqual(await leftovers(crashed), []);
+    await removeGlobalDirs(preexisting);
   });
 }
