@@ -72,7 +72,6 @@ export function cgroupComponents(path: unknown): string[] {
   if (path.length === 0) throw badPath('empty');
   if (path.length > PATH_MAX) throw badPath(`longer than ${PATH_MAX}`);
   if (path[0] !== '/') throw badPath('not absolute');
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(path)) throw badPath('control character');
   if (path === '/') return [];
   const parts = path.slice(1).split('/');

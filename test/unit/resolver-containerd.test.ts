@@ -13,7 +13,7 @@ import { ContainerdResolver, createResolver } from '../../src/enrich/resolvers/i
 import type { ContainerMeta, ResolveResult } from '../../src/enrich/types.js';
 
 const FIX = new URL('../../../test/fixtures/runtime-metadata/containerd/', import.meta.url);
-type Spec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Spec = Record<string, any>;
 const spec = (name: string): Spec => JSON.parse(readFileSync(new URL(name, FIX), 'utf8')) as Spec;
 const SANDBOX = '08880aefad635b5735451d8e933536ca4d715378f3bd94cd35bc8cab77884095';
 const POD_UID = '4fe556a4-0bd7-45be-966f-46e2cbf4c4ac';

@@ -13,7 +13,7 @@ import { CrioResolver, createResolver } from '../../src/enrich/resolvers/index.j
 import type { ContainerMeta, ResolveResult } from '../../src/enrich/types.js';
 
 const FIX = new URL('../../../test/fixtures/runtime-metadata/cri-o/', import.meta.url);
-type Spec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Spec = Record<string, any>;
 const spec = (name: string): Spec => JSON.parse(readFileSync(new URL(name, FIX), 'utf8')) as Spec;
 const APP = '285af2136db6ddb63b0219e3a3f1a4077a8327531c37bc9150c2410076180395';
 const SANDBOX = '295df75b855572578e97bb7678251d6745188308d93a1b105bad2c329b53dd47';

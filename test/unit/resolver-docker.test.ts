@@ -46,7 +46,7 @@ function dockerNode(name: string, dataRoot: string, daemonJson?: string, hostVar
 }
 
 function resolver(hostRoot: string, dockerConfigPath?: string): DockerResolver {
-  return new DockerResolver({ hostRoot, dockerConfigPath, maxFileBytes: 4 * 1024 * 1024, configTtlMs: 60_000, clock: Date.now });
+  return new DockerResolver({ hostRoot, dockerConfigPath, maxFileBytes: 4 * 1024 * 1024, configTtlMs: 60_000, configNegativeTtlMs: 1_000, clock: Date.now });
 }
 
 function metaOf(r: ResolveResult): ContainerMeta {
@@ -146,8 +146,8 @@ test('sandbox gone: pod identity kept, labels missing, a warning says why', asyn
   assert.match(r.warning ?? '', /sandbox unreadable/);
 });
 
-async function failureCode(root: string, id: string, cfg?: string): Promise<string> {
-  const r = await resolver(root, cfg).resolve(id);
+async function failureCode(root: string | DockerResolver, id: string, cfg?: string): Promise<string> {
+  const r = await (typeof root === 'string' ? resolver(root, cfg) : root).resolve(id);
   return r.ok ? 'ok' : r.code;
 }
 
@@ -193,6 +193,25 @@ test('bad daemon.json: corrupt JSON, not an object, non-string or relative data-
     const root = dockerNode(`baddaemon${i}`, 'var/lib/docker', json);
     assert.equal(await failureCode(root, APP), want, json);
   }
+});
+
+test('daemon.json is re-read: a new data root after configTtlMs, a fixed corrupt file after configNegativeTtlMs', async () => {
+  const root = dockerNode('reread', 'new/docker', '{"data-root": "/old/docker"}');
+  let now = 0;
+  const r = new DockerResolver({ hostRoot: root, maxFileBytes: 1 << 20, configTtlMs: 60_000, configNegativeTtlMs: 1_000, clock: () => now });
+  assert.equal(await failureCode(r, APP), 'NOT_FOUND');
+  write(root, 'etc/docker/daemon.json', '{"data-root": "/new/docker"}');
+  now += 59_999;
+  assert.equal(await failureCode(r, APP), 'NOT_FOUND', 'data root still cached');
+  now += 1;
+  assert.equal(await failureCode(r, APP), 'ok');
+  write(root, 'etc/docker/daemon.json', '{"data-root": ');
+  now += 60_000;
+  assert.equal(await failureCode(r, APP), 'BAD_JSON');
+  write(root, 'etc/docker/daemon.json', '{"data-root": "/new/docker"}');
+  assert.equal(await failureCode(r, APP), 'BAD_JSON', 'failure cached briefly');
+  now += 1_000;
+  assert.equal(await failureCode(r, APP), 'ok');
 });
 
 test('composite: positive cache until TTL, negative cache, one lookup for concurrent events, reason logged once', async () => {

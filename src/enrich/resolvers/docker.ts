@@ -16,8 +16,9 @@ export interface DockerResolverOptions {
   /** Operator path of daemon.json, read as is (not under hostRoot); it must exist. */
   dockerConfigPath?: string;
   maxFileBytes: number;
-  /** How long the data root read from daemon.json is reused. */
+  /** How long the data root read from daemon.json is reused; a failure to read it, configNegativeTtlMs. */
   configTtlMs: number;
+  configNegativeTtlMs: number;
   clock: Clock;
 }
 
@@ -44,7 +45,7 @@ export function dataRootFromDaemonJson(doc: unknown, what: string): string {
 }
 
 export class DockerResolver implements MetadataResolver {
-  private dataRoot: { at: number; value: Promise<string> } | undefined;
+  private dataRoot: { expires: number; value: Promise<string> } | undefined;
 
   constructor(private readonly opts: DockerResolverOptions) {}
 
@@ -61,10 +62,13 @@ export class DockerResolver implements MetadataResolver {
   /** Re-read after configTtlMs, so a dockerd restarted with a new data root is followed. */
   getDataRoot(): Promise<string> {
     const now = this.opts.clock();
-    if (!this.dataRoot || now - this.dataRoot.at >= this.opts.configTtlMs) {
-      const value = this.readDataRoot();
-      value.catch(() => undefined);
-      this.dataRoot = { at: now, value };
+    if (!this.dataRoot || now >= this.dataRoot.expires) {
+      const entry = { expires: now + this.opts.configTtlMs, value: this.readDataRoot() };
+      // A broken daemon.json is retried soon: the operator is likely fixing it.
+      entry.value.catch(() => {
+        entry.expires = Math.min(entry.expires, this.opts.clock() + this.opts.configNegativeTtlMs);
+      });
+      this.dataRoot = entry;
     }
     return this.dataRoot.value;
   }

@@ -85,7 +85,7 @@ export function createResolver(opts: CreateResolverOptions = {}): CompositeResol
   const make = (r: Runtime): MetadataResolver => {
     switch (r) {
       case 'docker':
-        return new DockerResolver({ hostRoot, dockerConfigPath: opts.dockerConfigPath, maxFileBytes, configTtlMs: ttlMs, clock });
+        return new DockerResolver({ hostRoot, dockerConfigPath: opts.dockerConfigPath, maxFileBytes, configTtlMs: ttlMs, configNegativeTtlMs: negativeTtlMs, clock });
       case 'containerd':
         return new ContainerdResolver({ hostRoot, maxFileBytes, namespaces: opts.containerdNamespaces });
       case 'cri-o':
