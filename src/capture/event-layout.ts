@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: Apache-2.0
+// TypeScript mirror of bpf/podtrail.h: byte offsets and decoders of the records
+// the BPF object sends. Keep aligned with bpf/podtrail.h; test/unit/event-layout
+// compares every offset here with the C++ compiler's offsetof of that header.
+import { DecodeError } from '../common/errors.js';
+
+export const CONNECT_EVENT = {
+  SIZE: 224,
+  type: 0,
+  flags: 4,
+  seq: 8,
+  ts_ns: 16,
+  done_ns: 24,
+  start_ns: 32,
+  cgroup_id: 40,
+  tgid: 48,
+  tid: 52,
+  ppid: 56,
+  uid: 60,
+  gid: 64,
+  ns_pid: 68,
+  netns: 72,
+  mntns: 76,
+  pidns: 80,
+  err: 84,
+  saddr: 88,
+  daddr: 104,
+  sport: 120,
+  dport: 122,
+  family: 124,
+  protocol: 125,
+  status: 126,
+  op: 127,
+  cg_hier: 128,
+  comm: 136,
+  uts: 152,
+} as const;
+
+export const CGROUP_REC = {
+  SIZE: 4376,
+  type: 0,
+  hier: 4,
+  flags: 6,
+  cgroup_id: 8,
+  len: 16,
+  depth: 20,
+  path: 24,
+} as const;
+
+export const CONSTANTS = {
+  PT_REC_CONNECT: 1,
+  PT_REC_CGROUP: 2,
+  PT_COMM_LEN: 16,
+  PT_UTS_LEN: 65,
+  PT_CGROUP_PATH_BUF: 4352,
+  PT_F_V4MAPPED: 1,
+  PT_F_SWEPT: 4,
+  PT_CGF_TRUNCATED: 1,
+  PT_ST_OK: 0,
+  PT_ST_INPROGRESS: 1,
+  PT_ST_REFUSED: 2,
+  PT_ST_TIMEOUT: 3,
+  PT_ST_UNREACHABLE: 4,
+  PT_ST_ERROR: 5,
+  PT_OP_CONNECT: 1,
+  PT_OP_SENDTO: 2,
+  PT_OP_SENDMSG: 3,
+  PT_OP_SENDMMSG: 4,
+} as const;
+
+export type ConnectStatus = 'OK' | 'INPROGRESS' | 'REFUSED' | 'TIMEOUT' | 'UNREACHABLE' | 'ERROR';
+export type ConnectOp = 'connect' | 'sendto' | 'sendmsg' | 'sendmmsg';
+
+const STATUS: readonly ConnectStatus[] = ['OK', 'INPROGRESS', 'REFUSED', 'TIMEOUT', 'UNREACHABLE', 'ERROR'];
+const OPS: readonly (ConnectOp | undefined)[] = [undefined, 'connect', 'sendto', 'sendmsg', 'sendmmsg'];
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+export interface RawConnectRecord {
+  kind: 'connect';
+  seq: bigint;
+  tsNs: bigint;
+  doneNs: bigint;
+  startNs: bigint;
+  cgroupId: bigint;
+  cgroupHier: number;
+  tgid: number;
+  tid: number;
+  ppid: number;
+  uid: number;
+  gid: number;
+  nsPid: number;
+  netns: number;
+  mntns: number;
+  pidns: number;
+  errno: number;
+  family: 'IPv4' | 'IPv6';
+  protocol: 'TCP' | 'UDP';
+  status: ConnectStatus;
+  op: ConnectOp;
+  v4Mapped: boolean;
+  swept: boolean;
+  src: { addr: Buffer; port: number };
+  dst: { addr: Buffer; port: number };
+  comm: string;
+  utsName: string;
+}
+
+export interface RawCgroupRecord {
+  kind: 'cgroup';
+  hier: number;
+  cgroupId: bigint;
+  path: string;
+  depth: number;
+  truncated: boolean;
+}
+
+export type RawRecord = RawConnectRecord | RawCgroupRecord;
+
+function cstring(buf: Buffer, start: number, max: number): string {
+  const end = buf.indexOf(0, start);
+  return buf.toString('utf8', start, end < 0 || end > start + max ? start + max : end);
+}
+
+export function decodeConnect(buf: Buffer, off = 0, len: number = CONNECT_EVENT.SIZE): RawConnectRecord {
+  const L = CONNECT_EVENT;
+  if (len < L.SIZE || off + L.SIZE > buf.length) {
+    throw new DecodeError(`connect record needs ${L.SIZE} bytes, has ${Math.min(len, buf.length - off)}`, 'TRUNCATED');
+  }
+  if (buf.readUInt32LE(off + L.type) !== CONSTANTS.PT_REC_CONNECT) {
+    throw new DecodeError('not a connect record', 'INVALID');
+  }
+  const fam = buf[off + L.family];
+  const proto = buf[off + L.protocol];
+  const status = STATUS[buf[off + L.status] ?? 255];
+  const op = OPS[buf[off + L.op] ?? 0];
+  if ((fam !== AF_INET && fam !== AF_INET6) || (proto !== 6 && proto !== 17) || !status || !op) {
+    throw new DecodeError(`connect record with bad family/protocol/status/op ${fam}/${proto}/${buf[off + L.status]}/${buf[off + L.op]}`, 'INVALID');
+  }
+  const alen = fam === AF_INET ? 4 : 16;
+  const flags = buf.readUInt32LE(off + L.flags);
+  return {
+    kind: 'connect',
+    seq: buf.readBigUInt64LE(off + L.seq),
+    tsNs: buf.readBigUInt64LE(off + L.ts_ns),
+    doneNs: buf.readBigUInt64LE(off + L.done_ns),
+    startNs: buf.readBigUInt64LE(off + L.start_ns),
+    cgroupId: buf.readBigUInt64LE(off + L.cgroup_id),
+    cgroupHier: buf.readUInt16LE(off + L.cg_hier),
+    tgid: buf.readUInt32LE(off + L.tgid),
+    tid: buf.readUInt32LE(off + L.tid),
+    ppid: buf.readUInt32LE(off + L.ppid),
+    uid: buf.readUInt32LE(off + L.uid),
+    gid: buf.readUInt32LE(off + L.gid),
+    nsPid: buf.readUInt32LE(off + L.ns_pid),
+    netns: buf.readUInt32LE(off + L.netns),
+    mntns: buf.readUInt32LE(off + L.mntns),
+    pidns: buf.readUInt32LE(off + L.pidns),
+    errno: buf.readInt32LE(off + L.err),
+    family: fam === AF_INET ? 'IPv4' : 'IPv6',
+    protocol: proto === 6 ? 'TCP' : 'UDP',
+    status,
+    op,
+    v4Mapped: (flags & CONSTANTS.PT_F_V4MAPPED) !== 0,
+    swept: (flags & CONSTANTS.PT_F_SWEPT) !== 0,
+    // Copies: the batch buffer is not kept alive by the events.
+    src: { addr: Buffer.from(buf.subarray(off + L.saddr, off + L.saddr + alen)), port: buf.readUInt16LE(off + L.sport) },
+    dst: { addr: Buffer.from(buf.subarray(off + L.daddr, off + L.daddr + alen)), port: buf.readUInt16LE(off + L.dport) },
+    comm: cstring(buf, off + L.comm, CONSTANTS.PT_COMM_LEN),
+    utsName: cstring(buf, off + L.uts, CONSTANTS.PT_UTS_LEN),
+  };
+}
+
+export function decodeCgroup(buf: Buffer, off = 0, len = buf.length - off): RawCgroupRecord {
+  const L = CGROUP_REC;
+  if (len < L.path || off + L.path > buf.length) {
+    throw new DecodeError(`cgroup record needs at least ${L.path} bytes`, 'TRUNCATED');
+  }
+  if (buf.readUInt32LE(off + L.type) !== CONSTANTS.PT_REC_CGROUP) throw new DecodeError('not a cgroup record', 'INVALID');
+  const plen = buf.readUInt32LE(off + L.len);
+  if (plen > CONSTANTS.PT_CGROUP_PATH_BUF || L.path + plen > len || off + L.path + plen > buf.length) {
+    throw new DecodeError(`cgroup path length ${plen} exceeds its record`, 'INVALID');
+  }
+  const path = buf.toString('utf8', off + L.path, off + L.path + plen);
+  if (!path.startsWith('/')) throw new DecodeError('cgroup path does not start with /', 'INVALID');
+  return {
+    kind: 'cgroup',
+    hier: buf.readUInt16LE(off + L.hier),
+    cgroupId: buf.readBigUInt64LE(off + L.cgroup_id),
+    path,
+    depth: buf.readUInt32LE(off + L.depth),
+    truncated: (buf.readUInt16LE(off + L.flags) & CONSTANTS.PT_CGF_TRUNCATED) !== 0,
+  };
+}
+
+/** One record of a native batch: [u32 length][u32 0][bytes padded to 8]. */
+export function decodeRecord(buf: Buffer, off: number, len: number): RawRecord {
+  if (len < 4 || off + len > buf.length) throw new DecodeError('record runs past its batch', 'TRUNCATED');
+  const type = buf.readUInt32LE(off);
+  if (type === CONSTANTS.PT_REC_CONNECT) return decodeConnect(buf, off, len);
+  if (type === CONSTANTS.PT_REC_CGROUP) return decodeCgroup(buf, off, len);
+  throw new DecodeError(`unknown record type ${type}`, 'INVALID');
+}
+
+/**
+ * Walks a native batch. A bad record is handed to onError and skipped; a bad
+ * frame ends the walk (what follows cannot be found).
+ */
+export function decodeBatch(buf: Buffer, onError: (err: DecodeError) => void): RawRecord[] {
+  const out: RawRecord[] = [];
+  let off = 0;
+  while (off < buf.length) {
+    if (off + 8 > buf.length) {
+      onError(new DecodeError(`batch ends inside a frame header at ${off}`, 'TRUNCATED'));
+      break;
+    }
+    const len = buf.readUInt32LE(off);
+    const start = off + 8;
+    if (len === 0 || start + len > buf.length) {
+      onError(new DecodeError(`frame of ${len} bytes at ${off} exceeds the batch`, 'TRUNCATED'));
+      break;
+    }
+    try {
+      out.push(decodeRecord(buf, start, len));
+    } catch (err) {
+      if (err instanceof DecodeError) onError(err);
+      else throw err;
+    }
+    off = start + ((len + 7) & ~7);
+  }
+  return out;
+}

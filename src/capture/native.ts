@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: Apache-2.0
+// KernelCapture: the thin wrapper over the native Capture class. It validates
+// options once, decodes batches through event-layout.ts, and gives every event
+// its cgroup path from a cache of the kernel's once-per-cgroup path records.
+// The native class is a constructor argument, so unit tests can pass a fake.
+import { LRUCache } from 'lru-cache';
+import { ConfigError } from '../common/errors.js';
+import { moduleLogger } from '../common/log.js';
+import { decodeBatch, type RawConnectRecord } from './event-layout.js';
+import {
+  CAPTURE_DEFAULTS,
+  defaultBpfObjectPath,
+  fromNative,
+  type AttachMode,
+  type KernelCaptureOptions,
+  type KernelConnectEvent,
+  type NativeCapture,
+  type NativeCaptureCtor,
+  type NativeCaptureOptions,
+  type NativeStartResult,
+  type NativeStats,
+} from './native-binding.js';
+
+export * from './native-binding.js';
+
+const log = moduleLogger('capture.native');
+
+export interface CaptureStats {
+  /** failed ring buffer reserves per CPU: each one is also a seq gap */
+  ringReserveFailsPerCpu: bigint[];
+  ringReserveFails: bigint;
+  /** lost cgroup path records per CPU: their events were dropped, each a seq gap */
+  cgroupReserveFailsPerCpu: bigint[];
+  pendingFullPerCpu: bigint[];
+  inflightFullPerCpu: bigint[];
+  pendingStalePerCpu: bigint[];
+  /** the last seq the kernel (or the INPROGRESS sweep) handed out */
+  lastSeq: bigint;
+  batches: bigint;
+  records: bigint;
+  swept: bigint;
+  queueFullWaits: bigint;
+  consumeErrors: bigint;
+  delivered: number;
+  decodeErrors: number;
+  cgroupPathMisses: number;
+  running: boolean;
+  attachMode: string | undefined;
+}
+
+type Resolved = NativeCaptureOptions & { cgroupCacheSize: number };
+
+const MODES: readonly AttachMode[] = ['auto', 'tracepoint', 'kprobe', 'fentry'];
+
+function int(name: string, v: unknown, lo: number, hi: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
+    throw new ConfigError(`${name} must be an integer in [${lo}, ${hi}], got ${String(v)}`);
+  }
+  return v;
+}
+
+export function validateCaptureOptions(o: KernelCaptureOptions = {}): Resolved {
+  const d = CAPTURE_DEFAULTS;
+  const attach = o.attach ?? d.attach;
+  if (!MODES.includes(attach)) throw new ConfigError(`attach must be one of ${MODES.join(', ')}, got ${String(attach)}`);
+  const ring = int('ringBufferBytes', o.ringBufferBytes ?? d.ringBufferBytes, 4096, 1 << 30);
+  if ((ring & (ring - 1)) !== 0) throw new ConfigError(`ringBufferBytes must be a power of two, got ${ring}`);
+  const ctrls = o.cgroupControllers ?? d.cgroupControllers;
+  if (!Array.isArray(ctrls) || ctrls.length > 4 || !ctrls.every((c) => typeof c === 'string' && /^[a-z][a-z0-9_]{0,31}$/.test(c))) {
+    throw new ConfigError('cgroupControllers must be at most 4 controller names such as "memory"');
+  }
+  const excl = o.excludeLoopback ?? d.excludeLoopback;
+  if (typeof excl !== 'boolean') throw new ConfigError('excludeLoopback must be a boolean');
+  const obj = o.bpfObjectPath ?? defaultBpfObjectPath();
+  if (typeof obj !== 'string' || obj === '') throw new ConfigError('bpfObjectPath must be a non-empty path');
+  return {
+    attach,
+    ringBufferBytes: ring,
+    cgroupControllers: [...ctrls],
+    excludeLoopback: excl,
+    udpDedupMs: int('udpDedupMs', o.udpDedupMs ?? d.udpDedupMs, 0, 86_400_000),
+    pendingTimeoutMs: int('pendingTimeoutMs', o.pendingTimeoutMs ?? d.pendingTimeoutMs, 1, 3_600_000),
+    maxBatch: int('maxBatch', o.maxBatch ?? d.maxBatch, 1, 65_536),
+    bpfObjectPath: obj,
+    cgroupCacheSize: int('cgroupCacheSize', o.cgroupCacheSize ?? d.cgroupCacheSize, 16, 1 << 22),
+  };
+}
+
+const cacheKey = (hier: number, id: bigint): string => `${hier}:${id}`;
+
+export class KernelCapture {
+  private readonly opts: Resolved;
+  private native: NativeCapture | undefined;
+  private started: NativeStartResult | undefined;
+  private readonly paths: LRUCache<string, string>;
+  private delivered = 0;
+  private decodeErrors = 0;
+  private pathMisses = 0;
+
+  constructor(
+    private readonly nativeCtor: NativeCaptureCtor,
+    opts: KernelCaptureOptions = {},
+  ) {
+    this.opts = validateCaptureOptions(opts);
+    this.paths = new LRUCache<string, string>({
+      max: this.opts.cgroupCacheSize,
+      // The kernel must not think we still hold a path we dropped: make it resend.
+      dispose: (_path, key, reason) => {
+        if (reason !== 'evict' || !this.native) return;
+        const [hier, id] = key.split(':');
+        this.native.forgetCgroup(Number(hier), BigInt(id ?? '0'));
+      },
+    });
+  }
+
+  get options(): Readonly<Resolved> {
+    return this.opts;
+  }
+
+  /**
+   * Loads and attaches the BPF programs and starts the poll thread. onBatch gets
+   * events in ring order; batches already queued when stop() runs still arrive.
+   */
+  start(onBatch: (events: KernelConnectEvent[]) => void): NativeStartResult {
+    if (this.native) throw new ConfigError('KernelCapture already started');
+    const { cgroupCacheSize: _unused, ...nativeOpts } = this.opts;
+    let n: NativeCapture;
+    let r: NativeStartResult;
+    try {
+      n = new this.nativeCtor(nativeOpts);
+      r = n.start((buf) => this.onNativeBatch(buf, onBatch));
+    } catch (err) {
+      throw fromNative(err);
+    }
+    this.native = n;
+    this.started = r;
+    log.info(
+      { attachMode: r.attachMode, attempts: r.attempts.map((a) => ({ mode: a.mode, ok: a.ok, code: a.code, errno: a.errno })) },
+      'kernel capture attached',
+    );
+    for (const a of r.attempts) if (!a.ok) log.info({ mode: a.mode, reason: a.message }, 'attach mode unavailable');
+    return r;
+  }
+
+  /** Detaches everything and joins the poll thread. Calling it again does nothing. */
+  stop(): void {
+    const n = this.native;
+    if (!n) return;
+    try {
+      n.stop();
+    } catch (err) {
+      throw fromNative(err);
+    } finally {
+      this.lastNative = n;
+      this.native = undefined;
+    }
+  }
+
+  private lastNative: NativeCapture | undefined;
+
+  stats(): CaptureStats {
+    const n = this.native ?? this.lastNative;
+    const s: NativeStats | undefined = n?.stats();
+    const sum = (a: bigint[] = []) => a.reduce((x, y) => x + y, 0n);
+    return {
+      ringReserveFailsPerCpu: s?.ringReserveFails ?? [],
+      ringReserveFails: sum(s?.ringReserveFails),
+      cgroupReserveFailsPerCpu: s?.cgroupReserveFails ?? [],
+      pendingFullPerCpu: s?.pendingFull ?? [],
+      inflightFullPerCpu: s?.inflightFull ?? [],
+      pendingStalePerCpu: s?.pendingStale ?? [],
+      lastSeq: s?.lastSeq ?? 0n,
+      batches: s?.batches ?? 0n,
+      records: s?.records ?? 0n,
+      swept: s?.swept ?? 0n,
+      queueFullWaits: s?.queueFullWaits ?? 0n,
+      consumeErrors: s?.consumeErrors ?? 0n,
+      delivered: this.delivered,
+      decodeErrors: this.decodeErrors,
+      cgroupPathMisses: this.pathMisses,
+      running: this.native !== undefined,
+      attachMode: this.started?.attachMode,
+    };
+  }
+
+  private onNativeBatch(buf: Buffer, onBatch: (events: KernelConnectEvent[]) => void): void {
+    const records = decodeBatch(buf, (err) => {
+      this.decodeErrors++;
+      log.warn({ err }, 'undecodable record from the kernel');
+    });
+    const events: KernelConnectEvent[] = [];
+    for (const r of records) {
+      if (r.kind === 'cgroup') {
+        this.paths.set(cacheKey(r.hier, r.cgroupId), r.path);
+        if (r.truncated) log.warn({ cgroupId: String(r.cgroupId) }, 'cgroup path deeper than the kernel walks; top levels cut');
+        continue;
+      }
+      let path = this.paths.get(cacheKey(r.cgroupHier, r.cgroupId));
+      if (path === undefined) {
+        // Only after a cache eviction raced an event in flight; the kernel resends next time.
+        this.pathMisses++;
+        this.native?.forgetCgroup(r.cgroupHier, r.cgroupId);
+        path = '';
+      }
+      events.push(this.toEvent(r, path));
+    }
+    if (events.length === 0) return;
+    this.delivered += events.length;
+    try {
+      onBatch(events);
+    } catch (err) {
+      log.error({ err }, 'onBatch handler threw');
+    }
+  }
+
+  private toEvent(r: RawConnectRecord, cgroupPath: string): KernelConnectEvent {
+    return {
+      seq: r.seq,
+      bootNs: r.tsNs,
+      doneBootNs: r.doneNs,
+      protocol: r.protocol,
+      family: r.family,
+      v4Mapped: r.v4Mapped,
+      op: r.op,
+      src: r.src,
+      dst: r.dst,
+      status: r.status,
+      errno: r.errno,
+      pid: r.tgid,
+      tid: r.tid,
+      ppid: r.ppid,
+      uid: r.uid,
+      gid: r.gid,
+      comm: r.comm,
+      startBootNs: r.startNs,
+      nsPid: r.nsPid,
+      netns: r.netns,
+      mntns: r.mntns,
+      pidns: r.pidns,
+      utsName: r.utsName,
+      cgroupId: r.cgroupId,
+      cgroupPath,
+      cgroupController: r.cgroupHier === 0 ? '' : (this.opts.cgroupControllers[r.cgroupHier - 1] ?? `#${r.cgroupHier}`),
+    };
+  }
+}
