@@ -3,7 +3,7 @@
 // on-disk metadata, cgroups, namespaces and loopback connects, and a clean stop.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { connectFrom, execIn, freePort, listenTcp } from '../helpers/container-net.js';
@@ -16,6 +16,21 @@ import { fileURLToPath } from 'node:url';
 
 const pre = await checkPrerequisites();
 const HEX64 = /^[0-9a-f]{64}$/;
+
+// Host state a stray dockerd/containerd changes when not confined by its flags.
+async function hostFootprint(): Promise<Record<string, string>> {
+  const read = (p: string) => readFile(p, 'utf8').then((t) => t.trim(), () => 'absent');
+  const exists = (p: string) => stat(p).then(() => 'present', () => 'absent');
+  return {
+    ip_forward: await read('/proc/sys/net/ipv4/ip_forward'),
+    'etc/docker/key.json': await exists('/etc/docker/key.json'),
+    'opt/containerd': await exists('/opt/containerd'),
+    'var/lib/docker': await exists('/var/lib/docker'),
+    'var/lib/containerd': await exists('/var/lib/containerd'),
+    'run/containerd/containerd.sock': await exists('/run/containerd/containerd.sock'),
+    'run/docker.sock': await exists('/run/docker.sock'),
+  };
+}
 
 async function dockerJson(d: Dockerd, id: string, file: 'config.v2.json' | 'hostconfig.json'): Promise<any> {
   return JSON.parse(await readFile(join(d.dataRoot, 'containers', id, file), 'utf8'));
@@ -34,8 +49,10 @@ if (!pre.ok) {
     let hn: Pod;
     let plain: PlainContainer;
     const timing: Record<string, number> = {};
+    let footprint: Record<string, string>;
 
     before(async () => {
+      footprint = await hostFootprint();
       const t0 = performance.now();
       d = await startDockerd();
       timing.startDockerdMs = performance.now() - t0;
@@ -229,6 +246,7 @@ if (!pre.ok) {
       assert.deepEqual(await leftovers(snapshot), []);
       for (const pid of pids) assert.equal(await nsLink(pid, 'net'), undefined, `pid ${pid} still exists`);
       assert.ok(snapshot.ownedCgroups.length >= 5);
+      assert.deepEqual(await hostFootprint(), footprint, 'dockerd/containerd changed host state outside their dirs');
     });
   });
 
