@@ -192,6 +192,19 @@ if (!pre.ok) {
       assert.equal(ah.UTSMode, 'host');
     });
 
+    test("hostNetworkStyle 'host-flags': --network host --uts host on every container", async () => {
+      const p = await createPod(d, {
+        name: 'flags-pod', namespace: 'kube-system', qos: 'besteffort', hostNetwork: true, hostNetworkStyle: 'host-flags',
+        containers: [{ name: 'c', cmd: ['sleep', '100000'] }],
+      });
+      for (const id of [p.sandboxId, p.container('c').id]) {
+        const h = await dockerJson(d, id, 'hostconfig.json');
+        assert.deepEqual([h.NetworkMode, h.UTSMode], ['host', 'host']);
+      }
+      assert.equal(await nsLink(p.container('c').pid, 'net'), await nsLink('self', 'net'));
+      assert.equal(await nsLink(p.sandboxPid, 'uts'), await nsLink('self', 'uts'));
+    });
+
     test('plain container: own netns, no pod', async () => {
       assert.notEqual(await nsLink(plain.pid, 'net'), await nsLink('self', 'net'));
       assert.equal((await execIn(d, plain, ['cat', '/proc/self/comm'])).stdout.trim(), 'cat');
