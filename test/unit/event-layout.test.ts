@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: Apache-2.0
+// The TS mirror of bpf/podtrail.h against the C++ compiler's offsetof/sizeof of
+// the same header (exported by the addon), plus decoding and its bad forms.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DecodeError } from '../../src/common/errors.js';
+import {
+  CGROUP_REC,
+  CONNECT_EVENT,
+  CONSTANTS,
+  decodeBatch,
+  decodeCgroup,
+  decodeConnect,
+} from '../../src/capture/event-layout.js';
+import { encodeCgroup, encodeConnect, frame } from '../helpers/event-records.js';
+import { loadNativeBinding, type NativeBinding } from '../../src/capture/native.js';
+
+function nativeOrSkip(t: { skip(msg: string): void }): NativeBinding | undefined {
+  try {
+    return loadNativeBinding();
+  } catch (err) {
+    // The addon is part of the build; in CI its absence is a failure, not a skip.
+    if (process.env.CI === 'true') throw err;
+    t.skip(`native addon not built: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+test('connect event offsets and size match the C header', (t) => {
+  const b = nativeOrSkip(t);
+  if (!b) return;
+  const c = b.layout().connectEvent;
+  assert.deepEqual({ ...CONNECT_EVENT }, c);
+});
+
+test('cgroup record offsets and size match the C header', (t) => {
+  const b = nativeOrSkip(t);
+  if (!b) return;
+  assert.deepEqual({ ...CGROUP_REC }, b.layout().cgroupRec);
+});
+
+test('constants match the C header', (t) => {
+  const b = nativeOrSkip(t);
+  if (!b) return;
+  assert.deepEqual({ ...CONSTANTS }, b.layout().constants);
+});
+
+test('decodeConnect reads every field at its offset', () => {
+  const saddr = Buffer.from([10, 0, 0, 5]);
+  const daddr = Buffer.from([93, 184, 216, 34]);
+  const r = decodeConnect(
+    encodeConnect({
+      seq: 123456n, ts_ns: 11n, done_ns: 12n, start_ns: 13n, cgroup_id: 1234n, tgid: 5113, tid: 5114, ppid: 5100,
+      uid: 1000, gid: 1001, ns_pid: 7, netns: 4026532181, mntns: 4026532180, pidns: 4026532182, err: 111,
+      saddr, daddr, sport: 41234, dport: 443, status: 2, cg_hier: 1, comm: 'curl', uts: 'web-7d9f', flags: 1,
+    }),
+  );
+  assert.equal(r.seq, 123456n);
+  assert.equal(r.tsNs, 11n);
+  assert.equal(r.doneNs, 12n);
+  assert.equal(r.startNs, 13n);
+  assert.equal(r.cgroupId, 1234n);
+  assert.deepEqual([r.tgid, r.tid, r.ppid, r.uid, r.gid, r.nsPid], [5113, 5114, 5100, 1000, 1001, 7]);
+  assert.deepEqual([r.netns, r.mntns, r.pidns], [4026532181, 4026532180, 4026532182]);
+  assert.equal(r.errno, 111);
+  assert.equal(r.status, 'REFUSED');
+  assert.equal(r.family, 'IPv4');
+  assert.equal(r.protocol, 'TCP');
+  assert.equal(r.op, 'connect');
+  assert.equal(r.v4Mapped, true);
+  assert.deepEqual(r.src, { addr: saddr, port: 41234 });
+  assert.deepEqual(r.dst, { addr: daddr, port: 443 });
+  assert.equal(r.comm, 'curl');
+  assert.equal(r.utsName, 'web-7d9f');
+  assert.equal(r.cgroupHier, 1);
+});
+
+test('decodeConnect gives IPv6 16-byte addresses and full-length names', () => {
+  const a = Buffer.alloc(16);
+  a[15] = 1;
+  const r = decodeConnect(encodeConnect({ family: 10, protocol: 17, op: 2, saddr: a, daddr: a, comm: 'x'.repeat(16), uts: 'h'.repeat(65) }));
+  assert.equal(r.family, 'IPv6');
+  assert.equal(r.protocol, 'UDP');
+  assert.equal(r.op, 'sendto');
+  assert.equal(r.src.addr.length, 16);
+  assert.deepEqual(r.dst.addr, a);
+  assert.equal(r.comm, 'x'.repeat(16));
+  assert.equal(r.utsName, 'h'.repeat(65));
+});
+
+test('decodeConnect rejects truncated, foreign and out-of-range records', () => {
+  const good = encodeConnect();
+  assert.throws(() => decodeConnect(good.subarray(0, 100)), (e: unknown) => e instanceof DecodeError && e.code === 'TRUNCATED');
+  assert.throws(() => decodeConnect(encodeConnect({ type: 9 })), (e: unknown) => e instanceof DecodeError && e.code === 'INVALID');
+  for (const bad of [{ family: 3 }, { protocol: 1 }, { status: 9 }, { op: 0 }, { op: 7 }]) {
+    assert.throws(() => decodeConnect(encodeConnect(bad)), (e: unknown) => e instanceof DecodeError && e.code === 'INVALID');
+  }
+});
+
+test('decodeCgroup reads the path and rejects bad lengths', () => {
+  const path = '/kubepods/burstable/pod35b82523-06c1-48e7-9e61-2521a89b703b/' + 'b'.repeat(64);
+  const r = decodeCgroup(encodeCgroup(2, 77n, path));
+  assert.deepEqual([r.hier, r.cgroupId, r.path, r.truncated], [2, 77n, path, false]);
+  const bad = encodeCgroup(0, 1n, '/x');
+  bad.writeUInt32LE(CONSTANTS.PT_CGROUP_PATH_BUF + 1, CGROUP_REC.len);
+  assert.throws(() => decodeCgroup(bad), (e: unknown) => e instanceof DecodeError && e.code === 'INVALID');
+  assert.throws(() => decodeCgroup(encodeCgroup(0, 1n, 'relative')), DecodeError);
+  assert.throws(() => decodeCgroup(Buffer.alloc(10)), (e: unknown) => e instanceof DecodeError && e.code === 'TRUNCATED');
+});
+
+test('decodeBatch walks frames, skips a bad record and stops at a broken frame', () => {
+  const errs: DecodeError[] = [];
+  const ok = decodeBatch(frame(encodeCgroup(0, 5n, '/a'), encodeConnect({ type: 77 }), encodeConnect({ seq: 9n })), (e) => errs.push(e));
+  assert.deepEqual(ok.map((r) => r.kind), ['cgroup', 'connect']);
+  assert.equal(errs.length, 1);
+  const broken = frame(encodeConnect({ seq: 1n }));
+  broken.writeUInt32LE(9999, 0);
+  const errs2: DecodeError[] = [];
+  assert.deepEqual(decodeBatch(broken, (e) => errs2.push(e)), []);
+  assert.equal(errs2[0]?.code, 'TRUNCATED');
+  const errs3: DecodeError[] = [];
+  decodeBatch(Buffer.from([1, 2, 3]), (e) => errs3.push(e));
+  assert.equal(errs3.length, 1);
+});
