@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# A real single-node Apache Kafka (KRaft, broker+controller in one JVM) for
+# development and tests, fetched from Maven Central by scripts/kafka/pom.xml.
+#
+#   scripts/kafka-local.sh start    fetch jars (once), format storage (once), start,
+#                                   return when the broker answers a Metadata request
+#   scripts/kafka-local.sh stop     SIGTERM, then SIGKILL after the stop timeout
+#   scripts/kafka-local.sh status   exit 0 when running, 3 when not
+#
+# Environment (defaults in brackets):
+#   PODTRAIL_KAFKA_PORT [9092]                 client listener on 127.0.0.1
+#   PODTRAIL_KAFKA_CONTROLLER_PORT [PORT+1000] KRaft controller listener on 127.0.0.1
+#   PODTRAIL_KAFKA_DIR [.kafka]                data, log, pid file; relative to the repo root
+#   PODTRAIL_KAFKA_HEAP [512m]                 JVM -Xmx
+#   PODTRAIL_KAFKA_START_TIMEOUT [90]          seconds until start gives up
+#   PODTRAIL_KAFKA_STOP_TIMEOUT [30]           seconds between SIGTERM and SIGKILL
+#   PODTRAIL_KAFKA_AUTO_CREATE_TOPICS [false]  auto.create.topics.enable
+#   JAVA_HOME                                  JDK to use (17 or newer), else java on PATH
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KDIR=$ROOT/scripts/kafka
+LIBS=$KDIR/libs
+
+die() { echo "kafka-local: $*" >&2; exit 1; }
+say() { echo "kafka-local: $*"; }
+
+is_port() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 >= 1 && 10#$1 <= 65535)); }
+is_uint() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0)); }
+
+PORT=${PODTRAIL_KAFKA_PORT:-9092}
+is_port "$PORT" || die "PODTRAIL_KAFKA_PORT must be a port number (1-65535), got '$PORT'"
+PORT=$((10#$PORT))
+if [[ -n ${PODTRAIL_KAFKA_CONTROLLER_PORT:-} ]]; then
+  CPORT=$PODTRAIL_KAFKA_CONTROLLER_PORT
+  is_port "$CPORT" || die "PODTRAIL_KAFKA_CONTROLLER_PORT must be a port number (1-65535), got '$CPORT'"
+  CPORT=$((10#$CPORT))
+else
+  CPORT=$((PORT + 1000))
+  is_port "$CPORT" || die "PODTRAIL_KAFKA_PORT+1000 is no port; set PODTRAIL_KAFKA_CONTROLLER_PORT"
+fi
+((PORT != CPORT)) || die "the client port and the controller port must differ (both $PORT)"
+HEAP=${PODTRAIL_KAFKA_HEAP:-512m}
+[[ $HEAP =~ ^[0-9]+[kKmMgG]?$ ]] || die "PODTRAIL_KAFKA_HEAP must look like 512m, got '$HEAP'"
+START_TIMEOUT=${PODTRAIL_KAFKA_START_TIMEOUT:-90}
+is_uint "$START_TIMEOUT" || die "PODTRAIL_KAFKA_START_TIMEOUT must be a positive number of seconds"
+STOP_TIMEOUT=${PODTRAIL_KAFKA_STOP_TIMEOUT:-30}
+is_uint "$STOP_TIMEOUT" || die "PODTRAIL_KAFKA_STOP_TIMEOUT must be a positive number of seconds"
+AUTO_CREATE=${PODTRAIL_KAFKA_AUTO_CREATE_TOPICS:-false}
+[[ $AUTO_CREATE == true || $AUTO_CREATE == false ]] ||
+  die "PODTRAIL_KAFKA_AUTO_CREATE_TOPICS must be true or false, got '$AUTO_CREATE'"
+
+DIR=${PODTRAIL_KAFKA_DIR:-.kafka}
+[[ $DIR == /* ]] || DIR=$ROOT/$DIR
+PIDFILE=$DIR/kafka.pid
+LOG=$DIR/kafka.log
+PROPS=$DIR/server.properties
+DATA=$DIR/data
+# What the running broker was started with, for status and for a start with other ports.
+RUNINFO=$DIR/kafka.run
+# Which version and ports the data dir was formatted for; a change means reformat.
+FORMATSTAMP=$DIR/format.stamp
+LIBSTAMP=$LIBS/.pom.sha256
+
+java_bin() {
+  local j=java
+  [[ -n ${JAVA_HOME:-} ]] && j=$JAVA_HOME/bin/java
+  command -v "$j" >/dev/null || die "java not found (JAVA_HOME='${JAVA_HOME:-}'); Kafka 4 needs Java 17 or newer"
+  local v
+  v=$("$j" -version 2>&1 | sed -n '1s/.*version "\([0-9][0-9]*\).*/\1/p')
+  [[ -n $v && $v -ge 17 ]] || die "$j is Java '${v:-unknown}'; the Kafka 4 broker needs Java 17 or newer"
+  echo "$j"
+}
+
+kafka_version() {
+  local jar
+  jar=$(find "$LIBS" -maxdepth 1 -name 'kafka_2.13-*.jar' -print -quit 2>/dev/null)
+  [[ -n $jar ]] || { echo unknown; return; }
+  jar=${jar##*/kafka_2.13-}
+  echo "${jar%.jar}"
+}
+
+# Jars come from Maven only when libs/ is missing or was made from another pom.
+libs_current() {
+  [[ -f $LIBSTAMP && $(<"$LIBSTAMP") == "$1" ]] && compgen -G "$LIBS/kafka_2.13-*.jar" >/dev/null
+}
+
+ensure_libs() {
+  local want
+  want=$(sha256sum "$KDIR/pom.xml" | cut -d' ' -f1)
+  libs_current "$want" && return
+  # Brokers with other data dirs may fetch at the same time; target/ is git-ignored.
+  mkdir -p "$KDIR/target"
+  exec 8>"$KDIR/target/libs.lock"
+  flock -w 900 8 || die "timed out waiting for $KDIR/target/libs.lock"
+  libs_current "$want" && { exec 8>&-; return; }
+  command -v mvn >/dev/null || die "mvn not found: Maven is needed once to fetch the Kafka jars"
+  say "fetching Kafka jars with Maven into scripts/kafka/libs (first run only)"
+  local tmp=$KDIR/target/libs.tmp mlog=$KDIR/target/mvn.log
+  rm -rf "$tmp"
+  if ! mvn -B -q -Dstyle.color=never -f "$KDIR/pom.xml" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$tmp" </dev/null >"$mlog" 2>&1; then
+    rm -rf "$tmp"
+    tail -n 30 "$mlog" >&2
+    die "mvn dependency:copy-dependencies failed (full output: $mlog)"
+  fi
+  rm -rf "$LIBS"
+  mv "$tmp" "$LIBS"
+  echo "$want" >"$LIBSTAMP"
+  exec 8>&-
+}
+
+# The pid alone could name a reused process; require our broker's command line too.
+running_pid() {
+  [[ -f $PIDFILE ]] || return 1
+  local pid
+  pid=$(<"$PIDFILE")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  [[ -r /proc/$pid/cmdline ]] || return 1
+  [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "kafka.Kafka $PROPS" || return 1
+  echo "$pid"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Prefer the kafkajs probe (fast, and the client podtrail uses); without node_modules
+# fall back to Kafka's own admin tool so start still works before `npm ci`.
+probe() {
+  local timeout=$1 pid=$2
+  if command -v node >/dev/null && (cd "$KDIR" && node -e "import('kafkajs')" >/dev/null 2>&1); then
+    node "$KDIR/probe.mjs" "$PORT" "$((timeout * 1000))" "$pid"
+    return
+  fi
+  local deadline=$((SECONDS + timeout)) java
+  java=$(java_bin)
+  while ((SECONDS < deadline)); do
+    [[ -d /proc/$pid ]] || { echo "broker process $pid exited during startup" >&2; return 1; }
+    if "$java" -Xmx128m -cp "$LIBS/*" -Dlog4j2.configurationFile="file:$KDIR/log4j2.properties" \
+        org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$PORT" --list \
+        --command-config <(printf 'default.api.timeout.ms=5000\nrequest.timeout.ms=3000\n') \
+        >/dev/null 2>&1; then
+      echo "broker at 127.0.0.1:$PORT answers (kafka-topics --list)"
+      return 0
+    fi
+    sleep 1
+  done
+  echo "no metadata answer from 127.0.0.1:$PORT within ${timeout}s" >&2
+  return 2
+}
+
+render_props() {
+  sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CPORT|g" -e "s|@DATA_DIR@|$DATA|g" \
+    -e "s|@AUTO_CREATE@|$AUTO_CREATE|g" "$KDIR/server.properties.in" >"$PROPS.tmp"
+  mv "$PROPS.tmp" "$PROPS"
+}
+
+# The KRaft voter set records the controller's endpoint and the metadata log its
+# version, so storage formatted for other ports or another Kafka is started afresh.
+ensure_formatted() {
+  local java=$1 want
+  want="kafka=$(kafka_version) port=$PORT controller=$CPORT"
+  if [[ -f $DATA/meta.properties && -f $FORMATSTAMP && $(<"$FORMATSTAMP") == "$want" ]]; then
+    return
+  fi
+  [[ -d $DATA ]] && say "storage was formatted for another version or ports; wiping $DATA"
+  rm -rf "$DATA" "$FORMATSTAMP"
+  local cid
+  # A cluster id is 16 random bytes in URL-safe base64 without padding (22 chars).
+  cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+  if ! "$java" -Xmx256m -cp "$LIBS/*" -Dlog4j2.configurationFile="file:$KDIR/log4j2.properties" \
+      kafka.tools.StorageTool format --standalone --cluster-id "$cid" --config "$PROPS" \
+      </dev/null >>"$LOG" 2>&1; then
+    tail -n 20 "$LOG" >&2
+    die "formatting KRaft storage failed (log: $LOG)"
+  fi
+  echo "$want" >"$FORMATSTAMP"
+}
+
+kill_broker() {
+  local pid=$1 deadline
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + STOP_TIMEOUT))
+  while running_pid >/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+  if running_pid >/dev/null; then
+    say "broker $pid still up after ${STOP_TIMEOUT}s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    while running_pid >/dev/null; do sleep 0.1; done
+  fi
+  rm -f "$PIDFILE" "$RUNINFO"
+}
+
+lock() {
+  mkdir -p "$DIR"
+  exec 9>"$DIR/.lock"
+  # Parallel test files may all call start; the first one starts, the rest wait and reuse.
+  flock -w $((START_TIMEOUT + STOP_TIMEOUT + 300)) 9 || die "timed out waiting for $DIR/.lock"
+}
+
+cmd_start() {
+  lock
+  local pid
+  if pid=$(running_pid); then
+    local was
+    was=$(sed -n 's/^port=//p' "$RUNINFO" 2>/dev/null || true)
+    [[ -z $was || $was == "$PORT" ]] ||
+      die "a broker from $DIR already runs on port $was (pid $pid); stop it before using port $PORT"
+    probe "$START_TIMEOUT" "$pid" >/dev/null || die "broker pid $pid runs but does not answer; see $LOG"
+    say "already running: pid $pid on 127.0.0.1:$PORT"
+    return 0
+  fi
+  rm -f "$PIDFILE" "$RUNINFO"
+  port_open "$PORT" && die "127.0.0.1:$PORT is in use by another process; set PODTRAIL_KAFKA_PORT"
+  port_open "$CPORT" && die "127.0.0.1:$CPORT is in use by another process; set PODTRAIL_KAFKA_CONTROLLER_PORT"
+  ensure_libs
+  local java
+  java=$(java_bin)
+  render_props
+  ensure_formatted "$java"
+  echo "=== $(date -u +%FT%TZ) kafka-local start (Kafka $(kafka_version), port $PORT) ===" >>"$LOG"
+  # setsid: the broker outlives the shell or test runner that started it, and a
+  # Ctrl-C there does not reach it; stop is the way to end it. It must not inherit
+  # the lock fds, or it would hold the lock for its whole life.
+  setsid "$java" -Xms128m -Xmx"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="file:$KDIR/log4j2.properties" -Dlog4j2.shutdownHookEnabled=false \
+    -cp "$LIBS/*" kafka.Kafka "$PROPS" </dev/null >>"$LOG" 2>&1 8>&- 9>&- &
+  pid=$!
+  echo "$pid" >"$PIDFILE"
+  printf 'pid=%s\nport=%s\ncontroller=%s\nversion=%s\n' "$pid" "$PORT" "$CPORT" "$(kafka_version)" >"$RUNINFO"
+  if ! probe "$START_TIMEOUT" "$pid"; then
+    echo "---- last lines of $LOG ----" >&2
+    tail -n 40 "$LOG" >&2
+    kill_broker "$pid"
+    die "broker did not come up on 127.0.0.1:$PORT within ${START_TIMEOUT}s"
+  fi
+  say "started Kafka $(kafka_version): pid $pid, 127.0.0.1:$PORT (controller $CPORT), data $DIR"
+}
+
+cmd_stop() {
+  lock
+  local pid
+  if ! pid=$(running_pid); then
+    rm -f "$PIDFILE" "$RUNINFO"
+    say "not running"
+    return 0
+  fi
+  kill_broker "$pid"
+  say "stopped (pid $pid)"
+}
+
+cmd_status() {
+  local pid
+  if pid=$(running_pid); then
+    local port ctl ver listening=no
+    port=$(sed -n 's/^port=//p' "$RUNINFO" 2>/dev/null || true)
+    ctl=$(sed -n 's/^controller=//p' "$RUNINFO" 2>/dev/null || true)
+    ver=$(sed -n 's/^version=//p' "$RUNINFO" 2>/dev/null || true)
+    port_open "${port:-$PORT}" && listening=yes
+    echo "running: pid $pid, Kafka ${ver:-$(kafka_version)}, 127.0.0.1:${port:-$PORT} (listening: $listening)," \
+      "controller 127.0.0.1:${ctl:-$CPORT}, data $DIR, log $LOG"
+    return 0
+  fi
+  echo "not running (would use 127.0.0.1:$PORT, controller $CPORT, data $DIR, Kafka $(kafka_version))"
+  return 3
+}
+
+case ${1:-} in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 64 ;;
+esac
