@@ -66,7 +66,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
     opts_.mode = str("attach", "auto");
     if (opts_.mode != "auto" && opts_.mode != "tracepoint" && opts_.mode != "kprobe" && opts_.mode != "fentry")
       throw Napi::RangeError::New(env, "attach must be auto, tracepoint, kprobe or fentry");
-    opts_.ringBytes = static_cast<uint32_t>(num("ringBufferBytes", 8 << 20, 4096, 1u << 30));
+    opts_.ringBytes = static_cast<uint32_t>(num("ringBufferBytes", 8 << 20, 16384, 1u << 30));
     if (opts_.ringBytes & (opts_.ringBytes - 1))
       throw Napi::RangeError::New(env, "ringBufferBytes must be a power of two");
     opts_.excludeLoopback = o.Get("excludeLoopback").ToBoolean();
@@ -95,6 +95,9 @@ class Capture : public Napi::ObjectWrap<Capture> {
     if (poller_) {
       poller_->stop();  // set flag, interrupt, join
       lastStats_ = ReadStats();
+      const auto& c = poller_->counters();
+      counters_ = {c.batches.load(), c.records.load(), c.swept.load(), c.queueFullWaits.load(),
+                   c.consumeErrors.load(), c.droppedAtStop.load()};
       poller_.reset();
       tsfn_.Release();
     }
@@ -194,13 +197,14 @@ class Capture : public Napi::ObjectWrap<Capture> {
     if (poller_) {
       const auto& c = poller_->counters();
       counters_ = {c.batches.load(), c.records.load(), c.swept.load(), c.queueFullWaits.load(),
-                   c.consumeErrors.load()};
+                   c.consumeErrors.load(), c.droppedAtStop.load()};
     }
     r.Set("batches", Napi::BigInt::New(env, counters_[0]));
     r.Set("records", Napi::BigInt::New(env, counters_[1]));
     r.Set("swept", Napi::BigInt::New(env, counters_[2]));
     r.Set("queueFullWaits", Napi::BigInt::New(env, counters_[3]));
     r.Set("consumeErrors", Napi::BigInt::New(env, counters_[4]));
+    r.Set("droppedAtStop", Napi::BigInt::New(env, counters_[5]));
     r.Set("running", Napi::Boolean::New(env, poller_ != nullptr));
     return r;
   }
@@ -226,7 +230,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
   std::unique_ptr<Poller> poller_;
   BatchTsfn tsfn_;
   StatsSnap lastStats_;
-  std::array<uint64_t, 5> counters_{};
+  std::array<uint64_t, 6> counters_{};
   napi_env hookEnv_ = nullptr;
 };
 

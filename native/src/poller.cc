@@ -81,10 +81,12 @@ void Poller::stop() {
   (void)w;
   if (thread_.joinable()) thread_.join();
   // What was read but not handed over yet still goes out if the queue has room.
-  if (held_) queueHeld();
+  // Blocking here would deadlock (JS drains the queue on this very thread): count instead.
+  if (held_ && !queueHeld()) counters_.droppedAtStop += held_->count;
+  held_.reset();
   if (cur_ && cur_->count) {
     held_ = std::move(cur_);
-    queueHeld();
+    if (!queueHeld()) counters_.droppedAtStop += held_->count;
   }
   held_.reset();
   cur_.reset();

@@ -27,6 +27,8 @@ using BatchTsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, Batch, DeliverBa
 
 struct PollerCounters {
   std::atomic<uint64_t> batches{0}, records{0}, swept{0}, queueFullWaits{0}, consumeErrors{0};
+  // records read from the ring at stop() that the full JS queue could not take
+  std::atomic<uint64_t> droppedAtStop{0};
 };
 
 class Poller {

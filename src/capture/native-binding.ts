@@ -84,6 +84,7 @@ export interface NativeStats {
   swept: bigint;
   queueFullWaits: bigint;
   consumeErrors: bigint;
+  droppedAtStop: bigint;
   running: boolean;
 }
 

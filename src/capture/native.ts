@@ -41,6 +41,8 @@ export interface CaptureStats {
   swept: bigint;
   queueFullWaits: bigint;
   consumeErrors: bigint;
+  /** read from the ring at stop() but not deliverable: JS's queue was full */
+  droppedAtStop: bigint;
   delivered: number;
   decodeErrors: number;
   cgroupPathMisses: number;
@@ -63,7 +65,8 @@ export function validateCaptureOptions(o: KernelCaptureOptions = {}): Resolved {
   const d = CAPTURE_DEFAULTS;
   const attach = o.attach ?? d.attach;
   if (!MODES.includes(attach)) throw new ConfigError(`attach must be one of ${MODES.join(', ')}, got ${String(attach)}`);
-  const ring = int('ringBufferBytes', o.ringBufferBytes ?? d.ringBufferBytes, 4096, 1 << 30);
+  // 16 KiB: a ring must hold at least one 4.4 KiB cgroup path record.
+  const ring = int('ringBufferBytes', o.ringBufferBytes ?? d.ringBufferBytes, 16384, 1 << 30);
   if ((ring & (ring - 1)) !== 0) throw new ConfigError(`ringBufferBytes must be a power of two, got ${ring}`);
   const ctrls = o.cgroupControllers ?? d.cgroupControllers;
   if (!Array.isArray(ctrls) || ctrls.length > 4 || !ctrls.every((c) => typeof c === 'string' && /^[a-z][a-z0-9_]{0,31}$/.test(c))) {
@@ -175,6 +178,7 @@ export class KernelCapture {
       swept: s?.swept ?? 0n,
       queueFullWaits: s?.queueFullWaits ?? 0n,
       consumeErrors: s?.consumeErrors ?? 0n,
+      droppedAtStop: s?.droppedAtStop ?? 0n,
       delivered: this.delivered,
       decodeErrors: this.decodeErrors,
       cgroupPathMisses: this.pathMisses,

@@ -33,7 +33,7 @@ class FakeNative implements NativeCapture {
   stats(): NativeStats {
     return {
       ringReserveFails: [1n, 2n], cgroupReserveFails: [0n, 0n], pendingFull: [0n, 0n], inflightFull: [0n, 0n],
-      pendingStale: [0n, 0n], lastSeq: 42n, batches: 1n, records: 2n, swept: 0n, queueFullWaits: 0n, consumeErrors: 0n,
+      pendingStale: [0n, 0n], lastSeq: 42n, batches: 1n, records: 2n, swept: 0n, queueFullWaits: 0n, consumeErrors: 0n, droppedAtStop: 0n,
       running: this.stops === 0,
     };
   }
@@ -50,6 +50,7 @@ test('bad options are ConfigErrors at construction', () => {
     { attach: 'uprobe' },
     { ringBufferBytes: 5000 },
     { ringBufferBytes: 1024 },
+    { ringBufferBytes: 8192 },
     { udpDedupMs: -1 },
     { pendingTimeoutMs: 0 },
     { pendingTimeoutMs: 1.5 },
