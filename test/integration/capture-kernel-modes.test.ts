@@ -4,6 +4,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import {
   KernelCapture,
   KernelCaptureError,
@@ -17,6 +19,21 @@ import { EventSink, missingKernelPrereq } from '../helpers/capture-sink.js';
 const missing = missingKernelPrereq();
 const skip = missing && process.env.CI !== 'true' ? `kernel capture prerequisites: ${missing}` : false;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const nativeJs = fileURLToPath(new URL('../../src/capture/native.js', import.meta.url));
+
+/** Starts a capture in a child run under `wrap` (setpriv, unshare...); returns its error or 'STARTED'. */
+function startUnder(wrap: string[], shellPrefix = ''): { code?: string; errno?: number; message?: string } | 'STARTED' {
+  const js =
+    `import { KernelCapture, loadNativeBinding } from ${JSON.stringify(nativeJs)};` +
+    `try { const k = new KernelCapture(loadNativeBinding().Capture, { attach: 'tracepoint' }); k.start(() => {}); k.stop(); console.log('"STARTED"'); }` +
+    `catch (e) { console.log(JSON.stringify({ code: e.code, errno: e.errno, message: e.message })); }`;
+  const node = `${JSON.stringify(process.execPath)} --input-type=module -e ${JSON.stringify(js)}`;
+  const out = execFileSync(wrap[0]!, [...wrap.slice(1), 'sh', '-c', `${shellPrefix}exec ${node}`], {
+    encoding: 'utf8',
+    env: { ...process.env, PODTRAIL_LOG_LEVEL: 'silent' },
+  });
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
 
 describe('kernel capture: modes, probe, filters, loss', { skip }, () => {
   let client = '';
@@ -90,6 +107,40 @@ describe('kernel capture: modes, probe, filters, loss', { skip }, () => {
       assert.match(e.message, /nosuchctl.*memory/);
       return true;
     });
+  });
+
+  test('not root, or no CAP_BPF/CAP_SYS_ADMIN: NOT_PRIVILEGED with EPERM', () => {
+    const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+    const wraps = [['setpriv', '--inh-caps=-all', '--bounding-set=-bpf,-sys_admin,-perfmon']];
+    // The unprivileged user needs to read the checkout (not so under a 0700 home).
+    try {
+      execFileSync(nobody[0]!, [...nobody.slice(1), 'test', '-r', nativeJs]);
+      wraps.push(nobody);
+    } catch {
+      /* checkout unreadable for nobody: the capability case still runs */
+    }
+    for (const wrap of wraps) {
+      const r = startUnder(wrap);
+      assert.notEqual(r, 'STARTED');
+      assert.equal((r as { code: string }).code, 'NOT_PRIVILEGED');
+      assert.equal((r as { errno: number }).errno, 1);
+      assert.match((r as { message: string }).message, /CAP_BPF/);
+    }
+  });
+
+  test('no kernel BTF: NO_BTF; tracefs neither mounted nor mountable: NO_TRACEFS', () => {
+    // Private mount namespaces, so the host's mounts are untouched.
+    const noBtf = startUnder(['unshare', '-m', '--propagation', 'private'], 'mount -t tmpfs none /sys/kernel/btf && ');
+    assert.deepEqual([(noBtf as { code: string }).code, (noBtf as { errno: number }).errno], ['NO_BTF', 2]);
+    const keep = '/run/podtrail-test-btf';
+    const noTracefs = startUnder(
+      ['unshare', '-m', '--propagation', 'private'],
+      `mkdir -p ${keep} && mount --bind /sys/kernel/btf ${keep} && mount -t tmpfs none /sys/kernel && ` +
+        `mkdir /sys/kernel/btf && mount --bind ${keep} /sys/kernel/btf && `,
+    );
+    execFileSync('rmdir', [keep]);
+    assert.equal((noTracefs as { code: string }).code, 'NO_TRACEFS');
+    assert.match((noTracefs as { message: string }).message, /mount -t tracefs/);
   });
 
   test('excludeLoopback drops loopback destinations; the default keeps them', async () => {
