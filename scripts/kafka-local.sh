@@ -179,15 +179,29 @@ ensure_formatted() {
   echo "$want" >"$FORMATSTAMP"
 }
 
+# A killed JVM lingers as a zombie until something reaps it (the starting shell is
+# gone, so that is init); once its sockets are closed its files are too.
+wait_gone() {
+  local pid=$1 deadline=$((SECONDS + $2)) port ctl
+  port=$(sed -n 's/^port=//p' "$RUNINFO" 2>/dev/null || true)
+  ctl=$(sed -n 's/^controller=//p' "$RUNINFO" 2>/dev/null || true)
+  while [[ -d /proc/$pid ]]; do
+    if [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) == Z ]] &&
+      ! port_open "${port:-$PORT}" && ! port_open "${ctl:-$CPORT}"; then
+      return 0
+    fi
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
 kill_broker() {
-  local pid=$1 deadline
+  local pid=$1
   kill -TERM "$pid" 2>/dev/null || true
-  deadline=$((SECONDS + STOP_TIMEOUT))
-  while running_pid >/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-  if running_pid >/dev/null; then
+  if ! wait_gone "$pid" "$STOP_TIMEOUT"; then
     say "broker $pid still up after ${STOP_TIMEOUT}s; sending SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
-    while running_pid >/dev/null; do sleep 0.1; done
+    wait_gone "$pid" 30 || die "broker $pid survived SIGKILL for 30s"
   fi
   rm -f "$PIDFILE" "$RUNINFO"
 }
