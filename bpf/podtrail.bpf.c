@@ -41,7 +41,7 @@ static __always_inline int emit_event(struct pt_connect_event *e, __u8 status, _
 		return -1;
 	}
 	__builtin_memcpy(r, e, sizeof(*r));
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, ringbuf_wakeup_flag());
 	return 0;
 }
 

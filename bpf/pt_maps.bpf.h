@@ -9,6 +9,9 @@ const volatile __u8 exclude_loopback = 0;
 const volatile __u64 udp_dedup_ns = 60ULL * 1000000000ULL;
 const volatile __u32 n_controllers = 0;
 const volatile __s32 controller_ssid[PT_MAX_CONTROLLERS] = { -1, -1, -1, -1 };
+/* Wake the poll thread only once this much is waiting; it also polls on a short
+ * timer. A wakeup per event costs more than the probes themselves. */
+const volatile __u64 wakeup_bytes = 0;
 
 /* Writer: emit_event/emit_cgroup (BPF). Reader: native poll thread. Size set by the loader. */
 struct {
@@ -118,6 +121,13 @@ static __always_inline __u64 next_seq(void)
 	if (!c)
 		return 0;
 	return __sync_fetch_and_add(c, 1) + 1;
+}
+
+static __always_inline __u64 ringbuf_wakeup_flag(void)
+{
+	if (!wakeup_bytes || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline struct pt_connect_event *scratch_slot(__u32 slot)

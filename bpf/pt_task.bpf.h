@@ -151,7 +151,7 @@ static __always_inline int emit_cgroup(struct cgroup *cg, __u16 hier, __u64 id)
 	}
 	r->len = off > PT_CGROUP_PATH_MAX ? PT_CGROUP_PATH_MAX : off;
 	r->depth = n;
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, ringbuf_wakeup_flag());
 	/* Only now: a record that never reached the ring must be sent again. */
 	bpf_map_update_elem(&cgroup_seen, &key, &one, BPF_ANY);
 	return 0;

@@ -73,6 +73,10 @@ class Capture : public Napi::ObjectWrap<Capture> {
     opts_.udpDedupNs = static_cast<uint64_t>(num("udpDedupMs", 60000, 0, 86400000)) * 1000000ull;
     pendingTimeoutNs_ = static_cast<uint64_t>(num("pendingTimeoutMs", 5000, 1, 3600000)) * 1000000ull;
     maxBatch_ = static_cast<uint32_t>(num("maxBatch", 512, 1, 65536));
+    flushMs_ = static_cast<uint32_t>(num("flushIntervalMs", 20, 0, 1000));
+    // Batched wakeups: the reader polls every flushMs and is woken early only
+    // when a quarter of the ring (at most 256 KiB) waits.
+    if (flushMs_ > 0) opts_.wakeupBytes = std::min<uint64_t>(opts_.ringBytes / 4, 256 * 1024);
     opts_.selfTgid = static_cast<uint32_t>(num("selfTgid", getpid(), 0, 4194304));
     Napi::Value c = o.Get("cgroupControllers");
     if (c.IsUndefined()) {
@@ -126,7 +130,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
       opts_.controllerIds = ControllerIds(controllers_);
       loaded_ = LoadBest(opts_, attempts);
       tsfn_ = BatchTsfn::New(env, info[0].As<Napi::Function>(), "podtrail-events", 4, 1);
-      poller_ = std::make_unique<Poller>(*loaded_, tsfn_, maxBatch_, pendingTimeoutNs_);
+      poller_ = std::make_unique<Poller>(*loaded_, tsfn_, maxBatch_, pendingTimeoutNs_, flushMs_);
       poller_->start();
     } catch (const KernelFailure& f) {
       if (poller_) {
@@ -226,6 +230,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
   std::vector<std::string> controllers_;
   uint64_t pendingTimeoutNs_ = 0;
   uint32_t maxBatch_ = 512;
+  uint32_t flushMs_ = 20;
   std::unique_ptr<Loaded> loaded_;
   std::unique_ptr<Poller> poller_;
   BatchTsfn tsfn_;

@@ -119,6 +119,8 @@ void Loaded::setRodata(const LoaderOptions& o) {
     } else if (!strcmp(name, "n_controllers")) {
       uint32_t n = static_cast<uint32_t>(o.controllerIds.size());
       put(&n, 4);
+    } else if (!strcmp(name, "wakeup_bytes")) {
+      put(&o.wakeupBytes, 8);
     } else if (!strcmp(name, "controller_ssid")) {
       int32_t ids[4] = {-1, -1, -1, -1};
       PT_CHECK(o.controllerIds.size() <= 4, "BAD_OPTION", EINVAL, "at most 4 cgroup controllers");
@@ -126,7 +128,7 @@ void Loaded::setRodata(const LoaderOptions& o) {
       put(ids, sizeof ids);
     }
   }
-  PT_CHECK(set == 5, "OPEN_FAILED", EINVAL, "BPF object lacks some options (stale build?)");
+  PT_CHECK(set == 6, "OPEN_FAILED", EINVAL, "BPF object lacks some options (stale build?)");
   int e = bpf_map__set_initial_value(ro, data, size);
   PT_CHECK(e == 0, "OPEN_FAILED", e, "cannot set BPF options");
 }

@@ -20,6 +20,7 @@ struct LoaderOptions {
   bool excludeLoopback = false;
   uint64_t udpDedupNs = 60ull * 1000000000ull;
   std::vector<int> controllerIds;  // enum cgroup_subsys_id values, in preference order
+  uint64_t wakeupBytes = 0;        // 0: wake the reader on every record
 };
 
 class Loaded {

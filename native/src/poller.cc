@@ -40,9 +40,11 @@ void DeliverBatch(Napi::Env env, Napi::Function cb, std::nullptr_t*, Batch* batc
   cb.Call({buf, Napi::Number::New(env, batch->count)});
 }
 
-Poller::Poller(Loaded& loaded, BatchTsfn tsfn, uint32_t maxBatch, uint64_t pendingTimeoutNs)
+Poller::Poller(Loaded& loaded, BatchTsfn tsfn, uint32_t maxBatch, uint64_t pendingTimeoutNs, uint32_t flushMs)
     : loaded_(loaded), tsfn_(tsfn), maxBatch_(maxBatch), pendingTimeoutNs_(pendingTimeoutNs) {
   sweepEveryNs_ = std::clamp<uint64_t>(pendingTimeoutNs / 4, 10'000'000ull, 250'000'000ull);
+  waitMs_ = static_cast<int>(sweepEveryNs_ / 1000000);
+  if (flushMs > 0) waitMs_ = std::min<int>(waitMs_, static_cast<int>(flushMs));
 }
 
 Poller::~Poller() {
@@ -155,7 +157,7 @@ void Poller::run() {
       poll(&p, 1, 2);  // woken early by stop()
       continue;
     }
-    int n = epoll_wait(epfd_, evs, 2, static_cast<int>(sweepEveryNs_ / 1000000));
+    int n = epoll_wait(epfd_, evs, 2, waitMs_);
     if (n < 0 && errno != EINTR) counters_.consumeErrors++;
     if (stopping_.load()) break;
     drain();

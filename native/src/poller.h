@@ -33,7 +33,7 @@ struct PollerCounters {
 
 class Poller {
  public:
-  Poller(Loaded& loaded, BatchTsfn tsfn, uint32_t maxBatch, uint64_t pendingTimeoutNs);
+  Poller(Loaded& loaded, BatchTsfn tsfn, uint32_t maxBatch, uint64_t pendingTimeoutNs, uint32_t flushMs);
   ~Poller();
   void start();  // throws KernelFailure
   void stop();   // set flag, interrupt, join; idempotent
@@ -51,6 +51,7 @@ class Poller {
   BatchTsfn tsfn_;
   uint32_t maxBatch_;
   uint64_t pendingTimeoutNs_, sweepEveryNs_;
+  int waitMs_;
   struct ring_buffer* rb_ = nullptr;
   int epfd_ = -1, evfd_ = -1;
   std::thread thread_;

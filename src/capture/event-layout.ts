@@ -163,9 +163,9 @@ export function decodeConnect(buf: Buffer, off = 0, len: number = CONNECT_EVENT.
     op,
     v4Mapped: (flags & CONSTANTS.PT_F_V4MAPPED) !== 0,
     swept: (flags & CONSTANTS.PT_F_SWEPT) !== 0,
-    // Copies: the batch buffer is not kept alive by the events.
-    src: { addr: Buffer.from(buf.subarray(off + L.saddr, off + L.saddr + alen)), port: buf.readUInt16LE(off + L.sport) },
-    dst: { addr: Buffer.from(buf.subarray(off + L.daddr, off + L.daddr + alen)), port: buf.readUInt16LE(off + L.dport) },
+    // Views, not copies: each native batch is a fresh Buffer that no one reuses.
+    src: { addr: buf.subarray(off + L.saddr, off + L.saddr + alen), port: buf.readUInt16LE(off + L.sport) },
+    dst: { addr: buf.subarray(off + L.daddr, off + L.daddr + alen), port: buf.readUInt16LE(off + L.dport) },
     comm: cstring(buf, off + L.comm, CONSTANTS.PT_COMM_LEN),
     utsName: cstring(buf, off + L.uts, CONSTANTS.PT_UTS_LEN),
   };

@@ -54,6 +54,8 @@ export interface KernelCaptureOptions {
   pendingTimeoutMs?: number;
   bpfObjectPath?: string;
   maxBatch?: number;
+  /** the reader polls this often and is woken early only when the ring is a quarter full; 0: wake per event */
+  flushIntervalMs?: number;
   /** user-space cgroup path cache; keep well above the kernel's 8192 */
   cgroupCacheSize?: number;
 }
@@ -97,6 +99,7 @@ export interface NativeCaptureOptions {
   udpDedupMs: number;
   pendingTimeoutMs: number;
   maxBatch: number;
+  flushIntervalMs: number;
 }
 
 export interface NativeCapture {
@@ -206,5 +209,6 @@ export const CAPTURE_DEFAULTS = {
   udpDedupMs: 60_000,
   pendingTimeoutMs: 5_000,
   maxBatch: 512,
+  flushIntervalMs: 20,
   cgroupCacheSize: 65_536,
 };

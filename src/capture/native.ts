@@ -84,6 +84,7 @@ export function validateCaptureOptions(o: KernelCaptureOptions = {}): Resolved {
     udpDedupMs: int('udpDedupMs', o.udpDedupMs ?? d.udpDedupMs, 0, 86_400_000),
     pendingTimeoutMs: int('pendingTimeoutMs', o.pendingTimeoutMs ?? d.pendingTimeoutMs, 1, 3_600_000),
     maxBatch: int('maxBatch', o.maxBatch ?? d.maxBatch, 1, 65_536),
+    flushIntervalMs: int('flushIntervalMs', o.flushIntervalMs ?? d.flushIntervalMs, 0, 1000),
     bpfObjectPath: obj,
     cgroupCacheSize: int('cgroupCacheSize', o.cgroupCacheSize ?? d.cgroupCacheSize, 16, 1 << 22),
   };

@@ -55,6 +55,7 @@ test('bad options are ConfigErrors at construction', () => {
     { pendingTimeoutMs: 0 },
     { pendingTimeoutMs: 1.5 },
     { maxBatch: 0 },
+    { flushIntervalMs: 1001 },
     { cgroupControllers: ['memory', 'pids', 'cpu', 'io', 'rdma'] },
     { cgroupControllers: ['../x'] },
     { excludeLoopback: 'yes' },
@@ -70,7 +71,7 @@ test('defaults reach the native class', () => {
   kc.start(() => {});
   assert.deepEqual(FakeNative.last?.opts, {
     attach: 'auto', ringBufferBytes: 8 << 20, cgroupControllers: ['memory', 'pids'], excludeLoopback: false,
-    udpDedupMs: 60000, pendingTimeoutMs: 5000, maxBatch: 512, bpfObjectPath: base.bpfObjectPath,
+    udpDedupMs: 60000, pendingTimeoutMs: 5000, maxBatch: 512, flushIntervalMs: 20, bpfObjectPath: base.bpfObjectPath,
   });
   kc.stop();
 });
