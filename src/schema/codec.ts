@@ -48,14 +48,15 @@ export class Codec {
 
   /** Decode a framed record of any known schema. */
   decode(buf: Buffer): Decoded {
-    if (!Buffer.isBuffer(buf) || buf.length < HEADER_BYTES) {
-      throw new DecodeError(`truncated: ${buf?.length ?? 0} bytes, a single-object header needs ${HEADER_BYTES}`, 'TRUNCATED');
-    }
-    if (buf[0] !== MAGIC_0 || buf[1] !== MAGIC_1) {
+    if (!Buffer.isBuffer(buf)) throw new DecodeError('not a buffer', 'INVALID');
+    if (buf.length >= 2 && (buf[0] !== MAGIC_0 || buf[1] !== MAGIC_1)) {
       throw new DecodeError(
         `bad magic 0x${buf.subarray(0, 2).toString('hex')}: not Avro single-object encoding (want 0xc301)`,
         'BAD_MAGIC',
       );
+    }
+    if (buf.length < HEADER_BYTES) {
+      throw new DecodeError(`truncated: ${buf.length} bytes, a single-object header needs ${HEADER_BYTES}`, 'TRUNCATED');
     }
     const fp = buf.readBigUInt64LE(2);
     const ws = this.set.byFingerprint.get(fp);
