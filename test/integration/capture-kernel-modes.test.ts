@@ -3,7 +3,7 @@
 // the loopback filter, and loss accounting when JS falls behind.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
@@ -93,6 +93,18 @@ describe('kernel capture: modes, probe, filters, loss', { skip }, () => {
         assert.equal(kc.stats().running, false);
       }
     }
+  });
+
+  test('start/stop cycles (auto mode, failed attempts included) leak no fds; stop twice is harmless', () => {
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    for (let i = 0; i < 3; i++) {
+      const kc = open({ attach: 'auto' });
+      kc.start(() => {});
+      kc.stop();
+      kc.stop();
+    }
+    assert.equal(fds(), before);
   });
 
   test('a missing BPF object and an unknown controller are clear errors', () => {
