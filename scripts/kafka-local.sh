@@ -120,7 +120,9 @@ running_pid() {
   [[ $pid =~ ^[0-9]+$ ]] || return 1
   [[ -r /proc/$pid/cmdline ]] || return 1
   [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "kafka.Kafka $PROPS" || return 1
+  local cmd
+  cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ $cmd == *"kafka.Kafka $PROPS"* ]] || return 1
   echo "$pid"
 }
 
@@ -254,6 +256,7 @@ cmd_start() {
 }
 
 cmd_stop() {
+  [[ -d $DIR ]] || { say "not running"; return 0; }
   lock
   local pid
   if ! pid=$(running_pid); then

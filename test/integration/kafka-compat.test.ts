@@ -7,7 +7,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CompressionTypes, Kafka, logLevel, type Consumer, type KafkaMessage, type Producer } from 'kafkajs';
@@ -29,8 +30,10 @@ const KDIR = path.resolve(ROOT, process.env.PODTRAIL_KAFKA_DIR ?? '.kafka');
 const suffix = `${Date.now().toString(36)}.${randomBytes(3).toString('hex')}`;
 const name = (what: string): string => `compat.${what}.${suffix}`;
 
-function script(cmd: 'start' | 'stop' | 'status'): { status: number | null; out: string } {
-  const r = spawnSync('bash', [SCRIPT, cmd], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
+function script(cmd: string, env: Record<string, string> = {}): { status: number | null; out: string } {
+  const r = spawnSync('bash', [SCRIPT, cmd], {
+    cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000, env: { ...process.env, ...env },
+  });
   return { status: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
 }
 
@@ -118,6 +121,36 @@ function batchHeaders(topic: string, partition: number) {
   }
   return out;
 }
+
+test('kafka-local.sh: bad settings and a stale pid file get clear answers', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'podtrail-kafka-local-'));
+  try {
+    const bad: Array<[Record<string, string>, RegExp]> = [
+      [{ PODTRAIL_KAFKA_PORT: 'abc' }, /PODTRAIL_KAFKA_PORT must be a port number/],
+      [{ PODTRAIL_KAFKA_PORT: '70000' }, /PODTRAIL_KAFKA_PORT must be a port number/],
+      [{ PODTRAIL_KAFKA_PORT: '65000' }, /set PODTRAIL_KAFKA_CONTROLLER_PORT/],
+      [{ PODTRAIL_KAFKA_PORT: '9100', PODTRAIL_KAFKA_CONTROLLER_PORT: '9100' }, /must differ/],
+      [{ PODTRAIL_KAFKA_AUTO_CREATE_TOPICS: 'yes' }, /must be true or false/],
+      [{ PODTRAIL_KAFKA_HEAP: 'lots' }, /PODTRAIL_KAFKA_HEAP/],
+      [{ PODTRAIL_KAFKA_START_TIMEOUT: '-1' }, /PODTRAIL_KAFKA_START_TIMEOUT/],
+    ];
+    for (const [env, message] of bad) {
+      const r = script('start', { ...env, PODTRAIL_KAFKA_DIR: dir });
+      assert.equal(r.status, 1, JSON.stringify(env));
+      assert.match(r.out, message);
+    }
+    assert.equal(script('restart').status, 64);
+    // A pid file naming a live process that is not our broker (this test) must not count.
+    writeFileSync(path.join(dir, 'kafka.pid'), `${process.pid}\n`);
+    const status = script('status', { PODTRAIL_KAFKA_DIR: dir });
+    assert.equal(status.status, 3);
+    assert.match(status.out, /^not running/);
+    assert.equal(script('stop', { PODTRAIL_KAFKA_DIR: dir }).status, 0);
+    assert.equal(existsSync(path.join(dir, 'kafka.pid')), false, 'stop removes the stale pid file');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('admin: createTopics, fetchTopicMetadata, no auto-creation', async () => {
   const topic = await createTopic('admin', 3);
