@@ -5,6 +5,7 @@ import type { Command } from './command.js';
 interface Entry { name: string; summary: string; load: () => Promise<{ default: Command<any> }> }
 
 export const COMMANDS: Entry[] = [
+  { name: 'capture', summary: 'record every outbound connection on this node (eBPF) to the raw topic', load: () => import('./capture.js') },
   { name: 'enrich', summary: 'resolve raw events to container and pod, publish audit records (consumer group)', load: () => import('./enrich.js') },
   { name: 'tail', summary: 'print records from a topic (raw or audit) as JSON or pretty lines', load: () => import('./tail.js') },
 ];

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+// podtrail capture: load the BPF programs, and publish every outbound connection attempt
+// on this node to the raw topic (or print it with --stdout).
+import os from 'node:os';
+import { KAFKA_OPTIONS, TOPIC_OPTIONS, kafkaConfigFrom, topicsConfigFrom } from '../common/config.js';
+import { ConfigError } from '../common/errors.js';
+import { moduleLogger } from '../common/log.js';
+import { createKafka } from '../kafka/client.js';
+import { ensureTopics } from '../kafka/topics.js';
+import { codec } from '../schema/codec.js';
+import { CAPTURE_DEFAULTS, KernelCapture, loadNativeBinding } from '../capture/native.js';
+import { PUBLISHER_DEFAULTS, RawPublisher } from '../capture/publisher.js';
+import { CaptureService, newInstanceId } from '../capture/service.js';
+import { StdoutSink } from '../capture/stdout-sink.js';
+import { defineCommand } from './command.js';
+import { waitForSignal } from './signals.js';
+
+const nodeName = (v: string) => (/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(v) && !v.includes('/') ? undefined : 'not a node name (letters, digits, ., _, -)');
+
+export const CAPTURE_OPTIONS = {
+  node: { type: 'string', arg: 'NAME', desc: 'node name recorded in every event (default: hostname)', env: 'PODTRAIL_NODE', check: nodeName },
+  attach: { type: 'enum', choices: ['auto', 'tracepoint', 'kprobe', 'fentry'], default: 'auto', desc: 'how to hook the kernel; auto picks the best that loads', env: 'PODTRAIL_ATTACH' },
+  'cgroup-controller': { type: 'list', arg: 'NAMES', default: CAPTURE_DEFAULTS.cgroupControllers, desc: 'v1 controllers whose path to take, in order, on hybrid hosts', env: 'PODTRAIL_CGROUP_CONTROLLER' },
+  stdout: { type: 'boolean', desc: 'print raw events as JSON lines instead of producing to Kafka' },
+  'exclude-loopback': { type: 'boolean', desc: 'ignore connections to 127.0.0.0/8 and ::1', env: 'PODTRAIL_EXCLUDE_LOOPBACK' },
+  'ring-buffer-size': { type: 'int', arg: 'BYTES', min: 16384, default: CAPTURE_DEFAULTS.ringBufferBytes, desc: 'kernel ring buffer size (power of two)', env: 'PODTRAIL_RING_BUFFER_SIZE' },
+  'udp-dedup-window': { type: 'int', arg: 'MS', min: 0, default: CAPTURE_DEFAULTS.udpDedupMs, desc: 'report a UDP flow once per process per window', env: 'PODTRAIL_UDP_DEDUP_WINDOW' },
+  'pending-timeout': { type: 'int', arg: 'MS', min: 1, default: CAPTURE_DEFAULTS.pendingTimeoutMs, desc: 'report a TCP connect still pending after this as INPROGRESS' },
+  'buffer-max-events': { type: 'int', min: 1000, default: PUBLISHER_DEFAULTS.maxBufferedEvents, desc: 'events buffered while Kafka is slow or away, then dropped and counted' },
+  'buffer-max-bytes': { type: 'int', arg: 'BYTES', min: 1 << 20, default: PUBLISHER_DEFAULTS.maxBufferedBytes, desc: 'bytes buffered while Kafka is slow or away' },
+  compression: { type: 'enum', choices: ['gzip', 'none'], default: PUBLISHER_DEFAULTS.compression, desc: 'raw topic compression' },
+  ...TOPIC_OPTIONS,
+  ...KAFKA_OPTIONS,
+} as const;
+
+export default defineCommand({
+  name: 'capture',
+  summary: "record every outbound connection on this node (eBPF) to the raw topic",
+  usage: 'Usage: podtrail capture [--brokers B] [--raw-topic T] [--node NAME] [--attach auto|tracepoint|kprobe|fentry] [--cgroup-controller NAME] [--stdout]',
+  options: CAPTURE_OPTIONS,
+  async run(v) {
+    const log = moduleLogger('capture');
+    const node = v.node ?? os.hostname();
+    if (nodeName(node)) throw new ConfigError(`podtrail capture: --node: ${nodeName(node)}, got ${JSON.stringify(node)}`);
+    const binding = loadNativeBinding();
+    const kernel = new KernelCapture(binding.Capture, {
+      attach: v.attach as 'auto',
+      ringBufferBytes: v['ring-buffer-size'],
+      cgroupControllers: v['cgroup-controller'],
+      excludeLoopback: v['exclude-loopback'],
+      udpDedupMs: v['udp-dedup-window'],
+      pendingTimeoutMs: v['pending-timeout'],
+    });
+    const instance = newInstanceId();
+    if (v.stdout) {
+      const sink = new StdoutSink(node, instance);
+      const svc = new CaptureService(kernel, binding, sink, { node, instance }, log);
+      svc.start();
+      await waitForSignal();
+      svc.stop();
+      log.info({ events: svc.events, kernelGaps: Number(svc.kernelGaps), stdoutDropped: sink.dropped }, 'capture stopped');
+      return 0;
+    }
+
+    const topics = topicsConfigFrom(v);
+    const kafka = createKafka(kafkaConfigFrom(v));
+    const created = await ensureTopics(kafka, topics, ['raw']);
+    if (created.length) log.info({ created }, 'created topics');
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await producer.connect();
+    const publisher = new RawPublisher(producer, codec(), {
+      topic: topics.raw, node, instance,
+      maxBufferedEvents: v['buffer-max-events'],
+      maxBufferedBytes: v['buffer-max-bytes'],
+      maxBatch: PUBLISHER_DEFAULTS.maxBatch,
+      lingerMs: PUBLISHER_DEFAULTS.lingerMs,
+      compression: v.compression as 'gzip' | 'none',
+    }, log);
+    publisher.start();
+    const svc = new CaptureService(kernel, binding, publisher, { node, instance }, log);
+    svc.start();
+    const statsTimer = setInterval(() => {
+      const k = kernel.stats();
+      log.debug({ events: svc.events, ringReserveFails: Number(k.ringReserveFails), ...publisher.stats() }, 'capture stats');
+    }, 10_000);
+    statsTimer.unref();
+    const sig = await waitForSignal();
+    clearInterval(statsTimer);
+    log.info({ signal: sig }, 'stopping: detaching probes, flushing');
+    svc.stop();
+    const unsent = await publisher.stop(10_000);
+    await producer.disconnect().catch(() => undefined);
+    const k = kernel.stats();
+    log.info({ events: svc.events, kernelGaps: Number(svc.kernelGaps), ringReserveFails: Number(k.ringReserveFails), ...publisher.stats(), unsent }, 'capture stopped');
+    return unsent > 0 ? 1 : 0;
+  },
+});
