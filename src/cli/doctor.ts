@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: Apache-2.0
+// podtrail doctor: can capture run here, and if not, what to do about it.
+import { loadNativeBinding, probeKernel, type KernelProbe } from '../capture/native.js';
+import { defineCommand } from './command.js';
+import { writeLine } from './stdout.js';
+
+export interface Finding { ok: boolean; what: string; fix?: string; note?: boolean }
+
+export function diagnose(p: KernelProbe): Finding[] {
+  const f: Finding[] = [];
+  f.push({ ok: true, what: `kernel ${p.kernelRelease}` });
+  f.push(p.btf
+    ? { ok: true, what: 'BTF: /sys/kernel/btf/vmlinux present (CO-RE works)' }
+    : { ok: false, what: 'BTF: /sys/kernel/btf/vmlinux missing', fix: 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distributions since 2020)' });
+  f.push({ ok: true, what: `tracefs at ${p.tracefs.path}${p.tracefs.mountedBefore ? '' : ' (podtrail mounted it)'}` });
+  const pr = p.privileges;
+  f.push(pr.enough
+    ? { ok: true, what: `privileges: euid ${pr.euid}, CAP_BPF ${pr.capBpf}, CAP_PERFMON ${pr.capPerfmon}, CAP_SYS_ADMIN ${pr.capSysAdmin}` }
+    : { ok: false, what: `privileges: euid ${pr.euid}, CAP_BPF ${pr.capBpf}, CAP_PERFMON ${pr.capPerfmon}, CAP_SYS_ADMIN ${pr.capSysAdmin}`, fix: 'run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE (CAP_SYS_ADMIN on kernels before 5.8)' });
+  f.push({ ok: p.cgroup.kind !== 'none', what: `cgroups: ${p.cgroup.kind} (v2 at ${p.cgroup.v2Mount || '-'}; v1: ${p.cgroup.v1Mounts.join(', ') || '-'})`, ...(p.cgroup.kind === 'none' ? { fix: 'mount cgroup2 at /sys/fs/cgroup' } : {}) });
+  const usable = p.modes.filter((m) => m.ok).map((m) => m.mode);
+  for (const m of p.modes) {
+    f.push(m.ok
+      ? { ok: true, what: `attach mode ${m.mode}: loads and attaches` }
+      : { ok: true, note: true, what: `attach mode ${m.mode}: unavailable (${m.code}, errno ${m.errno}): ${m.message.split('\n')[0]}` });
+  }
+  f.push(usable.length
+    ? { ok: true, what: `--attach auto will use ${usable[0]}` }
+    : { ok: false, what: 'no attach mode works', fix: 'check the lines above; tracepoint needs tracefs and BTF, kprobe needs CONFIG_KPROBES, fentry needs BPF trampolines' });
+  return f;
+}
+
+export default defineCommand({
+  name: 'doctor',
+  summary: 'check this node: kernel, BTF, tracefs, attach modes, cgroup layout, privileges',
+  usage: 'Usage: podtrail doctor [--json]',
+  options: { json: { type: 'boolean', desc: 'print the probe as JSON' } },
+  async run(v) {
+    const probe = probeKernel(loadNativeBinding());
+    if (v.json) {
+      await writeLine(JSON.stringify(probe));
+    } else {
+      for (const x of diagnose(probe)) {
+        await writeLine(`${x.note ? 'n/a ' : x.ok ? 'ok  ' : 'FAIL'} ${x.what}${x.fix ? `\n     fix: ${x.fix}` : ''}`);
+      }
+    }
+    return diagnose(probe).every((x) => x.ok) ? 0 : 1;
+  },
+});
