@@ -5,7 +5,7 @@ import os from 'node:os';
 import { KAFKA_OPTIONS, TOPIC_OPTIONS, kafkaConfigFrom, topicsConfigFrom } from '../common/config.js';
 import { ConfigError } from '../common/errors.js';
 import { moduleLogger } from '../common/log.js';
-import { createKafka } from '../kafka/client.js';
+import { createKafka, IDEMPOTENT_RETRY } from '../kafka/client.js';
 import { ensureTopics } from '../kafka/topics.js';
 import { codec } from '../schema/codec.js';
 import { CAPTURE_DEFAULTS, KernelCapture, loadNativeBinding } from '../capture/native.js';
@@ -66,7 +66,7 @@ export default defineCommand({
     const kafka = createKafka(kafkaConfigFrom(v));
     const created = await ensureTopics(kafka, topics, ['raw']);
     if (created.length) log.info({ created }, 'created topics');
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY });
     await producer.connect();
     const publisher = new RawPublisher(producer, codec(), {
       topic: topics.raw, node, instance,

@@ -65,7 +65,11 @@ export async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
+    // Exit explicitly: a client retrying against a dead broker must not keep us alive.
     process.exitCode = code;
+    const log = rootLogger();
+    log.flush?.();
+    setTimeout(() => process.exit(code), 50).unref();
   },
   (err) => {
     process.stderr.write(`podtrail: ${(err as Error).stack ?? String(err)}\n`);

@@ -3,7 +3,7 @@
 // An undecodable message is reported on stderr with topic, partition and offset, and skipped.
 import { randomBytes } from 'node:crypto';
 import { KAFKA_OPTIONS, kafkaConfigFrom } from '../common/config.js';
-import { ConfigError, DecodeError } from '../common/errors.js';
+import { ConfigError, DecodeError, KafkaError } from '../common/errors.js';
 import { moduleLogger } from '../common/log.js';
 import { createKafka } from '../kafka/client.js';
 import { codec } from '../schema/codec.js';
@@ -52,6 +52,16 @@ export default defineCommand({
     let done!: (code: number) => void;
     const finished = new Promise<number>((resolve) => (done = resolve));
 
+    {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const existing = await admin.listTopics();
+        if (!existing.includes(topic)) throw new KafkaError(`topic ${topic} does not exist on ${kafkaConfigFrom(v).brokers.join(',')}`);
+      } finally {
+        await admin.disconnect();
+      }
+    }
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: v['from-beginning'] || sinceMs !== undefined });
     consumer.on(consumer.events.GROUP_JOIN, () => { lastActivity = Date.now(); });

@@ -6,6 +6,7 @@
 import os from 'node:os';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import { KafkaError, errMessage } from '../common/errors.js';
+import { IDEMPOTENT_RETRY } from '../kafka/client.js';
 import type { Logger } from '../common/log.js';
 import type { TopicsConfig } from '../common/config.js';
 import type { EnrichProcessor, OutMessage } from './processor.js';
@@ -41,8 +42,8 @@ export class EnrichStage {
     const transactionalId = o.transactionalId ?? `${o.group}-${os.hostname()}-${process.pid}`;
     this.producer = this.kafka.producer(
       o.atLeastOnce
-        ? { idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }
-        : { transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: o.transactionTimeoutMs, allowAutoTopicCreation: false },
+        ? { idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY }
+        : { transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: o.transactionTimeoutMs, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY },
     );
     this.consumer = this.kafka.consumer({
       groupId: o.group,

@@ -17,6 +17,12 @@ function pinoLogCreator(logger: Logger) {
   };
 }
 
+// We use kafkajs's default (Java-compatible murmur2) partitioner on purpose.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+
+/** Retry settings for idempotent/transactional producers: kafkajs wants unlimited retries there. */
+export const IDEMPOTENT_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 };
+
 export function createKafka(cfg: KafkaConfig, logger: Logger = moduleLogger('kafka')): Kafka {
   const sasl: SASLOptions | undefined = cfg.sasl
     ? ({ mechanism: cfg.sasl.mechanism, username: cfg.sasl.username, password: cfg.sasl.password } as SASLOptions)
