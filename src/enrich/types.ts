@@ -38,6 +38,8 @@ export interface ContainerMeta {
   networkMode: string | null;
   /** Docker: HostConfig.UTSMode verbatim ('' is kept as null). containerd/CRI-O: 'host' when the spec has no UTS namespace, else null. */
   utsMode: string | null;
+  /** Creation time as the runtime recorded it (RFC 3339), when its files carry it. */
+  created?: string | null;
 }
 
 export type ResolveResult =

@@ -86,6 +86,7 @@ for (const [i, l] of layouts.entries()) {
       pod: EXPECTED_POD,
       networkMode: `container:${SANDBOX}`,
       utsMode: null,
+      created: '2026-11-30T02:20:00.987654321Z',
     });
   });
 }
@@ -132,7 +133,7 @@ test('plain docker container: no pod, name without the leading slash', async () 
   write(root, `var/lib/docker/containers/${id}/hostconfig.json`, JSON.stringify({ NetworkMode: 'bridge', UTSMode: '' }));
   assert.deepEqual(metaOf(await resolver(root).resolve(id)), {
     id, runtime: 'docker', name: 'web', image: 'busybox:latest', hostname: 'dddddddddddd',
-    isSandbox: false, sandboxId: null, pod: null, networkMode: 'bridge', utsMode: null,
+    isSandbox: false, sandboxId: null, pod: null, networkMode: 'bridge', utsMode: null, created: null,
   });
 });
 

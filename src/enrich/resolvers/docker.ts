@@ -125,6 +125,7 @@ export class DockerResolver implements MetadataResolver {
       pod: null,
       networkMode,
       utsMode,
+      created: str(self.config, 'Created'),
     };
     if (!podName || !podNs) return { ok: true, meta, source: self.path };
 
