@@ -7,11 +7,13 @@ import { CompressionTypes, type Message, type Producer } from 'kafkajs';
 import type { Logger } from '../common/log.js';
 import { errMessage } from '../common/errors.js';
 import type { Codec } from '../schema/codec.js';
-import type { CaptureLoss, LossCause, RawConnectEvent } from '../schema/types.js';
+import type { CaptureLoss, ContainerMeta, LossCause, RawConnectEvent } from '../schema/types.js';
 import { rawKey } from './to-raw.js';
 
 export interface PublisherOptions {
   topic: string;
+  /** where ContainerMeta records go (podtrail.containers.v1) */
+  metaTopic?: string;
   node: string;
   instance: string;
   maxBufferedEvents: number;
@@ -31,7 +33,7 @@ export const PUBLISHER_DEFAULTS = {
   compression: 'gzip',
 } as const;
 
-interface Pending { key: string; value: Buffer; seq?: bigint }
+interface Pending { key: string; value: Buffer; seq?: bigint; topic?: string }
 
 interface DropRange { fromSeq: bigint; toSeq: bigint; count: bigint; firstTime: bigint; lastTime: bigint }
 
@@ -41,6 +43,7 @@ export interface PublisherStats {
   sent: number;
   dropped: number;
   lossRecords: number;
+  metaRecords: number;
   sendErrors: number;
   lastSendMs: number;
 }
@@ -54,13 +57,13 @@ export class RawPublisher {
   private wake: (() => void) | undefined;
   private running = false;
   private loop: Promise<void> | undefined;
-  private readonly counters: PublisherStats = { buffered: 0, bufferedBytes: 0, sent: 0, dropped: 0, lossRecords: 0, sendErrors: 0, lastSendMs: 0 };
+  private readonly counters: PublisherStats = { buffered: 0, bufferedBytes: 0, sent: 0, dropped: 0, lossRecords: 0, metaRecords: 0, sendErrors: 0, lastSendMs: 0 };
   private readonly nowNs: () => bigint;
   /** resolves pending flush() calls when the buffer empties */
   private drained: Array<() => void> = [];
 
   constructor(
-    private readonly producer: Pick<Producer, 'send'>,
+    private readonly producer: Pick<Producer, 'sendBatch'>,
     private readonly codec: Codec,
     private readonly opts: PublisherOptions,
     private readonly log: Logger,
@@ -93,6 +96,17 @@ export class RawPublisher {
     };
     this.urgent.push({ key: `${this.opts.node}/loss`, value: this.codec.encode('CaptureLoss', rec) });
     this.counters.lossRecords++;
+    this.kick();
+  }
+
+  /**
+   * Container metadata: sent before any raw event queued after it, in the same request when
+   * they are batched together. Never dropped (one record per container version).
+   */
+  offerMeta(rec: ContainerMeta): void {
+    if (!this.opts.metaTopic) throw new Error('offerMeta needs metaTopic');
+    this.urgent.push({ key: rec.containerId, value: this.codec.encode('ContainerMeta', rec), topic: this.opts.metaTopic });
+    this.counters.metaRecords++;
     this.kick();
   }
 
@@ -138,18 +152,24 @@ export class RawPublisher {
       const urgentTaken = this.urgent.slice(0, this.opts.maxBatch);
       const n = Math.min(this.opts.maxBatch - urgentTaken.length, this.queue.length - this.head);
       const batch = this.queue.slice(this.head, this.head + n);
-      const messages: Message[] = [...urgentTaken, ...batch].map((p) => ({ key: p.key, value: p.value }));
+      const byTopic = new Map<string, Message[]>();
+      for (const p of [...urgentTaken, ...batch]) {
+        const t = p.topic ?? this.opts.topic;
+        let list = byTopic.get(t);
+        if (!list) byTopic.set(t, (list = []));
+        list.push({ key: p.key, value: p.value });
+      }
+      const messages = urgentTaken.length + batch.length;
       const t0 = Date.now();
       try {
-        await this.producer.send({
-          topic: this.opts.topic,
+        await this.producer.sendBatch({
           acks: -1,
           compression: this.opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
-          messages,
+          topicMessages: [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs })),
         });
       } catch (err) {
         this.counters.sendErrors++;
-        this.log.error({ err, batch: messages.length, backoffMs: backoff }, `raw publish failed, will retry: ${errMessage(err)}`);
+        this.log.error({ err, batch: messages, backoffMs: backoff }, `raw publish failed, will retry: ${errMessage(err)}`);
         await new Promise((r) => setTimeout(r, backoff));
         backoff = Math.min(backoff * 2, 5000);
         continue;

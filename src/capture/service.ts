@@ -9,6 +9,10 @@ import { BootClock } from './clock.js';
 import type { KernelCapture, KernelConnectEvent, NativeBinding } from './native.js';
 import { SeqTracker, type SeqGap } from './seq-tracker.js';
 import { toRawEvent } from './to-raw.js';
+import { LRUCache } from 'lru-cache';
+import { planLookup } from '../enrich/attribute.js';
+import type { RuntimeHint } from '../enrich/types.js';
+import type { MetadataPublisher } from './metadata-publisher.js';
 
 export interface RawSink {
   /** false when the event was dropped (and counted) */
@@ -18,6 +22,12 @@ export interface RawSink {
 
 export interface CaptureServiceOptions {
   node: string;
+  /** resolve and publish container metadata before a container's first raw event */
+  metadata?: MetadataPublisher;
+  /** how long a raw event may wait for its container's metadata (ms) */
+  metadataWaitMs?: number;
+  /** events held at most while waiting for metadata; beyond this they go out at once */
+  maxHeld?: number;
   /** default: 8 random hex digits per start, since the kernel sequence restarts too */
   instance?: string;
   gapGraceMs?: number;
@@ -34,6 +44,10 @@ export class CaptureService {
   private timer: NodeJS.Timeout | undefined;
   events = 0;
   kernelGaps = 0n;
+  /** raw events waiting, in order, for their container's metadata to be offered */
+  private held: Array<{ raw: RawConnectEvent; wait: Promise<void> | undefined }> = [];
+  private draining = false;
+  private readonly lookups = new LRUCache<string, { containerId: string; hint: RuntimeHint | undefined } | false>({ max: 65_536 });
 
   constructor(
     private readonly kernel: KernelCapture,
@@ -51,7 +65,7 @@ export class CaptureService {
     const r = this.kernel.start((events: KernelConnectEvent[]) => {
       for (const e of events) {
         this.events++;
-        this.sink.offer(toRawEvent(e, ctx));
+        this.emit(toRawEvent(e, ctx));
         this.report(this.seq.observe(e.seq));
       }
     });
@@ -59,6 +73,54 @@ export class CaptureService {
     this.timer.unref();
     this.log.info({ node: this.opts.node, instance: this.instance, attachMode: r.attachMode }, 'capture started');
     return r;
+  }
+
+  private emit(raw: RawConnectEvent): void {
+    const meta = this.opts.metadata;
+    let wait: Promise<void> | undefined;
+    if (meta) {
+      let plan = this.lookups.get(raw.cgroup.path);
+      if (plan === undefined) {
+        plan = planLookup(raw.cgroup.path) ?? false;
+        this.lookups.set(raw.cgroup.path, plan);
+      }
+      if (plan && !meta.isKnown(plan.containerId)) {
+        const ms = this.opts.metadataWaitMs ?? 1000;
+        wait = Promise.race([meta.ensure(plan.containerId, plan.hint, raw.cgroup.path), new Promise<void>((r) => setTimeout(r, ms).unref())]);
+      }
+    }
+    if (!wait && this.held.length === 0) {
+      this.sink.offer(raw);
+      return;
+    }
+    if (this.held.length >= (this.opts.maxHeld ?? 50_000)) {
+      // Never grow without bound: release in order, metadata or not (enrich waits for it).
+      for (const h of this.held.splice(0)) this.sink.offer(h.raw);
+      this.sink.offer(raw);
+      return;
+    }
+    this.held.push({ raw, wait });
+    void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.held.length > 0) {
+        const head = this.held[0]!;
+        if (head.wait) await head.wait;
+        this.held.shift();
+        this.sink.offer(head.raw);
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** Events still held for metadata; stop() releases them. */
+  get heldCount(): number {
+    return this.held.length;
   }
 
   private report(gaps: SeqGap[]): void {
@@ -75,5 +137,10 @@ export class CaptureService {
     this.timer = undefined;
     this.kernel.stop();
     this.report(this.seq.flush());
+  }
+
+  /** After stop(): wait for held events to be released to the sink. */
+  async drained(): Promise<void> {
+    while (this.held.length > 0 || this.draining) await new Promise((r) => setTimeout(r, 10));
   }
 }

@@ -12,6 +12,8 @@ import { CAPTURE_DEFAULTS, KernelCapture, loadNativeBinding } from '../capture/n
 import { PUBLISHER_DEFAULTS, RawPublisher } from '../capture/publisher.js';
 import { CaptureService, newInstanceId } from '../capture/service.js';
 import { StdoutSink } from '../capture/stdout-sink.js';
+import { MetadataPublisher } from '../capture/metadata-publisher.js';
+import { createResolver, DockerResolver, RESOLVER_DEFAULTS } from '../enrich/resolvers/index.js';
 import { defineCommand } from './command.js';
 import { waitForSignal } from './signals.js';
 
@@ -28,6 +30,10 @@ export const CAPTURE_OPTIONS = {
   'pending-timeout': { type: 'int', arg: 'MS', min: 1, default: CAPTURE_DEFAULTS.pendingTimeoutMs, desc: 'report a TCP connect still pending after this as INPROGRESS' },
   'buffer-max-events': { type: 'int', min: 1000, default: PUBLISHER_DEFAULTS.maxBufferedEvents, desc: 'events buffered while Kafka is slow or away, then dropped and counted' },
   'buffer-max-bytes': { type: 'int', arg: 'BYTES', min: 1 << 20, default: PUBLISHER_DEFAULTS.maxBufferedBytes, desc: 'bytes buffered while Kafka is slow or away' },
+  'publish-metadata': { type: 'enum', choices: ['on', 'off'], default: 'on', desc: 'publish container metadata to the containers topic (so enrich can run anywhere)', env: 'PODTRAIL_PUBLISH_METADATA' },
+  'host-root': { type: 'string', arg: 'DIR', default: '/', desc: "where the node's filesystem is mounted (runtime metadata files)", env: 'PODTRAIL_HOST_ROOT' },
+  'docker-config': { type: 'string', arg: 'FILE', desc: "Docker's daemon.json (default <host-root>/etc/docker/daemon.json)", env: 'PODTRAIL_DOCKER_CONFIG' },
+  'metadata-scan-interval': { type: 'int', arg: 'MS', min: 100, default: 10_000, desc: 'how often to rescan the runtime for new, changed and deleted containers' },
   compression: { type: 'enum', choices: ['gzip', 'none'], default: PUBLISHER_DEFAULTS.compression, desc: 'raw topic compression' },
   ...TOPIC_OPTIONS,
   ...KAFKA_OPTIONS,
@@ -64,12 +70,13 @@ export default defineCommand({
 
     const topics = topicsConfigFrom(v);
     const kafka = createKafka(kafkaConfigFrom(v));
-    const created = await ensureTopics(kafka, topics, ['raw']);
+    const publishMeta = v['publish-metadata'] === 'on';
+    const created = await ensureTopics(kafka, topics, publishMeta ? ['raw', 'containers'] : ['raw']);
     if (created.length) log.info({ created }, 'created topics');
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY });
     await producer.connect();
     const publisher = new RawPublisher(producer, codec(), {
-      topic: topics.raw, node, instance,
+      topic: topics.raw, node, instance, ...(publishMeta ? { metaTopic: topics.containers } : {}),
       maxBufferedEvents: v['buffer-max-events'],
       maxBufferedBytes: v['buffer-max-bytes'],
       maxBatch: PUBLISHER_DEFAULTS.maxBatch,
@@ -77,7 +84,17 @@ export default defineCommand({
       compression: v.compression as 'gzip' | 'none',
     }, log);
     publisher.start();
-    const svc = new CaptureService(kernel, binding, publisher, { node, instance }, log);
+    let metadata: MetadataPublisher | undefined;
+    if (publishMeta) {
+      const hostRoot = v['host-root'] as string;
+      const resolverOpts = { hostRoot, ...(v['docker-config'] ? { dockerConfigPath: v['docker-config'] } : {}) };
+      // Uncached: the publisher must see changes; it keeps its own record of what it sent.
+      const resolver = createResolver({ ...resolverOpts, cacheTtlMs: 0, negativeTtlMs: 0, logger: moduleLogger('capture.metadata') });
+      const docker = new DockerResolver({ ...resolverOpts, maxFileBytes: RESOLVER_DEFAULTS.maxFileBytes, configTtlMs: 10_000, configNegativeTtlMs: 1_000, clock: Date.now });
+      metadata = new MetadataPublisher(resolver, publisher, { node, hostRoot, dockerDataRoot: () => docker.getDataRoot(), scanIntervalMs: v['metadata-scan-interval'] }, moduleLogger('capture.metadata'));
+      await metadata.start();
+    }
+    const svc = new CaptureService(kernel, binding, publisher, { node, instance, ...(metadata ? { metadata } : {}) }, log);
     svc.start();
     const statsTimer = setInterval(() => {
       const k = kernel.stats();
@@ -88,6 +105,8 @@ export default defineCommand({
     clearInterval(statsTimer);
     log.info({ signal: sig }, 'stopping: detaching probes, flushing');
     svc.stop();
+    await svc.drained();
+    await metadata?.stop();
     const unsent = await publisher.stop(10_000);
     await producer.disconnect().catch(() => undefined);
     const k = kernel.stats();

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import type { ProducerRecord, RecordMetadata } from 'kafkajs';
+import type { ProducerBatch, RecordMetadata } from 'kafkajs';
 import { RawPublisher } from '../../src/capture/publisher.js';
 import { Codec } from '../../src/schema/codec.js';
 import { sampleRaw } from '../helpers/records.js';
@@ -13,12 +13,12 @@ const codec = new Codec();
 const log = pino({ level: 'silent' });
 
 class FakeProducer {
-  sent: ProducerRecord[] = [];
+  sent: Array<{ topic: string; acks?: number; messages: Array<{ key?: unknown; value: unknown }> }> = [];
   down = false;
   private waiters: Array<() => void> = [];
-  async send(r: ProducerRecord): Promise<RecordMetadata[]> {
+  async sendBatch(b: ProducerBatch): Promise<RecordMetadata[]> {
     while (this.down) await new Promise<void>((res) => this.waiters.push(res));
-    this.sent.push(r);
+    for (const tm of b.topicMessages ?? []) this.sent.push({ topic: tm.topic, acks: b.acks, messages: tm.messages });
     return [];
   }
   up(): void {

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: Apache-2.0
+// The node-side metadata publisher. It resolves each container with the enrich resolvers
+// (the node's own runtime files) and publishes ContainerMeta versions, keyed by container ID,
+// to the compacted podtrail.containers.v1 topic, so enrich can run anywhere and a pod
+// deleted long ago is still attributed in a replay.
+// - A new cgroup seen by capture is resolved before its first raw event is released
+//   (CaptureService holds it), so the metadata goes out before or with that event.
+// - Docker's containers directory is watched (inotify) and scanned periodically, which
+//   catches containers that live for less than a second and notices changes and deletions.
+// - A deletion is a new version with deletedTime set, never a tombstone: audit keeps history.
+import { watch, type FSWatcher } from 'node:fs';
+import { readdir, realpath } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../common/log.js';
+import { errMessage } from '../common/errors.js';
+import type { ContainerMeta as MetaRecord } from '../schema/types.js';
+import { createdNs, metaFingerprint, toMetaRecord } from '../enrich/meta-record.js';
+import { isContainerId, type ContainerMeta, type MetadataResolver, type RuntimeHint } from '../enrich/types.js';
+
+export interface MetaSink {
+  offerMeta(rec: MetaRecord): void;
+}
+
+export interface MetadataPublisherOptions {
+  node: string;
+  hostRoot: string;
+  /** Docker's data root as the node sees it (from daemon.json); undefined: no Docker scan */
+  dockerDataRoot?: () => Promise<string>;
+  scanIntervalMs: number;
+  nowNs?: () => bigint;
+}
+
+interface Known {
+  fp: string;
+  firstSeen: bigint;
+  meta: ContainerMeta;
+  deleted: boolean;
+  cgroupPaths: string[];
+}
+
+export class MetadataPublisher {
+  private readonly known = new Map<string, Known>();
+  private readonly inflight = new Map<string, Promise<void>>();
+  private timer: NodeJS.Timeout | undefined;
+  private watcher: FSWatcher | undefined;
+  private scanning: Promise<void> | undefined;
+  private readonly nowNs: () => bigint;
+  published = 0;
+  deletions = 0;
+
+  constructor(
+    private readonly resolver: MetadataResolver,
+    private readonly sink: MetaSink,
+    private readonly opts: MetadataPublisherOptions,
+    private readonly log: Logger,
+  ) {
+    this.nowNs = opts.nowNs ?? (() => BigInt(Date.now()) * 1_000_000n);
+  }
+
+  isKnown(id: string): boolean {
+    return this.known.has(id);
+  }
+
+  /** Resolve and publish a container not seen yet; resolves once its metadata is offered (or found missing). */
+  ensure(id: string, hint?: RuntimeHint, cgroupPath?: string): Promise<void> {
+    const k = this.known.get(id);
+    if (k) {
+      if (cgroupPath && !k.cgroupPaths.includes(cgroupPath) && k.cgroupPaths.length < 4) k.cgroupPaths.push(cgroupPath);
+      return Promise.resolve();
+    }
+    return this.refresh(id, hint, cgroupPath);
+  }
+
+  private refresh(id: string, hint?: RuntimeHint, cgroupPath?: string): Promise<void> {
+    const running = this.inflight.get(id);
+    if (running) return running;
+    const p = (async () => {
+      try {
+        const res = await this.resolver.resolve(id, hint);
+        if (res.ok) this.publish(res.meta, cgroupPath);
+      } catch (err) {
+        this.log.warn({ err, containerId: id }, `metadata lookup failed: ${errMessage(err)}`);
+      } finally {
+        this.inflight.delete(id);
+      }
+    })();
+    this.inflight.set(id, p);
+    return p;
+  }
+
+  private publish(meta: ContainerMeta, cgroupPath?: string): void {
+    const fp = metaFingerprint(meta);
+    const prev = this.known.get(meta.id);
+    if (prev && prev.fp === fp && !prev.deleted) return;
+    const now = this.nowNs();
+    const firstSeen = prev?.firstSeen ?? now;
+    // The first version is valid from the container's creation; later ones from now.
+    const validFrom = prev ? now : (createdNs(meta) ?? now);
+    const cgroupPaths = prev?.cgroupPaths ?? (cgroupPath ? [cgroupPath] : []);
+    this.known.set(meta.id, { fp, firstSeen, meta, deleted: false, cgroupPaths });
+    this.sink.offerMeta(toMetaRecord(meta, { node: this.opts.node, time: now, firstSeen, validFrom, cgroupPaths }));
+    this.published++;
+  }
+
+  private publishDeletion(id: string, k: Known): void {
+    const now = this.nowNs();
+    k.deleted = true;
+    this.sink.offerMeta(toMetaRecord(k.meta, { node: this.opts.node, time: now, firstSeen: k.firstSeen, validFrom: now, deletedTime: now, cgroupPaths: k.cgroupPaths }));
+    this.deletions++;
+  }
+
+  async start(): Promise<void> {
+    await this.scan();
+    this.timer = setInterval(() => void this.scan(), this.opts.scanIntervalMs);
+    this.timer.unref();
+    await this.watchDocker();
+  }
+
+  private async dockerContainersDir(): Promise<string | undefined> {
+    if (!this.opts.dockerDataRoot) return undefined;
+    try {
+      const dataRoot = await this.opts.dockerDataRoot();
+      const root = await realpath(this.opts.hostRoot);
+      const dir = await realpath(path.join(root, dataRoot, 'containers'));
+      // Listing only: a data root that leads out of the host root is not scanned.
+      if (dir !== root && !dir.startsWith(`${root}/`)) {
+        this.log.warn({ dir }, 'docker containers directory is outside the host root; not scanned');
+        return undefined;
+      }
+      return dir;
+    } catch {
+      return undefined; // no Docker on this node, or not yet
+    }
+  }
+
+  private async watchDocker(): Promise<void> {
+    const dir = await this.dockerContainersDir();
+    if (!dir) return;
+    try {
+      this.watcher = watch(dir, { persistent: false }, (_event, name) => {
+        const id = typeof name === 'string' ? name : undefined;
+        if (!id || !isContainerId(id)) return;
+        // config.v2.json is written at create, before the container runs; a short delay
+        // lets dockerd finish writing it.
+        setTimeout(() => void this.refresh(id, 'docker'), 30).unref();
+      });
+      this.watcher.on('error', (err) => this.log.warn({ err }, 'docker containers watch failed; periodic scan continues'));
+    } catch (err) {
+      this.log.warn({ err, dir }, 'cannot watch docker containers directory; periodic scan only');
+    }
+  }
+
+  /** One pass over the runtime's state: new and changed containers, and deletions. */
+  scan(): Promise<void> {
+    this.scanning ??= (async () => {
+      try {
+        const dir = await this.dockerContainersDir();
+        if (!dir) return;
+        const ids = (await readdir(dir)).filter(isContainerId);
+        const present = new Set(ids);
+        await Promise.all(ids.map((id) => this.refresh(id, 'docker')));
+        for (const [id, k] of this.known) {
+          if (k.meta.runtime === 'docker' && !k.deleted && !present.has(id)) this.publishDeletion(id, k);
+        }
+        // Forget long-deleted containers: the topic keeps their history.
+        if (this.known.size > 50_000) {
+          for (const [id, k] of this.known) if (k.deleted) this.known.delete(id);
+        }
+      } catch (err) {
+        this.log.warn({ err }, `metadata scan failed: ${errMessage(err)}`);
+      } finally {
+        this.scanning = undefined;
+      }
+    })();
+    return this.scanning;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.watcher?.close();
+    await this.scanning;
+    await Promise.all(this.inflight.values());
+  }
+}
