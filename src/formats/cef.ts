@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+// ArcSight Common Event Format (CEF:0) lines, for syslog-fed SIEMs (ArcSight, QRadar,
+// Sentinel's agent). Keys are from the ArcSight CEF key dictionary; what it lacks goes in
+// the labelled custom strings cs1..cs6, flexString1 (the attribution) and numbers cn1..cn2.
+//
+// Signature IDs: connect:<RESULT> (connect:OK, connect:REFUSED, ...) and capture:LOSS.
+// Severity (0-10): 1 for a connect that worked or is in progress, 3 for one that failed,
+// 7 for a LOSS record (audit data is missing).
+import type { Decoded } from '../schema/codec.js';
+import type { AuditRecord } from '../schema/types.js';
+import { PRODUCT, errnoName, flowOf, nsToMs, outcomeOf, productVersion, siemRecord } from './record.js';
+
+/** Header fields escape backslash and pipe; newlines cannot be in a header field. */
+export function cefHeader(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r\n|\r|\n/g, ' ');
+}
+
+/** Extension values escape backslash and equals, and write line breaks as \n and \r. */
+export function cefValue(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/=/g, '\\=').replace(/\r/g, '\\r').replace(/\n/g, '\\n');
+}
+
+function ext(pairs: Array<[string, string | number | undefined | null]>): string {
+  return pairs
+    .filter((p): p is [string, string | number] => p[1] !== undefined && p[1] !== null && p[1] !== '')
+    .map(([k, v]) => `${k}=${cefValue(String(v))}`)
+    .join(' ');
+}
+
+export function toCef(a: AuditRecord, enriched = true): string {
+  const loss = a.attribution.status === 'LOSS';
+  const status = a.result?.status;
+  const signature = loss ? 'capture:LOSS' : `connect:${status ?? 'UNKNOWN'}`;
+  const name = loss ? 'Connections not captured' : outcomeOf(status) === 'failure' ? 'Outbound connection failed' : 'Outbound connection';
+  const severity = loss ? 7 : outcomeOf(status) === 'failure' ? 3 : 1;
+  const head = ['CEF:0', PRODUCT.vendor, PRODUCT.name, productVersion(), signature, name, String(severity)].map((h, i) => (i === 0 ? h : cefHeader(h)));
+  const flow = flowOf(a);
+  const v6 = flow?.ipVersion === 6;
+  const p = a.process;
+  const pairs: Array<[string, string | number | undefined | null]> = [
+    ['rt', nsToMs(a.time)],
+    ['dvchost', a.node],
+    ['externalId', a.eventId],
+    ['cat', loss ? 'podtrail/loss' : 'podtrail/connect'],
+    ['outcome', loss ? 'failure' : outcomeOf(status)],
+  ];
+  if (flow) {
+    pairs.push(
+      v6 ? ['c6a2', flow.srcIp] : ['src', flow.srcIp], ['spt', flow.srcPort],
+      v6 ? ['c6a3', flow.dstIp] : ['dst', flow.dstIp], ['dpt', flow.dstPort],
+      ['proto', flow.transport.toUpperCase()],
+    );
+    if (v6) pairs.push(['c6a2Label', 'Source IPv6 Address'], ['c6a3Label', 'Destination IPv6 Address']);
+  }
+  if (a.result) pairs.push(['reason', a.result.errno ? `${a.result.status} ${errnoName(a.result.errno)}` : a.result.status]);
+  if (p) pairs.push(['spid', p.pid], ['sproc', p.comm], ['suid', String(p.uid)], ['cn1Label', 'ppid'], ['cn1', p.ppid]);
+  if (a.pod) pairs.push(['cs1Label', 'k8sNamespace'], ['cs1', a.pod.namespace], ['cs2Label', 'k8sPod'], ['cs2', a.pod.name], ['cs6Label', 'k8sPodUid'], ['cs6', a.pod.uid]);
+  if (a.container) pairs.push(['cs3Label', 'containerId'], ['cs3', a.container.id], ['cs4Label', 'containerName'], ['cs4', a.container.name], ['cs5Label', 'containerImage'], ['cs5', a.container.image]);
+  if (enriched) {
+    const at = a.attribution;
+    pairs.push(['flexString1Label', 'attribution'], ['flexString1', `${at.status}${at.source ? `/${at.source}` : ''}${at.reason ? `: ${at.reason}` : ''}`]);
+  }
+  if (a.loss) {
+    pairs.push(['cnt', String(a.loss.count)], ['cn2Label', 'fromSeq'], ['cn2', String(a.loss.fromSeq)],
+      ['start', a.loss.firstTime !== null ? nsToMs(a.loss.firstTime) : undefined], ['end', a.loss.lastTime !== null ? nsToMs(a.loss.lastTime) : undefined],
+      ['msg', `${a.loss.count} connection(s) not captured, seq ${a.loss.fromSeq}..${a.loss.toSeq}, ${a.loss.cause}`]);
+  }
+  return `${head.join('|')}|${ext(pairs)}`;
+}
+
+export function decodedToCef(d: Decoded): string {
+  const { rec, enriched } = siemRecord(d);
+  return toCef(rec, enriched);
+}

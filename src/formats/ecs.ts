@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0
+// Elastic Common Schema documents from audit records, as nested objects (what Elastic's
+// Kafka Connect sink and ingest pipelines index). Field names and types are checked
+// against ECS's own definitions in test/fixtures/ecs.
+//
+// - event.type is [connection, start] for a connect that succeeded, [connection] otherwise;
+//   event.outcome success|failure|unknown (INPROGRESS: the end was not observed).
+// - container.labels holds the pod's labels: the pod is what Kubernetes labels, and ECS has
+//   no pod-label field besides orchestrator.resource.label (keyword "k=v" array, also set).
+// - Fields ECS lacks live under `podtrail.*` (attribution, cgroup, namespaces, loss): a
+//   custom top-level name, as ECS advises, that no future ECS field will collide with.
+// - LOSS records: event.kind event, category network, type [info], outcome failure,
+//   action "capture-loss", with podtrail.loss saying how many and which sequence numbers.
+import { isoNanos, jsonLong } from '../schema/json-form.js';
+import type { Decoded } from '../schema/codec.js';
+import type { AuditRecord } from '../schema/types.js';
+import { splitImage } from './ocsf.js';
+import { PRODUCT, errnoName, flowOf, outcomeOf, productVersion, siemRecord } from './record.js';
+
+/** The released ECS version whose fields we use (all of them exist since ECS 8.x). */
+export const ECS_VERSION = '8.17.0';
+
+export function toEcs(a: AuditRecord, enriched = true): Record<string, unknown> {
+  const loss = a.attribution.status === 'LOSS';
+  const outcome = loss ? 'failure' : outcomeOf(a.result?.status);
+  const doc: Record<string, unknown> = {
+    '@timestamp': isoNanos(a.time),
+    ecs: { version: ECS_VERSION },
+    event: {
+      kind: 'event',
+      category: ['network'],
+      type: loss ? ['info'] : outcome === 'success' ? ['connection', 'start'] : ['connection'],
+      outcome,
+      action: loss ? 'capture-loss' : 'connect',
+      id: a.eventId,
+      sequence: jsonLong(a.seq),
+      module: 'podtrail',
+      dataset: 'podtrail.audit',
+      provider: PRODUCT.name,
+      ...(a.result && a.result.status !== 'OK' ? { reason: a.result.errno ? `${a.result.status} (${errnoName(a.result.errno)})` : a.result.status } : {}),
+      ...(loss && a.loss ? { reason: `${a.loss.count} connection(s) not captured: ${a.loss.cause}` } : {}),
+    },
+    host: { name: a.node, hostname: a.node },
+    observer: { product: PRODUCT.name, vendor: PRODUCT.vendor, version: productVersion(), type: 'sensor', hostname: a.node },
+  };
+  const flow = flowOf(a);
+  if (flow) {
+    doc.source = { ...(flow.srcIp ? { ip: flow.srcIp, address: flow.srcIp } : {}), port: flow.srcPort };
+    doc.destination = { ...(flow.dstIp ? { ip: flow.dstIp, address: flow.dstIp } : {}), port: flow.dstPort };
+    doc.network = {
+      transport: flow.transport, type: flow.ipVersion === 4 ? 'ipv4' : 'ipv6', iana_number: String(flow.ianaNumber),
+      direction: 'egress', ...(flow.communityId ? { community_id: flow.communityId } : {}),
+    };
+    const ips = [flow.srcIp, flow.dstIp].filter((x): x is string => x !== undefined);
+    if (ips.length) doc.related = { ip: [...new Set(ips)] };
+  }
+  if (a.process) {
+    const p = a.process;
+    doc.process = {
+      pid: p.pid, name: p.comm, entity_id: `${a.node}:${p.startTime}:${p.pid}`,
+      ...(p.nsPid > 0 ? { vpid: p.nsPid } : {}),
+      thread: { id: p.tid },
+      parent: { pid: p.ppid },
+      user: { id: String(p.uid) },
+      group: { id: String(p.gid) },
+    };
+    doc.user = { id: String(p.uid) };
+    doc.group = { id: String(p.gid) };
+  }
+  if (a.container) {
+    const c = a.container;
+    const img = c.image ? splitImage(c.image) : undefined;
+    doc.container = {
+      id: c.id,
+      ...(c.name ? { name: c.name } : {}),
+      ...(img ? { image: { name: img.name ?? c.image, ...(img.tag ? { tag: [img.tag] } : {}) } } : {}),
+      ...(c.runtime ? { runtime: c.runtime } : {}),
+      ...(a.pod && Object.keys(a.pod.labels).length ? { labels: { ...a.pod.labels } } : {}),
+    };
+  }
+  if (a.pod) {
+    const labels = Object.entries(a.pod.labels).map(([k, v]) => `${k}=${v}`);
+    doc.orchestrator = {
+      type: 'kubernetes',
+      ...(a.pod.namespace ? { namespace: a.pod.namespace } : {}),
+      resource: {
+        type: 'pod',
+        ...(a.pod.name ? { name: a.pod.name } : {}),
+        ...(a.pod.uid ? { id: a.pod.uid } : {}),
+        ...(labels.length ? { label: labels } : {}),
+      },
+    };
+  }
+  const pt: Record<string, unknown> = { node: a.node, instance: a.instance };
+  if (enriched) pt.attribution = { ...a.attribution };
+  if (a.pod) pt.hostNetwork = a.pod.hostNetwork;
+  if (a.result) pt.result = { status: a.result.status, errno: a.result.errno };
+  if (a.cgroup) pt.cgroup = { id: jsonLong(a.cgroup.id), path: a.cgroup.path };
+  for (const k of ['netns', 'mntns', 'pidns'] as const) if (a[k] !== null) pt[k] = jsonLong(a[k] as bigint);
+  if (a.utsName !== null) pt.utsName = a.utsName;
+  if (a.loss) {
+    pt.loss = {
+      fromSeq: jsonLong(a.loss.fromSeq), toSeq: jsonLong(a.loss.toSeq), count: jsonLong(a.loss.count), cause: a.loss.cause,
+      firstTime: a.loss.firstTime === null ? null : isoNanos(a.loss.firstTime), lastTime: a.loss.lastTime === null ? null : isoNanos(a.loss.lastTime),
+    };
+  }
+  doc.podtrail = pt;
+  return doc;
+}
+
+export function decodedToEcs(d: Decoded): Record<string, unknown> {
+  const { rec, enriched } = siemRecord(d);
+  return toEcs(rec, enriched);
+}

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: Apache-2.0
+// OCSF Network Activity (class_uid 4001) from an audit record. Checked against the OCSF
+// schema files in test/fixtures/ocsf (required attributes, types, enums, constraints).
+//
+// Where things go, and why:
+// - actor.process carries the connecting process; its container (OCSF's container
+//   profile) carries the container and the pod UID. The process's user is in
+//   actor.process.user and actor.user (uid as a string, as OCSF's user.uid is).
+// - process.uid is OCSF's "unique identifier assigned by the producer", not the user id:
+//   "<node>:<boot-time start ns>:<pid>", stable for one process within one boot.
+// - image.uid is required by OCSF; records carry only the image reference the runtime
+//   reported, so uid is its digest when it has one and the whole reference otherwise.
+// - pod_uuid is uuid_t: static pods' 32-hex config-hash UIDs do not fit and stay in
+//   unmapped.pod.uid only.
+// - Pod name, namespace, labels, hostNetwork and podtrail's own fields (attribution,
+//   cgroup, namespaces, seq, loss) go in `unmapped`, under their names in the JSON form.
+// - LOSS records stay in class 4001 so a query on the class sees the gaps: activity
+//   Other (99), status Failure, severity Medium (missed audit data is a control failure),
+//   `count` the number of connections missed, start_time/end_time their span, and
+//   src_endpoint the node (the Network category requires src_endpoint or dst_endpoint).
+import { isoNanos, jsonLong } from '../schema/json-form.js';
+import type { Decoded } from '../schema/codec.js';
+import type { AuditRecord, Container, Pod } from '../schema/types.js';
+import { PRODUCT, errnoName, flowOf, nsToMs, outcomeOf, productVersion, siemRecord } from './record.js';
+
+/** The OCSF schema version the mapping is checked against (test/fixtures/ocsf). */
+export const OCSF_VERSION = '1.9.0-dev';
+export const NETWORK_ACTIVITY = 4001;
+const CATEGORY_NETWORK = 4;
+
+const ACTIVITY = { Open: 1, Fail: 4, Refuse: 5, Other: 99 } as const;
+type ActivityName = keyof typeof ACTIVITY;
+
+const SEVERITY = { 1: 'Informational', 3: 'Medium' } as const;
+const STATUS = { 0: 'Unknown', 1: 'Success', 2: 'Failure' } as const;
+
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+function activityOf(a: AuditRecord): ActivityName {
+  if (a.attribution.status === 'LOSS') return 'Other';
+  switch (a.result?.status) {
+    case 'OK': case 'INPROGRESS': return 'Open';
+    case 'REFUSED': return 'Refuse';
+    default: return 'Fail';
+  }
+}
+
+/** "repo/name:tag", "repo/name@sha256:..", or a bare image ID, split the way OCSF's image wants. */
+export function splitImage(ref: string): { name?: string; tag?: string; uid: string } {
+  const at = ref.indexOf('@');
+  if (at > 0) {
+    const name = ref.slice(0, at);
+    const colon = name.lastIndexOf(':');
+    const tagged = colon > name.lastIndexOf('/');
+    return { name: tagged ? name.slice(0, colon) : name, ...(tagged ? { tag: name.slice(colon + 1) } : {}), uid: ref.slice(at + 1) };
+  }
+  if (/^sha256:[0-9a-f]{64}$/.test(ref)) return { uid: ref };
+  const colon = ref.lastIndexOf(':');
+  if (colon > ref.lastIndexOf('/')) return { name: ref.slice(0, colon), tag: ref.slice(colon + 1), uid: ref };
+  return { name: ref, uid: ref };
+}
+
+function container(c: Container, pod: Pod | null): Record<string, unknown> {
+  const out: Record<string, unknown> = { uid: c.id };
+  if (c.name) out.name = c.name;
+  if (c.image) out.image = splitImage(c.image);
+  if (c.runtime) out.runtime = c.runtime;
+  if (pod) {
+    out.orchestrator = 'Kubernetes';
+    if (pod.uid && UUID.test(pod.uid)) out.pod_uuid = pod.uid;
+    const labels = Object.entries(pod.labels).map(([k, v]) => `${k}=${v}`);
+    if (labels.length) out.labels = labels;
+  }
+  return out;
+}
+
+function unmapped(a: AuditRecord, enriched: boolean): Record<string, unknown> {
+  const u: Record<string, unknown> = { node: a.node, instance: a.instance, seq: jsonLong(a.seq) };
+  if (enriched) u.attribution = { ...a.attribution };
+  if (a.pod) u.pod = { name: a.pod.name, namespace: a.pod.namespace, uid: a.pod.uid, labels: { ...a.pod.labels }, hostNetwork: a.pod.hostNetwork };
+  if (a.cgroup) u.cgroup = { id: jsonLong(a.cgroup.id), path: a.cgroup.path };
+  for (const k of ['netns', 'mntns', 'pidns'] as const) if (a[k] !== null) u[k] = jsonLong(a[k] as bigint);
+  if (a.utsName !== null) u.utsName = a.utsName;
+  if (a.process) u.process = { gid: jsonLong(a.process.gid), startTime: jsonLong(a.process.startTime) };
+  if (a.result) u.result = { status: a.result.status, errno: a.result.errno };
+  if (a.loss) {
+    u.loss = {
+      instance: a.loss.instance, fromSeq: jsonLong(a.loss.fromSeq), toSeq: jsonLong(a.loss.toSeq), count: jsonLong(a.loss.count), cause: a.loss.cause,
+      firstTime: a.loss.firstTime === null ? null : isoNanos(a.loss.firstTime), lastTime: a.loss.lastTime === null ? null : isoNanos(a.loss.lastTime),
+    };
+  }
+  return u;
+}
+
+export function toOcsf(a: AuditRecord, enriched = true): Record<string, unknown> {
+  const activity = activityOf(a);
+  const activityId = ACTIVITY[activity];
+  const loss = a.attribution.status === 'LOSS';
+  const outcome = outcomeOf(a.result?.status);
+  const statusId = loss ? 2 : outcome === 'success' ? 1 : outcome === 'failure' ? 2 : 0;
+  const severityId = loss ? 3 : 1;
+  const ev: Record<string, unknown> = {
+    activity_id: activityId,
+    activity_name: loss ? 'Loss' : activity,
+    category_uid: CATEGORY_NETWORK,
+    category_name: 'Network Activity',
+    class_uid: NETWORK_ACTIVITY,
+    class_name: 'Network Activity',
+    type_uid: NETWORK_ACTIVITY * 100 + activityId,
+    type_name: `Network Activity: ${loss ? 'Other' : activity}`,
+    severity_id: severityId,
+    severity: SEVERITY[severityId],
+    time: nsToMs(a.time),
+    status_id: statusId,
+    status: STATUS[statusId],
+    metadata: {
+      product: { name: PRODUCT.name, vendor_name: PRODUCT.vendor, version: productVersion() },
+      version: OCSF_VERSION,
+      uid: a.eventId,
+      profiles: ['host', 'container'],
+    },
+    device: { hostname: a.node, name: a.node, type_id: 1, type: 'Server' },
+  };
+  if (loss && a.loss) {
+    const l = a.loss;
+    ev.count = Number(l.count > 2_147_483_647n ? 2_147_483_647n : l.count);
+    if (l.firstTime !== null) ev.start_time = nsToMs(l.firstTime);
+    if (l.lastTime !== null) ev.end_time = nsToMs(l.lastTime);
+    ev.status_detail = `connections not captured: ${l.cause}`;
+    ev.message = `${l.count} connection(s) not captured on ${a.node} (seq ${l.fromSeq}..${l.toSeq}, ${l.cause})`;
+  }
+  // The Network category needs an endpoint; the missed connections all left this node.
+  if (loss) ev.src_endpoint = { hostname: a.node, name: a.node };
+  const flow = flowOf(a);
+  if (flow) {
+    ev.src_endpoint = { ...(flow.srcIp ? { ip: flow.srcIp } : {}), port: flow.srcPort };
+    ev.dst_endpoint = { ...(flow.dstIp ? { ip: flow.dstIp } : {}), port: flow.dstPort };
+    ev.connection_info = {
+      direction_id: 2, direction: 'Outbound',
+      protocol_name: flow.transport, protocol_num: flow.ianaNumber,
+      protocol_ver_id: flow.ipVersion, protocol_ver: flow.ipVersion === 4 ? 'Internet Protocol version 4 (IPv4)' : 'Internet Protocol version 6 (IPv6)',
+      ...(flow.communityId ? { community_uid: flow.communityId } : {}),
+    };
+  }
+  if (a.result) {
+    ev.status_code = a.result.errno ? errnoName(a.result.errno) : a.result.status;
+    ev.status_detail = a.result.status;
+  }
+  if (a.process) {
+    const p = a.process;
+    const user = { uid: String(p.uid) };
+    ev.actor = {
+      process: {
+        pid: p.pid, tid: p.tid, name: p.comm,
+        uid: `${a.node}:${p.startTime}:${p.pid}`,
+        ...(p.nsPid > 0 ? { namespace_pid: p.nsPid } : {}),
+        parent_process: { pid: p.ppid },
+        user,
+        ...(a.container ? { container: container(a.container, a.pod) } : {}),
+      },
+      user,
+    };
+    if (!ev.message && flow) {
+      const who = a.pod ? `pod ${a.pod.namespace ?? '?'}/${a.pod.name ?? '?'}` : a.container ? `container ${a.container.name ?? a.container.id.slice(0, 12)}` : `host ${a.node}`;
+      ev.message = `${p.comm}[${p.pid}] in ${who} ${flow.transport} ${flow.dstIp}:${flow.dstPort} ${a.result?.status ?? ''}`.trimEnd();
+    }
+  }
+  ev.unmapped = unmapped(a, enriched);
+  return ev;
+}
+
+/** Decoded record -> OCSF event; DecodeError for a schema with no SIEM form. */
+export function decodedToOcsf(d: Decoded): Record<string, unknown> {
+  const { rec, enriched } = siemRecord(d);
+  return toOcsf(rec, enriched);
+}
