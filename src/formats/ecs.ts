@@ -33,7 +33,8 @@ export function toEcs(a: AuditRecord, enriched = true): Record<string, unknown> 
       outcome,
       action: loss ? 'capture-loss' : 'connect',
       id: a.eventId,
-      sequence: jsonLong(a.seq),
+      // ECS long: beyond 2^53 a JSON number loses digits, so such a seq goes to podtrail.seq.
+      ...(typeof jsonLong(a.seq) === 'number' ? { sequence: jsonLong(a.seq) } : {}),
       module: 'podtrail',
       dataset: 'podtrail.audit',
       provider: PRODUCT.name,
@@ -92,6 +93,7 @@ export function toEcs(a: AuditRecord, enriched = true): Record<string, unknown> 
     };
   }
   const pt: Record<string, unknown> = { node: a.node, instance: a.instance };
+  if (typeof jsonLong(a.seq) === 'string') pt.seq = jsonLong(a.seq);
   if (enriched) pt.attribution = { ...a.attribution };
   if (a.pod) pt.hostNetwork = a.pod.hostNetwork;
   if (a.result) pt.result = { status: a.result.status, errno: a.result.errno };
