@@ -7,6 +7,7 @@ import { ConfigError } from '../common/errors.js';
 import { moduleLogger } from '../common/log.js';
 import { createKafka, IDEMPOTENT_RETRY } from '../kafka/client.js';
 import { ensureTopics } from '../kafka/topics.js';
+import { nodePartitioner } from '../kafka/partitioner.js';
 import { codec } from '../schema/codec.js';
 import { CAPTURE_DEFAULTS, KernelCapture, loadNativeBinding } from '../capture/native.js';
 import { PUBLISHER_DEFAULTS, RawPublisher } from '../capture/publisher.js';
@@ -73,7 +74,7 @@ export default defineCommand({
     const publishMeta = v['publish-metadata'] === 'on';
     const created = await ensureTopics(kafka, topics, publishMeta ? ['raw', 'containers'] : ['raw']);
     if (created.length) log.info({ created }, 'created topics');
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY });
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY, createPartitioner: nodePartitioner(topics.raw, node) });
     await producer.connect();
     const publisher = new RawPublisher(producer, codec(), {
       topic: topics.raw, node, instance, ...(publishMeta ? { metaTopic: topics.containers } : {}),

@@ -48,7 +48,8 @@ export type ResolveResult =
   | { ok: false; reason: string; code: MetadataCode };
 
 export interface MetadataResolver {
-  resolve(containerId: string, hint?: RuntimeHint): Promise<ResolveResult>;
+  /** at: the event's time (ns since the epoch), for resolvers that keep history (point-in-time) */
+  resolve(containerId: string, hint?: RuntimeHint, at?: bigint): Promise<ResolveResult>;
 }
 
 /** Milliseconds; injectable so cache tests do not sleep. */

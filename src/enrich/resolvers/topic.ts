@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: Apache-2.0
+// A resolver backed by the container metadata topic (MetaTable), point-in-time, with the
+// node-file resolvers as a local fallback. A raw event that arrives before its container's
+// metadata waits a bounded time; a container that never shows up is remembered for a while
+// so its later events do not each wait again.
+import { LRUCache } from 'lru-cache';
+import type { MetaTable } from '../meta-table.js';
+import { fromMetaRecord } from '../meta-record.js';
+import type { MetadataResolver, ResolveResult, RuntimeHint } from '../types.js';
+
+export interface TopicResolverOptions {
+  topic: string;
+  waitMs: number;
+  /** how long a container that never appeared skips the wait */
+  missTtlMs: number;
+  fallback?: MetadataResolver;
+}
+
+export class TopicResolver implements MetadataResolver {
+  private readonly missed: LRUCache<string, true>;
+  hits = 0;
+  waits = 0;
+  misses = 0;
+
+  constructor(private readonly table: MetaTable, private readonly opts: TopicResolverOptions) {
+    this.missed = new LRUCache({ max: 50_000, ttl: Math.max(1, opts.missTtlMs) });
+  }
+
+  async resolve(containerId: string, hint?: RuntimeHint, at?: bigint): Promise<ResolveResult> {
+    let rec = this.table.lookup(containerId, at);
+    if (!rec && !this.missed.has(containerId)) {
+      this.waits++;
+      if (!this.table.ready) await this.table.caughtUp;
+      if (!this.table.has(containerId)) await this.table.waitFor(containerId, this.opts.waitMs);
+      rec = this.table.lookup(containerId, at);
+      if (!rec) this.missed.set(containerId, true);
+    }
+    if (rec) {
+      this.hits++;
+      return { ok: true, meta: fromMetaRecord(rec), source: `${this.opts.topic}@${rec.node}` };
+    }
+    this.misses++;
+    const why = `no metadata for the container in ${this.opts.topic} within ${this.opts.waitMs} ms`;
+    if (!this.opts.fallback) return { ok: false, code: 'NOT_FOUND', reason: why };
+    const local = await this.opts.fallback.resolve(containerId, hint, at);
+    return local.ok ? local : { ok: false, code: local.code, reason: `${why}; node files: ${local.reason}` };
+  }
+}
