@@ -8,6 +8,7 @@ export const COMMANDS: Entry[] = [
   { name: 'capture', summary: 'record every outbound connection on this node (eBPF) to the raw topic', load: () => import('./capture.js') },
   { name: 'doctor', summary: 'check this node: kernel, BTF, tracefs, attach modes, cgroup layout, privileges', load: () => import('./doctor.js') },
   { name: 'enrich', summary: 'resolve raw events to container and pod, publish audit records (consumer group)', load: () => import('./enrich.js') },
+  { name: 'export', summary: 'send audit records to a SIEM: JSON/OCSF/ECS to a Kafka topic, or CEF/JSON over syslog', load: () => import('./export.js') },
   { name: 'up', summary: 'run capture + enrich here (local Kafka if none is configured) and show audit records', load: () => import('./up.js') },
   { name: 'tail', summary: 'print records from a topic (raw or audit) as JSON or pretty lines', load: () => import('./tail.js') },
 ];
