@@ -5,9 +5,12 @@ import { moduleLogger } from '../common/log.js';
 import { createKafka } from '../kafka/client.js';
 import { ensureTopics } from '../kafka/topics.js';
 import { codec } from '../schema/codec.js';
-import { EnrichProcessor } from '../enrich/processor.js';
+import { DEFAULT_CONCURRENCY, EnrichProcessor } from '../enrich/processor.js';
 import { createResolver } from '../enrich/resolvers/index.js';
-import { EnrichStage } from '../enrich/stage.js';
+import { EnrichStage, STAGE_MAX_BYTES_PER_PARTITION } from '../enrich/stage.js';
+import { MetaTable } from '../enrich/meta-table.js';
+import { TopicResolver } from '../enrich/resolvers/topic.js';
+import type { MetadataResolver } from '../enrich/types.js';
 import { defineCommand } from './command.js';
 import { waitForSignal } from './signals.js';
 
@@ -18,7 +21,11 @@ const options = {
   'at-least-once': { type: 'boolean', desc: 'skip transactions: faster, but a crash can duplicate audit records' },
   'transactional-id': { type: 'string', desc: 'transactional id, stable per replica (default <group>-<hostname>-<pid>)', env: 'PODTRAIL_TRANSACTIONAL_ID' },
   'transaction-timeout': { type: 'int', arg: 'MS', min: 1000, default: 10000, desc: 'how long a dead replica can hold back read_committed readers' },
-  concurrency: { type: 'int', min: 1, max: 4096, default: 64, desc: 'metadata lookups in flight' },
+  metadata: { type: 'enum', choices: ['topic', 'files'], default: 'topic', desc: 'resolve from the containers topic (node files as fallback), or from node files only', env: 'PODTRAIL_METADATA' },
+  'meta-wait': { type: 'int', arg: 'MS', min: 0, default: 3000, desc: "how long an event waits for its container's metadata to arrive on the topic", env: 'PODTRAIL_META_WAIT' },
+  'meta-max-containers': { type: 'int', min: 100, default: 200_000, desc: 'containers kept in the metadata table (oldest evicted first)' },
+  'file-fallback': { type: 'enum', choices: ['on', 'off'], default: 'on', desc: 'fall back to node files under --host-root when the topic has nothing' },
+  concurrency: { type: 'int', min: 1, max: 4096, default: DEFAULT_CONCURRENCY, desc: 'metadata lookups in flight' },
   'cache-ttl': { type: 'int', arg: 'MS', min: 0, default: 300000, desc: 'metadata cache TTL' },
   'negative-ttl': { type: 'int', arg: 'MS', min: 0, default: 5000, desc: 'TTL of cached "not found" answers' },
   ...TOPIC_OPTIONS,
@@ -34,15 +41,26 @@ export default defineCommand({
     const log = moduleLogger('enrich');
     const topics = topicsConfigFrom(v);
     const kafka = createKafka(kafkaConfigFrom(v));
-    const resolver = createResolver({
+    const fileResolver = createResolver({
       hostRoot: v['host-root'] as string,
       ...(v['docker-config'] ? { dockerConfigPath: v['docker-config'] } : {}),
       cacheTtlMs: v['cache-ttl'],
       negativeTtlMs: v['negative-ttl'],
       logger: moduleLogger('enrich.resolver'),
     });
-    const created = await ensureTopics(kafka, topics, ['raw', 'audit', 'dlq']);
+    const useTopic = v.metadata === 'topic';
+    const created = await ensureTopics(kafka, topics, useTopic ? ['raw', 'audit', 'dlq', 'containers'] : ['raw', 'audit', 'dlq']);
     if (created.length) log.info({ created }, 'created topics');
+    let table: MetaTable | undefined;
+    let resolver: MetadataResolver = fileResolver;
+    if (useTopic) {
+      table = new MetaTable(codec(), { topic: topics.containers, maxContainers: v['meta-max-containers'], maxVersionsPerContainer: 64 }, moduleLogger('enrich.meta'));
+      await table.start(kafka);
+      resolver = new TopicResolver(table, {
+        topic: topics.containers, waitMs: v['meta-wait'], missTtlMs: 30_000,
+        ...(v['file-fallback'] === 'on' ? { fallback: fileResolver } : {}),
+      });
+    }
     const processor = new EnrichProcessor(codec(), resolver, { concurrency: v.concurrency, topic: topics.raw }, log);
     const stage = new EnrichStage(kafka, processor, {
       group: v.group as string,
@@ -50,12 +68,13 @@ export default defineCommand({
       atLeastOnce: v['at-least-once'],
       ...(v['transactional-id'] ? { transactionalId: v['transactional-id'] } : {}),
       transactionTimeoutMs: v['transaction-timeout'],
-      maxBytesPerPartition: 1024 * 1024,
+      maxBytesPerPartition: STAGE_MAX_BYTES_PER_PARTITION,
     }, log);
     await stage.start();
     const sig = await waitForSignal();
     log.info({ signal: sig, ...processor.stats, ...stage.stats }, 'stopping');
     await stage.stop();
+    await table?.stop();
     return 0;
   },
 });

@@ -9,7 +9,8 @@ import type { Logger } from '../common/log.js';
 import type { Codec } from '../schema/codec.js';
 import type { AuditRecord, RawConnectEvent } from '../schema/types.js';
 import { attribute, planLookup } from './attribute.js';
-import { auditFromRaw, lossFromCapture } from './audit.js';
+import { auditFromRaw, lossAudit, lossFromCapture } from './audit.js';
+import { LossTracker } from './loss-tracker.js';
 import type { MetadataResolver, ResolveResult } from './types.js';
 
 export interface InMessage {
@@ -23,8 +24,13 @@ export type OutMessage =
   | { kind: 'audit'; key: Buffer | string | null; value: Buffer; record: AuditRecord }
   | { kind: 'dlq'; key: Buffer | null; value: Buffer | null; headers: Record<string, string>; error: string };
 
+/** Metadata lookups in flight (`podtrail enrich --concurrency`). */
+export const DEFAULT_CONCURRENCY = 64;
+
 export interface ProcessorOptions {
   concurrency: number;
+  /** later seqs seen before a hole in a capture instance's sequence is declared lost */
+  gapWindow?: number;
   /** source topic, for DLQ headers */
   topic: string;
 }
@@ -56,22 +62,40 @@ export class EnrichProcessor {
     private readonly log: Logger,
   ) {
     this.queue = new PQueue({ concurrency: opts.concurrency });
+    this.losses = new LossTracker(opts.gapWindow ?? 4096);
   }
 
-  /** Process a partition's batch; output order follows input order. */
+  private readonly losses: LossTracker;
+
+  /**
+   * Process a partition's batch; output order follows input order, with any LOSS record
+   * placed before the record that revealed it. An input may have no output (a capture loss
+   * record already reported as a gap).
+   */
   async processBatch(partition: number, messages: InMessage[]): Promise<OutMessage[]> {
-    const out = new Array<OutMessage>(messages.length);
+    const slots = new Array<OutMessage | OutMessage[] | null>(messages.length).fill(null);
     const jobs: Array<Promise<void>> = [];
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i] as InMessage;
       const r = this.prepare(partition, m);
       if ('done' in r) {
-        out[i] = r.done;
+        slots[i] = r.done;
         continue;
       }
-      jobs.push(this.queue.add(async () => { out[i] = await this.finish(r.raw, m); }) as Promise<void>);
+      const losses = this.losses.observe(partition, r.raw.node, r.raw.instance, r.raw.seq, r.raw.time);
+      const lossOuts = losses.map((l) => this.auditOut(lossAudit(l), Buffer.from(`${l.node}/loss`)));
+      jobs.push(this.queue.add(async () => {
+        const o = await this.finish(r.raw, m);
+        slots[i] = lossOuts.length ? [...lossOuts, o] : o;
+      }) as Promise<void>);
     }
     await Promise.all(jobs);
+    const out: OutMessage[] = [];
+    for (const x of slots) {
+      if (x === null) continue;
+      if (Array.isArray(x)) out.push(...x);
+      else out.push(x);
+    }
     this.stats.in += messages.length;
     for (const o of out) {
       if (o.kind === 'audit') {
@@ -83,7 +107,29 @@ export class EnrichProcessor {
     return out;
   }
 
-  private prepare(partition: number, m: InMessage): { done: OutMessage } | { raw: RawConnectEvent } {
+  /** Declare every open sequence hole now (end of a replay, shutdown). */
+  flushLosses(): OutMessage[] {
+    return this.losses.flush().map((l) => this.auditOut(lossAudit(l), Buffer.from(`${l.node}/loss`)));
+  }
+
+  /** Loss-tracking state, to restore when a transaction fails and its batch comes again. */
+  checkpoint(): ReturnType<LossTracker['checkpoint']> {
+    return this.losses.checkpoint();
+  }
+
+  rollback(cp: ReturnType<LossTracker['checkpoint']>): void {
+    this.losses.rollback(cp);
+  }
+
+  keepPartitions(partitions: Set<number>): void {
+    this.losses.keepPartitions(partitions);
+  }
+
+  private auditOut(rec: AuditRecord, key: Buffer | string | null): OutMessage {
+    return { kind: 'audit', key, value: this.codec.encode('AuditRecord', rec), record: rec };
+  }
+
+  private prepare(partition: number, m: InMessage): { done: OutMessage | null } | { raw: RawConnectEvent } {
     if (!m.value || m.value.length === 0) return { done: this.dlq(partition, m, 'EMPTY', 'empty message value') };
     let d;
     try {
@@ -96,8 +142,9 @@ export class EnrichProcessor {
       case 'RawConnectEvent':
         return { raw: d.value };
       case 'CaptureLoss': {
-        const rec = lossFromCapture(d.value);
-        return { done: { kind: 'audit', key: m.key, value: this.codec.encode('AuditRecord', rec), record: rec } };
+        // Already reported as a sequence gap: once is enough.
+        if (!this.losses.captureLoss(partition, d.value)) return { done: null };
+        return { done: this.auditOut(lossFromCapture(d.value), m.key) };
       }
       default:
         return { done: this.dlq(partition, m, 'UNEXPECTED_SCHEMA', `a ${d.schema} record does not belong on the raw topic`) };
@@ -115,7 +162,7 @@ export class EnrichProcessor {
     let resolved: ResolveResult | null = null;
     if (plan) {
       try {
-        resolved = await this.resolver.resolve(plan.containerId, plan.hint);
+        resolved = await this.resolver.resolve(plan.containerId, plan.hint, raw.time);
       } catch (err) {
         // Resolvers are meant to return, not throw; if one does, the record still goes out.
         this.log.error({ err }, 'metadata resolver threw; attributing without metadata');

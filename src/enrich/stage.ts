@@ -22,6 +22,17 @@ export interface StageOptions {
   maxBytesPerPartition: number;
 }
 
+/** Consumer settings the stage uses (the benchmark's passthrough uses them too). */
+export const STAGE_CONSUMER_DEFAULTS = {
+  sessionTimeout: 10_000,
+  rebalanceTimeout: 20_000,
+  heartbeatInterval: 1_000,
+  allowAutoTopicCreation: false,
+} as const;
+
+/** Fetch size per partition: one fetched batch becomes one transaction. */
+export const STAGE_MAX_BYTES_PER_PARTITION = 1024 * 1024;
+
 export interface StageStats { batches: number; transactions: number; aborted: number; lastBatchMs: number }
 
 export class EnrichStage {
@@ -49,14 +60,16 @@ export class EnrichStage {
       groupId: o.group,
       readUncommitted: false,
       maxBytesPerPartition: o.maxBytesPerPartition,
-      sessionTimeout: 10_000,
-      rebalanceTimeout: 20_000,
-      heartbeatInterval: 1_000,
-      allowAutoTopicCreation: false,
+      ...STAGE_CONSUMER_DEFAULTS,
     });
     await this.producer.connect();
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: o.topics.raw, fromBeginning: true });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      // Partitions that went to another member: their sequence tracking starts over there.
+      const mine = new Set<number>(e.payload.memberAssignment[o.topics.raw] ?? []);
+      this.processor.keepPartitions(mine);
+    });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
       this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'enrich consumer crashed');
     });
@@ -72,7 +85,15 @@ export class EnrichStage {
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const t0 = Date.now();
-    const outs = await this.processor.processBatch(batch.partition, batch.messages);
+    // A failed transaction brings this batch again: loss tracking must see it afresh.
+    const checkpoint = this.processor.checkpoint();
+    let outs;
+    try {
+      outs = await this.processor.processBatch(batch.partition, batch.messages);
+    } catch (err) {
+      this.processor.rollback(checkpoint);
+      throw err;
+    }
     const audit: Message[] = [];
     const dlq: Message[] = [];
     for (const o of outs) {
@@ -115,6 +136,7 @@ export class EnrichStage {
         this.stats.transactions++;
       } catch (err) {
         this.stats.aborted++;
+        this.processor.rollback(checkpoint);
         await txn.abort().catch((e: unknown) => this.log.warn({ err: e }, 'abort failed'));
         throw new KafkaError(`enrich transaction failed for ${batch.topic}/${batch.partition}@${batch.firstOffset()}: ${errMessage(err)}`, { cause: err, retriable: true });
       }
