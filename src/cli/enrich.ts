@@ -25,6 +25,7 @@ const options = {
   'meta-wait': { type: 'int', arg: 'MS', min: 0, default: 3000, desc: "how long an event waits for its container's metadata to arrive on the topic", env: 'PODTRAIL_META_WAIT' },
   'meta-max-containers': { type: 'int', min: 100, default: 200_000, desc: 'containers kept in the metadata table (oldest evicted first)' },
   'file-fallback': { type: 'enum', choices: ['on', 'off'], default: 'on', desc: 'fall back to node files under --host-root when the topic has nothing' },
+  'gap-window': { type: 'int', min: 1, default: 4096, desc: "later events of a capture instance seen before a hole in its sequence is reported as LOSS" },
   concurrency: { type: 'int', min: 1, max: 4096, default: DEFAULT_CONCURRENCY, desc: 'metadata lookups in flight' },
   'cache-ttl': { type: 'int', arg: 'MS', min: 0, default: 300000, desc: 'metadata cache TTL' },
   'negative-ttl': { type: 'int', arg: 'MS', min: 0, default: 5000, desc: 'TTL of cached "not found" answers' },
@@ -61,7 +62,7 @@ export default defineCommand({
         ...(v['file-fallback'] === 'on' ? { fallback: fileResolver } : {}),
       });
     }
-    const processor = new EnrichProcessor(codec(), resolver, { concurrency: v.concurrency, topic: topics.raw }, log);
+    const processor = new EnrichProcessor(codec(), resolver, { concurrency: v.concurrency, topic: topics.raw, gapWindow: v['gap-window'] }, log);
     const stage = new EnrichStage(kafka, processor, {
       group: v.group as string,
       topics,

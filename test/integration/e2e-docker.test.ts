@@ -134,7 +134,8 @@ if (missing.length > 0) {
       const capture = startStage('capture', ['capture', '--raw-topic', t.raw, '--node', NODE]);
       stages.push(capture);
       await waitForLog(capture, 'kernel capture attached', 30_000);
-      const common = ['--raw-topic', t.raw, '--transaction-timeout', '5000'];
+      // Node files only: this test is about the file resolvers (the containers topic has its own test).
+      const common = ['--raw-topic', t.raw, '--transaction-timeout', '5000', '--metadata', 'files'];
       stages.push(startStage('enrich', ['enrich', ...common, '--audit-topic', t.audit, '--dlq-topic', t.dlq, '--group', `${group}-a`, '--host-root', d.hostRoot]));
       stages.push(startStage('enrich (broken root)', ['enrich', ...common, '--audit-topic', t.audit2, '--dlq-topic', t.dlq2, '--group', `${group}-b`, '--host-root', brokenRoot]));
 
