@@ -9,7 +9,7 @@
 //   catches containers that live for less than a second and notices changes and deletions.
 // - A deletion is a new version with deletedTime set, never a tombstone: audit keeps history.
 import { watch, type FSWatcher } from 'node:fs';
-import { readdir, realpath } from 'node:fs/promises';
+import { access, readdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../common/log.js';
 import { errMessage } from '../common/errors.js';
@@ -141,8 +141,16 @@ export class MetadataPublisher {
         const id = typeof name === 'string' ? name : undefined;
         if (!id || !isContainerId(id)) return;
         // config.v2.json is written at create, before the container runs; a short delay
-        // lets dockerd finish writing it.
-        setTimeout(() => void this.refresh(id, 'docker'), 30).unref();
+        // lets dockerd finish writing it. A directory that went away is a deletion.
+        setTimeout(() => {
+          access(path.join(dir, id)).then(
+            () => void this.refresh(id, 'docker'),
+            () => {
+              const k = this.known.get(id);
+              if (k && !k.deleted) this.publishDeletion(id, k);
+            },
+          );
+        }, 30).unref();
       });
       this.watcher.on('error', (err) => this.log.warn({ err }, 'docker containers watch failed; periodic scan continues'));
     } catch (err) {

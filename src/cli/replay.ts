@@ -31,6 +31,7 @@ const options = {
   format: { type: 'enum', choices: FORMATS, default: 'json', desc: 'output format with --stdout' },
   'file-fallback': { type: 'enum', choices: ['on', 'off'], default: 'off', desc: 'also read node files under --host-root for containers the topic lacks' },
   'host-root': { type: 'string', arg: 'DIR', default: '/', desc: "node filesystem for --file-fallback on" },
+  'gap-window': { type: 'int', min: 1, default: 4096, desc: 'as enrich --gap-window: use the live value to get the same LOSS records' },
   'slack': { type: 'int', arg: 'MS', min: 0, default: 120_000, desc: 'how far publish time may trail event time' },
   ...TOPIC_OPTIONS,
   ...KAFKA_OPTIONS,
@@ -58,7 +59,7 @@ export default defineCommand({
       topic: topics.containers, waitMs: 0, missTtlMs: 3_600_000,
       ...(v['file-fallback'] === 'on' ? { fallback: createResolver({ hostRoot: v['host-root'] as string }) } : {}),
     });
-    const processor = new EnrichProcessor(c, resolver, { concurrency: 64, topic: topics.raw }, log);
+    const processor = new EnrichProcessor(c, resolver, { concurrency: 64, topic: topics.raw, gapWindow: v['gap-window'] }, log);
     const format = createFormatter(v.format as string);
     const producer = v['to-topic'] ? kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY }) : undefined;
     await producer?.connect();
