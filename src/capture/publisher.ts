@@ -23,6 +23,8 @@ export interface PublisherOptions {
   compression: 'gzip' | 'none';
   /** wall-clock ns, for loss records */
   nowNs?: () => bigint;
+  /** called after each acknowledged produce request (metrics) */
+  onSent?: (seconds: number, messages: number) => void;
 }
 
 export const PUBLISHER_DEFAULTS = {
@@ -176,6 +178,7 @@ export class RawPublisher {
       }
       backoff = 200;
       this.counters.lastSendMs = Date.now() - t0;
+      this.opts.onSent?.(this.counters.lastSendMs / 1000, messages);
       this.urgent.splice(0, urgentTaken.length);
       this.head += n;
       for (const p of batch) this.bytes -= p.value.length;

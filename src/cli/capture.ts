@@ -15,6 +15,9 @@ import { CaptureService, newInstanceId } from '../capture/service.js';
 import { StdoutSink } from '../capture/stdout-sink.js';
 import { MetadataPublisher } from '../capture/metadata-publisher.js';
 import { createResolver, DockerResolver, RESOLVER_DEFAULTS } from '../enrich/resolvers/index.js';
+import { METRICS_OPTIONS, createRegistry, serveMetrics } from '../common/metrics.js';
+import { registerCaptureMetrics } from '../capture/metrics.js';
+import type { Histogram } from 'prom-client';
 import { defineCommand } from './command.js';
 import { waitForSignal } from './signals.js';
 
@@ -36,6 +39,7 @@ export const CAPTURE_OPTIONS = {
   'docker-config': { type: 'string', arg: 'FILE', desc: "Docker's daemon.json (default <host-root>/etc/docker/daemon.json)", env: 'PODTRAIL_DOCKER_CONFIG' },
   'metadata-scan-interval': { type: 'int', arg: 'MS', min: 100, default: 10_000, desc: 'how often to rescan the runtime for new, changed and deleted containers' },
   compression: { type: 'enum', choices: ['gzip', 'none'], default: PUBLISHER_DEFAULTS.compression, desc: 'raw topic compression' },
+  ...METRICS_OPTIONS,
   ...TOPIC_OPTIONS,
   ...KAFKA_OPTIONS,
 } as const;
@@ -76,7 +80,10 @@ export default defineCommand({
     if (created.length) log.info({ created }, 'created topics');
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY, createPartitioner: nodePartitioner(topics.raw, node) });
     await producer.connect();
+    const registry = createRegistry('capture');
+    let latency: Histogram | undefined;
     const publisher = new RawPublisher(producer, codec(), {
+      onSent: (secs) => latency?.observe({ topic: topics.raw }, secs),
       topic: topics.raw, node, instance, ...(publishMeta ? { metaTopic: topics.containers } : {}),
       maxBufferedEvents: v['buffer-max-events'],
       maxBufferedBytes: v['buffer-max-bytes'],
@@ -97,6 +104,15 @@ export default defineCommand({
     }
     const svc = new CaptureService(kernel, binding, publisher, { node, instance, ...(metadata ? { metadata } : {}) }, log);
     svc.start();
+    latency = registerCaptureMetrics(registry, {
+      kernel, service: svc, publisher, ...(metadata ? { metadata } : {}),
+      maxBufferedEvents: v['buffer-max-events'], maxBufferedBytes: v['buffer-max-bytes'],
+    });
+    let stopping = false;
+    const metricsServer = await serveMetrics(v['metrics-port'], v['metrics-host'] as string, registry, {
+      notReady: () => (kernel.stats().running ? null : 'kernel capture is not attached'),
+      unhealthy: () => (!stopping && !kernel.stats().running ? 'kernel capture stopped' : null),
+    }, log);
     const statsTimer = setInterval(() => {
       const k = kernel.stats();
       log.debug({ events: svc.events, ringReserveFails: Number(k.ringReserveFails), ...publisher.stats() }, 'capture stats');
@@ -104,12 +120,14 @@ export default defineCommand({
     statsTimer.unref();
     const sig = await waitForSignal();
     clearInterval(statsTimer);
+    stopping = true;
     log.info({ signal: sig }, 'stopping: detaching probes, flushing');
     svc.stop();
     await svc.drained();
     await metadata?.stop();
     const unsent = await publisher.stop(10_000);
     await producer.disconnect().catch(() => undefined);
+    await metricsServer?.stop();
     const k = kernel.stats();
     log.info({ events: svc.events, kernelGaps: Number(svc.kernelGaps), ringReserveFails: Number(k.ringReserveFails), ...publisher.stats(), unsent }, 'capture stopped');
     return unsent > 0 ? 1 : 0;

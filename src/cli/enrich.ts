@@ -11,6 +11,8 @@ import { EnrichStage, STAGE_MAX_BYTES_PER_PARTITION } from '../enrich/stage.js';
 import { MetaTable } from '../enrich/meta-table.js';
 import { TopicResolver } from '../enrich/resolvers/topic.js';
 import type { MetadataResolver } from '../enrich/types.js';
+import { METRICS_OPTIONS, createRegistry, serveMetrics } from '../common/metrics.js';
+import { registerEnrichMetrics } from '../enrich/metrics.js';
 import { defineCommand } from './command.js';
 import { waitForSignal } from './signals.js';
 
@@ -29,6 +31,7 @@ const options = {
   concurrency: { type: 'int', min: 1, max: 4096, default: DEFAULT_CONCURRENCY, desc: 'metadata lookups in flight' },
   'cache-ttl': { type: 'int', arg: 'MS', min: 0, default: 300000, desc: 'metadata cache TTL' },
   'negative-ttl': { type: 'int', arg: 'MS', min: 0, default: 5000, desc: 'TTL of cached "not found" answers' },
+  ...METRICS_OPTIONS,
   ...TOPIC_OPTIONS,
   ...KAFKA_OPTIONS,
 } as const;
@@ -71,11 +74,18 @@ export default defineCommand({
       transactionTimeoutMs: v['transaction-timeout'],
       maxBytesPerPartition: STAGE_MAX_BYTES_PER_PARTITION,
     }, log);
+    const registry = createRegistry('enrich');
+    registerEnrichMetrics(registry, { processor, stage, ...(table ? { table } : {}), rawTopic: topics.raw, auditTopic: topics.audit });
+    const metricsServer = await serveMetrics(v['metrics-port'], v['metrics-host'] as string, registry, {
+      notReady: () => (!stage.joined ? 'not yet a member of the consumer group' : table && !table.ready ? 'metadata table still catching up' : null),
+      unhealthy: () => (stage.crashed ? `consumer crashed: ${stage.crashed}` : null),
+    }, log);
     await stage.start();
     const sig = await waitForSignal();
     log.info({ signal: sig, ...processor.stats, ...stage.stats }, 'stopping');
     await stage.stop();
     await table?.stop();
+    await metricsServer?.stop();
     return 0;
   },
 });

@@ -49,11 +49,13 @@ export interface ProcessorStats {
   audit: number;
   dlq: number;
   byStatus: Record<string, number>;
+  /** "<status>|<source>" -> count, for the resolution-outcome metric */
+  byOutcome: Record<string, number>;
 }
 
 export class EnrichProcessor {
   private readonly queue: PQueue;
-  readonly stats: ProcessorStats = { in: 0, audit: 0, dlq: 0, byStatus: {} };
+  readonly stats: ProcessorStats = { in: 0, audit: 0, dlq: 0, byStatus: {}, byOutcome: {} };
 
   constructor(
     private readonly codec: Codec,
@@ -102,6 +104,8 @@ export class EnrichProcessor {
         this.stats.audit++;
         const s = o.record.attribution.status;
         this.stats.byStatus[s] = (this.stats.byStatus[s] ?? 0) + 1;
+        const k = `${s}|${o.record.attribution.source ?? ''}`;
+        this.stats.byOutcome[k] = (this.stats.byOutcome[k] ?? 0) + 1;
       } else this.stats.dlq++;
     }
     return out;

@@ -39,6 +39,12 @@ export class EnrichStage {
   private consumer: Consumer | undefined;
   private producer: Producer | undefined;
   readonly stats: StageStats = { batches: 0, transactions: 0, aborted: 0, lastBatchMs: 0 };
+  /** per input partition: records behind the high watermark after the last batch */
+  readonly lag = new Map<number, number>();
+  joined = false;
+  crashed: string | null = null;
+  /** called with the seconds each output commit took (transaction or produce) */
+  onCommitted?: (seconds: number) => void;
   private stopping = false;
 
   constructor(
@@ -66,11 +72,13 @@ export class EnrichStage {
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: o.topics.raw, fromBeginning: true });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      this.joined = true;
       // Partitions that went to another member: their sequence tracking starts over there.
       const mine = new Set<number>(e.payload.memberAssignment[o.topics.raw] ?? []);
       this.processor.keepPartitions(mine);
     });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
+      if (!e.payload.restart) this.crashed = String(e.payload.error?.message ?? e.payload.error);
       this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'enrich consumer crashed');
     });
     await this.consumer.run({
@@ -104,6 +112,7 @@ export class EnrichStage {
     const next = (BigInt(last) + 1n).toString();
     const { topics } = this.opts;
     const producer = this.producer as Producer;
+    const tCommit = Date.now();
     if (this.opts.atLeastOnce) {
       if (audit.length || dlq.length) {
         await producer.sendBatch({
@@ -142,8 +151,10 @@ export class EnrichStage {
       }
       resolveOffset(last);
     }
+    this.onCommitted?.((Date.now() - tCommit) / 1000);
     if (dlq.length) this.log.warn({ count: dlq.length, partition: batch.partition }, 'sent undecodable records to the DLQ');
     this.stats.batches++;
+    this.lag.set(batch.partition, Number(batch.offsetLag()));
     this.stats.lastBatchMs = Date.now() - t0;
     await heartbeat();
   }
