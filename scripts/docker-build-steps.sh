@@ -16,7 +16,8 @@
 #   - RUN lines that are not build-in-image.sh or node (the runtime stage's "no
 #     compiler on PATH") are image-only; the runtime packages' dependency closure is
 #     checked instead.
-#   - Node is this host's, not node:20's image (the addon uses N-API, ABI-stable).
+#   - Node and the Debian packages are this host's, not the node:20 images' (the
+#     addon uses N-API, which is ABI-stable; the package names are bookworm's).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 say() { echo "docker-build-steps: $*" >&2; }
@@ -37,18 +38,18 @@ fi
 mkdir -p "$work"
 [[ -z $(ls -A "$work") ]] || die "$work is not empty"
 src=$work/src out=$work/out
-dockerfile=$root/Dockerfile
-[[ -f $dockerfile ]] || die "no Dockerfile at $dockerfile"
 
-# The runtime stage must copy exactly the tree the build stage checked.
-grep -qE '^COPY --from=build /out /opt/podtrail$' "$dockerfile" ||
-  die "the Dockerfile's runtime stage no longer copies /out to /opt/podtrail; update this script"
-
-# The build context: the files in git's index, as staged.
+# The build context: the files in git's index, as staged (the Dockerfile too).
 command -v git >/dev/null || die "git is needed to list the build context"
 mkdir -p "$src"
 git -C "$root" checkout-index -a --prefix="$src/"
 say "build context: $(git -C "$root" ls-files --cached | wc -l) files from git's index copied to $src"
+dockerfile=$src/Dockerfile
+[[ -f $dockerfile ]] || die "no Dockerfile in git's index"
+
+# The runtime stage must copy exactly the tree the build stage checked.
+grep -qE '^COPY --from=build /out /opt/podtrail$' "$dockerfile" ||
+  die "the Dockerfile's runtime stage no longer copies /out to /opt/podtrail; update this script"
 
 map_path() {
   case $1 in
