@@ -164,6 +164,16 @@ test('a server that is down from the start: the exporter waits, commits nothing,
   assert.equal(await stopExporter(ex.child), 0, ex.stderr());
 });
 
+test('SIGTERM while the server is down: a prompt, clean exit with nothing committed', { skip: missing }, async () => {
+  const group = `test-export-term-${Date.now()}`;
+  const ex = exporter(['--syslog', `tcp://127.0.0.1:${await freePort()}`, '--group', group]);
+  await sleep(3000);
+  const t0 = Date.now();
+  assert.equal(await stopExporter(ex.child), 0, ex.stderr());
+  assert.ok(Date.now() - t0 < 10_000, `exited in ${Date.now() - t0} ms`);
+  assert.equal(await committed(group), 0n);
+});
+
 test('bad --syslog values are refused with exit code 2', async () => {
   const { runCli } = await import('../helpers/cli.js');
   for (const bad of ['syslog.example:514', 'tcp://host', 'tcp://127.0.0.1:99999', 'http://127.0.0.1:514']) {
