@@ -16,6 +16,8 @@ import { FACILITIES, parseSyslogUrl, type Facility } from '../export/syslog-mess
 import { SyslogSender } from '../export/syslog-sender.js';
 import { SyslogSink } from '../export/syslog-sink.js';
 import { TopicSink } from '../export/topic-sink.js';
+import { METRICS_OPTIONS, createRegistry, serveMetrics } from '../common/metrics.js';
+import { registerExportMetrics } from '../export/metrics.js';
 import { defineCommand } from './command.js';
 import { waitForSignal } from './signals.js';
 
@@ -31,6 +33,7 @@ const options = {
   'transactional-id': { type: 'string', desc: 'transactional id, stable per replica (default <group>-<hostname>-<pid>)', env: 'PODTRAIL_EXPORT_TRANSACTIONAL_ID' },
   'transaction-timeout': { type: 'int', arg: 'MS', min: 1000, default: 10000, desc: 'how long a dead replica can hold back read_committed readers' },
   'schema-registry': { type: 'string', arg: 'URL', desc: 'Confluent Schema Registry, to read Confluent-framed Avro (0x00 + schema id) too', env: 'PODTRAIL_SCHEMA_REGISTRY' },
+  ...METRICS_OPTIONS,
   ...TOPIC_OPTIONS,
   ...KAFKA_OPTIONS,
 } as const;
@@ -82,10 +85,17 @@ export default defineCommand({
       : new SyslogSink(new SyslogSender({ target: target!, logger: moduleLogger('export.syslog') }), { facility: v['syslog-facility'] as Facility }, log);
     const decoder: Decoder = registry ? new ConfluentDecoder(codec(), registry) : codec();
     const stage = new ExportStage(kafka, decoder, createRenderer(format), sink, { group, topic: topics.audit, maxBytesPerPartition: 1024 * 1024 }, log);
+    const metrics = createRegistry('export');
+    registerExportMetrics(metrics, stage, { auditTopic: topics.audit, destination: toTopic ?? String(syslog) });
+    const metricsServer = await serveMetrics(v['metrics-port'], v['metrics-host'] as string, metrics, {
+      notReady: () => (stage.joined ? null : 'not yet a member of the consumer group'),
+      unhealthy: () => (stage.crashed ? `consumer crashed: ${stage.crashed}` : null),
+    }, log);
     await stage.start();
     const sig = await waitForSignal();
     log.info({ signal: sig, ...stage.stats }, 'stopping');
     await stage.stop();
+    await metricsServer?.stop();
     return 0;
   },
 });

@@ -52,6 +52,12 @@ export class ExportStage {
   private consumer: Consumer | undefined;
   readonly stats: ExportStats = { in: 0, out: 0, bad: 0, batches: 0 };
   private stopping = false;
+  /** per input partition: records behind the high watermark after the last batch */
+  readonly lag = new Map<number, number>();
+  joined = false;
+  crashed: string | null = null;
+  /** seconds each batch took to be delivered and committed (metrics) */
+  onDelivered?: (seconds: number) => void;
 
   constructor(
     private readonly kafka: Kafka,
@@ -76,7 +82,9 @@ export class ExportStage {
     await this.sink.start();
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: o.topic, fromBeginning: true });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, () => { this.joined = true; });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
+      if (!e.payload.restart) this.crashed = String(e.payload.error?.message ?? e.payload.error);
       this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'export consumer crashed');
     });
     await this.consumer.run({
@@ -117,6 +125,7 @@ export class ExportStage {
     }
     this.stats.bad += bad.length;
     const consumer = this.consumer as Consumer;
+    const t0 = Date.now();
     await this.sink.deliver({
       topic: batch.topic,
       partition: batch.partition,
@@ -128,8 +137,10 @@ export class ExportStage {
       heartbeat: () => p.heartbeat(),
       live: () => p.isRunning() && !p.isStale() && !this.stopping,
     });
+    this.onDelivered?.((Date.now() - t0) / 1000);
     this.stats.out += items.length;
     this.stats.batches++;
+    this.lag.set(batch.partition, Number(batch.offsetLag()));
     await p.heartbeat();
   }
 

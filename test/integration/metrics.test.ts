@@ -110,3 +110,27 @@ test('capture serves kernel, buffer and produce metrics', async () => {
   assert.equal(await stopStage(capture), 0);
   await assert.rejects(get(port, '/healthz'), 'the server is gone after stop');
 });
+
+test('export serves its metrics and health too', async () => {
+  const port = await freePort();
+  const out = uniqueTopic('m-out');
+  const exp = startStage('export', ['export', '--format', 'ocsf', '--to-topic', out, '--audit-topic', t.audit, '--dlq-topic', t.dlq,
+    '--group', uniqueTopic('m-xgroup'), '--metrics-port', String(port), '--metrics-host', '127.0.0.1']);
+  stages.push(exp);
+  try {
+    await waitForLog(exp, 'metrics server listening', 30_000);
+    const ready = await until(() => get(port, '/readyz'), (r) => r.status === 200, 30_000);
+    assert.equal(ready.status, 200, ready.body);
+    // The enrich stage above is still attributing what capture produced into t.raw.
+    const m = await until(() => get(port, '/metrics'), (r) => (sample(r.body, 'podtrail_export_records_out_total', { destination: out }) ?? 0) >= 3
+      && sample(r.body, 'podtrail_consumer_lag', { partition: '0' }) === 0, 30_000);
+    const n = sample(m.body, 'podtrail_export_records_in_total') ?? 0;
+    assert.ok(n >= 3);
+    assert.equal(sample(m.body, 'podtrail_export_records_out_total', { destination: out }), n);
+    assert.equal(sample(m.body, 'podtrail_export_undecodable_total'), 0);
+    assert.equal((await get(port, '/healthz')).status, 200);
+  } finally {
+    assert.equal(await stopStage(exp), 0);
+    await deleteTopics(kafka, [out]);
+  }
+});
