@@ -6,7 +6,7 @@
 import { CompressionTypes, type Message, type Producer } from 'kafkajs';
 import type { Logger } from '../common/log.js';
 import { errMessage } from '../common/errors.js';
-import type { Codec } from '../schema/codec.js';
+import type { Codec, RecordTypes } from '../schema/codec.js';
 import type { CaptureLoss, ContainerMeta, LossCause, RawConnectEvent } from '../schema/types.js';
 import { rawKey } from './to-raw.js';
 
@@ -23,6 +23,8 @@ export interface PublisherOptions {
   compression: 'gzip' | 'none';
   /** wall-clock ns, for loss records */
   nowNs?: () => bigint;
+  /** framing other than single-object encoding (Confluent, with --schema-registry) */
+  encode?: <K extends 'RawConnectEvent' | 'CaptureLoss' | 'ContainerMeta'>(name: K, value: RecordTypes[K]) => Buffer;
   /** called after each acknowledged produce request (metrics) */
   onSent?: (seconds: number, messages: number) => void;
 }
@@ -80,7 +82,7 @@ export class RawPublisher {
       this.recordDrop(raw.seq, raw.time);
       return false;
     }
-    const value = this.codec.encode('RawConnectEvent', raw);
+    const value = this.opts.encode ? this.opts.encode('RawConnectEvent', raw) : this.codec.encode('RawConnectEvent', raw);
     this.queue.push({ key: rawKey(raw.node, raw.cgroup.id), value, seq: raw.seq });
     this.bytes += value.length;
     this.kick();
@@ -96,7 +98,7 @@ export class RawPublisher {
       fromSeq: l.fromSeq, toSeq: l.toSeq, count: l.count, cause: l.cause,
       firstTime: l.firstTime ?? now, lastTime: l.lastTime ?? now,
     };
-    this.urgent.push({ key: `${this.opts.node}/loss`, value: this.codec.encode('CaptureLoss', rec) });
+    this.urgent.push({ key: `${this.opts.node}/loss`, value: this.opts.encode ? this.opts.encode('CaptureLoss', rec) : this.codec.encode('CaptureLoss', rec) });
     this.counters.lossRecords++;
     this.kick();
   }
@@ -107,7 +109,7 @@ export class RawPublisher {
    */
   offerMeta(rec: ContainerMeta): void {
     if (!this.opts.metaTopic) throw new Error('offerMeta needs metaTopic');
-    this.urgent.push({ key: rec.containerId, value: this.codec.encode('ContainerMeta', rec), topic: this.opts.metaTopic });
+    this.urgent.push({ key: rec.containerId, value: this.opts.encode ? this.opts.encode('ContainerMeta', rec) : this.codec.encode('ContainerMeta', rec), topic: this.opts.metaTopic });
     this.counters.metaRecords++;
     this.kick();
   }

@@ -2,7 +2,8 @@
 // podtrail capture: load the BPF programs, and publish every outbound connection attempt
 // on this node to the raw topic (or print it with --stdout).
 import os from 'node:os';
-import { KAFKA_OPTIONS, TOPIC_OPTIONS, kafkaConfigFrom, topicsConfigFrom } from '../common/config.js';
+import { KAFKA_OPTIONS, SCHEMA_REGISTRY_OPTIONS, TOPIC_OPTIONS, kafkaConfigFrom, topicsConfigFrom } from '../common/config.js';
+import { ConfluentEncoder, SchemaRegistryClient } from '../schema/confluent.js';
 import { ConfigError } from '../common/errors.js';
 import { moduleLogger } from '../common/log.js';
 import { createKafka, IDEMPOTENT_RETRY } from '../kafka/client.js';
@@ -10,7 +11,7 @@ import { ensureTopics } from '../kafka/topics.js';
 import { nodePartitioner } from '../kafka/partitioner.js';
 import { codec } from '../schema/codec.js';
 import { CAPTURE_DEFAULTS, KernelCapture, loadNativeBinding } from '../capture/native.js';
-import { PUBLISHER_DEFAULTS, RawPublisher } from '../capture/publisher.js';
+import { PUBLISHER_DEFAULTS, RawPublisher, type PublisherOptions } from '../capture/publisher.js';
 import { CaptureService, newInstanceId } from '../capture/service.js';
 import { StdoutSink } from '../capture/stdout-sink.js';
 import { MetadataPublisher } from '../capture/metadata-publisher.js';
@@ -40,6 +41,7 @@ export const CAPTURE_OPTIONS = {
   'metadata-scan-interval': { type: 'int', arg: 'MS', min: 100, default: 10_000, desc: 'how often to rescan the runtime for new, changed and deleted containers' },
   compression: { type: 'enum', choices: ['gzip', 'none'], default: PUBLISHER_DEFAULTS.compression, desc: 'raw topic compression' },
   ...METRICS_OPTIONS,
+  ...SCHEMA_REGISTRY_OPTIONS,
   ...TOPIC_OPTIONS,
   ...KAFKA_OPTIONS,
 } as const;
@@ -80,10 +82,20 @@ export default defineCommand({
     if (created.length) log.info({ created }, 'created topics');
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY, createPartitioner: nodePartitioner(topics.raw, node) });
     await producer.connect();
+    let encode: PublisherOptions['encode'];
+    if (v['schema-registry']) {
+      const enc = new ConfluentEncoder(codec(), new SchemaRegistryClient(v['schema-registry']));
+      await enc.prepare(topics.raw, 'RawConnectEvent');
+      // A second record type on the raw topic: TopicRecordNameStrategy's subject.
+      await enc.prepare(topics.raw, 'CaptureLoss', `${topics.raw}-io.podtrail.v1.CaptureLoss`);
+      if (publishMeta) await enc.prepare(topics.containers, 'ContainerMeta');
+      encode = (name, value) => enc.encodeSync(name === 'ContainerMeta' ? topics.containers : topics.raw, name, value as never);
+    }
     const registry = createRegistry('capture');
     let latency: Histogram | undefined;
     const publisher = new RawPublisher(producer, codec(), {
       onSent: (secs) => latency?.observe({ topic: topics.raw }, secs),
+      ...(encode ? { encode } : {}),
       topic: topics.raw, node, instance, ...(publishMeta ? { metaTopic: topics.containers } : {}),
       maxBufferedEvents: v['buffer-max-events'],
       maxBufferedBytes: v['buffer-max-bytes'],

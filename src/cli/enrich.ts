@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // podtrail enrich: the consumer-group stage that turns raw events into audit records.
-import { KAFKA_OPTIONS, TOPIC_OPTIONS, kafkaConfigFrom, topicsConfigFrom } from '../common/config.js';
+import { KAFKA_OPTIONS, SCHEMA_REGISTRY_OPTIONS, TOPIC_OPTIONS, kafkaConfigFrom, topicsConfigFrom } from '../common/config.js';
+import { ConfluentDecoder, ConfluentEncoder, SchemaRegistryClient } from '../schema/confluent.js';
 import { moduleLogger } from '../common/log.js';
 import { createKafka } from '../kafka/client.js';
 import { ensureTopics } from '../kafka/topics.js';
@@ -11,6 +12,7 @@ import { EnrichStage, STAGE_MAX_BYTES_PER_PARTITION } from '../enrich/stage.js';
 import { MetaTable } from '../enrich/meta-table.js';
 import { TopicResolver } from '../enrich/resolvers/topic.js';
 import type { MetadataResolver } from '../enrich/types.js';
+import type { AuditRecord } from '../schema/types.js';
 import { METRICS_OPTIONS, createRegistry, serveMetrics } from '../common/metrics.js';
 import { registerEnrichMetrics } from '../enrich/metrics.js';
 import { defineCommand } from './command.js';
@@ -32,6 +34,7 @@ const options = {
   'cache-ttl': { type: 'int', arg: 'MS', min: 0, default: 300000, desc: 'metadata cache TTL' },
   'negative-ttl': { type: 'int', arg: 'MS', min: 0, default: 5000, desc: 'TTL of cached "not found" answers' },
   ...METRICS_OPTIONS,
+  ...SCHEMA_REGISTRY_OPTIONS,
   ...TOPIC_OPTIONS,
   ...KAFKA_OPTIONS,
 } as const;
@@ -55,17 +58,27 @@ export default defineCommand({
     const useTopic = v.metadata === 'topic';
     const created = await ensureTopics(kafka, topics, useTopic ? ['raw', 'audit', 'dlq', 'containers'] : ['raw', 'audit', 'dlq']);
     if (created.length) log.info({ created }, 'created topics');
+    let confluent: { decoder: ConfluentDecoder; encodeAudit: (rec: AuditRecord) => Buffer } | undefined;
+    if (v['schema-registry']) {
+      const client = new SchemaRegistryClient(v['schema-registry']);
+      const enc = new ConfluentEncoder(codec(), client);
+      await enc.prepare(topics.audit, 'AuditRecord');
+      confluent = { decoder: new ConfluentDecoder(codec(), client), encodeAudit: (rec) => enc.encodeSync(topics.audit, 'AuditRecord', rec) };
+    }
     let table: MetaTable | undefined;
     let resolver: MetadataResolver = fileResolver;
     if (useTopic) {
-      table = new MetaTable(codec(), { topic: topics.containers, maxContainers: v['meta-max-containers'], maxVersionsPerContainer: 64 }, moduleLogger('enrich.meta'));
+      table = new MetaTable(codec(), { topic: topics.containers, maxContainers: v['meta-max-containers'], maxVersionsPerContainer: 64 }, moduleLogger('enrich.meta'), confluent?.decoder);
       await table.start(kafka);
       resolver = new TopicResolver(table, {
         topic: topics.containers, waitMs: v['meta-wait'], missTtlMs: 30_000,
         ...(v['file-fallback'] === 'on' ? { fallback: fileResolver } : {}),
       });
     }
-    const processor = new EnrichProcessor(codec(), resolver, { concurrency: v.concurrency, topic: topics.raw, gapWindow: v['gap-window'] }, log);
+    const processor = new EnrichProcessor(codec(), resolver, {
+      concurrency: v.concurrency, topic: topics.raw, gapWindow: v['gap-window'],
+      ...(confluent ? { confluent: confluent.decoder, encodeAudit: confluent.encodeAudit } : {}),
+    }, log);
     const stage = new EnrichStage(kafka, processor, {
       group: v.group as string,
       topics,

@@ -2,7 +2,8 @@
 // podtrail tail: print a topic's records (either schema) in the JSON form, or pretty.
 // An undecodable message is reported on stderr with topic, partition and offset, and skipped.
 import { randomBytes } from 'node:crypto';
-import { KAFKA_OPTIONS, kafkaConfigFrom } from '../common/config.js';
+import { KAFKA_OPTIONS, SCHEMA_REGISTRY_OPTIONS, kafkaConfigFrom } from '../common/config.js';
+import { ConfluentDecoder, SchemaRegistryClient } from '../schema/confluent.js';
 import { ConfigError, DecodeError, KafkaError } from '../common/errors.js';
 import { moduleLogger } from '../common/log.js';
 import { createKafka } from '../kafka/client.js';
@@ -20,6 +21,7 @@ const options = {
   max: { type: 'int', min: 1, desc: 'exit after printing N records' },
   'idle-exit': { type: 'int', min: 1, arg: 'MS', desc: 'exit after MS milliseconds with nothing new' },
   'read-uncommitted': { type: 'boolean', desc: 'also show records of open or aborted transactions' },
+  ...SCHEMA_REGISTRY_OPTIONS,
   ...KAFKA_OPTIONS,
 } as const;
 
@@ -46,7 +48,7 @@ export default defineCommand({
     // A throwaway group that never commits: tail must not disturb anyone's offsets.
     const groupId = `podtrail-tail-${randomBytes(6).toString('hex')}`;
     const consumer = kafka.consumer({ groupId, readUncommitted: v['read-uncommitted'], sessionTimeout: 10000, rebalanceTimeout: 10000 });
-    const dec = codec();
+    const dec = v['schema-registry'] ? new ConfluentDecoder(codec(), new SchemaRegistryClient(v['schema-registry'])) : codec();
     let printed = 0;
     let lastActivity = Date.now();
     let done!: (code: number) => void;
@@ -84,7 +86,7 @@ export default defineCommand({
         }
         let line: string;
         try {
-          line = format(dec.decode(message.value));
+          line = format(await dec.decode(message.value));
         } catch (err) {
           if (!(err instanceof DecodeError)) throw err;
           log.warn({ topic, partition, offset: message.offset, code: err.code, error: err.message }, `skipped undecodable message at ${topic}/${partition}@${message.offset}: ${err.message}`);

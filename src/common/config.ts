@@ -49,6 +49,10 @@ export const TOPIC_OPTIONS = {
   'topic-replication': { type: 'int', desc: 'replication factor for topics podtrail creates (-1: broker default)', env: 'PODTRAIL_TOPIC_REPLICATION', default: -1, min: -1, max: 32 },
 } as const satisfies OptSpecs;
 
+export const SCHEMA_REGISTRY_OPTIONS = {
+  'schema-registry': { type: 'string', arg: 'URL', desc: 'Confluent Schema Registry: write Avro with Confluent framing (subject <topic>-value) and read both framings', env: 'PODTRAIL_SCHEMA_REGISTRY' },
+} as const satisfies OptSpecs;
+
 export interface SaslConfig { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string }
 export interface SslConfig { ca?: string[]; cert?: string; key?: string }
 

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
 import { DecodeError, errMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import type { Codec } from '../schema/codec.js';
+import type { Codec, Decoded } from '../schema/codec.js';
 import type { ContainerMeta as MetaRecord } from '../schema/types.js';
 
 export interface MetaTableOptions {
@@ -27,7 +27,13 @@ export class MetaTable {
   undecodable = 0;
   evicted = 0;
 
-  constructor(private readonly codec: Codec, private readonly opts: MetaTableOptions, private readonly log: Logger) {}
+  constructor(
+    private readonly codec: Codec,
+    private readonly opts: MetaTableOptions,
+    private readonly log: Logger,
+    /** reads Confluent-framed records too (--schema-registry) */
+    private readonly decoder?: { decode(buf: Buffer): Decoded | Promise<Decoded> },
+  ) {}
 
   get size(): number {
     return this.byId.size;
@@ -133,7 +139,9 @@ export class MetaTable {
       eachMessage: async ({ partition, message }) => {
         if (message.value) {
           try {
-            this.add(this.codec.decodeAs('ContainerMeta', message.value));
+            const d = this.decoder ? await this.decoder.decode(message.value) : this.codec.decode(message.value);
+            if (d.schema !== 'ContainerMeta') throw new DecodeError(`a ${d.schema} record does not belong on ${topic}`, 'INVALID');
+            this.add(d.value);
           } catch (err) {
             this.undecodable++;
             if (!(err instanceof DecodeError)) throw err;

@@ -6,7 +6,7 @@
 import PQueue from 'p-queue';
 import { DecodeError, errMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import type { Codec } from '../schema/codec.js';
+import type { Codec, Decoded } from '../schema/codec.js';
 import type { AuditRecord, RawConnectEvent } from '../schema/types.js';
 import { attribute, planLookup } from './attribute.js';
 import { auditFromRaw, lossAudit, lossFromCapture } from './audit.js';
@@ -31,6 +31,10 @@ export interface ProcessorOptions {
   concurrency: number;
   /** later seqs seen before a hole in a capture instance's sequence is declared lost */
   gapWindow?: number;
+  /** reads Confluent-framed records too (--schema-registry) */
+  confluent?: { decode(buf: Buffer): Decoded | Promise<Decoded> };
+  /** how audit records are framed (default: single-object encoding) */
+  encodeAudit?: (rec: AuditRecord) => Buffer;
   /** source topic, for DLQ headers */
   topic: string;
 }
@@ -79,7 +83,7 @@ export class EnrichProcessor {
     const jobs: Array<Promise<void>> = [];
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i] as InMessage;
-      const r = this.prepare(partition, m);
+      const r = this.prepare(partition, m, this.opts.confluent && m.value?.[0] === 0x00 ? await this.preDecode(m) : undefined);
       if ('done' in r) {
         slots[i] = r.done;
         continue;
@@ -130,14 +134,30 @@ export class EnrichProcessor {
   }
 
   private auditOut(rec: AuditRecord, key: Buffer | string | null): OutMessage {
-    return { kind: 'audit', key, value: this.codec.encode('AuditRecord', rec), record: rec };
+    return { kind: 'audit', key, value: this.encode(rec), record: rec };
   }
 
-  private prepare(partition: number, m: InMessage): { done: OutMessage | null } | { raw: RawConnectEvent } {
+  private encode(rec: AuditRecord): Buffer {
+    return this.opts.encodeAudit ? this.opts.encodeAudit(rec) : this.codec.encode('AuditRecord', rec);
+  }
+
+  /** Confluent-framed records may need the registry (async); ours never do. */
+  private async preDecode(m: InMessage): Promise<Decoded | DecodeError | undefined> {
+    if (!this.opts.confluent || !m.value || m.value[0] !== 0x00) return undefined;
+    try {
+      return await this.opts.confluent.decode(m.value);
+    } catch (err) {
+      if (err instanceof DecodeError) return err;
+      throw err; // a registry that does not answer: retry the batch, never DLQ good data
+    }
+  }
+
+  private prepare(partition: number, m: InMessage, pre?: Decoded | DecodeError): { done: OutMessage | null } | { raw: RawConnectEvent } {
+    if (pre instanceof DecodeError) return { done: this.dlq(partition, m, pre.code, pre.message) };
     if (!m.value || m.value.length === 0) return { done: this.dlq(partition, m, 'EMPTY', 'empty message value') };
     let d;
     try {
-      d = this.codec.decode(m.value);
+      d = pre ?? this.codec.decode(m.value);
     } catch (err) {
       if (err instanceof DecodeError) return { done: this.dlq(partition, m, err.code, err.message) };
       return { done: this.dlq(partition, m, 'INVALID', `decode failed: ${errMessage(err)}`) };
@@ -157,7 +177,7 @@ export class EnrichProcessor {
 
   private async finish(raw: RawConnectEvent, m: InMessage): Promise<OutMessage> {
     const rec = await this.enrich(raw);
-    return { kind: 'audit', key: m.key, value: this.codec.encode('AuditRecord', rec), record: rec };
+    return { kind: 'audit', key: m.key, value: this.encode(rec), record: rec };
   }
 
   /** One raw event to its audit record; never throws for bad metadata. */

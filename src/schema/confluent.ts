@@ -102,10 +102,14 @@ export class ConfluentEncoder {
 
   constructor(private readonly codec: Codec, private readonly registry: SchemaRegistryClient) {}
 
-  /** Registers the schema for "<topic>-value" (once); call at startup so encodeSync can run. */
-  async prepare(topic: string, name: SchemaName): Promise<number> {
-    const subject = `${topic}-value`;
-    const key = `${subject}\0${name}`;
+  /**
+   * Registers the schema (once); call at startup so encodeSync can run. The subject is
+   * "<topic>-value" (TopicNameStrategy) for a topic's main record; a second record type on
+   * the same topic (CaptureLoss on the raw topic) takes "<topic>-<full name>"
+   * (TopicRecordNameStrategy), since one subject holds one evolving schema.
+   */
+  async prepare(topic: string, name: SchemaName, subject = `${topic}-value`): Promise<number> {
+    const key = `${topic}\0${name}`;
     let id = this.ids.get(key);
     if (id === undefined) {
       id = await this.registry.register(subject, schemaText(name));
@@ -121,8 +125,8 @@ export class ConfluentEncoder {
 
   /** After prepare(topic, name): frame without I/O. */
   encodeSync<K extends SchemaName>(topic: string, name: K, value: RecordTypes[K]): Buffer {
-    const id = this.ids.get(`${topic}-value\0${name}`);
-    if (id === undefined) throw new EncodeError(`no schema id for ${topic}-value/${name}: call prepare() first`);
+    const id = this.ids.get(`${topic}\0${name}`);
+    if (id === undefined) throw new EncodeError(`no schema id for ${topic}/${name}: call prepare() first`);
     // Our own framing minus its header is the plain Avro body.
     return confluentFrame(id, this.codec.encode(name, value).subarray(HEADER_BYTES));
   }
