@@ -12,11 +12,13 @@ export function diagnose(p: KernelProbe): Finding[] {
   f.push(p.btf
     ? { ok: true, what: 'BTF: /sys/kernel/btf/vmlinux present (CO-RE works)' }
     : { ok: false, what: 'BTF: /sys/kernel/btf/vmlinux missing', fix: 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distributions since 2020)' });
-  f.push({ ok: true, what: `tracefs at ${p.tracefs.path}${p.tracefs.mountedBefore ? '' : ' (podtrail mounted it)'}` });
+  f.push(p.tracefs.path
+    ? { ok: true, what: `tracefs at ${p.tracefs.path}${p.tracefs.mountedBefore ? '' : ' (podtrail mounted it)'}` }
+    : { ok: false, what: 'tracefs: not mounted, and podtrail could not mount it (or cannot read it)', fix: 'mount -t tracefs nodev /sys/kernel/tracing on the node (needs CAP_SYS_ADMIN), and run capture as uid 0' });
   const pr = p.privileges;
   f.push(pr.enough
     ? { ok: true, what: `privileges: euid ${pr.euid}, CAP_BPF ${pr.capBpf}, CAP_PERFMON ${pr.capPerfmon}, CAP_SYS_ADMIN ${pr.capSysAdmin}` }
-    : { ok: false, what: `privileges: euid ${pr.euid}, CAP_BPF ${pr.capBpf}, CAP_PERFMON ${pr.capPerfmon}, CAP_SYS_ADMIN ${pr.capSysAdmin}`, fix: 'run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE (CAP_SYS_ADMIN on kernels before 5.8)' });
+    : { ok: false, what: `privileges: euid ${pr.euid}, CAP_BPF ${pr.capBpf}, CAP_PERFMON ${pr.capPerfmon}, CAP_SYS_ADMIN ${pr.capSysAdmin}`, fix: 'run as uid 0 with CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8; CAP_SYS_RESOURCE too before 5.11, for the memlock limit)' });
   f.push({ ok: p.cgroup.kind !== 'none', what: `cgroups: ${p.cgroup.kind} (v2 at ${p.cgroup.v2Mount || '-'}; v1: ${p.cgroup.v1Mounts.join(', ') || '-'})`, ...(p.cgroup.kind === 'none' ? { fix: 'mount cgroup2 at /sys/fs/cgroup' } : {}) });
   const usable = p.modes.filter((m) => m.ok).map((m) => m.mode);
   for (const m of p.modes) {
