@@ -8,7 +8,7 @@ import { DecodeError, errMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Codec, Decoded } from '../schema/codec.js';
 import type { AuditRecord, RawConnectEvent } from '../schema/types.js';
-import { attribute, planLookup } from './attribute.js';
+import { AttributionCache } from './attribution-cache.js';
 import { auditFromRaw, lossAudit, lossFromCapture } from './audit.js';
 import { LossTracker } from './loss-tracker.js';
 import type { MetadataResolver, ResolveResult } from './types.js';
@@ -72,6 +72,7 @@ export class EnrichProcessor {
   }
 
   private readonly losses: LossTracker;
+  private readonly attribution = new AttributionCache();
 
   /**
    * Process a partition's batch; output order follows input order, with any LOSS record
@@ -90,6 +91,13 @@ export class EnrichProcessor {
       }
       const losses = this.losses.observe(partition, r.raw.node, r.raw.instance, r.raw.seq, r.raw.time);
       const lossOuts = losses.map((l) => this.auditOut(lossAudit(l), Buffer.from(`${l.node}/loss`)));
+      // Cached metadata: no promise, no queue slot. The queue bounds lookups that do I/O.
+      const now = this.enrichSync(r.raw);
+      if (now !== undefined) {
+        const o = this.auditOut(now, m.key);
+        slots[i] = lossOuts.length ? [...lossOuts, o] : o;
+        continue;
+      }
       jobs.push(this.queue.add(async () => {
         const o = await this.finish(r.raw, m);
         slots[i] = lossOuts.length ? [...lossOuts, o] : o;
@@ -182,19 +190,32 @@ export class EnrichProcessor {
 
   /** One raw event to its audit record; never throws for bad metadata. */
   async enrich(raw: RawConnectEvent): Promise<AuditRecord> {
-    const plan = planLookup(raw.cgroup.path);
+    const plan = this.attribution.plan(raw.cgroup.path);
+    const look = plan.lookup;
     let resolved: ResolveResult | null = null;
-    if (plan) {
+    if (look) {
       try {
-        resolved = await this.resolver.resolve(plan.containerId, plan.hint, raw.time);
+        resolved = await this.resolver.resolve(look.containerId, look.hint, raw.time);
       } catch (err) {
         // Resolvers are meant to return, not throw; if one does, the record still goes out.
         this.log.error({ err }, 'metadata resolver threw; attributing without metadata');
         resolved = { ok: false, reason: `resolver error: ${errMessage(err)}`, code: 'IO' };
       }
     }
-    const a = attribute({ cgroupPath: raw.cgroup.path, utsName: raw.utsName, netns: raw.netns, node: { hostname: raw.node }, resolved });
-    return auditFromRaw(raw, a);
+    return auditFromRaw(raw, this.attribution.attribute(raw, plan, resolved));
+  }
+
+  /** enrich() when the resolver can answer from its cache right now, else undefined. */
+  private enrichSync(raw: RawConnectEvent): AuditRecord | undefined {
+    const plan = this.attribution.plan(raw.cgroup.path);
+    let resolved: ResolveResult | null = null;
+    if (plan.lookup) {
+      if (!this.resolver.peek) return undefined;
+      const r = this.resolver.peek(plan.lookup.containerId, plan.lookup.hint, raw.time);
+      if (r === undefined) return undefined;
+      resolved = r;
+    }
+    return auditFromRaw(raw, this.attribution.attribute(raw, plan, resolved));
   }
 
   private dlq(partition: number, m: InMessage, code: string, error: string): OutMessage {

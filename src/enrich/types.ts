@@ -50,6 +50,11 @@ export type ResolveResult =
 export interface MetadataResolver {
   /** at: the event's time (ns since the epoch), for resolvers that keep history (point-in-time) */
   resolve(containerId: string, hint?: RuntimeHint, at?: bigint): Promise<ResolveResult>;
+  /**
+   * resolve()'s answer when it is at hand without I/O (a fresh cache entry), else undefined.
+   * Lets the hot path skip a promise per event. Optional: callers fall back to resolve().
+   */
+  peek?(containerId: string, hint?: RuntimeHint, at?: bigint): ResolveResult | undefined;
 }
 
 /** Milliseconds; injectable so cache tests do not sleep. */

@@ -68,6 +68,15 @@ export class CachedResolver implements MetadataResolver {
     return p;
   }
 
+  /** The cached answer if fresh (counted as a hit), else undefined; never starts a lookup. */
+  peek(containerId: string): ResolveResult | undefined {
+    const e = this.lru.get(containerId);
+    if (e === undefined || this.opts.clock() >= e.expires) return undefined;
+    if (e.result.ok) this.counts.hits++;
+    else this.counts.negativeHits++;
+    return e.result;
+  }
+
   /** Drops one container (e.g. when it is known to have changed) or everything. */
   invalidate(containerId?: string): void {
     if (containerId === undefined) this.lru.clear();

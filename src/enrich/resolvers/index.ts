@@ -111,26 +111,55 @@ export function createResolver(opts: CreateResolverOptions = {}): CompositeResol
     return res;
   };
 
+  type Failure = { runtime: Runtime; code: MetadataCode; reason: string };
+  // The lookup order per hint, computed once rather than per event.
+  const orders = new Map<RuntimeHint | undefined, readonly Runtime[]>();
+  const orderFor = (hint: RuntimeHint | undefined): readonly Runtime[] => {
+    let order = orders.get(hint);
+    if (order === undefined) {
+      const first = hint ? HINT_RUNTIME[hint] : undefined;
+      order = first && resolvers.has(first) ? [first, ...runtimes.filter((r) => r !== first)] : runtimes;
+      orders.set(hint, order);
+    }
+    return order;
+  };
+  const BAD_ID: ResolveResult = { ok: false, code: 'BAD_ID', reason: 'not a 64-hex container ID' };
+
+  const unresolved = (containerId: string, order: readonly Runtime[], failures: Failure[]): ResolveResult => {
+    // Anything beats NOT_FOUND: a corrupt file is what the operator needs to hear about.
+    const worst = failures.find((f) => f.code !== 'NOT_FOUND');
+    const result: ResolveResult = worst
+      ? { ok: false, code: worst.code, reason: `${worst.runtime}: ${worst.reason}` }
+      : { ok: false, code: 'NOT_FOUND', reason: `no metadata found (tried ${order.join(', ')})` };
+    logOnce(`${containerId}/${result.code}`, () =>
+      log.warn({ containerId, code: result.code, tried: failures }, 'container metadata unresolved'),
+    );
+    return result;
+  };
+
   return {
     async resolve(containerId: string, hint?: RuntimeHint): Promise<ResolveResult> {
-      if (!isContainerId(containerId)) return { ok: false, code: 'BAD_ID', reason: 'not a 64-hex container ID' };
-      const first = hint ? HINT_RUNTIME[hint] : undefined;
-      const order = first && resolvers.has(first) ? [first, ...runtimes.filter((r) => r !== first)] : runtimes;
-      const failures: Array<{ runtime: Runtime; code: MetadataCode; reason: string }> = [];
+      if (!isContainerId(containerId)) return BAD_ID;
+      const order = orderFor(hint);
+      const failures: Failure[] = [];
       for (const r of order) {
         const res = await resolvers.get(r)!.resolve(containerId, hint);
         if (res.ok) return logPartial(containerId, res);
         failures.push({ runtime: r, code: res.code, reason: res.reason });
       }
-      // Anything beats NOT_FOUND: a corrupt file is what the operator needs to hear about.
-      const worst = failures.find((f) => f.code !== 'NOT_FOUND');
-      const result: ResolveResult = worst
-        ? { ok: false, code: worst.code, reason: `${worst.runtime}: ${worst.reason}` }
-        : { ok: false, code: 'NOT_FOUND', reason: `no metadata found (tried ${order.join(', ')})` };
-      logOnce(`${containerId}/${result.code}`, () =>
-        log.warn({ containerId, code: result.code, tried: failures }, 'container metadata unresolved'),
-      );
-      return result;
+      return unresolved(containerId, order, failures);
+    },
+    peek(containerId: string, hint?: RuntimeHint): ResolveResult | undefined {
+      if (!isContainerId(containerId)) return BAD_ID;
+      const order = orderFor(hint);
+      let failures: Failure[] | undefined;
+      for (const r of order) {
+        const res = resolvers.get(r)!.peek(containerId);
+        if (res === undefined) return undefined;
+        if (res.ok) return logPartial(containerId, res);
+        (failures ??= []).push({ runtime: r, code: res.code, reason: res.reason });
+      }
+      return unresolved(containerId, order, failures ?? []);
     },
     stats() {
       return Object.fromEntries([...resolvers].map(([r, c]) => [r, c.stats()]));

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+// Reuse of per-path work across events. A node has a few hundred cgroup paths and makes
+// millions of connections, so the enrich hot path parses each path once and decides each
+// (path, UTS name, netns, node, metadata) combination once. attribute() is pure, so a reused
+// decision is the decision. A decision is tied to the identity of the resolver's answer: a
+// cache refresh (new object) or a failure (a fresh object every time) decides again.
+// Both maps are bounded and dropped whole at their cap: cheaper than LRU bookkeeping per
+// event, and refilling costs one parse per path.
+import type { RawConnectEvent } from '../schema/types.js';
+import { attribute, type Attribution } from './attribute.js';
+import { tryParseCgroupPath, type ParsedCgroup } from './cgroup-path.js';
+import type { ResolveResult, RuntimeHint } from './types.js';
+
+export interface PathPlan {
+  /** undefined for a bad path (attribute() then says BAD_PATH) */
+  parsed: ParsedCgroup | undefined;
+  /** what to ask the resolver; null for host, pod-level and bad paths */
+  lookup: { containerId: string; hint: RuntimeHint | undefined } | null;
+}
+
+interface Decision {
+  resolved: ResolveResult | null;
+  a: Attribution;
+}
+
+export class AttributionCache {
+  private readonly plans = new Map<string, PathPlan>();
+  private readonly decisions = new Map<string, Decision>();
+
+  constructor(private readonly maxEntries = 20_000) {}
+
+  plan(path: string): PathPlan {
+    let p = this.plans.get(path);
+    if (p === undefined) {
+      const r = tryParseCgroupPath(path);
+      p = !r.ok
+        ? { parsed: undefined, lookup: null }
+        : { parsed: r.value, lookup: r.value.containerId !== undefined ? { containerId: r.value.containerId, hint: r.value.runtime } : null };
+      if (this.plans.size >= this.maxEntries) this.plans.clear();
+      this.plans.set(path, p);
+    }
+    return p;
+  }
+
+  attribute(raw: RawConnectEvent, plan: PathPlan, resolved: ResolveResult | null): Attribution {
+    const key = `${raw.cgroup.path}\n${raw.utsName}\n${raw.netns}\n${raw.node}`;
+    const hit = this.decisions.get(key);
+    if (hit !== undefined && hit.resolved === resolved) return hit.a;
+    const a = attribute({
+      cgroupPath: raw.cgroup.path, utsName: raw.utsName, netns: raw.netns, node: { hostname: raw.node }, resolved,
+      ...(plan.parsed ? { parsed: plan.parsed } : {}),
+    });
+    if (this.decisions.size >= this.maxEntries) this.decisions.clear();
+    this.decisions.set(key, { resolved, a });
+    return a;
+  }
+
+  get size(): { plans: number; decisions: number } {
+    return { plans: this.plans.size, decisions: this.decisions.size };
+  }
+}
