@@ -6,6 +6,7 @@ import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import avro from 'avsc';
+import { BoundedArrayType, BoundedMapType } from './avro-blocks.js';
 import { BigIntLongType } from './long-type.js';
 import { rabinFingerprint64 } from './rabin.js';
 
@@ -33,8 +34,14 @@ export function parseSchema(schema: unknown): avro.Type {
   return avro.Type.forSchema(schema as avro.Schema, {
     registry: { long: BigIntLongType } as unknown as Record<string, avro.Type>,
     // Logical longs ({"type":"long","logicalType":...}) bypass the registry, so catch them here.
-    typeHook: (s: unknown) =>
-      typeof s === 'object' && s !== null && (s as { type?: unknown }).type === 'long' ? BigIntLongType : undefined,
+    // Maps and arrays get block counts that garbage cannot turn into a hang (avro-blocks.ts).
+    typeHook: (s: unknown, opts: unknown) => {
+      const t = typeof s === 'object' && s !== null ? (s as { type?: unknown }).type : undefined;
+      if (t === 'long') return BigIntLongType;
+      if (t === 'map') return new BoundedMapType(s, opts) as unknown as avro.Type;
+      if (t === 'array') return new BoundedArrayType(s, opts) as unknown as avro.Type;
+      return undefined;
+    },
     wrapUnions: false,
   });
 }

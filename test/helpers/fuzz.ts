@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: Apache-2.0
+// Runs fast-check properties in a worker thread under a wall-clock deadline, so that a
+// decoder that hangs (a synchronous loop no timer can interrupt) fails the test with the
+// input it hung on, instead of stalling the whole run.
+//
+// A fuzz test file calls fuzzSuite(import.meta.url, props): in the main thread it declares
+// one node:test test per property, each of which starts the same file as a worker; in the
+// worker it runs the one property asked for and reports back.
+//   FUZZ_RUNS=N      runs per property (default: each property's own)
+//   FUZZ_SEED=S      replay a seed a failure printed
+//   FUZZ_TIME_MS=MS  time budget per property (default: each property's own)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import fc from 'fast-check';
+
+export type AnyProperty = fc.IProperty<any> | fc.IAsyncProperty<any>;
+
+export interface FuzzProp {
+  /** Builds the property; call observe(input) before each attempt, so a hang names its input. */
+  make: (observe: (input: unknown) => void) => AnyProperty;
+  runs: number;
+  /** stop generating after this long (still a pass): keeps the suite's time bounded */
+  timeMs: number;
+  /** the worker is killed (a failure) when the property takes longer than this */
+  deadlineMs?: number;
+}
+
+interface Report { type: 'input'; text: string }
+interface Done { type: 'done'; failed: boolean; message: string; numRuns: number; interrupted: boolean; ms: number }
+
+/** Throws when fn takes longer than limitMs (measured, not interrupted: see the worker deadline). */
+export function timed<T>(what: string, limitMs: number, fn: () => T): T {
+  const t0 = performance.now();
+  const r = fn();
+  const ms = performance.now() - t0;
+  if (ms > limitMs) throw new Error(`${what} took ${ms.toFixed(1)} ms (limit ${limitMs} ms)`);
+  return r;
+}
+
+export async function timedAsync<T>(what: string, limitMs: number, fn: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  const r = await fn();
+  const ms = performance.now() - t0;
+  if (ms > limitMs) throw new Error(`${what} took ${ms.toFixed(1)} ms (limit ${limitMs} ms)`);
+  return r;
+}
+
+function envInt(name: string): number | undefined {
+  const v = process.env[name];
+  return v !== undefined && /^-?\d+$/.test(v) ? Number(v) : undefined;
+}
+
+async function runInWorker(name: string, p: FuzzProp): Promise<void> {
+  const data = workerData as { fuzzProp: string };
+  const port = parentPort!;
+  const observe = (input: unknown): void => port.postMessage({ type: 'input', text: fc.stringify(input).slice(0, 4000) } satisfies Report);
+  const t0 = performance.now();
+  const seed = envInt('FUZZ_SEED');
+  const result = await fc.check(p.make(observe), {
+    numRuns: envInt('FUZZ_RUNS') ?? p.runs,
+    interruptAfterTimeLimit: envInt('FUZZ_TIME_MS') ?? p.timeMs,
+    markInterruptAsFailure: false,
+    ...(seed !== undefined ? { seed } : {}),
+  });
+  const message = result.failed ? `${fc.defaultReportMessage(result) ?? 'failed'}\n${result.errorInstance instanceof Error ? result.errorInstance.stack : String(result.errorInstance)}` : '';
+  port.postMessage({ type: 'done', failed: result.failed, message, numRuns: result.numRuns, interrupted: result.interrupted, ms: performance.now() - t0 } satisfies Done);
+  void data;
+  void name;
+}
+
+function runGuarded(url: string, name: string, p: FuzzProp): Promise<Done> {
+  const deadline = p.deadlineMs ?? (envInt('FUZZ_TIME_MS') ?? p.timeMs) + 20_000;
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL(url), { workerData: { fuzzProp: name } });
+    let last = '(none yet)';
+    let settled = false;
+    const finish = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      fn();
+    };
+    const timer = setTimeout(() => {
+      finish(() => {
+        void w.terminate();
+        reject(new Error(`${name}: no answer after ${deadline} ms, a hang; last input:\n${last}`));
+      });
+    }, deadline);
+    w.on('message', (m: Report | Done) => {
+      if (m.type === 'input') last = m.text;
+      else finish(() => { void w.terminate(); resolve(m); });
+    });
+    w.on('error', (err) => finish(() => reject(new Error(`${name}: worker died on input:\n${last}\n${err.stack ?? err}`))));
+    w.on('exit', (code) => finish(() => reject(new Error(`${name}: worker exited ${code} on input:\n${last}`))));
+  });
+}
+
+/** Declares the properties as tests (main thread), or runs the one asked for (worker). */
+export function fuzzSuite(url: string, props: Record<string, FuzzProp>): void {
+  if (!isMainThread) {
+    const name = (workerData as { fuzzProp?: string } | undefined)?.fuzzProp;
+    if (name === undefined || !props[name]) return;
+    runInWorker(name, props[name]).catch((err: unknown) => {
+      parentPort!.postMessage({ type: 'done', failed: true, message: `harness: ${(err as Error).stack ?? String(err)}`, numRuns: 0, interrupted: false, ms: 0 } satisfies Done);
+    });
+    return;
+  }
+  for (const [name, p] of Object.entries(props)) {
+    test(name, { timeout: (p.deadlineMs ?? p.timeMs + 20_000) + 10_000 }, async (t) => {
+      const r = await runGuarded(url, name, p);
+      t.diagnostic(`${r.numRuns} runs in ${r.ms.toFixed(0)} ms${r.interrupted ? ' (time budget reached)' : ''}`);
+      assert.ok(!r.failed, r.message);
+      assert.ok(r.numRuns > 0, 'the property ran at least once');
+    });
+  }
+}
+
+/** node:test's test() in the main thread, nothing in a fuzz worker (which loads the same file). */
+export const mainTest: typeof test = (isMainThread ? test : () => Promise.resolve()) as typeof test;
