@@ -6,7 +6,6 @@
 // cache refresh (new object) or a failure (a fresh object every time) decides again.
 // Both maps are bounded and dropped whole at their cap: cheaper than LRU bookkeeping per
 // event, and refilling costs one parse per path.
-import type { RawConnectEvent } from '../schema/types.js';
 import { attribute, type Attribution } from './attribute.js';
 import { tryParseCgroupPath, type ParsedCgroup } from './cgroup-path.js';
 import type { ResolveResult, RuntimeHint } from './types.js';
@@ -16,6 +15,14 @@ export interface PathPlan {
   parsed: ParsedCgroup | undefined;
   /** what to ask the resolver; null for host, pod-level and bad paths */
   lookup: { containerId: string; hint: RuntimeHint | undefined } | null;
+}
+
+/** What attribute() looks at in a raw event, besides the resolver's answer. */
+export interface EventIdentity {
+  cgroupPath: string;
+  utsName: string;
+  netns: bigint;
+  node: string;
 }
 
 interface Decision {
@@ -42,12 +49,12 @@ export class AttributionCache {
     return p;
   }
 
-  attribute(raw: RawConnectEvent, plan: PathPlan, resolved: ResolveResult | null): Attribution {
-    const key = `${raw.cgroup.path}\n${raw.utsName}\n${raw.netns}\n${raw.node}`;
+  attribute(e: EventIdentity, plan: PathPlan, resolved: ResolveResult | null): Attribution {
+    const key = `${e.cgroupPath}\n${e.utsName}\n${e.netns}\n${e.node}`;
     const hit = this.decisions.get(key);
     if (hit !== undefined && hit.resolved === resolved) return hit.a;
     const a = attribute({
-      cgroupPath: raw.cgroup.path, utsName: raw.utsName, netns: raw.netns, node: { hostname: raw.node }, resolved,
+      cgroupPath: e.cgroupPath, utsName: e.utsName, netns: e.netns, node: { hostname: e.node }, resolved,
       ...(plan.parsed ? { parsed: plan.parsed } : {}),
     });
     if (this.decisions.size >= this.maxEntries) this.decisions.clear();

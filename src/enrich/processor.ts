@@ -8,7 +8,9 @@ import { DecodeError, errMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Codec, Decoded } from '../schema/codec.js';
 import type { AuditRecord, RawConnectEvent } from '../schema/types.js';
-import { AttributionCache } from './attribution-cache.js';
+import { AttributionCache, type PathPlan } from './attribution-cache.js';
+import type { Attribution } from './attribute.js';
+import { AuditTranscoder, TranscodedAudit, type RawFields } from './transcode.js';
 import { auditFromRaw, lossAudit, lossFromCapture } from './audit.js';
 import { LossTracker } from './loss-tracker.js';
 import type { MetadataResolver, ResolveResult } from './types.js';
@@ -69,7 +71,12 @@ export class EnrichProcessor {
   ) {
     this.queue = new PQueue({ concurrency: opts.concurrency });
     this.losses = new LossTracker(opts.gapWindow ?? 4096);
+    // Single-object framing only: a custom audit encoder (Confluent framing) takes the general path.
+    this.fast = opts.encodeAudit ? undefined : AuditTranscoder.create(codec);
+    if (!this.fast && !opts.encodeAudit) log.warn('schemas do not line up for the transcoding fast path; decoding every record');
   }
+
+  private readonly fast: AuditTranscoder | undefined;
 
   private readonly losses: LossTracker;
   private readonly attribution = new AttributionCache();
@@ -84,6 +91,13 @@ export class EnrichProcessor {
     const jobs: Array<Promise<void>> = [];
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i] as InMessage;
+      if (this.fast && m.value && !(this.opts.confluent && m.value[0] === 0x00)) {
+        const f = this.fast.read(m.value);
+        if (f) {
+          this.transcode(partition, m, f, (o) => { slots[i] = o; }, jobs);
+          continue;
+        }
+      }
       const r = this.prepare(partition, m, this.opts.confluent && m.value?.[0] === 0x00 ? await this.preDecode(m) : undefined);
       if ('done' in r) {
         slots[i] = r.done;
@@ -114,13 +128,40 @@ export class EnrichProcessor {
     for (const o of out) {
       if (o.kind === 'audit') {
         this.stats.audit++;
-        const s = o.record.attribution.status;
+        const att = o instanceof TranscodedAudit ? o.attribution : o.record.attribution;
+        const s = att.status;
         this.stats.byStatus[s] = (this.stats.byStatus[s] ?? 0) + 1;
-        const k = `${s}|${o.record.attribution.source ?? ''}`;
+        const k = `${s}|${att.source ?? ''}`;
         this.stats.byOutcome[k] = (this.stats.byOutcome[k] ?? 0) + 1;
       } else this.stats.dlq++;
     }
     return out;
+  }
+
+  /** The fast path for a clean raw record of the current schema (transcode.ts): same result, no objects. */
+  private transcode(partition: number, m: InMessage, f: RawFields, put: (o: OutMessage | OutMessage[]) => void, jobs: Array<Promise<void>>): void {
+    const lossOuts = this.losses.observe(partition, f.node, f.instance, f.seq, f.time).map((l) => this.auditOut(lossAudit(l), Buffer.from(`${l.node}/loss`)));
+    const done = (a: Attribution): void => {
+      const o = new TranscodedAudit(m.key, this.fast!.write(m.value!, a), a, this.codec);
+      put(lossOuts.length ? [...lossOuts, o] : o);
+    };
+    const plan = this.attribution.plan(f.cgroupPath);
+    const look = plan.lookup;
+    if (!look) return done(this.attribution.attribute(f, plan, null));
+    const hit = this.resolver.peek?.(look.containerId, look.hint, f.time);
+    if (hit !== undefined) return done(this.attribution.attribute(f, plan, hit));
+    jobs.push(this.queue.add(async () => done(this.attribution.attribute(f, plan, await this.lookup(plan, f.time)))) as Promise<void>);
+  }
+
+  /** The resolver's answer; a resolver that throws (they should not) still lets the record out. */
+  private async lookup(plan: PathPlan, at: bigint): Promise<ResolveResult | null> {
+    if (!plan.lookup) return null;
+    try {
+      return await this.resolver.resolve(plan.lookup.containerId, plan.lookup.hint, at);
+    } catch (err) {
+      this.log.error({ err }, 'metadata resolver threw; attributing without metadata');
+      return { ok: false, reason: `resolver error: ${errMessage(err)}`, code: 'IO' };
+    }
   }
 
   /** Declare every open sequence hole now (end of a replay, shutdown). */
@@ -191,18 +232,7 @@ export class EnrichProcessor {
   /** One raw event to its audit record; never throws for bad metadata. */
   async enrich(raw: RawConnectEvent): Promise<AuditRecord> {
     const plan = this.attribution.plan(raw.cgroup.path);
-    const look = plan.lookup;
-    let resolved: ResolveResult | null = null;
-    if (look) {
-      try {
-        resolved = await this.resolver.resolve(look.containerId, look.hint, raw.time);
-      } catch (err) {
-        // Resolvers are meant to return, not throw; if one does, the record still goes out.
-        this.log.error({ err }, 'metadata resolver threw; attributing without metadata');
-        resolved = { ok: false, reason: `resolver error: ${errMessage(err)}`, code: 'IO' };
-      }
-    }
-    return auditFromRaw(raw, this.attribution.attribute(raw, plan, resolved));
+    return auditFromRaw(raw, this.attribution.attribute(identity(raw), plan, await this.lookup(plan, raw.time)));
   }
 
   /** enrich() when the resolver can answer from its cache right now, else undefined. */
@@ -215,7 +245,7 @@ export class EnrichProcessor {
       if (r === undefined) return undefined;
       resolved = r;
     }
-    return auditFromRaw(raw, this.attribution.attribute(raw, plan, resolved));
+    return auditFromRaw(raw, this.attribution.attribute(identity(raw), plan, resolved));
   }
 
   private dlq(partition: number, m: InMessage, code: string, error: string): OutMessage {
@@ -232,3 +262,5 @@ export class EnrichProcessor {
     };
   }
 }
+
+const identity = (raw: RawConnectEvent) => ({ cgroupPath: raw.cgroup.path, utsName: raw.utsName, netns: raw.netns, node: raw.node });

@@ -10,6 +10,9 @@ import { IDEMPOTENT_RETRY } from '../kafka/client.js';
 import type { Logger } from '../common/log.js';
 import type { TopicsConfig } from '../common/config.js';
 import type { EnrichProcessor, OutMessage } from './processor.js';
+import { STAGE_MAX_REQUEST_BYTES, bySize, memoKeyPartitioner } from './produce.js';
+
+export { STAGE_MAX_REQUEST_BYTES, bySize } from './produce.js';
 
 export interface StageOptions {
   group: string;
@@ -59,8 +62,8 @@ export class EnrichStage {
     const transactionalId = o.transactionalId ?? `${o.group}-${os.hostname()}-${process.pid}`;
     this.producer = this.kafka.producer(
       o.atLeastOnce
-        ? { idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY }
-        : { transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: o.transactionTimeoutMs, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY },
+        ? { idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY, createPartitioner: memoKeyPartitioner() }
+        : { transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: o.transactionTimeoutMs, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY, createPartitioner: memoKeyPartitioner() },
     );
     this.consumer = this.kafka.consumer({
       groupId: o.group,
@@ -113,30 +116,15 @@ export class EnrichStage {
     const { topics } = this.opts;
     const producer = this.producer as Producer;
     const tCommit = Date.now();
+    const requests = bySize([[topics.audit, audit], [topics.dlq, dlq]], STAGE_MAX_REQUEST_BYTES);
     if (this.opts.atLeastOnce) {
-      if (audit.length || dlq.length) {
-        await producer.sendBatch({
-          acks: -1,
-          topicMessages: [
-            ...(audit.length ? [{ topic: topics.audit, messages: audit }] : []),
-            ...(dlq.length ? [{ topic: topics.dlq, messages: dlq }] : []),
-          ],
-        });
-      }
+      for (const topicMessages of requests) await producer.sendBatch({ acks: -1, topicMessages });
       resolveOffset(last);
       await commitOffsetsIfNecessary();
     } else {
       const txn = await producer.transaction();
       try {
-        if (audit.length || dlq.length) {
-          await txn.sendBatch({
-            acks: -1,
-            topicMessages: [
-              ...(audit.length ? [{ topic: topics.audit, messages: audit }] : []),
-              ...(dlq.length ? [{ topic: topics.dlq, messages: dlq }] : []),
-            ],
-          });
-        }
+        for (const topicMessages of requests) await txn.sendBatch({ acks: -1, topicMessages });
         await txn.sendOffsets({
           consumerGroupId: this.opts.group,
           topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }],

@@ -82,11 +82,16 @@ export function encodeLong(n: bigint): Buffer {
 
 /** The varint bytes of one long as avsc found them (garbage too: it must not throw). */
 export function decodeLong(buf: Buffer): bigint {
-  const len = buf.length;
+  return decodeLongAt(buf, 0, buf.length);
+}
+
+/** decodeLong over buf[start, end): the same without a view per long. */
+export function decodeLongAt(buf: Uint8Array, start: number, end: number): bigint {
+  const len = end - start;
   if (len <= 7) {
     let z = 0;
     let mul = 1;
-    for (let i = 0; i < len; i++) {
+    for (let i = start; i < end; i++) {
       z += (buf[i]! & 0x7f) * mul;
       mul *= 128;
     }
@@ -94,7 +99,7 @@ export function decodeLong(buf: Buffer): bigint {
   }
   const piece = (from: number, to: number): number => {
     let v = 0;
-    for (let i = Math.min(to, len) - 1; i >= from; i--) v = v * 128 + (buf[i]! & 0x7f);
+    for (let i = Math.min(start + to, end) - 1; i >= start + from; i--) v = v * 128 + (buf[i]! & 0x7f);
     return v;
   };
   const z = BigInt.asUintN(64, (BigInt(piece(8, 10)) << 56n) | (BigInt(piece(4, 8)) << 28n) | BigInt(piece(0, 4)));

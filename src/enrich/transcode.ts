@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: Apache-2.0
+// The enrich fast path: a framed RawConnectEvent of the current schema becomes a framed
+// AuditRecord without building the record in between. An AuditRecord starts with the raw
+// event's fields in the same order, each either the same type or ["null", same type], so
+// its body is the raw body with a union branch byte (index 1) before each nullable field,
+// followed by the attribution fields, whose encoding is computed once per attribution
+// decision (AttributionCache reuses the decision objects).
+//
+// The plan is derived from the .avsc files at startup; if they stop lining up, create()
+// returns undefined and enrich decodes and encodes every record as before. read() checks
+// what avsc's decode + isValid would (ints in int32 range, enum indexes, lengths, no trailing
+// bytes) and answers undefined at the first doubt, so the slow path reports it (DLQ).
+import type avro from 'avsc';
+import type { Codec } from '../schema/codec.js';
+import { decodeLongAt } from '../schema/long-type.js';
+import { parseSchema } from '../schema/registry.js';
+import { fingerprintBytesLE } from '../schema/rabin.js';
+import type { AuditRecord, RawConnectEvent } from '../schema/types.js';
+import type { Attribution } from './attribute.js';
+import { auditFromRaw } from './audit.js';
+
+const HEADER = 10;
+const UNION_SECOND = 0x02; // zigzag(1): the non-null branch of ["null", T]
+
+/** The raw fields enrich needs, read without decoding the rest. */
+export interface RawFields {
+  node: string;
+  instance: string;
+  seq: bigint;
+  time: bigint;
+  netns: bigint;
+  utsName: string;
+  cgroupPath: string;
+}
+
+interface Cursor { buf: Buffer; pos: number; end: number }
+/** Advances past one value; false when the bytes are not a valid value of the type. */
+type Skip = (c: Cursor) => boolean;
+
+/** A zigzag varint as a number (exact below 2^53, enough for range checks); undefined past 10 bytes or the end. */
+function varint(c: Cursor): number | undefined {
+  let z = 0;
+  let mul = 1;
+  for (let i = 0; i < 10; i++) {
+    if (c.pos >= c.end) return undefined;
+    const b = c.buf[c.pos++]!;
+    z += (b & 0x7f) * mul;
+    if ((b & 0x80) === 0) return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+    mul *= 128;
+  }
+  return undefined;
+}
+
+function compileSkip(t: avro.Type): Skip | undefined {
+  const any = t as avro.Type & { symbols?: string[]; size?: number; fields?: Array<{ type: avro.Type }> };
+  switch (t.typeName) {
+    case 'null': return () => true;
+    case 'boolean': return (c) => c.pos++ < c.end;
+    case 'int': return (c) => { const v = varint(c); return v !== undefined && v === (v | 0); };
+    case 'long':
+    case 'abstract:long': return (c) => varint(c) !== undefined;
+    case 'float': return (c) => (c.pos += 4) <= c.end;
+    case 'double': return (c) => (c.pos += 8) <= c.end;
+    case 'fixed': { const n = any.size!; return (c) => (c.pos += n) <= c.end; }
+    case 'string':
+    case 'bytes': return (c) => { const n = varint(c); return n !== undefined && n >= 0 && (c.pos += n) <= c.end; };
+    case 'enum': { const k = any.symbols!.length; return (c) => { const v = varint(c); return v !== undefined && v >= 0 && v < k; }; }
+    case 'record': {
+      const parts = any.fields!.map((f) => compileSkip(f.type));
+      if (parts.some((p) => p === undefined)) return undefined;
+      const ps = parts as Skip[];
+      return (c) => { for (const p of ps) if (!p(c)) return false; return true; };
+    }
+    default: return undefined; // unions, arrays, maps: not in RawConnectEvent today
+  }
+}
+
+const same = (a: avro.Type, b: avro.Type) => JSON.stringify(a.schema()) === JSON.stringify(b.schema());
+
+export class AuditTranscoder {
+  private readonly tails = new WeakMap<Attribution, Buffer>();
+
+  private constructor(
+    private readonly rawHeader: Buffer,
+    private readonly auditHeader: Buffer,
+    private readonly skips: Skip[],
+    /** per raw field: is the audit field its nullable union */
+    private readonly marks: boolean[],
+    private readonly marked: number,
+    private readonly want: Record<keyof RawFields | 'cgroup', number>,
+    private readonly cgroupPathSkips: Skip[],
+    private readonly tailType: avro.Type,
+    private readonly tailNames: string[],
+  ) {}
+
+  /** undefined when the schemas do not allow the fast path. */
+  static create(codec: Codec): AuditTranscoder | undefined {
+    const rawWs = codec.set.get('RawConnectEvent');
+    const auditWs = codec.set.get('AuditRecord');
+    const rawFields = (rawWs.type as unknown as { fields: Array<{ name: string; type: avro.Type }> }).fields;
+    const auditSchema = auditWs.type.schema() as { fields: Array<{ name: string }> } & Record<string, unknown>;
+    const auditFields = (auditWs.type as unknown as { fields: Array<{ name: string; type: avro.Type }> }).fields;
+    if (auditFields.length <= rawFields.length) return undefined;
+    const skips: Skip[] = [];
+    const marks: boolean[] = [];
+    for (let i = 0; i < rawFields.length; i++) {
+      const r = rawFields[i]!;
+      const a = auditFields[i]!;
+      if (r.name !== a.name) return undefined;
+      const skip = compileSkip(r.type);
+      if (!skip) return undefined;
+      skips.push(skip);
+      const branches = (a.type as avro.Type & { types?: avro.Type[] }).types;
+      if (same(a.type, r.type)) marks.push(false);
+      else if (a.type.typeName === 'union:unwrapped' && branches?.length === 2 && branches[0]!.typeName === 'null' && same(branches[1]!, r.type)) marks.push(true);
+      else return undefined;
+    }
+    const idx = (n: string) => rawFields.findIndex((f) => f.name === n);
+    const want = { node: idx('node'), instance: idx('instance'), seq: idx('seq'), time: idx('time'), netns: idx('netns'), utsName: idx('utsName'), cgroup: idx('cgroup'), cgroupPath: -1 };
+    const cgroupType = rawFields[want.cgroup]?.type as unknown as { fields?: Array<{ name: string; type: avro.Type }> } | undefined;
+    const pathAt = cgroupType?.fields?.findIndex((f) => f.name === 'path') ?? -1;
+    if (Object.entries(want).some(([k, v]) => k !== 'cgroupPath' && v < 0) || pathAt < 0) return undefined;
+    if (cgroupType!.fields![pathAt]!.type.typeName !== 'string') return undefined;
+    for (const k of ['node', 'instance', 'utsName'] as const) if (rawFields[want[k]]!.type.typeName !== 'string') return undefined;
+    for (const k of ['seq', 'time', 'netns'] as const) if (rawFields[want[k]]!.type.typeName !== 'abstract:long') return undefined;
+    const cgroupPathSkips = cgroupType!.fields!.slice(0, pathAt).map((f) => compileSkip(f.type));
+    if (cgroupPathSkips.some((s) => s === undefined)) return undefined;
+    let tailType: avro.Type;
+    const tailNames = auditFields.slice(rawFields.length).map((f) => f.name);
+    try {
+      // The tail's named types are defined in the tail itself (Container, Pod, ...); if one were
+      // only defined in the head, parsing fails and the fast path is off.
+      tailType = parseSchema({ ...auditSchema, name: `${String(auditSchema.name)}Tail`, fields: auditSchema.fields.slice(rawFields.length) });
+    } catch {
+      return undefined;
+    }
+    const header = (fp: bigint) => Buffer.concat([Buffer.from([0xc3, 0x01]), fingerprintBytesLE(fp)]);
+    return new AuditTranscoder(header(rawWs.fingerprint), header(auditWs.fingerprint), skips, marks, marks.filter(Boolean).length,
+      want, cgroupPathSkips as Skip[], tailType, tailNames);
+  }
+
+  /** The fields enrich needs, if buf is a clean single-object RawConnectEvent of the current schema. */
+  read(buf: Buffer): RawFields | undefined {
+    if (buf.length < HEADER || buf.compare(this.rawHeader, 0, HEADER, 0, HEADER) !== 0) return undefined;
+    const c: Cursor = { buf, pos: HEADER, end: buf.length };
+    const w = this.want;
+    let node = '', instance = '', utsName = '', cgroupPath = '';
+    let seq = 0n, time = 0n, netns = 0n;
+    for (let i = 0; i < this.skips.length; i++) {
+      const start = c.pos;
+      if (i === w.cgroup) {
+        for (const s of this.cgroupPathSkips) if (!s(c)) return undefined;
+        const n = varint(c);
+        if (n === undefined || n < 0 || c.pos + n > c.end) return undefined;
+        cgroupPath = buf.toString('utf8', c.pos, c.pos + n);
+        c.pos = start;
+      }
+      if (!this.skips[i]!(c) || c.pos > c.end) return undefined;
+      switch (i) {
+        case w.node: node = str(buf, start, c.pos); break;
+        case w.instance: instance = str(buf, start, c.pos); break;
+        case w.utsName: utsName = str(buf, start, c.pos); break;
+        case w.seq: seq = decodeLongAt(buf, start, c.pos); break;
+        case w.time: time = decodeLongAt(buf, start, c.pos); break;
+        case w.netns: netns = decodeLongAt(buf, start, c.pos); break;
+      }
+    }
+    if (c.pos !== c.end) return undefined;
+    return { node, instance, seq, time, netns, utsName, cgroupPath };
+  }
+
+  /** The framed AuditRecord for a raw record read() accepted, attributed as `a`. */
+  write(raw: Buffer, a: Attribution): Buffer {
+    let tail = this.tails.get(a);
+    if (tail === undefined) {
+      const rec = auditFromRaw(TAIL_ONLY, a) as unknown as Record<string, unknown>;
+      tail = this.tailType.toBuffer(Object.fromEntries(this.tailNames.map((n) => [n, rec[n]])));
+      this.tails.set(a, tail);
+    }
+    const out = Buffer.allocUnsafe(HEADER + (raw.length - HEADER) + this.marked + tail.length);
+    this.auditHeader.copy(out, 0);
+    const c: Cursor = { buf: raw, pos: HEADER, end: raw.length };
+    let o = HEADER;
+    let from = HEADER;
+    for (let i = 0; i < this.skips.length; i++) {
+      if (this.marks[i]) {
+        o += raw.copy(out, o, from, c.pos);
+        out[o++] = UNION_SECOND;
+        from = c.pos;
+      }
+      this.skips[i]!(c);
+    }
+    o += raw.copy(out, o, from, c.pos);
+    tail.copy(out, o);
+    return out;
+  }
+}
+
+/** A string field's bytes [start, end) include its length prefix. */
+function str(buf: Buffer, start: number, end: number): string {
+  const c: Cursor = { buf, pos: start, end };
+  varint(c);
+  return buf.toString('utf8', c.pos, end);
+}
+
+// auditFromRaw() is the one place attribution becomes record fields; the tail takes those.
+const TAIL_ONLY = {} as RawConnectEvent;
+
+/**
+ * An audit output of the fast path. `record` (replay prints it) is decoded from the bytes only
+ * when asked for; `attribution` is the decision, for stats.
+ */
+export class TranscodedAudit {
+  readonly kind = 'audit' as const;
+  private rec: AuditRecord | undefined;
+
+  constructor(
+    readonly key: Buffer | string | null,
+    readonly value: Buffer,
+    readonly attribution: Attribution,
+    private readonly codec: Codec,
+  ) {}
+
+  get record(): AuditRecord {
+    this.rec ??= this.codec.decodeAs('AuditRecord', this.value);
+    return this.rec;
+  }
+}
