@@ -35,7 +35,15 @@ export class SchemaRegistryClient {
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(`--schema-registry: want http:// or https://, got ${u.protocol}`);
     // fetch refuses credentials in the URL; send them as Basic auth (Confluent Cloud style).
-    this.auth = u.username ? `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}` : undefined;
+    let user: string;
+    let password: string;
+    try {
+      user = decodeURIComponent(u.username);
+      password = decodeURIComponent(u.password);
+    } catch {
+      throw new ConfigError('--schema-registry: the credentials in the URL are not valid percent-encoding');
+    }
+    this.auth = u.username ? `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` : undefined;
     u.username = '';
     u.password = '';
     this.base = u.toString().replace(/\/+$/, '');

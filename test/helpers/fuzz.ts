@@ -71,7 +71,9 @@ async function runInWorker(name: string, p: FuzzProp): Promise<void> {
 }
 
 function runGuarded(url: string, name: string, p: FuzzProp): Promise<Done> {
-  const deadline = p.deadlineMs ?? (envInt('FUZZ_TIME_MS') ?? p.timeMs) + 20_000;
+  const budget = envInt('FUZZ_TIME_MS') ?? p.timeMs;
+  // A longer budget (FUZZ_TIME_MS) stretches the deadline with it.
+  const deadline = Math.max(p.deadlineMs ?? 0, budget + (p.deadlineMs !== undefined ? p.deadlineMs - p.timeMs : 20_000));
   return new Promise((resolve, reject) => {
     const w = new Worker(new URL(url), { workerData: { fuzzProp: name } });
     let last = '(none yet)';
@@ -108,7 +110,8 @@ export function fuzzSuite(url: string, props: Record<string, FuzzProp>): void {
     return;
   }
   for (const [name, p] of Object.entries(props)) {
-    test(name, { timeout: (p.deadlineMs ?? p.timeMs + 20_000) + 10_000 }, async (t) => {
+    const budget = envInt('FUZZ_TIME_MS') ?? p.timeMs;
+    test(name, { timeout: Math.max(p.deadlineMs ?? 0, budget + 20_000) + 10_000 }, async (t) => {
       const r = await runGuarded(url, name, p);
       t.diagnostic(`${r.numRuns} runs in ${r.ms.toFixed(0)} ms${r.interrupted ? ' (time budget reached)' : ''}`);
       assert.ok(!r.failed, r.message);
