@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer, connect, type Socket } from 'node:net';
 import type { Kafka } from 'kafkajs';
 import { Codec } from '../../src/schema/codec.js';
+import { ConfluentDecoder, SchemaRegistryClient } from '../../src/schema/confluent.js';
 import { runCli } from '../helpers/cli.js';
 import { readAll } from '../helpers/consume.js';
 import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
@@ -20,6 +21,20 @@ let kafka: Kafka;
 let registry: FakeRegistry;
 const t = { raw: uniqueTopic('cf-raw'), audit: uniqueTopic('cf-audit'), dlq: uniqueTopic('cf-dlq'), meta: uniqueTopic('cf-meta') };
 const stages: Stage[] = [];
+
+/** Waits (read_committed) until enrich has written the audit record of our connect. */
+async function waitForRecord(topic: string, port: number): Promise<void> {
+  const dec = new ConfluentDecoder(codec, new SchemaRegistryClient(registry.url));
+  const end = Date.now() + 60_000;
+  while (Date.now() < end) {
+    const msgs = await readAll(kafka, topic, { idleMs: 1500, maxWaitMs: 20_000 });
+    for (const m of msgs) {
+      const d = await dec.decode(m.value!);
+      if (d.schema === 'AuditRecord' && d.value.dst?.port === port) return;
+    }
+  }
+  assert.fail(`no audit record for the connect to port ${port}`);
+}
 
 before(async () => {
   kafka = await requireBroker();
@@ -56,6 +71,10 @@ test('capture and enrich write Confluent framing; enrich and tail read both fram
 
   const raw = await readAll(kafka, t.raw, { minCount: 1, idleMs: 3000, maxWaitMs: 30_000 });
   assert.ok(raw.some((m) => m.value?.[0] === 0x00), 'capture wrote Confluent-framed records');
+  // Capture records every connection on the machine; stop it so the audit topic goes quiet
+  // and the tails below can end on --idle-exit.
+  await waitForRecord(t.audit, port);
+  assert.equal(await stopStage(capture), 0);
 
   const r = await runCli(['tail', '--topic', t.audit, '--from-beginning', '--idle-exit', '4000', '--schema-registry', registry.url, '--brokers', BROKERS.join(',')], { timeoutMs: 60_000 });
   assert.equal(r.code, 0, r.stderr);
