@@ -83,11 +83,14 @@ static __always_inline void park(struct pt_inflight *in)
 	}
 	/* Lets set_state leave errno-less synchronous failures to the syscall exit. */
 	e->flags |= PT_F_IN_SYSCALL;
-	if (bpf_map_lookup_elem(&pending, &in->sk))
-		count(PT_STAT_PENDING_STALE);
-	if (bpf_map_update_elem(&pending, &in->sk, e, BPF_ANY)) {
-		count(PT_STAT_PENDING_FULL);
-		return;
+	/* NOEXIST first: the common case costs one map operation, not two. */
+	if (bpf_map_update_elem(&pending, &in->sk, e, BPF_NOEXIST)) {
+		if (bpf_map_lookup_elem(&pending, &in->sk))
+			count(PT_STAT_PENDING_STALE);
+		if (bpf_map_update_elem(&pending, &in->sk, e, BPF_ANY)) {
+			count(PT_STAT_PENDING_FULL);
+			return;
+		}
 	}
 	in->parked = 1;
 }

@@ -88,8 +88,8 @@ static __always_inline int is_loopback(const struct pt_dst *d)
  * Returns the sock and its protocol (TCP/UDP, 0 for anything else). */
 static __always_inline struct sock *sock_from_fd(long fd, __u8 *proto)
 {
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct fdtable *fdt = t->files->fdt;
 	struct file **fds;
 	struct file *f = NULL;
 	struct socket *so;
@@ -97,9 +97,9 @@ static __always_inline struct sock *sock_from_fd(long fd, __u8 *proto)
 	__u16 fam, type, p;
 	umode_t mode;
 
-	if (fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (fd < 0 || fd >= fdt->max_fds)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
+	fds = fdt->fd;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
 	if (!f)
 		return NULL;

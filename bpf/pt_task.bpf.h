@@ -18,41 +18,45 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 	return BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
 }
 
+
+/* Direct loads through the BTF-typed task pointer: each is one instruction
+ * (faults read as 0), where BPF_CORE_READ is a helper call per hop. */
 static __always_inline void fill_identity(struct pt_connect_event *e)
 {
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	struct task_struct *leader = BPF_CORE_READ(t, group_leader);
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct task_struct *leader = t->group_leader;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
-	struct nsproxy *nsp;
-	struct uts_namespace *uts;
-	struct pid *pid;
-	struct upid up = {};
-	unsigned int level;
+	struct nsproxy *nsp = t->nsproxy;
+	struct pid *pid = leader->thread_pid;
+	unsigned int level = pid->level;
 
 	e->tgid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;
 	e->uid = (__u32)uid_gid;
 	e->gid = uid_gid >> 32;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	e->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	e->ppid = t->real_parent->tgid;
 	/* The group leader's start time names the process, not this thread. */
-	e->start_ns = BPF_CORE_READ(leader, start_boottime);
-
-	nsp = BPF_CORE_READ(t, nsproxy);
-	e->netns = BPF_CORE_READ(nsp, net_ns, ns.inum);
-	e->mntns = BPF_CORE_READ(nsp, mnt_ns, ns.inum);
-	uts = BPF_CORE_READ(nsp, uts_ns);
-	bpf_core_read_str(e->uts, sizeof(e->uts), &uts->name.nodename);
+	e->start_ns = leader->start_boottime;
+	e->netns = nsp->net_ns->ns.inum;
+	e->mntns = nsp->mnt_ns->ns.inum;
+	bpf_probe_read_kernel_str(e->uts, sizeof(e->uts), nsp->uts_ns->name.nodename);
 
 	/* The task's own pid namespace is the deepest level of its struct pid
 	 * (nsproxy->pid_ns_for_children is for its children). */
-	pid = BPF_CORE_READ(leader, thread_pid);
-	level = BPF_CORE_READ(pid, level);
-	if (level < 64)
-		bpf_core_read(&up, sizeof(up), &pid->numbers[level]);
-	e->ns_pid = up.nr;
-	e->pidns = BPF_CORE_READ(up.ns, ns.inum);
+	if (level == 0) {
+		e->ns_pid = pid->numbers[0].nr;
+		e->pidns = pid->numbers[0].ns->ns.inum;
+	} else if (level < 64) {
+		/* A helper-read pointer is a plain number: indexing it is allowed. */
+		struct pid *p = BPF_CORE_READ(leader, thread_pid);
+		struct upid up = {};
+
+		bpf_core_read(&up, sizeof(up), &p->numbers[level]);
+		e->ns_pid = up.nr;
+		e->pidns = BPF_CORE_READ(up.ns, ns.inum);
+	}
 }
 
 /* DESIGN.md's rule: where a configured v1 controller sits in a non-root v1
@@ -60,28 +64,30 @@ static __always_inline void fill_identity(struct pt_connect_event *e)
  * "/" or at the runtime's own service); otherwise take the v2 path. */
 static __always_inline struct cgroup *pick_cgroup(__u16 *hier)
 {
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	struct css_set *cs = BPF_CORE_READ(t, cgroups);
-	struct cgroup *dfl = BPF_CORE_READ(cs, dfl_cgrp);
-	struct cgroup_root *dfl_root = BPF_CORE_READ(dfl, root);
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct css_set *cs = t->cgroups;
+	struct cgroup *dfl = cs->dfl_cgrp;
+	struct cgroup_root *dfl_root = dfl->root;
 	__u32 nsubsys = bpf_core_field_size(cs->subsys) / sizeof(void *);
 
 	for (__u32 i = 0; i < PT_MAX_CONTROLLERS; i++) {
-		struct cgroup_subsys_state *css = NULL;
+		struct cgroup_subsys_state *css;
 		struct cgroup *cg;
 		__s32 id;
 
 		if (i >= n_controllers)
 			break;
+		/* rodata: the verifier knows each id, so the index below is a constant. */
 		id = controller_ssid[i];
 		if (id < 0 || (__u32)id >= nsubsys || id >= 32)
 			continue;
-		bpf_core_read(&css, sizeof(css), &cs->subsys[id]);
-		cg = BPF_CORE_READ(css, cgroup);
+		css = cs->subsys[id];
+		cg = css->cgroup;
 		/* A controller bound to v2 lives on the default root: not a v1 path. */
-		if (!cg || BPF_CORE_READ(cg, root) == dfl_root)
+		if (!cg || cg->root == dfl_root)
 			continue;
-		if (!kn_parent(BPF_CORE_READ(cg, kn)))
+		/* Read by helper: as plain loads, clang would load both field flavours. */
+		if (!kn_parent(cg->kn))
 			continue;
 		*hier = i + 1;
 		return cg;
@@ -166,7 +172,7 @@ static __always_inline int fill_task(struct pt_connect_event *e)
 	fill_identity(e);
 	cg = pick_cgroup(&hier);
 	e->cg_hier = hier;
-	e->cgroup_id = BPF_CORE_READ(cg, kn, id);
+	e->cgroup_id = cg->kn->id;
 	return emit_cgroup(cg, hier, e->cgroup_id);
 }
 

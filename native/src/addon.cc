@@ -93,15 +93,24 @@ class Capture : public Napi::ObjectWrap<Capture> {
     }
   }
 
-  ~Capture() override { Shutdown(); }
+  ~Capture() override { Shutdown(false); }
 
-  void Shutdown() {
+  // Returns, when deliver, every record JS has not been handed yet (else counts
+  // them as dropped). Detaching first means nothing new arrives while the ring
+  // is drained.
+  std::unique_ptr<Batch> Shutdown(bool deliver) {
+    std::unique_ptr<Batch> rest;
     if (poller_) {
-      poller_->stop();  // set flag, interrupt, join
-      lastStats_ = ReadStats();
+      if (loaded_) loaded_->detach();
+      rest = poller_->stop(loaded_ != nullptr);
+      lastStats_ = ReadStats();  // after stop's sweep took its seqs
       const auto& c = poller_->counters();
       counters_ = {c.batches.load(), c.records.load(), c.swept.load(), c.queueFullWaits.load(),
                    c.consumeErrors.load(), c.droppedAtStop.load()};
+      if (rest && !deliver) {
+        counters_[5] += rest->count;
+        rest.reset();
+      }
       poller_.reset();
       tsfn_.Release();
     }
@@ -110,10 +119,11 @@ class Capture : public Napi::ObjectWrap<Capture> {
       napi_remove_env_cleanup_hook(hookEnv_, CleanupHook, this);
       hookEnv_ = nullptr;
     }
+    return rest;
   }
 
   // Worker or process teardown with a capture still running: stop it first.
-  static void CleanupHook(void* arg) { static_cast<Capture*>(arg)->Shutdown(); }
+  static void CleanupHook(void* arg) { static_cast<Capture*>(arg)->Shutdown(false); }
 
  private:
   Napi::Value Start(const Napi::CallbackInfo& info) {
@@ -129,8 +139,17 @@ class Capture : public Napi::ObjectWrap<Capture> {
                std::string("kernel BTF (") + kVmlinuxBtf + ") is missing: podtrail needs CONFIG_DEBUG_INFO_BTF=y");
       opts_.controllerIds = ControllerIds(controllers_);
       loaded_ = LoadBest(opts_, attempts);
-      tsfn_ = BatchTsfn::New(env, info[0].As<Napi::Function>(), "podtrail-events", 4, 1);
-      poller_ = std::make_unique<Poller>(*loaded_, tsfn_, maxBatch_, pendingTimeoutNs_, flushMs_);
+      // The TSFN only rings (one call queued at most); the batches wait in the
+      // outbox, which the TSFN owns and frees once its last call has run.
+      auto* box = new Outbox();
+      try {
+        tsfn_ = BatchTsfn::New(env, info[0].As<Napi::Function>(), "podtrail-events", 2, 1, box,
+                               [](Napi::Env, void*, Outbox* b) { delete b; }, static_cast<void*>(nullptr));
+      } catch (...) {
+        delete box;
+        throw;
+      }
+      poller_ = std::make_unique<Poller>(*loaded_, tsfn_, box, maxBatch_, pendingTimeoutNs_, flushMs_);
       poller_->start();
     } catch (const KernelFailure& f) {
       if (poller_) {
@@ -161,9 +180,12 @@ class Capture : public Napi::ObjectWrap<Capture> {
     return r;
   }
 
+  // Returns a Buffer of the records JS had not been handed yet (same framing as
+  // a batch), or undefined: after stop() no batch callback runs any more.
   Napi::Value Stop(const Napi::CallbackInfo& info) {
-    Shutdown();
-    return info.Env().Undefined();
+    auto rest = Shutdown(true);
+    if (!rest || !rest->count) return info.Env().Undefined();
+    return Napi::Buffer<uint8_t>::Copy(info.Env(), rest->data.data(), rest->data.size());
   }
 
   struct StatsSnap {

@@ -64,6 +64,11 @@ Loaded::Loaded(const LoaderOptions& o) : mode_(o.mode) {
 
 Loaded::~Loaded() { cleanup(); }
 
+void Loaded::detach() {
+  for (auto* l : links_) bpf_link__destroy(l);
+  links_.clear();
+}
+
 void Loaded::cleanup() {
   for (auto* l : links_) bpf_link__destroy(l);
   links_.clear();

@@ -38,6 +38,8 @@ class Loaded {
   // The kernel's sequence counter, shared through mmap; advance it atomically.
   uint64_t* seq() const { return seq_; }
   std::vector<std::string> programNames() const;
+  // Destroys the links: no program runs any more, the maps stay readable.
+  void detach();
 
  private:
   void cleanup();

@@ -32,23 +32,38 @@ static uint64_t ClockNs(clockid_t id) {
 uint64_t BoottimeNs() { return ClockNs(CLOCK_BOOTTIME); }
 uint64_t RealtimeNs() { return ClockNs(CLOCK_REALTIME); }
 
-void DeliverBatch(Napi::Env env, Napi::Function cb, std::nullptr_t*, Batch* batch) {
-  std::unique_ptr<Batch> own(batch);
-  // env is null when the TSFN is torn down with calls still queued: just free.
-  if (env == nullptr || cb.IsEmpty() || !batch) return;
-  auto buf = Napi::Buffer<uint8_t>::Copy(env, batch->data.data(), batch->data.size());
-  cb.Call({buf, Napi::Number::New(env, batch->count)});
+std::unique_ptr<Batch> Outbox::Take() {
+  std::lock_guard<std::mutex> g(mu);
+  if (ready.empty()) return nullptr;
+  auto b = std::move(ready.front());
+  ready.pop_front();
+  return b;
 }
 
-Poller::Poller(Loaded& loaded, BatchTsfn tsfn, uint32_t maxBatch, uint64_t pendingTimeoutNs, uint32_t flushMs)
-    : loaded_(loaded), tsfn_(tsfn), maxBatch_(maxBatch), pendingTimeoutNs_(pendingTimeoutNs) {
+void RingDoorbell(Napi::Env env, Napi::Function cb, Outbox* box, std::nullptr_t*) {
+  // env is null when the TSFN is torn down with calls still queued.
+  if (env == nullptr || cb.IsEmpty() || !box) return;
+  {
+    std::lock_guard<std::mutex> g(box->mu);
+    box->rung = false;
+  }
+  // One batch at a time: a stop() called from the callback takes the rest, in order.
+  while (auto b = box->Take()) {
+    auto buf = Napi::Buffer<uint8_t>::Copy(env, b->data.data(), b->data.size());
+    cb.Call({buf, Napi::Number::New(env, b->count)});
+  }
+}
+
+Poller::Poller(Loaded& loaded, BatchTsfn tsfn, Outbox* box, uint32_t maxBatch, uint64_t pendingTimeoutNs,
+               uint32_t flushMs)
+    : loaded_(loaded), tsfn_(tsfn), box_(box), maxBatch_(maxBatch), pendingTimeoutNs_(pendingTimeoutNs) {
   sweepEveryNs_ = std::clamp<uint64_t>(pendingTimeoutNs / 4, 10'000'000ull, 250'000'000ull);
   waitMs_ = static_cast<int>(sweepEveryNs_ / 1000000);
   if (flushMs > 0) waitMs_ = std::min<int>(waitMs_, static_cast<int>(flushMs));
 }
 
 Poller::~Poller() {
-  stop();
+  stop(false);
   if (rb_) ring_buffer__free(rb_);
   if (epfd_ >= 0) close(epfd_);
   if (evfd_ >= 0) close(evfd_);
@@ -74,24 +89,41 @@ void Poller::start() {
   started_ = true;
 }
 
-void Poller::stop() {
-  if (!started_) return;
+std::unique_ptr<Batch> Poller::stop(bool detached) {
+  if (!started_) return nullptr;
   started_ = false;
   stopping_.store(true);
   uint64_t one = 1;
   ssize_t w = write(evfd_, &one, sizeof one);
   (void)w;
   if (thread_.joinable()) thread_.join();
-  // What was read but not handed over yet still goes out if the queue has room.
-  // Blocking here would deadlock (JS drains the queue on this very thread): count instead.
-  if (held_ && !queueHeld()) counters_.droppedAtStop += held_->count;
-  held_.reset();
-  if (cur_ && cur_->count) {
-    held_ = std::move(cur_);
-    if (!queueHeld()) counters_.droppedAtStop += held_->count;
+  // Oldest first: what waits in the outbox, the held batch, the open one, and,
+  // once nothing new can arrive, the rest of the ring and the pending attempts.
+  auto out = std::make_unique<Batch>();
+  auto add = [&out](std::unique_ptr<Batch> b) {
+    if (!b || !b->count) return;
+    out->data.insert(out->data.end(), b->data.begin(), b->data.end());
+    out->count += b->count;
+  };
+  {
+    std::lock_guard<std::mutex> g(box_->mu);
+    while (!box_->ready.empty()) {
+      add(std::move(box_->ready.front()));
+      box_->ready.pop_front();
+    }
+    box_->closed = true;
   }
-  held_.reset();
-  cur_.reset();
+  add(std::move(held_));
+  add(std::move(cur_));
+  if (detached) {
+    unbounded_ = true;
+    if (ring_buffer__consume(rb_) < 0) counters_.consumeErrors++;
+    // No set_state will come for these any more: their outcome is unknown.
+    sweep(BoottimeNs(), 0);
+    add(std::move(cur_));
+  }
+  if (!out->count) return nullptr;
+  return out;
 }
 
 int Poller::OnSample(void* ctx, void* data, size_t len) {
@@ -112,23 +144,38 @@ bool Poller::append(const void* data, size_t len) {
   d.resize((d.size() + 7) & ~size_t(7), 0);
   cur_->count++;
   counters_.records++;
-  return cur_->count < maxBatch_;
+  return unbounded_ || cur_->count < maxBatch_;
 }
 
 bool Poller::queueHeld() {
   if (!held_) return true;
-  napi_status s = tsfn_.NonBlockingCall(held_.get());
-  if (s == napi_ok) {
-    held_.release();
+  bool ring = false;
+  {
+    std::lock_guard<std::mutex> g(box_->mu);
+    if (box_->closed) {
+      counters_.droppedAtStop += held_->count;
+      held_.reset();
+      stopping_.store(true);
+      return true;
+    }
+    if (box_->ready.size() >= box_->max) {
+      counters_.queueFullWaits++;
+      return false;
+    }
+    box_->ready.push_back(std::move(held_));
     counters_.batches++;
-    return true;
+    ring = !box_->rung;
+    box_->rung = true;
   }
-  if (s == napi_queue_full) {
-    counters_.queueFullWaits++;
-    return false;
+  // One doorbell at a time: JS takes every ready batch when it answers.
+  if (ring) {
+    napi_status s = tsfn_.NonBlockingCall(nullptr);
+    if (s != napi_ok) {
+      std::lock_guard<std::mutex> g(box_->mu);
+      box_->rung = false;  // rung again with the next batch
+      if (s == napi_closing) stopping_.store(true);
+    }
   }
-  held_.reset();  // closing: JS is gone
-  stopping_.store(true);
   return true;
 }
 
@@ -163,7 +210,7 @@ void Poller::run() {
     drain();
     uint64_t now = BoottimeNs();
     if (now >= nextSweep && !held_) {
-      sweep(now);
+      sweep(now, pendingTimeoutNs_);
       nextSweep = now + sweepEveryNs_;
     }
     if (!held_ && cur_ && cur_->count) {
@@ -176,14 +223,14 @@ void Poller::run() {
 // INPROGRESS for attempts pending longer than the timeout. Deleting the entry
 // first makes this the one reporter, as in BPF; the seq comes from the same
 // counter, advanced through the mmap.
-void Poller::sweep(uint64_t now) {
+void Poller::sweep(uint64_t now, uint64_t timeoutNs) {
   int fd = loaded_.pendingFd();
   std::vector<uint64_t> expired;
   uint64_t key = 0, next = 0;
   const void* prev = nullptr;
   pt_connect_event ev;
   for (size_t n = 0; n < kMaxSweep && bpf_map_get_next_key(fd, prev, &next) == 0; n++) {
-    if (bpf_map_lookup_elem(fd, &next, &ev) == 0 && now > ev.ts_ns && now - ev.ts_ns >= pendingTimeoutNs_)
+    if (bpf_map_lookup_elem(fd, &next, &ev) == 0 && now > ev.ts_ns && now - ev.ts_ns >= timeoutNs)
       expired.push_back(next);
     key = next;
     prev = &key;

@@ -117,12 +117,11 @@ export interface RawCgroupRecord {
 
 export type RawRecord = RawConnectRecord | RawCgroupRecord;
 
-function cstring(buf: Buffer, start: number, max: number): string {
-  const end = buf.indexOf(0, start);
-  return buf.toString('utf8', start, end < 0 || end > start + max ? start + max : end);
-}
-
-export function decodeConnect(buf: Buffer, off = 0, len: number = CONNECT_EVENT.SIZE): RawConnectRecord {
+/**
+ * Throws DecodeError unless buf[off, off+len) is a well-formed connect record;
+ * callers then read its fields by offset (KernelCapture builds events this way).
+ */
+export function checkConnect(buf: Buffer, off: number, len: number): void {
   const L = CONNECT_EVENT;
   if (len < L.SIZE || off + L.SIZE > buf.length) {
     throw new DecodeError(`connect record needs ${L.SIZE} bytes, has ${Math.min(len, buf.length - off)}`, 'TRUNCATED');
@@ -132,11 +131,27 @@ export function decodeConnect(buf: Buffer, off = 0, len: number = CONNECT_EVENT.
   }
   const fam = buf[off + L.family];
   const proto = buf[off + L.protocol];
-  const status = STATUS[buf[off + L.status] ?? 255];
-  const op = OPS[buf[off + L.op] ?? 0];
-  if ((fam !== AF_INET && fam !== AF_INET6) || (proto !== 6 && proto !== 17) || !status || !op) {
+  if ((fam !== AF_INET && fam !== AF_INET6) || (proto !== 6 && proto !== 17) || !STATUS[buf[off + L.status] ?? 255] || !OPS[buf[off + L.op] ?? 0]) {
     throw new DecodeError(`connect record with bad family/protocol/status/op ${fam}/${proto}/${buf[off + L.status]}/${buf[off + L.op]}`, 'INVALID');
   }
+}
+
+export const statusAt = (buf: Buffer, off: number): ConnectStatus => STATUS[buf[off + CONNECT_EVENT.status]!]!;
+export const opAt = (buf: Buffer, off: number): ConnectOp => OPS[buf[off + CONNECT_EVENT.op]!]!;
+
+/** A NUL-terminated string of at most max bytes at start. */
+export function cstring(buf: Buffer, start: number, max: number): string {
+  const end = buf.indexOf(0, start);
+  return buf.toString('utf8', start, end < 0 || end > start + max ? start + max : end);
+}
+
+export function decodeConnect(buf: Buffer, off = 0, len: number = CONNECT_EVENT.SIZE): RawConnectRecord {
+  const L = CONNECT_EVENT;
+  checkConnect(buf, off, len);
+  const fam = buf[off + L.family];
+  const proto = buf[off + L.protocol];
+  const status = statusAt(buf, off);
+  const op = opAt(buf, off);
   const alen = fam === AF_INET ? 4 : 16;
   const flags = buf.readUInt32LE(off + L.flags);
   return {
@@ -203,30 +218,40 @@ export function decodeRecord(buf: Buffer, off: number, len: number): RawRecord {
 }
 
 /**
- * Walks a native batch. A bad record is handed to onError and skipped; a bad
- * frame ends the walk (what follows cannot be found).
+ * Walks a native batch frame by frame, handing each record's offset and length to
+ * onRecord. A bad frame ends the walk (what follows cannot be found).
  */
-export function decodeBatch(buf: Buffer, onError: (err: DecodeError) => void): RawRecord[] {
-  const out: RawRecord[] = [];
+export function walkBatch(buf: Buffer, onRecord: (off: number, len: number) => void, onError: (err: DecodeError) => void): void {
   let off = 0;
   while (off < buf.length) {
     if (off + 8 > buf.length) {
       onError(new DecodeError(`batch ends inside a frame header at ${off}`, 'TRUNCATED'));
-      break;
+      return;
     }
     const len = buf.readUInt32LE(off);
     const start = off + 8;
     if (len === 0 || start + len > buf.length) {
       onError(new DecodeError(`frame of ${len} bytes at ${off} exceeds the batch`, 'TRUNCATED'));
-      break;
+      return;
     }
+    onRecord(start, len);
+    off = start + ((len + 7) & ~7);
+  }
+}
+
+/**
+ * Decodes a native batch. A bad record is handed to onError and skipped; a bad
+ * frame ends the walk (what follows cannot be found).
+ */
+export function decodeBatch(buf: Buffer, onError: (err: DecodeError) => void): RawRecord[] {
+  const out: RawRecord[] = [];
+  walkBatch(buf, (off, len) => {
     try {
-      out.push(decodeRecord(buf, start, len));
+      out.push(decodeRecord(buf, off, len));
     } catch (err) {
       if (err instanceof DecodeError) onError(err);
       else throw err;
     }
-    off = start + ((len + 7) & ~7);
-  }
+  }, onError);
   return out;
 }

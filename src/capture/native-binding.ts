@@ -104,7 +104,12 @@ export interface NativeCaptureOptions {
 
 export interface NativeCapture {
   start(onBatch: (batch: Buffer, count: number) => void): NativeStartResult;
-  stop(): void;
+  /**
+   * Detaches, drains the ring, reports attempts still pending as INPROGRESS, and
+   * returns every record not yet handed to onBatch (batch framing), in order.
+   * No onBatch call happens after it.
+   */
+  stop(): Buffer | undefined | void;
   stats(): NativeStats;
   forgetCgroup(hier: number, cgroupId: bigint): boolean;
 }

@@ -3,10 +3,11 @@
 // options once, decodes batches through event-layout.ts, and gives every event
 // its cgroup path from a cache of the kernel's once-per-cgroup path records.
 // The native class is a constructor argument, so unit tests can pass a fake.
-import { LRUCache } from 'lru-cache';
-import { ConfigError } from '../common/errors.js';
+import { ConfigError, DecodeError } from '../common/errors.js';
 import { moduleLogger } from '../common/log.js';
-import { decodeBatch, type RawConnectRecord } from './event-layout.js';
+import { CgroupPaths } from './cgroup-paths.js';
+import { checkConnect, CONSTANTS, decodeCgroup, walkBatch } from './event-layout.js';
+import { cgroupIdAt, checkedConnectEventAt, hierAt } from './kernel-event.js';
 import {
   CAPTURE_DEFAULTS,
   defaultBpfObjectPath,
@@ -90,31 +91,23 @@ export function validateCaptureOptions(o: KernelCaptureOptions = {}): Resolved {
   };
 }
 
-const cacheKey = (hier: number, id: bigint): string => `${hier}:${id}`;
-
 export class KernelCapture {
   private readonly opts: Resolved;
   private native: NativeCapture | undefined;
   private started: NativeStartResult | undefined;
-  private readonly paths: LRUCache<string, string>;
+  private readonly paths: CgroupPaths;
   private delivered = 0;
   private decodeErrors = 0;
   private pathMisses = 0;
+  private onBatch: ((events: KernelConnectEvent[]) => void) | undefined;
 
   constructor(
     private readonly nativeCtor: NativeCaptureCtor,
     opts: KernelCaptureOptions = {},
   ) {
     this.opts = validateCaptureOptions(opts);
-    this.paths = new LRUCache<string, string>({
-      max: this.opts.cgroupCacheSize,
-      // The kernel must not think we still hold a path we dropped: make it resend.
-      dispose: (_path, key, reason) => {
-        if (reason !== 'evict' || !this.native) return;
-        const [hier, id] = key.split(':');
-        this.native.forgetCgroup(Number(hier), BigInt(id ?? '0'));
-      },
-    });
+    // The kernel must not think we still hold a path we dropped: make it resend.
+    this.paths = new CgroupPaths(this.opts.cgroupCacheSize, (hier, id) => this.native?.forgetCgroup(hier, id));
   }
 
   get options(): Readonly<Resolved> {
@@ -123,7 +116,7 @@ export class KernelCapture {
 
   /**
    * Loads and attaches the BPF programs and starts the poll thread. onBatch gets
-   * events in ring order; batches already queued when stop() runs still arrive.
+   * events in ring order, the last of them from inside stop().
    */
   start(onBatch: (events: KernelConnectEvent[]) => void): NativeStartResult {
     if (this.native) throw new ConfigError('KernelCapture already started');
@@ -138,6 +131,7 @@ export class KernelCapture {
     }
     this.native = n;
     this.started = r;
+    this.onBatch = onBatch;
     log.info(
       { attachMode: r.attachMode, attempts: r.attempts.map((a) => ({ mode: a.mode, ok: a.ok, code: a.code, errno: a.errno })) },
       'kernel capture attached',
@@ -146,18 +140,26 @@ export class KernelCapture {
     return r;
   }
 
-  /** Detaches everything and joins the poll thread. Calling it again does nothing. */
+  /**
+   * Detaches everything and joins the poll thread. Events still in flight (in the
+   * ring, not yet handed over, or TCP attempts without an outcome, as INPROGRESS)
+   * reach onBatch before this returns; none after. Calling it again does nothing.
+   */
   stop(): void {
     const n = this.native;
     if (!n) return;
+    let rest: Buffer | undefined | void;
     try {
-      n.stop();
+      rest = n.stop();
     } catch (err) {
       throw fromNative(err);
     } finally {
       this.lastNative = n;
       this.native = undefined;
     }
+    const onBatch = this.onBatch;
+    this.onBatch = undefined;
+    if (Buffer.isBuffer(rest) && rest.length > 0 && onBatch) this.onNativeBatch(rest, onBatch);
   }
 
   private lastNative: NativeCapture | undefined;
@@ -189,26 +191,25 @@ export class KernelCapture {
   }
 
   private onNativeBatch(buf: Buffer, onBatch: (events: KernelConnectEvent[]) => void): void {
-    const records = decodeBatch(buf, (err) => {
+    const events: KernelConnectEvent[] = [];
+    const bad = (err: DecodeError) => {
       this.decodeErrors++;
       log.warn({ err }, 'undecodable record from the kernel');
-    });
-    const events: KernelConnectEvent[] = [];
-    for (const r of records) {
-      if (r.kind === 'cgroup') {
-        this.paths.set(cacheKey(r.hier, r.cgroupId), r.path);
-        if (r.truncated) log.warn({ cgroupId: String(r.cgroupId) }, 'cgroup path deeper than the kernel walks; top levels cut');
-        continue;
+    };
+    walkBatch(buf, (off, len) => {
+      try {
+        const type = len >= 4 ? buf.readUInt32LE(off) : -1;
+        if (type === CONSTANTS.PT_REC_CONNECT) events.push(this.eventAt(buf, off, len));
+        else if (type === CONSTANTS.PT_REC_CGROUP) {
+          const r = decodeCgroup(buf, off, len);
+          this.paths.set(r.hier, r.cgroupId, r.path);
+          if (r.truncated) log.warn({ cgroupId: String(r.cgroupId) }, 'cgroup path deeper than the kernel walks; top levels cut');
+        } else throw new DecodeError(`unknown record type ${type}`, 'INVALID');
+      } catch (err) {
+        if (err instanceof DecodeError) bad(err);
+        else throw err;
       }
-      let path = this.paths.get(cacheKey(r.cgroupHier, r.cgroupId));
-      if (path === undefined) {
-        // Only after a cache eviction raced an event in flight; the kernel resends next time.
-        this.pathMisses++;
-        this.native?.forgetCgroup(r.cgroupHier, r.cgroupId);
-        path = '';
-      }
-      events.push(this.toEvent(r, path));
-    }
+    }, bad);
     if (events.length === 0) return;
     this.delivered += events.length;
     try {
@@ -218,34 +219,17 @@ export class KernelCapture {
     }
   }
 
-  private toEvent(r: RawConnectRecord, cgroupPath: string): KernelConnectEvent {
-    return {
-      seq: r.seq,
-      bootNs: r.tsNs,
-      doneBootNs: r.doneNs,
-      protocol: r.protocol,
-      family: r.family,
-      v4Mapped: r.v4Mapped,
-      op: r.op,
-      src: r.src,
-      dst: r.dst,
-      status: r.status,
-      errno: r.errno,
-      pid: r.tgid,
-      tid: r.tid,
-      ppid: r.ppid,
-      uid: r.uid,
-      gid: r.gid,
-      comm: r.comm,
-      startBootNs: r.startNs,
-      nsPid: r.nsPid,
-      netns: r.netns,
-      mntns: r.mntns,
-      pidns: r.pidns,
-      utsName: r.utsName,
-      cgroupId: r.cgroupId,
-      cgroupPath,
-      cgroupController: r.cgroupHier === 0 ? '' : (this.opts.cgroupControllers[r.cgroupHier - 1] ?? `#${r.cgroupHier}`),
-    };
+  private eventAt(buf: Buffer, off: number, len: number): KernelConnectEvent {
+    checkConnect(buf, off, len);
+    const hier = hierAt(buf, off);
+    const id = cgroupIdAt(buf, off);
+    let path = this.paths.get(hier, id);
+    if (path === undefined) {
+      // Only after a cache eviction raced an event in flight; the kernel resends next time.
+      this.pathMisses++;
+      this.native?.forgetCgroup(hier, id);
+      path = '';
+    }
+    return checkedConnectEventAt(buf, off, path, hier === 0 ? '' : (this.opts.cgroupControllers[hier - 1] ?? `#${hier}`));
   }
 }
