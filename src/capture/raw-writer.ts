@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: Apache-2.0
+// RawConnectEvent -> Avro single-object bytes, written by hand: capture encodes one per
+// connection, and avsc's generic writer (a Buffer per call, then a copy for the header)
+// cost more than the rest of the per-event work in user space. The output must be
+// byte-for-byte what Codec.encode writes (test/unit/raw-writer.test.ts checks it over
+// random events). It is used only while the registry's RawConnectEvent is the schema
+// written for here (same fingerprint); anything it does not expect goes to the Codec.
+import type { Codec } from '../schema/codec.js';
+import { fingerprintBytesLE } from '../schema/rabin.js';
+import type { RawConnectEvent } from '../schema/types.js';
+
+/** CRC-64-AVRO of the canonical RawConnectEvent schema this writer follows. */
+export const RAW_WRITER_FINGERPRINT = 0x26dba4da9e574ca0n;
+
+const PROTOCOL: Record<string, number> = { TCP: 0, UDP: 1 };
+const FAMILY: Record<string, number> = { IPv4: 0, IPv6: 1 };
+const STATUS: Record<string, number> = { OK: 0, INPROGRESS: 1, REFUSED: 2, TIMEOUT: 3, UNREACHABLE: 4, ERROR: 5 };
+const TWO52 = 2 ** 52;
+
+class Out {
+  buf = Buffer.allocUnsafe(64 * 1024);
+  pos = 0;
+
+  int(n: number): void {
+    let z = ((n << 1) ^ (n >> 31)) >>> 0;
+    while (z > 0x7f) {
+      this.buf[this.pos++] = (z & 0x7f) | 0x80;
+      z >>>= 7;
+    }
+    this.buf[this.pos++] = z;
+  }
+
+  long(v: bigint): void {
+    const n = Number(v);
+    if (n > -TWO52 && n < TWO52) {
+      // zigzag in float arithmetic: |n| < 2^52 keeps 2|n| exact
+      let z = n >= 0 ? n * 2 : -n * 2 - 1;
+      while (z > 0x7f) {
+        this.buf[this.pos++] = (z % 128) | 0x80;
+        z = Math.floor(z / 128);
+      }
+      this.buf[this.pos++] = z;
+      return;
+    }
+    // 64-bit zigzag on two 32-bit halves (protobuf's LongBits way)
+    const u = BigInt.asUintN(64, v);
+    let lo = Number(u & 0xffffffffn);
+    let hi = Number(u >> 32n);
+    const mask = (hi | 0) >> 31;
+    hi = (((hi << 1) | (lo >>> 31)) ^ mask) >>> 0;
+    lo = ((lo << 1) ^ mask) >>> 0;
+    while (hi) {
+      this.buf[this.pos++] = (lo & 0x7f) | 0x80;
+      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+      hi >>>= 7;
+    }
+    while (lo > 0x7f) {
+      this.buf[this.pos++] = (lo & 0x7f) | 0x80;
+      lo >>>= 7;
+    }
+    this.buf[this.pos++] = lo;
+  }
+
+  string(s: string): void {
+    const n = Buffer.byteLength(s, 'utf8');
+    this.int(n);
+    this.pos += this.buf.write(s, this.pos, n, 'utf8');
+  }
+
+  bytes(b: Uint8Array): void {
+    this.int(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  /** Room for anything the record can need, strings at 3 bytes per UTF-16 unit. */
+  reserve(strChars: number, byteLen: number): void {
+    const need = 256 + strChars * 3 + byteLen;
+    if (this.buf.length < need) this.buf = Buffer.allocUnsafe(need * 2);
+    this.pos = 0;
+  }
+}
+
+const isInt = (n: unknown): n is number => typeof n === 'number' && (n | 0) === n;
+const isLong = (v: unknown): v is bigint => typeof v === 'bigint' && v >= -(2n ** 63n) && v < 2n ** 63n;
+const isBytes = (b: unknown): b is Uint8Array => b instanceof Uint8Array;
+
+/** Everything the hand-written path relies on; otherwise the Codec decides (and reports). */
+function plain(r: RawConnectEvent): boolean {
+  const p = r.process;
+  return typeof r.eventId === 'string' && isLong(r.seq) && typeof r.instance === 'string' && isLong(r.time) &&
+    typeof r.node === 'string' && PROTOCOL[r.protocol] !== undefined && FAMILY[r.family] !== undefined &&
+    isBytes(r.src?.addr) && isInt(r.src.port) && isBytes(r.dst?.addr) && isInt(r.dst.port) &&
+    STATUS[r.result?.status] !== undefined && isInt(r.result.errno) &&
+    isInt(p?.pid) && isInt(p.tid) && isInt(p.ppid) && isLong(p.uid) && isLong(p.gid) && typeof p.comm === 'string' &&
+    isLong(p.startTime) && isInt(p.nsPid) && isLong(r.netns) && isLong(r.mntns) && isLong(r.pidns) &&
+    typeof r.utsName === 'string' && isLong(r.cgroup?.id) && typeof r.cgroup.path === 'string';
+}
+
+export class RawWriter {
+  private readonly out = new Out();
+  private readonly header: Buffer;
+  /** false when the codec's RawConnectEvent is another schema: then everything goes to it */
+  readonly fast: boolean;
+
+  constructor(private readonly codec: Codec) {
+    const ws = codec.set.get('RawConnectEvent');
+    this.fast = ws.fingerprint === RAW_WRITER_FINGERPRINT;
+    this.header = Buffer.concat([Buffer.from([0xc3, 0x01]), fingerprintBytesLE(RAW_WRITER_FINGERPRINT)]);
+  }
+
+  encode(r: RawConnectEvent): Buffer {
+    if (!this.fast || !plain(r)) return this.codec.encode('RawConnectEvent', r);
+    const o = this.out;
+    const p = r.process;
+    o.reserve(r.eventId.length + r.instance.length + r.node.length + p.comm.length + r.utsName.length + r.cgroup.path.length,
+      r.src.addr.length + r.dst.addr.length);
+    this.header.copy(o.buf, 0);
+    o.pos = this.header.length;
+    o.string(r.eventId);
+    o.long(r.seq);
+    o.string(r.instance);
+    o.long(r.time);
+    o.string(r.node);
+    o.int(PROTOCOL[r.protocol]!);
+    o.int(FAMILY[r.family]!);
+    o.bytes(r.src.addr);
+    o.int(r.src.port);
+    o.bytes(r.dst.addr);
+    o.int(r.dst.port);
+    o.int(STATUS[r.result.status]!);
+    o.int(r.result.errno);
+    o.int(p.pid);
+    o.int(p.tid);
+    o.int(p.ppid);
+    o.long(p.uid);
+    o.long(p.gid);
+    o.string(p.comm);
+    o.long(p.startTime);
+    o.int(p.nsPid);
+    o.long(r.netns);
+    o.long(r.mntns);
+    o.long(r.pidns);
+    o.string(r.utsName);
+    o.long(r.cgroup.id);
+    o.string(r.cgroup.path);
+    // allocUnsafe of a small size takes a slice of Node's shared pool: no new ArrayBuffer.
+    const res = Buffer.allocUnsafe(o.pos);
+    o.buf.copy(res, 0, 0, o.pos);
+    return res;
+  }
+}
