@@ -10,7 +10,7 @@ import { MetadataError } from '../../src/common/errors.js';
 import { parseCgroupPath, tryParseCgroupPath, type ParsedCgroup } from '../../src/enrich/cgroup-path.js';
 import { fuzzSuite, timed } from '../helpers/fuzz.js';
 
-const CALL_MS = 100;
+const CALL_MS = 500;
 const FIXTURE = new URL('../../../test/fixtures/cgroup-paths.tsv', import.meta.url);
 const REAL = readFileSync(FIXTURE, 'utf8').split('\n')
   .filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith('path\t'))
@@ -78,7 +78,7 @@ function parseBoth(path: unknown): ParsedCgroup | undefined {
 
 fuzzSuite(import.meta.url, {
   'parseCgroupPath: any string gives a consistent result or MetadataError(BAD_PATH), and tryParse agrees': {
-    runs: 30_000, timeMs: 2_500,
+    runs: 30_000, timeMs: 1_200,
     make: (observe) => fc.property(anyPath, (path) => {
       observe(path);
       const r = parseBoth(path);
@@ -89,7 +89,7 @@ fuzzSuite(import.meta.url, {
     }),
   },
   'tryParseCgroupPath: non-string input (a forged record) is a BAD_PATH result, never a throw': {
-    runs: 2_000, timeMs: 1_000,
+    runs: 2_000, timeMs: 300,
     make: (observe) => fc.property(fc.anything(), (v) => {
       observe(v);
       if (typeof v === 'string') return;
@@ -97,7 +97,7 @@ fuzzSuite(import.meta.url, {
     }),
   },
   'parseCgroupPath: the leaf alone decides the container ID (nesting under other cgroups keeps it)': {
-    runs: 5_000, timeMs: 1_500,
+    runs: 5_000, timeMs: 500,
     make: (observe) => fc.property(structured, fc.array(fc.constantFrom('docker', 'system.slice', 'a1b2', 'node-1', 'x.slice'), { minLength: 1, maxLength: 3 }), (path, prefix) => {
       observe({ path, prefix });
       const r = parseBoth(path);

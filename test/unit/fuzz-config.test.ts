@@ -68,7 +68,7 @@ const percent = fc.oneof(fc.constantFrom('%', '%Z', '%ZZ', '%E0%A4%A', '%41', '%
 
 fuzzSuite(import.meta.url, {
   'parseOptions: every command, any flags and environment: valid values or a ConfigError': {
-    runs: 6_000, timeMs: 2_000,
+    runs: 6_000, timeMs: 500,
     make: (observe) => fc.property(
       fc.constantFrom(...commands).chain((cmd) => fc.tuple(fc.constant(cmd), argvArb(cmd), envArb(cmd))),
       ([cmd, argv, env]) => {
@@ -84,7 +84,7 @@ fuzzSuite(import.meta.url, {
       }),
   },
   'kafkaConfigFrom: any TLS/SASL settings give a config or a ConfigError': {
-    runs: 3_000, timeMs: 1_500,
+    runs: 3_000, timeMs: 300,
     make: (observe) => {
       const file = fc.constantFrom(undefined, '/nonexistent/ca.pem', '/', '/dev/null', '/proc/self/status', '', 'relative.pem');
       return fc.property(
@@ -105,7 +105,7 @@ fuzzSuite(import.meta.url, {
     },
   },
   'parseSyslogUrl: any text gives a target or a ConfigError; valid targets round-trip': {
-    runs: 20_000, timeMs: 1_500,
+    runs: 20_000, timeMs: 400,
     make: (observe) => fc.property(
       fc.oneof(
         fc.string({ unit: 'binary', maxLength: 40 }),
@@ -129,7 +129,7 @@ fuzzSuite(import.meta.url, {
       }),
   },
   'SchemaRegistryClient: any --schema-registry text is accepted or refused with a ConfigError': {
-    runs: 10_000, timeMs: 1_500,
+    runs: 10_000, timeMs: 400,
     make: (observe) => fc.property(
       fc.oneof(
         fc.string({ unit: 'binary', maxLength: 40 }),
@@ -146,7 +146,7 @@ fuzzSuite(import.meta.url, {
       }),
   },
   'checkBrokerList: any list gives a message or nothing, never a throw': {
-    runs: 10_000, timeMs: 1_000,
+    runs: 10_000, timeMs: 300,
     make: (observe) => fc.property(fc.array(fc.oneof(fc.string({ unit: 'binary', maxLength: 30 }), HOSTS.map((h) => `${h}:9092`))), (list) => {
       observe(list);
       const r = checkBrokerList(list);

@@ -71,7 +71,7 @@ function resolverFrom(answers: (ResolveResult | 'throw')[]): MetadataResolver {
 
 fuzzSuite(import.meta.url, {
   'EnrichProcessor.processBatch: garbage to the DLQ once each, every raw record to one audit record, never a throw': {
-    runs: 1_500, timeMs: 3_000,
+    runs: 1_500, timeMs: 2_000,
     make: (observe) => fc.asyncProperty(
       fc.array(kinds, { minLength: 1, maxLength: 25 }), fc.array(answer, { minLength: 1, maxLength: 5 }), fc.nat({ max: 63 }), fc.boolean(),
       async (items, answers, partition, sequential) => {

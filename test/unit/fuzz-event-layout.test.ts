@@ -12,7 +12,7 @@ import {
 import { encodeCgroup, encodeConnect, frame } from '../helpers/event-records.js';
 import { fuzzSuite, timed } from '../helpers/fuzz.js';
 
-const CALL_MS = 250;
+const CALL_MS = 500;
 const STATUS = ['OK', 'INPROGRESS', 'REFUSED', 'TIMEOUT', 'UNREACHABLE', 'ERROR'];
 const OPS = ['connect', 'sendto', 'sendmsg', 'sendmmsg'];
 
@@ -76,7 +76,7 @@ const HOT = [CONNECT_EVENT.type, CONNECT_EVENT.family, CONNECT_EVENT.protocol, C
 
 fuzzSuite(import.meta.url, {
   'decodeBatch: random bytes never throw; errors are DecodeErrors; records are well formed': {
-    runs: 20_000, timeMs: 2_000,
+    runs: 20_000, timeMs: 600,
     make: (observe) => fc.property(fc.uint8Array({ maxLength: 600 }), (u) => {
       const buf = Buffer.from(u);
       observe(buf);
@@ -84,7 +84,7 @@ fuzzSuite(import.meta.url, {
     }),
   },
   'decodeBatch: valid records round-trip, one per frame, in order': {
-    runs: 2_000, timeMs: 2_000,
+    runs: 2_000, timeMs: 500,
     make: (observe) => fc.property(fc.array(recordSpec, { maxLength: 6 }), (specs) => {
       observe(specs);
       const { recs, errors } = walk(frame(...specs.map(encode)));
@@ -108,7 +108,7 @@ fuzzSuite(import.meta.url, {
     }),
   },
   'decodeBatch: corrupted records in intact frames give exactly one record or one error each': {
-    runs: 5_000, timeMs: 3_000,
+    runs: 5_000, timeMs: 1_000,
     make: (observe) => fc.property(fc.array(fc.tuple(recordSpec, edits, fc.boolean()), { minLength: 1, maxLength: 5 }), (items) => {
       const bufs = items.map(([s, ed, hot]) => {
         const b = encode(s);
@@ -121,7 +121,7 @@ fuzzSuite(import.meta.url, {
     }),
   },
   'decodeBatch: broken framing (lengths, truncation, junk between frames) ends the walk with an error, never a throw': {
-    runs: 5_000, timeMs: 3_000,
+    runs: 5_000, timeMs: 800,
     make: (observe) => fc.property(
       fc.array(recordSpec, { minLength: 1, maxLength: 4 }),
       fc.array(fc.record({ at: fc.nat(), v: fc.oneof(u32, fc.constantFrom(0, 1, 7, 8, CONNECT_EVENT.SIZE - 1, CONNECT_EVENT.SIZE + 8, 0xffffffff)) }), { minLength: 1, maxLength: 3 }),
@@ -140,7 +140,7 @@ fuzzSuite(import.meta.url, {
       }),
   },
   'decodeRecord/decodeConnect/decodeCgroup: any offset and length inside any buffer give only DecodeErrors': {
-    runs: 20_000, timeMs: 2_000,
+    runs: 20_000, timeMs: 800,
     make: (observe) => fc.property(
       fc.oneof(fc.uint8Array({ maxLength: 5000 }).map((u) => Buffer.from(u)), recordSpec.map(encode)),
       fc.nat(), fc.nat(), fc.nat({ max: 2 }),

@@ -14,7 +14,7 @@ import fc from 'fast-check';
 import { A, C, S, buildTree, treeArb, treeBase } from '../helpers/host-tree.js';
 
 const CHILD = fileURLToPath(new URL('../helpers/resolve-child.js', import.meta.url));
-const TREES = 30;
+const TREES = 20;
 const MARKER = '/nonexistent-podtrail-fuzz-marker';
 // Opens the runtime itself makes at any time (glibc's CPU count for V8 and libuv), named
 // exactly; nothing a host root's contents can steer.

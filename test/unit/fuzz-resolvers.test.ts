@@ -48,7 +48,7 @@ const optionsArb = fc.record({
 
 fuzzSuite(import.meta.url, {
   'createResolver over random host roots: answers only typed results, in bounded time, reading nothing outside the root': {
-    runs: 400, timeMs: 7_000,
+    runs: 400, timeMs: 4_000,
     make: (observe) => {
       const watch = watchFsReads();
       const base = treeBase('podtrail-fuzz-res-');
@@ -79,7 +79,7 @@ fuzzSuite(import.meta.url, {
   // Options as config sources give them (flags, env, a config file): strings, numbers, string
   // lists, of any content. Values of the wrong JS type are the compiler's job (see the report).
   'createResolver: any options of the right shape are accepted or refused with a ConfigError': {
-    runs: 3_000, timeMs: 1_000,
+    runs: 3_000, timeMs: 300,
     make: (observe) => {
       const num = fc.oneof(fc.integer(), fc.double(), fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, -0, 2 ** 53, -1));
       return fc.property(

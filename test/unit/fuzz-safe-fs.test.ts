@@ -56,7 +56,7 @@ function plainFile(root: string, rel: string): boolean {
 
 fuzzSuite(import.meta.url, {
   'readFileInRoot/readJsonInRoot over random roots and paths: bytes or MetadataError, never outside the root': {
-    runs: 400, timeMs: 5_000,
+    runs: 400, timeMs: 2_500,
     make: (observe) => {
       const watch = watchFsReads();
       const base = treeBase('podtrail-fuzz-fs-');
