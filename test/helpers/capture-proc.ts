@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The real `podtrail capture` CLI as a child process: started, watched through its
 // JSON log lines on stderr, sampled through /proc, and stopped with a signal.
-import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { spawnCli } from './cli.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, rmdirSync } from 'node:fs';
+import type { CgroupFixture } from './ns.js';
+import { REPO_ROOT, spawnCli } from './cli.js';
 
 export interface LogLine {
   level: number;
@@ -78,9 +79,16 @@ export class CaptureProc {
     for (const f of w) f();
   }
 
-  /** Starts `podtrail capture ARGS` at log level info; resolves once it reports "capture started". */
-  static async start(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CaptureProc> {
-    const p = new CaptureProc(spawnCli(['capture', ...args], { PODTRAIL_LOG_LEVEL: 'info', ...opts.env }));
+  /**
+   * Starts `podtrail capture ARGS` at log level info; resolves once it reports "capture
+   * started". bin: another checkout's bin/podtrail.js (the bench compares builds).
+   */
+  static async start(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; bin?: string } = {}): Promise<CaptureProc> {
+    const env = { PODTRAIL_LOG_LEVEL: 'info', ...opts.env };
+    const child = opts.bin
+      ? spawn(process.execPath, [opts.bin, 'capture', ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawnCli(['capture', ...args], env);
+    const p = new CaptureProc(child);
     try {
       const started = await p.waitLog((l) => l.msg === 'capture started', opts.timeoutMs ?? 60_000);
       p.instance = String(started.instance);
@@ -141,4 +149,21 @@ export class CaptureProc {
     this.child.kill('SIGKILL');
     await this.exited;
   }
+}
+
+/** CgroupFixture.cleanup, retrying for a second: a cgroup can stay busy briefly after its last task exits. */
+export async function cleanupCgroups(cg: CgroupFixture): Promise<string[]> {
+  let left = cg.cleanup();
+  for (let i = 0; i < 10 && left.length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    left = left.filter((d) => {
+      try {
+        rmdirSync(d);
+        return false;
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+      }
+    });
+  }
+  return left;
 }

@@ -17,7 +17,7 @@ import { readAll } from '../helpers/consume.js';
 import { uniqueTopic } from '../helpers/kafka.js';
 import { buildClient, CgroupFixture, repoRoot, runClient, type CgroupDir } from '../helpers/ns.js';
 import { missingKernelPrereq } from '../helpers/capture-sink.js';
-import { CaptureProc, type CaptureExit } from '../helpers/capture-proc.js';
+import { CaptureProc, cleanupCgroups, type CaptureExit } from '../helpers/capture-proc.js';
 
 const missing = missingKernelPrereq();
 const skip = missing && process.env.CI !== 'true' ? `kernel capture prerequisites: ${missing}` : false;
@@ -88,7 +88,7 @@ describe('capture loss through Kafka: broker away, small buffer (real kernel, pr
       await broker.run('stop').catch(() => undefined);
       rmSync(broker.dir, { recursive: true, force: true });
     }
-    assert.deepEqual(cg.cleanup(), [], 'cgroups left behind');
+    assert.deepEqual(await cleanupCgroups(cg), [], 'cgroups left behind');
   });
 
   test('events beyond the buffer are dropped while the broker is away, and a loss record says which', async (t) => {

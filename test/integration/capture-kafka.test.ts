@@ -14,7 +14,7 @@ import { BROKERS, deleteTopics, requireBroker, uniqueTopic } from '../helpers/ka
 import { readAll } from '../helpers/consume.js';
 import { buildClient, CgroupFixture, runClient, type CgroupDir, type ClientOptions, type ClientResult } from '../helpers/ns.js';
 import { missingKernelPrereq } from '../helpers/capture-sink.js';
-import { CaptureProc, type CaptureExit } from '../helpers/capture-proc.js';
+import { CaptureProc, cleanupCgroups, type CaptureExit } from '../helpers/capture-proc.js';
 
 const missing = missingKernelPrereq();
 // In CI a missing prerequisite fails every test here (before() throws); elsewhere it skips visibly.
@@ -71,7 +71,7 @@ describe('podtrail capture -> Kafka -> podtrail tail (real kernel, real broker)'
 
   after(async () => {
     await cap?.kill();
-    const left = cg.cleanup();
+    const left = await cleanupCgroups(cg);
     if (kafka) await deleteTopics(kafka, [topic]);
     assert.deepEqual(left, [], 'cgroups left behind');
   });
