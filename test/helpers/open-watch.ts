@@ -95,3 +95,11 @@ export function watchFsReads(): OpenWatch {
   };
   return installed;
 }
+
+/** Proves the watch sees reads in this thread: an outside read while armed must be reported. */
+export async function assertWatchWorks(watch: OpenWatch, root: string): Promise<void> {
+  watch.arm(root);
+  await fs.promises.readFile('/proc/self/status').catch(() => undefined);
+  const seen = watch.disarm();
+  if (seen.length === 0) throw new Error('open-watch saw no violation for a read outside the root: the checks would be blind');
+}

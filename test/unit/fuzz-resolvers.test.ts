@@ -16,7 +16,7 @@ import { createResolver } from '../../src/enrich/resolvers/index.js';
 import type { ResolveResult, Runtime, RuntimeHint } from '../../src/enrich/types.js';
 import { fuzzSuite, timedAsync } from '../helpers/fuzz.js';
 import { A, C, OUTSIDE_MARKER, S, buildTree, treeBase, treeArb } from '../helpers/host-tree.js';
-import { watchFsReads } from '../helpers/open-watch.js';
+import { assertWatchWorks, watchFsReads } from '../helpers/open-watch.js';
 
 const CALL_MS = 2_000;
 const CODES = new Set(['NOT_FOUND', 'TOO_LARGE', 'BAD_JSON', 'OUTSIDE_ROOT', 'BAD_ID', 'BAD_PATH', 'IO']);
@@ -53,7 +53,12 @@ fuzzSuite(import.meta.url, {
       const watch = watchFsReads();
       const base = treeBase('podtrail-fuzz-res-');
       let n = 0;
+      let watchChecked = false;
       return fc.asyncProperty(treeArb, optionsArb, async (entries, opts) => {
+        if (!watchChecked) {
+          await assertWatchWorks(watch, base);
+          watchChecked = true;
+        }
         observe({ entries, opts });
         const dir = path.join(base, String(n++));
         try {

@@ -12,7 +12,7 @@ import { MetadataError } from '../../src/common/errors.js';
 import { readFileInRoot, readJsonInRoot } from '../../src/enrich/safe-fs.js';
 import { fuzzSuite, timedAsync } from '../helpers/fuzz.js';
 import { A, OUTSIDE_MARKER, buildTree, treeBase, metadataDocs, treeArb } from '../helpers/host-tree.js';
-import { watchFsReads } from '../helpers/open-watch.js';
+import { assertWatchWorks, watchFsReads } from '../helpers/open-watch.js';
 
 const CALL_MS = 2_000;
 const CODES = new Set(['NOT_FOUND', 'TOO_LARGE', 'BAD_JSON', 'OUTSIDE_ROOT', 'BAD_PATH', 'IO']);
@@ -61,7 +61,12 @@ fuzzSuite(import.meta.url, {
       const watch = watchFsReads();
       const base = treeBase('podtrail-fuzz-fs-');
       let n = 0;
+      let watchChecked = false;
       return fc.asyncProperty(treeArb, fc.array(pathArb, { minLength: 1, maxLength: 12 }), fc.constantFrom(undefined, 16, 4096), async (entries, paths, maxBytes) => {
+        if (!watchChecked) {
+          await assertWatchWorks(watch, base);
+          watchChecked = true;
+        }
         observe({ entries, paths, maxBytes });
         const dir = path.join(base, String(n++));
         try {
