@@ -7,10 +7,14 @@
 // timestamps, first to last; peak RSS is the child's. Wrap it in
 // `flock /tmp/podtrail-bench.lock` when others bench on the machine too.
 //
-//   node dist/bench/enrich.bench.js [--records N] [--pods N] [--partitions N]
+//   node dist/bench/enrich.bench.js [--records N] [--pods N] [--partitions N] [--rounds N]
 //        [--modes exactly-once,at-least-once] [--compression none|gzip] [--cpu-prof DIR]
+// Other work on the machine moves wall-clock rates a lot: each figure is the median of
+// --rounds runs (default 3), and CPU per record (robust to contention) is printed beside it.
 // Brokers: PODTRAIL_BROKERS (default 127.0.0.1:9092).
 import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +34,19 @@ if (process.env.PODTRAIL_BENCH_CHILD) {
   await main();
 }
 
+/** The broker's CPU time (ms) when PODTRAIL_BENCH_BROKER_PID names it (a local broker), else 0. */
+function brokerCpuMs(): number {
+  const pid = process.env.PODTRAIL_BENCH_BROKER_PID;
+  if (!pid) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 function fail(msg: string): never {
   process.stderr.write(`enrich bench: ${msg}\n`);
   process.exit(2);
@@ -43,10 +60,11 @@ function options() {
       partitions: { type: 'string', default: '6' },
       modes: { type: 'string', default: MODES.join(',') },
       compression: { type: 'string', default: 'none' },
+      rounds: { type: 'string', default: '3' },
       'cpu-prof': { type: 'string' },
     },
   });
-  const int = (k: 'records' | 'pods' | 'partitions', lo: number, hi: number) => {
+  const int = (k: 'records' | 'pods' | 'partitions' | 'rounds', lo: number, hi: number) => {
     const n = Number(values[k]);
     if (!Number.isInteger(n) || n < lo || n > hi) fail(`--${k} must be an integer in [${lo}, ${hi}], got ${values[k]}`);
     return n;
@@ -54,7 +72,7 @@ function options() {
   const modes = values.modes!.split(',') as Mode[];
   if (modes.length === 0 || !modes.every((m) => MODES.includes(m))) fail(`--modes takes ${MODES.join(',')}`);
   if (!['none', 'gzip'].includes(values.compression!)) fail('--compression is none or gzip');
-  return { records: int('records', 1, 10_000_000), pods: int('pods', 1, 5000), partitions: int('partitions', 1, 64), modes, compression: values.compression as 'none' | 'gzip', cpuProf: values['cpu-prof'] };
+  return { rounds: int('rounds', 1, 20), records: int('records', 1, 10_000_000), pods: int('pods', 1, 5000), partitions: int('partitions', 1, 64), modes, compression: values.compression as 'none' | 'gzip', cpuProf: values['cpu-prof'] };
 }
 
 async function admin<T>(kafka: Kafka, fn: (a: ReturnType<Kafka['admin']>) => Promise<T>): Promise<T> {
@@ -146,30 +164,39 @@ async function main(): Promise<void> {
     console.log(`podtrail enrich bench: ${o.records} raw records, ${o.pods} pods (${k.podContainers} pod containers, ${k.hostNetwork} hostNetwork; ${k.plain} plain, ${k.host} host, ${k.gone} gone cgroup paths), ${world.nodes.length} nodes, ${o.partitions} partitions, compression ${o.compression}, broker ${BROKERS.join(',')}`);
     console.log(`loaded ${o.records} records (${(bytes / 1e6).toFixed(1)} MB Avro) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-    const rows: string[] = [];
-    for (const mode of o.modes) {
-      const rate: Record<string, number> = {};
-      let rss = 0;
-      let statuses = '';
-      for (const role of ['passthrough', 'enrich'] as const) {
-        const out = `${tag}.${role}.${mode}`;
-        outs.push(out, `${out}.dlq`);
-        await admin(kafka, (a) => a.createTopics({ topics: [out, `${out}.dlq`].map((topic) => ({ topic, numPartitions: o.partitions, replicationFactor: 1 })), waitForLeaders: true }));
-        const spec: ChildSpec = { role, mode, brokers: BROKERS, raw, out, dlq: `${out}.dlq`, group: `${out}.group`, hostRoot: world.hostRoot, records: o.records, paths: world.workloads.map((w) => w.path) };
-        const res = await runInChild(spec, o.cpuProf);
-        const scan = await scanOutput(kafka, out, o.records);
-        if (scan.count !== o.records) throw new Error(`${role} ${mode}: ${scan.count} output records, want ${o.records}`);
-        rate[role] = o.records / Math.max(0.001, (scan.lastTs - scan.firstTs) / 1000);
-        console.log(`  ${mode.padEnd(13)} ${role.padEnd(11)} ${Math.round(rate[role]!)} records/s (first to last output record: ${scan.lastTs - scan.firstTs} ms; in-process ${res.ms.toFixed(0)} ms, ${res.batches} batches, cpu ${res.cpuMs.toFixed(0)} ms, peak RSS ${(res.maxRssKb / 1024).toFixed(0)} MiB${res.processMs !== undefined ? `; processBatch ${res.processMs.toFixed(0)} ms, commits ${res.commitMs!.toFixed(0)} ms` : ''})`);
-        if (role === 'enrich') {
-          rss = res.maxRssKb;
-          statuses = Object.entries(res.byStatus ?? {}).map(([s, n]) => `${s} ${n}`).join(', ');
+    type Run = { rate: number; cpuUs: number; rssKb: number; statuses: string };
+    const runs = new Map<string, Run[]>();
+    const load0 = loadavg()[0]!;
+    for (let round = 1; round <= o.rounds; round++) {
+      for (const mode of o.modes) {
+        for (const role of ['passthrough', 'enrich'] as const) {
+          const out = `${tag}.${role}.${mode}.${round}`;
+          outs.push(out, `${out}.dlq`);
+          await admin(kafka, (a) => a.createTopics({ topics: [out, `${out}.dlq`].map((topic) => ({ topic, numPartitions: o.partitions, replicationFactor: 1 })), waitForLeaders: true }));
+          const spec: ChildSpec = { role, mode, brokers: BROKERS, raw, out, dlq: `${out}.dlq`, group: `${out}.group`, hostRoot: world.hostRoot, records: o.records, paths: world.workloads.map((w) => w.path) };
+          const b0 = brokerCpuMs();
+          const res = await runInChild(spec, o.cpuProf);
+          const brokerUs = ((brokerCpuMs() - b0) * 1000) / o.records;
+          const scan = await scanOutput(kafka, out, o.records);
+          if (scan.count !== o.records) throw new Error(`${role} ${mode}: ${scan.count} output records, want ${o.records}`);
+          const rate = o.records / Math.max(0.001, (scan.lastTs - scan.firstTs) / 1000);
+          const statuses = Object.entries(res.byStatus ?? {}).sort().map(([st, n]) => `${st} ${n}`).join(', ');
+          const key = `${mode}/${role}`;
+          runs.set(key, [...(runs.get(key) ?? []), { rate, cpuUs: (res.cpuMs * 1000) / o.records, rssKb: res.maxRssKb, statuses }]);
+          console.log(`  round ${round} ${mode.padEnd(13)} ${role.padEnd(11)} ${String(Math.round(rate)).padStart(6)} records/s (first to last output record ${scan.lastTs - scan.firstTs} ms; ${res.batches} batches; cpu ${((res.cpuMs * 1000) / o.records).toFixed(1)} us/record; peak RSS ${(res.maxRssKb / 1024).toFixed(0)} MiB${res.processMs !== undefined ? `; processBatch ${res.processMs.toFixed(0)} ms, commits ${res.commitMs!.toFixed(0)} ms` : ''}; load ${loadavg()[0]!.toFixed(1)}${brokerUs ? `; broker cpu ${brokerUs.toFixed(1)} us/record` : ''})`);
         }
       }
-      rows.push(`${mode.padEnd(13)}  ${String(Math.round(rate.passthrough!)).padStart(11)}  ${String(Math.round(rate.enrich!)).padStart(12)}  ${(rate.enrich! / rate.passthrough!).toFixed(2).padStart(5)}  ${`${(rss / 1024).toFixed(0)} MiB`.padStart(15)}  ${statuses}`);
     }
-    console.log(`mode           passthrough/s      enrich/s  ratio  enrich peak RSS  attribution`);
-    for (const r of rows) console.log(r);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+    console.log(`median of ${o.rounds} round(s); machine load average ${load0.toFixed(1)} at start, ${loadavg()[0]!.toFixed(1)} at end (2 cores)`);
+    console.log('mode           passthrough/s      enrich/s  ratio  enrich peak RSS  cpu us/record (pass/enrich)  attribution');
+    for (const mode of o.modes) {
+      const pt = runs.get(`${mode}/passthrough`)!;
+      const en = runs.get(`${mode}/enrich`)!;
+      const [p, e] = [median(pt.map((r) => r.rate)), median(en.map((r) => r.rate))];
+      const rss = Math.max(...en.map((r) => r.rssKb));
+      console.log(`${mode.padEnd(13)}  ${String(Math.round(p)).padStart(13)}  ${String(Math.round(e)).padStart(12)}  ${(e / p).toFixed(2).padStart(5)}  ${`${(rss / 1024).toFixed(0)} MiB`.padStart(15)}  ${`${median(pt.map((r) => r.cpuUs)).toFixed(1)} / ${median(en.map((r) => r.cpuUs)).toFixed(1)}`.padStart(27)}  ${en[0]!.statuses}`);
+    }
   } finally {
     await admin(kafka, (a) => a.deleteTopics({ topics: [raw, ...outs], timeout: 10_000 })).catch(() => undefined);
     await world.dispose();

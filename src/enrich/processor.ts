@@ -142,7 +142,7 @@ export class EnrichProcessor {
   private transcode(partition: number, m: InMessage, f: RawFields, put: (o: OutMessage | OutMessage[]) => void, jobs: Array<Promise<void>>): void {
     const lossOuts = this.losses.observe(partition, f.node, f.instance, f.seq, f.time).map((l) => this.auditOut(lossAudit(l), Buffer.from(`${l.node}/loss`)));
     const done = (a: Attribution): void => {
-      const o = new TranscodedAudit(m.key, this.fast!.write(m.value!, a), a, this.codec);
+      const o = new TranscodedAudit(m.key, this.fast!.write(m.value!, f, a), a, this.codec);
       put(lossOuts.length ? [...lossOuts, o] : o);
     };
     const plan = this.attribution.plan(f.cgroupPath);

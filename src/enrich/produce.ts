@@ -24,7 +24,7 @@ export function bySize(outputs: Array<[string, Message[]]>, maxBytes: number): T
     for (const m of messages) {
       // Record overhead: length, attributes, deltas, key/value lengths, header count.
       let size = 24 + len(m.key) + len(m.value as Buffer | null);
-      for (const [k, v] of Object.entries(m.headers ?? {})) size += 8 + Buffer.byteLength(k) + len(v as Buffer | string);
+      if (m.headers) for (const [k, v] of Object.entries(m.headers)) size += 8 + Buffer.byteLength(k) + len(v as Buffer | string);
       if (bytes + size > maxBytes && bytes > 0) {
         if (run.length) current.push({ topic, messages: run });
         requests.push(current);

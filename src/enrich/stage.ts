@@ -4,7 +4,7 @@
 // its input offsets commit in one Kafka transaction, and readers use read_committed.
 // With atLeastOnce, outputs are sent by an idempotent producer, then offsets committed.
 import os from 'node:os';
-import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, Message, Producer, Transaction } from 'kafkajs';
 import { KafkaError, errMessage } from '../common/errors.js';
 import { IDEMPOTENT_RETRY } from '../kafka/client.js';
 import type { Logger } from '../common/log.js';
@@ -36,6 +36,9 @@ export const STAGE_CONSUMER_DEFAULTS = {
 /** Fetch size per partition: one fetched batch becomes one transaction. */
 export const STAGE_MAX_BYTES_PER_PARTITION = 1024 * 1024;
 
+/** Batches in the stage at once: one committing, one processing, one waiting its turn. */
+export const STAGE_PIPELINE_DEPTH = 3;
+
 export interface StageStats { batches: number; transactions: number; aborted: number; lastBatchMs: number }
 
 export class EnrichStage {
@@ -49,6 +52,10 @@ export class EnrichStage {
   /** called with the seconds each output commit took (transaction or produce) */
   onCommitted?: (seconds: number) => void;
   private stopping = false;
+  /** Ordering of onBatch's two steps, and the count of failures that void later batches. */
+  private processing: Promise<void> = Promise.resolve();
+  private committing: Promise<void> = Promise.resolve();
+  private epoch = 0;
 
   constructor(
     private readonly kafka: Kafka,
@@ -60,11 +67,12 @@ export class EnrichStage {
   async start(): Promise<void> {
     const o = this.opts;
     const transactionalId = o.transactionalId ?? `${o.group}-${os.hostname()}-${process.pid}`;
-    this.producer = this.kafka.producer(
+    this.newProducer = () => this.kafka.producer(
       o.atLeastOnce
         ? { idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY, createPartitioner: memoKeyPartitioner() }
         : { transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: o.transactionTimeoutMs, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY, createPartitioner: memoKeyPartitioner() },
     );
+    this.producer = this.newProducer();
     this.consumer = this.kafka.consumer({
       groupId: o.group,
       readUncommitted: false,
@@ -87,24 +95,88 @@ export class EnrichStage {
     await this.consumer.run({
       autoCommit: o.atLeastOnce,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      // Enough for one batch to be processed while another commits (see onBatch).
+      partitionsConsumedConcurrently: STAGE_PIPELINE_DEPTH,
       eachBatch: (p) => this.onBatch(p),
     });
     this.log.info({ group: o.group, raw: o.topics.raw, audit: o.topics.audit, mode: o.atLeastOnce ? 'at-least-once' : 'exactly-once', transactionalId: o.atLeastOnce ? undefined : transactionalId }, 'enrich running');
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
+  /**
+   * Two ordered steps per batch: process (CPU), then commit (mostly waiting on the broker).
+   * kafkajs hands us batches of several partitions at once, so the next batch is processed
+   * while this one commits. Both steps keep the order in which batches entered processing,
+   * so loss-tracking checkpoints and commits follow one sequence: when a commit (or a
+   * processing step) fails, the state rolls back to before that batch (once the batch being
+   * processed meanwhile is done, and before the next starts), and every batch processed after
+   * it, none of which has committed yet, fails too and comes again.
+   */
+  private async onBatch(p: EachBatchPayload): Promise<void> {
+    const { batch, isRunning, isStale } = p;
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const t0 = Date.now();
-    // A failed transaction brings this batch again: loss tracking must see it afresh.
-    const checkpoint = this.processor.checkpoint();
+    const myTurn = this.processing;
+    let processed!: () => void;
+    this.processing = new Promise((r) => (processed = r));
+    let committed!: () => void;
+    let commitTurn: Promise<void>;
+    let checkpoint;
+    let epoch;
     let outs;
     try {
-      outs = await this.processor.processBatch(batch.partition, batch.messages);
-    } catch (err) {
-      this.processor.rollback(checkpoint);
-      throw err;
+      await myTurn;
+      // A failed transaction brings this batch again: loss tracking must see it afresh.
+      checkpoint = this.processor.checkpoint();
+      epoch = this.epoch;
+      try {
+        outs = await this.processor.processBatch(batch.partition, batch.messages);
+      } catch (err) {
+        // We hold the processing turn: nobody has observed anything since our checkpoint, and
+        // batches before us keep their effects (voiding them would lose their LOSS records).
+        this.processor.rollback(checkpoint);
+        throw err;
+      }
+      commitTurn = this.committing;
+      this.committing = new Promise((r) => (committed = r));
+    } finally {
+      processed();
     }
+    try {
+      await commitTurn;
+      if (epoch !== this.epoch) {
+        throw new KafkaError(`enrich: an earlier batch failed, ${batch.topic}/${batch.partition}@${batch.firstOffset()} comes again`, { retriable: true });
+      }
+      if (!isRunning() || isStale()) {
+        // Revoked while waiting: the next owner starts from the committed offset.
+        await this.failFrom(checkpoint);
+        return;
+      }
+      await this.commit(p, outs, checkpoint);
+    } finally {
+      committed();
+    }
+    this.stats.batches++;
+    this.lag.set(batch.partition, Number(batch.offsetLag()));
+    this.stats.lastBatchMs = Date.now() - t0;
+    await p.heartbeat();
+  }
+
+  /**
+   * Back to before a batch that will come again; batches processed since then must not commit.
+   * Takes the next processing turn, so the rollback lands between two batches' processing.
+   */
+  private async failFrom(checkpoint: ReturnType<EnrichProcessor['checkpoint']>): Promise<void> {
+    const turn = this.processing;
+    let done!: () => void;
+    this.processing = new Promise((r) => (done = r));
+    await turn;
+    // Whoever checkpointed before this point has seen state that is now undone.
+    this.epoch++;
+    this.processor.rollback(checkpoint);
+    done();
+  }
+
+  private async commit({ batch, resolveOffset, commitOffsetsIfNecessary }: EachBatchPayload, outs: OutMessage[], checkpoint: ReturnType<EnrichProcessor['checkpoint']>): Promise<void> {
     const audit: Message[] = [];
     const dlq: Message[] = [];
     for (const o of outs) {
@@ -118,12 +190,18 @@ export class EnrichStage {
     const tCommit = Date.now();
     const requests = bySize([[topics.audit, audit], [topics.dlq, dlq]], STAGE_MAX_REQUEST_BYTES);
     if (this.opts.atLeastOnce) {
-      for (const topicMessages of requests) await producer.sendBatch({ acks: -1, topicMessages });
+      try {
+        for (const topicMessages of requests) await producer.sendBatch({ acks: -1, topicMessages });
+      } catch (err) {
+        await this.failFrom(checkpoint);
+        throw err;
+      }
       resolveOffset(last);
       await commitOffsetsIfNecessary();
     } else {
-      const txn = await producer.transaction();
+      let txn: Transaction | undefined;
       try {
+        txn = await producer.transaction();
         for (const topicMessages of requests) await txn.sendBatch({ acks: -1, topicMessages });
         await txn.sendOffsets({
           consumerGroupId: this.opts.group,
@@ -133,18 +211,42 @@ export class EnrichStage {
         this.stats.transactions++;
       } catch (err) {
         this.stats.aborted++;
-        this.processor.rollback(checkpoint);
-        await txn.abort().catch((e: unknown) => this.log.warn({ err: e }, 'abort failed'));
+        await this.failFrom(checkpoint);
+        const aborted = txn !== undefined && await txn.abort().then(() => true, (e: unknown) => {
+          this.log.warn({ err: e }, 'abort failed');
+          return false;
+        });
+        if (!aborted) await this.renewProducer();
         throw new KafkaError(`enrich transaction failed for ${batch.topic}/${batch.partition}@${batch.firstOffset()}: ${errMessage(err)}`, { cause: err, retriable: true });
       }
       resolveOffset(last);
     }
     this.onCommitted?.((Date.now() - tCommit) / 1000);
     if (dlq.length) this.log.warn({ count: dlq.length, partition: batch.partition }, 'sent undecodable records to the DLQ');
-    this.stats.batches++;
-    this.lag.set(batch.partition, Number(batch.offsetLag()));
-    this.stats.lastBatchMs = Date.now() - t0;
-    await heartbeat();
+  }
+
+  private newProducer: () => Producer = () => { throw new Error('enrich stage not started'); };
+
+  /**
+   * A transactional producer whose abort failed (the broker died mid-transaction, or expired it)
+   * is stuck in kafkajs's ABORTING state, and every later batch crashed the consumer for good
+   * (found by the broker-kill fault test). A new producer with the same transactional id bumps
+   * the epoch on connect, which also aborts whatever the old one left open.
+   */
+  private async renewProducer(): Promise<void> {
+    const old = this.producer;
+    this.producer = this.newProducer();
+    await old?.disconnect().catch(() => undefined);
+    for (let delay = 500; !this.stopping; delay = Math.min(delay * 2, 5000)) {
+      try {
+        await this.producer.connect();
+        this.log.warn('started a new transactional producer after a failed abort');
+        return;
+      } catch (err) {
+        this.log.error({ err, retryMs: delay }, 'new transactional producer cannot connect yet');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
   async stop(): Promise<void> {

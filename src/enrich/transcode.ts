@@ -79,6 +79,9 @@ const same = (a: avro.Type, b: avro.Type) => JSON.stringify(a.schema()) === JSON
 
 export class AuditTranscoder {
   private readonly tails = new WeakMap<Attribution, Buffer>();
+  /** Where read() found the marked fields of the record it returned last (write() then needs no second pass). */
+  private readonly cuts: Int32Array;
+  private lastRead: RawFields | undefined;
 
   private constructor(
     private readonly rawHeader: Buffer,
@@ -91,7 +94,9 @@ export class AuditTranscoder {
     private readonly cgroupPathSkips: Skip[],
     private readonly tailType: avro.Type,
     private readonly tailNames: string[],
-  ) {}
+  ) {
+    this.cuts = new Int32Array(marked + 1);
+  }
 
   /** undefined when the schemas do not allow the fast path. */
   static create(codec: Codec): AuditTranscoder | undefined {
@@ -141,13 +146,18 @@ export class AuditTranscoder {
 
   /** The fields enrich needs, if buf is a clean single-object RawConnectEvent of the current schema. */
   read(buf: Buffer): RawFields | undefined {
-    if (buf.length < HEADER || buf.compare(this.rawHeader, 0, HEADER, 0, HEADER) !== 0) return undefined;
+    if (buf.length < HEADER) return undefined;
+    for (let i = 0; i < HEADER; i++) if (buf[i] !== this.rawHeader[i]) return undefined;
     const c: Cursor = { buf, pos: HEADER, end: buf.length };
     const w = this.want;
+    const cuts = this.cuts;
+    let k = 0;
+    this.lastRead = undefined;
     let node = '', instance = '', utsName = '', cgroupPath = '';
     let seq = 0n, time = 0n, netns = 0n;
     for (let i = 0; i < this.skips.length; i++) {
       const start = c.pos;
+      if (this.marks[i]) cuts[k++] = start;
       if (i === w.cgroup) {
         for (const s of this.cgroupPathSkips) if (!s(c)) return undefined;
         const n = varint(c);
@@ -166,11 +176,13 @@ export class AuditTranscoder {
       }
     }
     if (c.pos !== c.end) return undefined;
-    return { node, instance, seq, time, netns, utsName, cgroupPath };
+    cuts[k] = c.end;
+    this.lastRead = { node, instance, seq, time, netns, utsName, cgroupPath };
+    return this.lastRead;
   }
 
-  /** The framed AuditRecord for a raw record read() accepted, attributed as `a`. */
-  write(raw: Buffer, a: Attribution): Buffer {
+  /** The framed AuditRecord for a raw record read() accepted (as `f`), attributed as `a`. */
+  write(raw: Buffer, f: RawFields, a: Attribution): Buffer {
     let tail = this.tails.get(a);
     if (tail === undefined) {
       const rec = auditFromRaw(TAIL_ONLY, a) as unknown as Record<string, unknown>;
@@ -178,22 +190,36 @@ export class AuditTranscoder {
       this.tails.set(a, tail);
     }
     const out = Buffer.allocUnsafe(HEADER + (raw.length - HEADER) + this.marked + tail.length);
-    this.auditHeader.copy(out, 0);
-    const c: Cursor = { buf: raw, pos: HEADER, end: raw.length };
-    let o = HEADER;
-    let from = HEADER;
-    for (let i = 0; i < this.skips.length; i++) {
-      if (this.marks[i]) {
-        o += raw.copy(out, o, from, c.pos);
-        out[o++] = UNION_SECOND;
-        from = c.pos;
-      }
-      this.skips[i]!(c);
+    for (let i = 0; i < HEADER; i++) out[i] = this.auditHeader[i]!;
+    if (f !== this.lastRead) this.findCuts(raw);
+    const cuts = this.cuts;
+    let o = put(out, HEADER, raw, HEADER, cuts[0]!);
+    for (let k = 0; k < this.marked; k++) {
+      out[o++] = UNION_SECOND;
+      o = put(out, o, raw, cuts[k]!, cuts[k + 1]!);
     }
-    o += raw.copy(out, o, from, c.pos);
-    tail.copy(out, o);
+    put(out, o, tail, 0, tail.length);
     return out;
   }
+
+  /** read()'s cuts again, for a record read before the last one (its lookup had to wait). */
+  private findCuts(raw: Buffer): void {
+    const c: Cursor = { buf: raw, pos: HEADER, end: raw.length };
+    let k = 0;
+    for (let i = 0; i < this.skips.length; i++) {
+      if (this.marks[i]) this.cuts[k++] = c.pos;
+      this.skips[i]!(c);
+    }
+    this.cuts[k] = c.end;
+    this.lastRead = undefined;
+  }
+}
+
+/** Copies src[from, to) to out at o; returns the new o. Fields are short: a loop beats a native call. */
+function put(out: Buffer, o: number, src: Buffer, from: number, to: number): number {
+  if (to - from > 48) return o + src.copy(out, o, from, to);
+  for (let i = from; i < to; i++) out[o++] = src[i]!;
+  return o;
 }
 
 /** A string field's bytes [start, end) include its length prefix. */

@@ -66,7 +66,7 @@ test('any valid raw record: the fields read and the audit bytes equal the genera
       const f = tc.read(buf);
       assert.ok(f);
       assert.deepEqual(f, { node: raw.node, instance: raw.instance, seq: raw.seq, time: raw.time, netns: raw.netns, utsName: raw.utsName, cgroupPath: raw.cgroup.path });
-      for (const a of attributions(raw)) assert.deepEqual(tc.write(buf, a), codec.encode('AuditRecord', auditFromRaw(raw, a)));
+      for (const a of attributions(raw)) assert.deepEqual(tc.write(buf, f, a), codec.encode('AuditRecord', auditFromRaw(raw, a)));
     }),
     { numRuns: 2000 },
   );
@@ -86,7 +86,7 @@ test('damaged records: accepted only when the general path accepts them too, wit
       accepted++;
       const raw = codec.decodeAs('RawConnectEvent', buf); // throws (fails the test) if the general path would DLQ it
       const a = attributions(raw)[0]!;
-      assert.deepEqual(plain(codec.decodeAs('AuditRecord', tc.write(buf, a))), plain(codec.decodeAs('AuditRecord', codec.encode('AuditRecord', auditFromRaw(raw, a)))));
+      assert.deepEqual(plain(codec.decodeAs('AuditRecord', tc.write(buf, f, a))), plain(codec.decodeAs('AuditRecord', codec.encode('AuditRecord', auditFromRaw(raw, a)))));
     }),
     { numRuns: 5000 },
   );
@@ -102,14 +102,20 @@ test('other framings and older schemas are left to the general path', () => {
   assert.equal(tc.read(good.subarray(0, 9)), undefined);
 });
 
+const answer = (id: string): ResolveResult => (id === ID ? found : { ok: false, code: 'NOT_FOUND', reason: 'none' });
 class Resolver implements MetadataResolver {
-  async resolve(id: string): Promise<ResolveResult> { return id === ID ? found : { ok: false, code: 'NOT_FOUND', reason: 'none' }; }
+  async resolve(id: string): Promise<ResolveResult> { return answer(id); }
+}
+/** Answers half of the lookups from "cache" (peek), the rest asynchronously. */
+class PeekResolver extends Resolver {
+  private n = 0;
+  peek(id: string): ResolveResult | undefined { return this.n++ % 2 ? answer(id) : undefined; }
 }
 
-test('the processor gives the same outputs with and without the fast path', async () => {
+for (const R of [Resolver, PeekResolver]) test(`the processor gives the same outputs with and without the fast path (${R.name})`, async () => {
   const log = pino({ level: 'silent' });
-  const fast = new EnrichProcessor(codec, new Resolver(), { concurrency: 4, topic: 'raw' }, log);
-  const slow = new EnrichProcessor(codec, new Resolver(), { concurrency: 4, topic: 'raw', encodeAudit: (r) => codec.encode('AuditRecord', r) }, log);
+  const fast = new EnrichProcessor(codec, new R(), { concurrency: 4, topic: 'raw' }, log);
+  const slow = new EnrichProcessor(codec, new R(), { concurrency: 4, topic: 'raw', encodeAudit: (r) => codec.encode('AuditRecord', r) }, log);
   const msgs: InMessage[] = [];
   const paths = [POD_PATH, '/', `/docker/${ID}`, `/kubepods/besteffort/pod${UID}/${'c'.repeat(64)}`, '/x/../y'];
   for (let i = 0; i < 200; i++) {
