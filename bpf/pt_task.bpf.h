@@ -163,12 +163,15 @@ static __always_inline int emit_cgroup(struct cgroup *cg, __u16 hier, __u64 id)
 	return 0;
 }
 
-/* Identity and cgroup of the current task into e. <0: path record lost. */
-static __always_inline int fill_task(struct pt_connect_event *e)
+/* Identity and cgroup of the current task into e. <0: path record lost.
+ * A global function: the verifier checks it once, not once per caller path. */
+__attribute__((noinline)) int fill_task(struct pt_connect_event *e)
 {
 	struct cgroup *cg;
 	__u16 hier = 0;
 
+	if (!e)
+		return -1;
 	fill_identity(e);
 	cg = pick_cgroup(&hier);
 	e->cg_hier = hier;

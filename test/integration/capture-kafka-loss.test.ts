@@ -37,7 +37,8 @@ function portFree(port: number): Promise<boolean> {
 /** A client port and its controller port (+1000) that nothing listens on now. */
 async function freeBrokerPort(): Promise<number> {
   for (let i = 0; i < 50; i++) {
-    const p = 31000 + Math.floor(Math.random() * 8000);
+    // Below the ephemeral range (32768+), so no outgoing connection holds it meanwhile.
+    const p = 22000 + Math.floor(Math.random() * 6000);
     if ((await portFree(p)) && (await portFree(p + 1000))) return p;
   }
   throw new Error('no free port pair for the private broker');

@@ -110,7 +110,7 @@ describe('podtrail capture -> Kafka -> podtrail tail (real kernel, real broker)'
 
   test('podtrail tail reads each event back with exact fields', async () => {
     const r = await runCli(
-      ['tail', '--topic', topic, '--from-beginning', '--format', 'json', '--idle-exit', '4000', '--brokers', BROKERS.join(',')],
+      ['tail', '--topic', topic, '--from-beginning', '--format', 'json', '--idle-exit', '6000', '--brokers', BROKERS.join(',')],
       { timeoutMs: 90_000 },
     );
     assert.equal(r.code, 0, r.stderr);
