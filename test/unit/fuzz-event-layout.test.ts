@@ -136,7 +136,9 @@ fuzzSuite(import.meta.url, {
         const b = buf.subarray(0, cut % (buf.length + 1));
         observe(b);
         const { recs, errors } = walk(b);
-        assert.ok(recs.length + errors.length <= specs.length + 1);
+        // A corrupted length can land the walk inside a record, where it reads garbage headers,
+        // but every step moves on by a header and at least 8 bytes: the walk is bounded by size.
+        assert.ok(recs.length + errors.length <= Math.ceil(b.length / 16) + 1);
       }),
   },
   'decodeRecord/decodeConnect/decodeCgroup: any offset and length inside any buffer give only DecodeErrors': {
