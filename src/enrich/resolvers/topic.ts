@@ -6,6 +6,7 @@
 import { LRUCache } from 'lru-cache';
 import type { MetaTable } from '../meta-table.js';
 import { fromMetaRecord } from '../meta-record.js';
+import type { ContainerMeta as MetaRecord } from '../../schema/types.js';
 import type { MetadataResolver, ResolveResult, RuntimeHint } from '../types.js';
 
 export interface TopicResolverOptions {
@@ -18,6 +19,8 @@ export interface TopicResolverOptions {
 
 export class TopicResolver implements MetadataResolver {
   private readonly missed: LRUCache<string, true>;
+  /** One answer per stored version, so enrich can reuse its attribution decision (it keys on identity). */
+  private readonly answers = new WeakMap<MetaRecord, ResolveResult>();
   hits = 0;
   waits = 0;
   misses = 0;
@@ -37,12 +40,45 @@ export class TopicResolver implements MetadataResolver {
     }
     if (rec) {
       this.hits++;
-      return { ok: true, meta: fromMetaRecord(rec), source: `${this.opts.topic}@${rec.node}` };
+      return this.answer(rec);
     }
     this.misses++;
-    const why = `no metadata for the container in ${this.opts.topic} within ${this.opts.waitMs} ms`;
-    if (!this.opts.fallback) return { ok: false, code: 'NOT_FOUND', reason: why };
-    const local = await this.opts.fallback.resolve(containerId, hint, at);
-    return local.ok ? local : { ok: false, code: local.code, reason: `${why}; node files: ${local.reason}` };
+    if (!this.opts.fallback) return { ok: false, code: 'NOT_FOUND', reason: this.why() };
+    return this.withFallback(await this.opts.fallback.resolve(containerId, hint, at));
+  }
+
+  /** Without waiting: a version in the table, or the fallback's cached answer for a container known to be missing. */
+  peek(containerId: string, hint?: RuntimeHint, at?: bigint): ResolveResult | undefined {
+    const rec = this.table.lookup(containerId, at);
+    if (rec) {
+      this.hits++;
+      return this.answer(rec);
+    }
+    if (!this.missed.has(containerId)) return undefined;
+    if (!this.opts.fallback) {
+      this.misses++;
+      return { ok: false, code: 'NOT_FOUND', reason: this.why() };
+    }
+    const local = this.opts.fallback.peek?.(containerId, hint, at);
+    if (local === undefined) return undefined;
+    this.misses++;
+    return this.withFallback(local);
+  }
+
+  private answer(rec: MetaRecord): ResolveResult {
+    let a = this.answers.get(rec);
+    if (a === undefined) {
+      a = { ok: true, meta: fromMetaRecord(rec), source: `${this.opts.topic}@${rec.node}` };
+      this.answers.set(rec, a);
+    }
+    return a;
+  }
+
+  private why(): string {
+    return `no metadata for the container in ${this.opts.topic} within ${this.opts.waitMs} ms`;
+  }
+
+  private withFallback(local: ResolveResult): ResolveResult {
+    return local.ok ? local : { ok: false, code: local.code, reason: `${this.why()}; node files: ${local.reason}` };
   }
 }
