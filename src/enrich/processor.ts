@@ -125,32 +125,46 @@ export class EnrichProcessor {
       else out.push(x);
     }
     this.stats.in += messages.length;
+    // Counted per attribution object first: most events of a batch share a few decisions.
+    const counts = new Map<{ status: string; source: string | null }, number>();
     for (const o of out) {
       if (o.kind === 'audit') {
-        this.stats.audit++;
         const att = o instanceof TranscodedAudit ? o.attribution : o.record.attribution;
-        const s = att.status;
-        this.stats.byStatus[s] = (this.stats.byStatus[s] ?? 0) + 1;
-        const k = `${s}|${att.source ?? ''}`;
-        this.stats.byOutcome[k] = (this.stats.byOutcome[k] ?? 0) + 1;
+        counts.set(att, (counts.get(att) ?? 0) + 1);
       } else this.stats.dlq++;
+    }
+    for (const [att, n] of counts) {
+      this.stats.audit += n;
+      this.stats.byStatus[att.status] = (this.stats.byStatus[att.status] ?? 0) + n;
+      const k = `${att.status}|${att.source ?? ''}`;
+      this.stats.byOutcome[k] = (this.stats.byOutcome[k] ?? 0) + n;
     }
     return out;
   }
 
   /** The fast path for a clean raw record of the current schema (transcode.ts): same result, no objects. */
   private transcode(partition: number, m: InMessage, f: RawFields, put: (o: OutMessage | OutMessage[]) => void, jobs: Array<Promise<void>>): void {
-    const lossOuts = this.losses.observe(partition, f.node, f.instance, f.seq, f.time).map((l) => this.auditOut(lossAudit(l), Buffer.from(`${l.node}/loss`)));
-    const done = (a: Attribution): void => {
+    const lost = this.losses.observe(partition, f.node, f.instance, f.seq, f.time);
+    const lossOuts = lost.length ? lost.map((l) => this.auditOut(lossAudit(l), Buffer.from(`${l.node}/loss`))) : undefined;
+    const done = (resolved: ResolveResult | null): void => {
+      // The events of one container share f.memo: the last decision is usually this one.
+      const memo = f.memo;
+      let a = memo.a;
+      if (a === undefined || memo.resolved !== resolved || memo.node !== f.node) {
+        a = this.attribution.attribute(f, plan, resolved);
+        memo.a = a;
+        memo.resolved = resolved;
+        memo.node = f.node;
+      }
       const o = new TranscodedAudit(m.key, this.fast!.write(m.value!, f, a), a, this.codec);
-      put(lossOuts.length ? [...lossOuts, o] : o);
+      put(lossOuts ? [...lossOuts, o] : o);
     };
-    const plan = this.attribution.plan(f.cgroupPath);
+    const plan = (f.memo.plan ??= this.attribution.plan(f.cgroupPath));
     const look = plan.lookup;
-    if (!look) return done(this.attribution.attribute(f, plan, null));
+    if (!look) return done(null);
     const hit = this.resolver.peek?.(look.containerId, look.hint, f.time);
-    if (hit !== undefined) return done(this.attribution.attribute(f, plan, hit));
-    jobs.push(this.queue.add(async () => done(this.attribution.attribute(f, plan, await this.lookup(plan, f.time)))) as Promise<void>);
+    if (hit !== undefined) return done(hit);
+    jobs.push(this.queue.add(async () => done(await this.lookup(plan, f.time))) as Promise<void>);
   }
 
   /** The resolver's answer; a resolver that throws (they should not) still lets the record out. */

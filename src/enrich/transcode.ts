@@ -17,7 +17,10 @@ import { parseSchema } from '../schema/registry.js';
 import { fingerprintBytesLE } from '../schema/rabin.js';
 import type { AuditRecord, RawConnectEvent } from '../schema/types.js';
 import type { Attribution } from './attribute.js';
+import type { PathPlan } from './attribution-cache.js';
+import type { ResolveResult } from './types.js';
 import { auditFromRaw } from './audit.js';
+import { compileSkip, str, varint, type Cursor, type Skip } from './avro-skip.js';
 
 const HEADER = 10;
 const UNION_SECOND = 0x02; // zigzag(1): the non-null branch of ["null", T]
@@ -31,49 +34,21 @@ export interface RawFields {
   netns: bigint;
   utsName: string;
   cgroupPath: string;
+  /** Shared by every event whose netns..cgroup bytes are the same: a place to keep decisions. */
+  memo: IdentityMemo;
 }
 
-interface Cursor { buf: Buffer; pos: number; end: number }
-/** Advances past one value; false when the bytes are not a valid value of the type. */
-type Skip = (c: Cursor) => boolean;
-
-/** A zigzag varint as a number (exact below 2^53, enough for range checks); undefined past 10 bytes or the end. */
-function varint(c: Cursor): number | undefined {
-  let z = 0;
-  let mul = 1;
-  for (let i = 0; i < 10; i++) {
-    if (c.pos >= c.end) return undefined;
-    const b = c.buf[c.pos++]!;
-    z += (b & 0x7f) * mul;
-    if ((b & 0x80) === 0) return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
-    mul *= 128;
-  }
-  return undefined;
+/** What the processor remembers per identity (see processor.ts). */
+export interface IdentityMemo {
+  plan?: PathPlan;
+  node?: string;
+  resolved?: ResolveResult | null;
+  a?: Attribution;
 }
 
-function compileSkip(t: avro.Type): Skip | undefined {
-  const any = t as avro.Type & { symbols?: string[]; size?: number; fields?: Array<{ type: avro.Type }> };
-  switch (t.typeName) {
-    case 'null': return () => true;
-    case 'boolean': return (c) => c.pos++ < c.end;
-    case 'int': return (c) => { const v = varint(c); return v !== undefined && v === (v | 0); };
-    case 'long':
-    case 'abstract:long': return (c) => varint(c) !== undefined;
-    case 'float': return (c) => (c.pos += 4) <= c.end;
-    case 'double': return (c) => (c.pos += 8) <= c.end;
-    case 'fixed': { const n = any.size!; return (c) => (c.pos += n) <= c.end; }
-    case 'string':
-    case 'bytes': return (c) => { const n = varint(c); return n !== undefined && n >= 0 && (c.pos += n) <= c.end; };
-    case 'enum': { const k = any.symbols!.length; return (c) => { const v = varint(c); return v !== undefined && v >= 0 && v < k; }; }
-    case 'record': {
-      const parts = any.fields!.map((f) => compileSkip(f.type));
-      if (parts.some((p) => p === undefined)) return undefined;
-      const ps = parts as Skip[];
-      return (c) => { for (const p of ps) if (!p(c)) return false; return true; };
-    }
-    default: return undefined; // unions, arrays, maps: not in RawConnectEvent today
-  }
-}
+interface Identity { bytes: Buffer; netns: bigint; utsName: string; cgroupPath: string; memo: IdentityMemo }
+
+const MAX_IDENTITIES = 50_000;
 
 const same = (a: avro.Type, b: avro.Type) => JSON.stringify(a.schema()) === JSON.stringify(b.schema());
 
@@ -82,6 +57,13 @@ export class AuditTranscoder {
   /** Where read() found the marked fields of the record it returned last (write() then needs no second pass). */
   private readonly cuts: Int32Array;
   private lastRead: RawFields | undefined;
+  /**
+   * The bytes from netns to the cgroup path repeat for every event of a container: decoded once
+   * (hash, then a byte compare), so the path, UTS name and netns cost no decoding per event.
+   */
+  private readonly identities = new Map<number, Identity>();
+  private lastNode = { bytes: Buffer.alloc(0), s: '' };
+  private lastInstance = { bytes: Buffer.alloc(0), s: '' };
 
   private constructor(
     private readonly rawHeader: Buffer,
@@ -90,13 +72,20 @@ export class AuditTranscoder {
     /** per raw field: is the audit field its nullable union */
     private readonly marks: boolean[],
     private readonly marked: number,
-    private readonly want: Record<keyof RawFields | 'cgroup', number>,
+    private readonly want: Record<Exclude<keyof RawFields, 'memo'> | 'cgroup', number>,
     private readonly cgroupPathSkips: Skip[],
     private readonly tailType: avro.Type,
     private readonly tailNames: string[],
   ) {
     this.cuts = new Int32Array(marked + 1);
+    this.at = new Int32Array(2 * skips.length);
+    this.region = [Math.min(want.netns, want.utsName, want.cgroup), Math.max(want.netns, want.utsName, want.cgroup)];
   }
+
+  /** Start and end of each raw field in the record read() last walked. */
+  private readonly at: Int32Array;
+  /** First and last field of the identity bytes (netns, UTS name, cgroup and what lies between). */
+  private readonly region: [number, number];
 
   /** undefined when the schemas do not allow the fast path. */
   static create(codec: Codec): AuditTranscoder | undefined {
@@ -151,10 +140,11 @@ export class AuditTranscoder {
     const c: Cursor = { buf, pos: HEADER, end: buf.length };
     const w = this.want;
     const cuts = this.cuts;
+    const at = this.at;
     let k = 0;
     this.lastRead = undefined;
-    let node = '', instance = '', utsName = '', cgroupPath = '';
-    let seq = 0n, time = 0n, netns = 0n;
+    let seq = 0n, time = 0n;
+    let pathS = 0, pathE = 0;
     for (let i = 0; i < this.skips.length; i++) {
       const start = c.pos;
       if (this.marks[i]) cuts[k++] = start;
@@ -162,23 +152,47 @@ export class AuditTranscoder {
         for (const s of this.cgroupPathSkips) if (!s(c)) return undefined;
         const n = varint(c);
         if (n === undefined || n < 0 || c.pos + n > c.end) return undefined;
-        cgroupPath = buf.toString('utf8', c.pos, c.pos + n);
+        pathS = c.pos;
+        pathE = c.pos + n;
         c.pos = start;
       }
       if (!this.skips[i]!(c) || c.pos > c.end) return undefined;
-      switch (i) {
-        case w.node: node = str(buf, start, c.pos); break;
-        case w.instance: instance = str(buf, start, c.pos); break;
-        case w.utsName: utsName = str(buf, start, c.pos); break;
-        case w.seq: seq = decodeLongAt(buf, start, c.pos); break;
-        case w.time: time = decodeLongAt(buf, start, c.pos); break;
-        case w.netns: netns = decodeLongAt(buf, start, c.pos); break;
-      }
+      at[2 * i] = start;
+      at[2 * i + 1] = c.pos;
+      if (i === w.seq) seq = decodeLongAt(buf, start, c.pos);
+      else if (i === w.time) time = decodeLongAt(buf, start, c.pos);
     }
     if (c.pos !== c.end) return undefined;
     cuts[k] = c.end;
-    this.lastRead = { node, instance, seq, time, netns, utsName, cgroupPath };
+    const id = this.identity(buf, pathS, pathE);
+    const node = intern(this.lastNode, buf, at[2 * w.node]!, at[2 * w.node + 1]!);
+    const instance = intern(this.lastInstance, buf, at[2 * w.instance]!, at[2 * w.instance + 1]!);
+    this.lastRead = { node, instance, seq, time, netns: id.netns, utsName: id.utsName, cgroupPath: id.cgroupPath, memo: id.memo };
     return this.lastRead;
+  }
+
+  private identity(buf: Buffer, pathS: number, pathE: number): Identity {
+    const w = this.want;
+    const s = this.at[2 * this.region[0]]!;
+    const e = this.at[2 * this.region[1] + 1]!;
+    // Hash the ends only (netns first, the container ID last); the byte compare decides.
+    let h = Math.imul(0x811c9dc5 ^ (e - s), 0x01000193);
+    const headEnd = Math.min(e, s + 16);
+    for (let i = s; i < headEnd; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+    for (let i = Math.max(headEnd, e - 48); i < e; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+    let id = this.identities.get(h);
+    if (id === undefined || id.bytes.length !== e - s || buf.compare(id.bytes, 0, id.bytes.length, s, e) !== 0) {
+      id = {
+        bytes: Buffer.from(buf.subarray(s, e)),
+        netns: decodeLongAt(buf, this.at[2 * w.netns]!, this.at[2 * w.netns + 1]!),
+        utsName: str(buf, this.at[2 * w.utsName]!, this.at[2 * w.utsName + 1]!),
+        cgroupPath: buf.toString('utf8', pathS, pathE),
+        memo: {},
+      };
+      if (this.identities.size >= MAX_IDENTITIES) this.identities.clear();
+      this.identities.set(h, id);
+    }
+    return id;
   }
 
   /** The framed AuditRecord for a raw record read() accepted (as `f`), attributed as `a`. */
@@ -222,11 +236,17 @@ function put(out: Buffer, o: number, src: Buffer, from: number, to: number): num
   return o;
 }
 
-/** A string field's bytes [start, end) include its length prefix. */
-function str(buf: Buffer, start: number, end: number): string {
-  const c: Cursor = { buf, pos: start, end };
-  varint(c);
-  return buf.toString('utf8', c.pos, end);
+/** The string at buf[start, end) (length prefix included), reusing the last one when the bytes repeat. */
+function intern(last: { bytes: Buffer; s: string }, buf: Buffer, start: number, end: number): string {
+  const n = end - start;
+  if (last.bytes.length === n) {
+    let i = 0;
+    while (i < n && last.bytes[i] === buf[start + i]) i++;
+    if (i === n) return last.s;
+  }
+  last.bytes = Buffer.from(buf.subarray(start, end));
+  last.s = str(buf, start, end);
+  return last.s;
 }
 
 // auditFromRaw() is the one place attribution becomes record fields; the tail takes those.

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: Apache-2.0
+// Walking Avro binary data without decoding it: a skipper per type, compiled from avsc types,
+// that checks what avsc's decode + isValid would (int32 range, enum index, non-negative lengths
+// inside the buffer) and says false at the first doubt. The enrich fast path (transcode.ts)
+// uses it to find field boundaries.
+import type avro from 'avsc';
+
+export interface Cursor { buf: Buffer; pos: number; end: number }
+/** Advances past one value; false when the bytes are not a valid value of the type. */
+export type Skip = (c: Cursor) => boolean;
+
+/** A zigzag varint as a number (exact below 2^53, enough for range checks); undefined past 10 bytes or the end. */
+export function varint(c: Cursor): number | undefined {
+  let z = 0;
+  let mul = 1;
+  for (let i = 0; i < 10; i++) {
+    if (c.pos >= c.end) return undefined;
+    const b = c.buf[c.pos++]!;
+    z += (b & 0x7f) * mul;
+    if ((b & 0x80) === 0) return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+    mul *= 128;
+  }
+  return undefined;
+}
+
+export function compileSkip(t: avro.Type): Skip | undefined {
+  const any = t as avro.Type & { symbols?: string[]; size?: number; fields?: Array<{ type: avro.Type }> };
+  switch (t.typeName) {
+    case 'null': return () => true;
+    case 'boolean': return (c) => c.pos++ < c.end;
+    case 'int': return (c) => { const v = varint(c); return v !== undefined && v === (v | 0); };
+    case 'long':
+    case 'abstract:long': return (c) => varint(c) !== undefined;
+    case 'float': return (c) => (c.pos += 4) <= c.end;
+    case 'double': return (c) => (c.pos += 8) <= c.end;
+    case 'fixed': { const n = any.size!; return (c) => (c.pos += n) <= c.end; }
+    case 'string':
+    case 'bytes': return (c) => { const n = varint(c); return n !== undefined && n >= 0 && (c.pos += n) <= c.end; };
+    case 'enum': { const k = any.symbols!.length; return (c) => { const v = varint(c); return v !== undefined && v >= 0 && v < k; }; }
+    case 'record': {
+      const parts = any.fields!.map((f) => compileSkip(f.type));
+      if (parts.some((p) => p === undefined)) return undefined;
+      const ps = parts as Skip[];
+      return (c) => { for (const p of ps) if (!p(c)) return false; return true; };
+    }
+    default: return undefined; // unions, arrays, maps: not in RawConnectEvent today
+  }
+}
+
+/** A string field's bytes [start, end) include its length prefix. */
+export function str(buf: Buffer, start: number, end: number): string {
+  const c: Cursor = { buf, pos: start, end };
+  varint(c);
+  return buf.toString('utf8', c.pos, end);
+}
