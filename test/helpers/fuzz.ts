@@ -54,12 +54,15 @@ function envInt(name: string): number | undefined {
 }
 
 interface Run { type: 'run'; name: string }
+interface Exit { type: 'exit' }
 
 /** Worker side: runs each property the main thread asks for, one at a time. */
 function serve(props: Record<string, FuzzProp>): void {
   const port = parentPort!;
   const observe = (input: unknown): void => port.postMessage({ type: 'input', text: fc.stringify(input).slice(0, 4000) } satisfies Report);
-  port.on('message', (m: Run) => {
+  port.on('message', (m: Run | Exit) => {
+    // A clean exit runs the properties' process 'exit' hooks (their temporary trees).
+    if (m.type === 'exit') process.exit(0);
     void (async () => {
       const p = props[m.name];
       const t0 = performance.now();
@@ -124,8 +127,14 @@ class Guard {
   }
 
   async close(): Promise<void> {
-    await this.worker?.terminate();
+    const w = this.worker;
     this.worker = undefined;
+    if (!w) return;
+    const exited = new Promise((resolve) => w.once('exit', resolve));
+    w.postMessage({ type: 'exit' } satisfies Exit);
+    const timer = setTimeout(() => void w.terminate(), 5_000);
+    await exited;
+    clearTimeout(timer);
   }
 }
 
