@@ -21,6 +21,8 @@ export class AuditReader {
   readonly losses: AuditRecord[] = [];
   /** latency samples: [arrival second since origin, ms] */
   readonly latencies: Array<[number, number]> = [];
+  /** connect -> enrich's produce call (the audit message's CreateTime, ms resolution), ms */
+  readonly toProduce: number[] = [];
   /** every audit record read, by arrival second since origin */
   readonly perSecond = new Map<number, number>();
   otherRecords = 0;
@@ -37,6 +39,7 @@ export class AuditReader {
 
   async start(): Promise<void> {
     this.consumer = this.kafka.consumer({ groupId: this.groupId, readUncommitted: false, sessionTimeout: 30_000, maxWaitTimeInMs: 500 });
+    const joined = new Promise<void>((r) => this.consumer!.on(this.consumer!.events.GROUP_JOIN, () => r()));
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
     await this.consumer.run({
@@ -46,12 +49,14 @@ export class AuditReader {
         const arrivalMs = performance.timeOrigin + performance.now();
         const sec = Math.floor((arrivalMs - this.t0) / 1000);
         this.perSecond.set(sec, (this.perSecond.get(sec) ?? 0) + batch.messages.length);
-        for (const m of batch.messages) this.take(m.value!, arrivalMs, sec);
+        for (const m of batch.messages) this.take(m.value!, arrivalMs, sec, Number(m.timestamp));
       },
     });
+    // Joining takes seconds; the generators must not start before this reader reads.
+    await joined;
   }
 
-  private take(value: Buffer, arrivalMs: number, sec: number): void {
+  private take(value: Buffer, arrivalMs: number, sec: number, createMs: number): void {
     this.total++;
     let r: AuditRecord;
     try {
@@ -78,7 +83,9 @@ export class AuditReader {
     acc.statuses.set(r.attribution.status, (acc.statuses.get(r.attribution.status) ?? 0) + 1);
     const res = r.result?.status ?? 'none';
     acc.results.set(res, (acc.results.get(res) ?? 0) + 1);
-    this.latencies.push([sec, arrivalMs - Number(r.time / 1000n) / 1000]);
+    const connectMs = Number(r.time / 1000n) / 1000;
+    this.latencies.push([sec, arrivalMs - connectMs]);
+    this.toProduce.push(createMs - connectMs);
   }
 
   /** generator records read so far */

@@ -12,14 +12,15 @@
 // Brokers: PODTRAIL_BROKERS (default 127.0.0.1:9092). Needs root (BPF, dockerd).
 import './capture-env.js';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { cpus, hostname, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { repoRoot } from '../test/helpers/ns.js';
 import { type Dockerd, startDockerd } from '../test/helpers/dockerd.js';
-import { type Stage, startStage, stopStage, waitForLog } from '../test/helpers/stages.js';
+import { type Stage, startStage, stopStage } from '../test/helpers/stages.js';
 import { AuditReader } from './sustained-audit.js';
 import { STAGES, pct, plot, timeseriesCsv, windowFigures, writeText } from './sustained-report.js';
 import { Sampler, pidListeningOn } from './sustained-sampler.js';
@@ -64,6 +65,45 @@ function options() {
   return { rate: num('rate', 1, 50_000), containers: num('containers', 1, 64), duration: num('duration', 10, 86_400), drain: num('drain', 5, 3600), out: values.out };
 }
 
+/** A free loopback port for a stage's /readyz. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls a stage's /readyz (capture: probes attached; enrich: in its group, metadata caught up). */
+async function waitReady(s: Stage, port: number, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (s.child.exitCode !== null) throw new BenchError(`${s.name} exited ${s.child.exitCode}: ${s.log().slice(-3000)}`);
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);
+    if (ok) return;
+    if (Date.now() > end) throw new BenchError(`${s.name}: /readyz not ready after ${ms} ms: ${s.log().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Keeps a stage's whole stderr in a file (the Stage keeps only its tail) and counts lines matching re. */
+function logTo(s: Stage, path: string, re: RegExp): { count: () => number } {
+  const file = createWriteStream(path);
+  let n = 0;
+  let part = '';
+  s.child.stderr!.on('data', (d: string) => {
+    file.write(d);
+    const ls = (part + d).split('\n');
+    part = ls.pop() ?? '';
+    for (const l of ls) if (re.test(l)) n++;
+  });
+  s.child.once('close', () => file.end());
+  return { count: () => n };
+}
+
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -99,12 +139,18 @@ async function main(): Promise<void> {
   const common = ['--brokers', BROKERS.join(','), '--raw-topic', t.raw, '--containers-topic', t.meta, '--topic-partitions', '3'];
   const stages: Stage[] = [];
   cleanups.push(async () => { for (const s of stages) await stopStage(s); });
-  const capture = startStage('capture', ['capture', ...common, '--node', node, '--host-root', d.hostRoot, '--state-dir', stateDir]);
+  const [capPort, enrPort] = [await freePort(), await freePort()];
+  const metrics = (p: number) => ['--metrics-port', String(p), '--metrics-host', '127.0.0.1'];
+  const capture = startStage('capture', ['capture', ...common, '--node', node, '--host-root', d.hostRoot, '--state-dir', stateDir, ...metrics(capPort)]);
   stages.push(capture);
-  await waitForLog(capture, 'capture started', 60_000);
-  const enrich = startStage('enrich', ['enrich', ...common, '--audit-topic', t.audit, '--dlq-topic', t.dlq, '--group', group, '--transactional-id', `${group}-0`, '--host-root', d.hostRoot]);
+  logTo(capture, join(out, 'capture.log'), /^$/);
+  await waitReady(capture, capPort, 60_000);
+  const enrich = startStage('enrich', ['enrich', ...common, '--audit-topic', t.audit, '--dlq-topic', t.dlq, '--group', group, '--transactional-id', `${group}-0`, '--host-root', d.hostRoot, ...metrics(enrPort)]);
   stages.push(enrich);
-  await waitForLog(enrich, 'enrich running', 60_000);
+  // kafkajs logs each retried AddPartitionsToTxn refused with CONCURRENT_TRANSACTIONS (the
+  // previous commit still completing); each retry waits the producer's retry backoff.
+  const concurrentTxn = logTo(enrich, join(out, 'enrich.log'), /"msg":"Failed to send messages: The producer attempted to update a transaction while another concurrent operation/);
+  await waitReady(enrich, enrPort, 60_000);
 
   const port = Number(BROKERS[0]!.split(':').pop());
   const brokerPid = BROKERS.length === 1 && /^(127\.|localhost)/.test(BROKERS[0]!) ? pidListeningOn(port) : undefined;
@@ -118,7 +164,8 @@ async function main(): Promise<void> {
   sampler.start();
   cleanups.push(async () => sampler.stop());
   await reader.start();
-  await sleep(t0 - Date.now());
+  await sleep(Math.max(0, t0 - Date.now()));
+  say(`generators start at ${new Date(t0).toISOString()} (t=0)`);
   const gens: Generator[] = await startGenerators(d, pods, o.rate, o.duration);
   cleanups.push(async () => { for (const g of gens) g.kill(); });
   const codes = await Promise.all(gens.map((g) => g.exited));
@@ -133,8 +180,6 @@ async function main(): Promise<void> {
   await reader.stop();
   for (const s of [capture, enrich]) await stopStage(s);
   const capStop = /\{[^\n]*"msg":"capture stopped"[^\n]*\}/.exec(capture.log())?.[0];
-  writeText(join(out, 'capture.log'), capture.log());
-  writeText(join(out, 'enrich.log'), enrich.log());
   await cleanup();
 
   // ---- report
@@ -158,6 +203,8 @@ async function main(): Promise<void> {
   }
   const lat = reader.latencies.map(([, ms]) => ms).sort((a, b) => a - b);
   say(`latency connect (kernel time) -> audit record readable (read_committed consumer): p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, max ${pct(lat, 100).toFixed(1)} ms (n=${fmt(lat.length)})`);
+  const prod = [...reader.toProduce].sort((a, b) => a - b);
+  say(`  of which connect -> enrich's produce call (audit CreateTime, ms clock): p50 ${pct(prod, 50).toFixed(1)} ms, p99 ${pct(prod, 99).toFixed(1)} ms; enrich's AddPartitionsToTxn retried after CONCURRENT_TRANSACTIONS: ${concurrentTxn.count()} times`);
   const w = windowFigures(sampler.samples, o.duration);
   say(`window t=0..${w.seconds.toFixed(0)} s: raw events ${fmt(w.rawEvents)} (${fmt(w.rawRate, 1)}/s, every connect on the machine, not only the generators'); whole machine busy ${fmt(w.hostBusyMeanPct)}% of one core on average (of ${cpus().length * 100}%)`);
   say(`stage     CPU mean (% of a core)   RSS mean / max (MiB)   CPU per 1k events/s (% of a core)   CPU per event`);
