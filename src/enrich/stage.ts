@@ -33,8 +33,12 @@ export const STAGE_CONSUMER_DEFAULTS = {
   allowAutoTopicCreation: false,
 } as const;
 
-/** Fetch size per partition: one fetched batch becomes one transaction. */
-export const STAGE_MAX_BYTES_PER_PARTITION = 1024 * 1024;
+/**
+ * Fetch size per partition: one fetched batch becomes one transaction, and a transaction costs
+ * several broker round trips whatever its size. 4 MiB (about 15k raw records) makes that a
+ * small share; produce requests are split by size anyway (produce.ts).
+ */
+export const STAGE_MAX_BYTES_PER_PARTITION = 4 * 1024 * 1024;
 
 /** Batches in the stage at once: one committing, one processing, one waiting its turn. */
 export const STAGE_PIPELINE_DEPTH = 3;
