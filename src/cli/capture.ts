@@ -15,6 +15,7 @@ import { PUBLISHER_DEFAULTS, RawPublisher, type PublisherOptions } from '../capt
 import { CaptureService, newInstanceId } from '../capture/service.js';
 import { StdoutSink } from '../capture/stdout-sink.js';
 import { MetadataPublisher } from '../capture/metadata-publisher.js';
+import { DEFAULT_STATE_DIR, InstanceState, endAnnouncement, stateDirCheck } from '../capture/instance-state.js';
 import { createResolver, DockerResolver, RESOLVER_DEFAULTS } from '../enrich/resolvers/index.js';
 import { METRICS_OPTIONS, createRegistry, serveMetrics } from '../common/metrics.js';
 import { registerCaptureMetrics } from '../capture/metrics.js';
@@ -39,6 +40,7 @@ export const CAPTURE_OPTIONS = {
   'host-root': { type: 'string', arg: 'DIR', default: '/', desc: "where the node's filesystem is mounted (runtime metadata files)", env: 'PODTRAIL_HOST_ROOT' },
   'docker-config': { type: 'string', arg: 'FILE', desc: "Docker's daemon.json (default <host-root>/etc/docker/daemon.json)", env: 'PODTRAIL_DOCKER_CONFIG' },
   'metadata-scan-interval': { type: 'int', arg: 'MS', min: 100, default: 10_000, desc: 'how often to rescan the runtime for new, changed and deleted containers' },
+  'state-dir': { type: 'string', arg: 'DIR', default: DEFAULT_STATE_DIR, desc: "where capture notes its instance, so the next one can report this one's end as LOSS if it is killed ('off': no note)", env: 'PODTRAIL_STATE_DIR', check: stateDirCheck },
   compression: { type: 'enum', choices: ['gzip', 'none'], default: PUBLISHER_DEFAULTS.compression, desc: 'raw topic compression' },
   ...METRICS_OPTIONS,
   ...SCHEMA_REGISTRY_OPTIONS,
@@ -91,10 +93,14 @@ export default defineCommand({
       if (publishMeta) await enc.prepare(topics.containers, 'ContainerMeta');
       encode = (name, value) => enc.encodeSync(name === 'ContainerMeta' ? topics.containers : topics.raw, name, value as never);
     }
+    const stateDir = v['state-dir'] as string;
+    const state = stateDir === 'off' ? undefined : new InstanceState(stateDir, node, topics.raw, log);
+    const ended = state?.claim(instance, BigInt(Date.now()) * 1_000_000n) ?? [];
     const registry = createRegistry('capture');
     let latency: Histogram | undefined;
     const publisher = new RawPublisher(producer, codec(), {
       onSent: (secs) => latency?.observe({ topic: topics.raw }, secs),
+      ...(state ? { onProgress: (seq: bigint, time: bigint) => state.progress(seq, time) } : {}),
       ...(encode ? { encode } : {}),
       topic: topics.raw, node, instance, ...(publishMeta ? { metaTopic: topics.containers } : {}),
       maxBufferedEvents: v['buffer-max-events'],
@@ -116,6 +122,13 @@ export default defineCommand({
     }
     const svc = new CaptureService(kernel, binding, publisher, { node, instance, ...(metadata ? { metadata } : {}) }, log);
     svc.start();
+    // Attached now: whatever the previous instance missed ends here.
+    const attachedNs = BigInt(Date.now()) * 1_000_000n;
+    for (const prev of ended) {
+      log.warn({ previous: prev.instance, pid: prev.pid, lastSeq: prev.lastSeq, stoppedCleanly: prev.stoppedAt !== undefined },
+        'reporting the end of the previous capture instance as LOSS: connections after its last published seq until now were not recorded');
+      publisher.offerLoss({ ...endAnnouncement(node, prev, attachedNs), onSent: () => state?.announced(prev.instance) });
+    }
     latency = registerCaptureMetrics(registry, {
       kernel, service: svc, publisher, ...(metadata ? { metadata } : {}),
       maxBufferedEvents: v['buffer-max-events'], maxBufferedBytes: v['buffer-max-bytes'],
@@ -138,6 +151,7 @@ export default defineCommand({
     await svc.drained();
     await metadata?.stop();
     const unsent = await publisher.stop(10_000);
+    state?.stopped(BigInt(Date.now()) * 1_000_000n);
     await producer.disconnect().catch(() => undefined);
     await metricsServer?.stop();
     const k = kernel.stats();

@@ -5,7 +5,9 @@
 // at flush (idle, or the end of a replay). The decision depends only on the order of records,
 // so a replay of the same range reports the same losses with the same eventIds.
 // Capture's own loss records (ring buffer, capture buffer) cover their ranges; a range that was
-// already declared is not reported twice.
+// already declared is not reported twice. When capture announces that an earlier instance ended
+// (CAPTURE_RESTART, see src/capture/instance-state.ts), that instance's open holes are declared,
+// and where its sequence stopped comes from what this partition held: enrich saw the topic.
 import type { CaptureLoss } from '../schema/types.js';
 import type { LossInfo } from './audit.js';
 
@@ -24,8 +26,12 @@ interface Stream {
   reported: Array<[bigint, bigint]>;
 }
 
+/** Ended instances remembered, so a repeated announcement is reported once. */
+const ENDED_MAX = 4096;
+
 export class LossTracker {
   private streams = new Map<string, Stream>();
+  private ended = new Set<string>();
 
   constructor(private readonly window = 10_000) {}
 
@@ -35,6 +41,9 @@ export class LossTracker {
 
   /** A raw event; returns the losses it makes certain. */
   observe(partition: number, node: string, instance: string, seq: bigint, time: bigint): LossInfo[] {
+    // Capture's seqs start at 1. A forged negative one could make a gap larger than an Avro long
+    // (found by test/unit/fuzz-enrich-processor.test.ts): the LOSS record would never encode.
+    if (seq < 1n) return [];
     const k = this.key(partition, node, instance);
     let s = this.streams.get(k);
     if (!s) {
@@ -76,6 +85,39 @@ export class LossTracker {
     return !overlaps;
   }
 
+  /**
+   * A capture instance ended (announced by its successor on the same node). Returns its open
+   * holes, a gap between what this partition held and what capture last knew was acknowledged,
+   * and the end itself (count unknown, so 0), in that order; nothing for a repeated announcement.
+   */
+  instanceEnded(partition: number, c: CaptureLoss): LossInfo[] {
+    const k = this.key(partition, c.node, c.instance);
+    if (this.ended.has(k)) return [];
+    this.ended.add(k);
+    if (this.ended.size > ENDED_MAX) this.ended.delete(this.ended.values().next().value as string);
+    const s = this.streams.get(k);
+    const out: LossInfo[] = [];
+    // Seqs start at 1; toSeq = from - 1 must stay a long whatever a forged record says.
+    let from = c.fromSeq < 1n ? 1n : c.fromSeq;
+    let firstTime: bigint = c.firstTime;
+    if (s) {
+      if (s.ahead.size > 0) out.push(...this.declare(s));
+      // Capture wrote these seqs as acknowledged (or reported), yet none reached this partition.
+      if (s.next < from) {
+        const f = s.next;
+        const t = from - 1n;
+        out.push({ node: s.node, instance: s.instance, fromSeq: f, toSeq: t, count: t - f + 1n, cause: 'SEQUENCE_GAP', time: c.time,
+          firstTime: s.lastTime, lastTime: c.firstTime, eventId: `${s.node}:${s.instance}:gap:${f}-${t}` });
+      }
+      if (s.next > from) from = s.next;
+      firstTime = s.lastTime > firstTime ? s.lastTime : firstTime;
+      this.streams.delete(k);
+    }
+    out.push({ node: c.node, instance: c.instance, fromSeq: from, toSeq: from - 1n, count: 0n, cause: 'CAPTURE_RESTART', time: c.time,
+      firstTime, lastTime: c.lastTime, eventId: c.eventId });
+    return out;
+  }
+
   /** Declare every open hole (idle timeout, end of a replay, shutdown). */
   flush(): LossInfo[] {
     const out: LossInfo[] = [];
@@ -85,7 +127,9 @@ export class LossTracker {
 
   /** Forget the streams of partitions not in `keep` (revoked in a rebalance). */
   keepPartitions(keep: Set<number>): void {
-    for (const k of [...this.streams.keys()]) if (!keep.has(Number(k.slice(0, k.indexOf('|'))))) this.streams.delete(k);
+    const gone = (k: string) => !keep.has(Number(k.slice(0, k.indexOf('|'))));
+    for (const k of [...this.streams.keys()]) if (gone(k)) this.streams.delete(k);
+    for (const k of [...this.ended]) if (gone(k)) this.ended.delete(k);
   }
 
   private declare(s: Stream): LossInfo[] {
@@ -118,13 +162,14 @@ export class LossTracker {
   }
 
   /** A copy of the state, to roll back to when a transaction fails. */
-  checkpoint(): Map<string, Stream> {
+  checkpoint(): { streams: Map<string, Stream>; ended: Set<string> } {
     const copy = new Map<string, Stream>();
     for (const [k, s] of this.streams) copy.set(k, { ...s, ahead: new Map(s.ahead), reported: [...s.reported] });
-    return copy;
+    return { streams: copy, ended: new Set(this.ended) };
   }
 
-  rollback(cp: Map<string, Stream>): void {
-    this.streams = cp;
+  rollback(cp: { streams: Map<string, Stream>; ended: Set<string> }): void {
+    this.streams = cp.streams;
+    this.ended = cp.ended;
   }
 }

@@ -7,7 +7,7 @@ import PQueue from 'p-queue';
 import { DecodeError, errMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Codec, Decoded } from '../schema/codec.js';
-import type { AuditRecord, RawConnectEvent } from '../schema/types.js';
+import type { AuditRecord, CaptureLoss, RawConnectEvent } from '../schema/types.js';
 import { AttributionCache, type PathPlan } from './attribution-cache.js';
 import type { Attribution } from './attribute.js';
 import { AuditTranscoder, TranscodedAudit, type RawFields } from './transcode.js';
@@ -215,7 +215,18 @@ export class EnrichProcessor {
     }
   }
 
-  private prepare(partition: number, m: InMessage, pre?: Decoded | DecodeError): { done: OutMessage | null } | { raw: RawConnectEvent } {
+  /** A capture instance's end: its open holes, then one LOSS whose count nobody knows. */
+  private instanceEnded(partition: number, c: CaptureLoss): OutMessage[] {
+    return this.losses.instanceEnded(partition, c).map((l) => {
+      const rec = lossAudit(l);
+      if (l.cause === 'CAPTURE_RESTART') {
+        rec.attribution.reason = `capture instance ${l.instance} on ${l.node} ended: its connections from seq ${l.fromSeq} on, and those made until the next instance attached, were not recorded (how many is unknown)`;
+      }
+      return this.auditOut(rec, Buffer.from(`${l.node}/loss`));
+    });
+  }
+
+  private prepare(partition: number, m: InMessage, pre?: Decoded | DecodeError): { done: OutMessage | OutMessage[] | null } | { raw: RawConnectEvent } {
     if (pre instanceof DecodeError) return { done: this.dlq(partition, m, pre.code, pre.message) };
     if (!m.value || m.value.length === 0) return { done: this.dlq(partition, m, 'EMPTY', 'empty message value') };
     let d;
@@ -229,6 +240,7 @@ export class EnrichProcessor {
       case 'RawConnectEvent':
         return { raw: d.value };
       case 'CaptureLoss': {
+        if (d.value.cause === 'CAPTURE_RESTART') return { done: this.instanceEnded(partition, d.value) };
         // Already reported as a sequence gap: once is enough.
         if (!this.losses.captureLoss(partition, d.value)) return { done: null };
         return { done: this.auditOut(lossFromCapture(d.value), m.key) };
