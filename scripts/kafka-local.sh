@@ -173,7 +173,7 @@ ensure_formatted() {
   # A cluster id is 16 random bytes in URL-safe base64 without padding (22 chars).
   cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
   if ! "$java" -Xmx256m -cp "$LIBS/*" -Dlog4j2.configurationFile="file:$KDIR/log4j2.properties" \
-      kafka.tools.StorageTool format --standalone --cluster-id "$cid" --config "$PROPS" \
+      kafka.tools.StorageTool format --standalone --cluster-id="$cid" --config "$PROPS" \
       </dev/null >>"$LOG" 2>&1; then
     tail -n 20 "$LOG" >&2
     die "formatting KRaft storage failed (log: $LOG)"

@@ -5,7 +5,8 @@
 // mounts tracefs when root, then runs every test file with node:test, serially,
 // because the integration tests share the broker, the kernel and dockerd.
 import { spawnSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -53,17 +54,21 @@ function stopBroker() {
   }
 }
 
+// Captures started by tests keep their instance state here, not in the node's /run/podtrail.
+const stateDir = mkdtempSync(path.join(os.tmpdir(), 'podtrail-test-state-'));
+
 const dirs = ['dist/test/unit', 'dist/test/integration'].filter((d) => existsSync(path.join(root, d)));
 const extra = process.argv.slice(2);
 const child = spawn(
   process.execPath,
   ['--test', '--test-concurrency=1', '--test-timeout=600000', ...extra, ...(extra.some((a) => !a.startsWith('-')) ? [] : dirs)],
-  { cwd: root, stdio: 'inherit', env: { ...process.env, PODTRAIL_TEST_RUNNER: '1' } },
+  { cwd: root, stdio: 'inherit', env: { PODTRAIL_STATE_DIR: stateDir, ...process.env, PODTRAIL_TEST_RUNNER: '1' } },
 );
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => child.kill(sig));
 }
 child.on('exit', (code, signal) => {
   stopBroker();
+  rmSync(stateDir, { recursive: true, force: true });
   process.exit(code ?? (signal ? 1 : 0));
 });
