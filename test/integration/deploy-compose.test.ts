@@ -69,10 +69,15 @@ describe('docker-compose.yml', { skip: skipUnlessCi(missing) }, () => {
     assert.equal(c.pid, 'host');
     assert.equal(String(c.user), '0');
     const mounts = (c.volumes as string[]).map((v) => v.split(':'));
-    for (const [host, inside, mode] of mounts) assert.equal(mode, 'ro', `${host} -> ${inside} must be read-only`);
+    // Every host path read-only, but capture's own instance state (it must write it).
+    for (const [host, inside, mode] of mounts) {
+      if (host === '/run/podtrail') assert.equal(inside, '/run/podtrail');
+      else assert.equal(mode, 'ro', `${host} -> ${inside} must be read-only`);
+    }
+    assert.ok(mounts.some(([host]) => host === '/run/podtrail'), 'capture keeps its instance state on the host');
     assert.deepEqual(mounts.map(([h, i]) => `${h}:${i}`), [
       '/sys:/sys', '/sys/kernel/tracing:/sys/kernel/tracing', '/sys/fs/cgroup:/sys/fs/cgroup',
-      '/var/lib/docker:/var/lib/docker', '/etc/docker:/etc/docker',
+      '/var/lib/docker:/var/lib/docker', '/etc/docker:/etc/docker', '/run/podtrail:/run/podtrail',
     ]);
   });
 

@@ -138,7 +138,8 @@ describe('Kubernetes manifests', { skip: skipUnlessCi(missing) }, () => {
     const hostVols = new Map<string, string>(spec.volumes.filter((v: any) => v.hostPath).map((v: any) => [v.name, v.hostPath.path]));
     const mounts = new Map<string, any>(c.volumeMounts.map((m: any) => [m.mountPath, m]));
     for (const m of c.volumeMounts) {
-      if (hostVols.has(m.name)) assert.equal(m.readOnly, true, `${m.mountPath} is writable`);
+      // Every host path read-only, but capture's own instance state (it must write it).
+      if (hostVols.has(m.name) && m.mountPath !== '/run/podtrail') assert.equal(m.readOnly, true, `${m.mountPath} is writable`);
     }
     assert.equal(hostVols.get(mounts.get('/sys/kernel/tracing')?.name), '/sys/kernel/tracing');
     assert.equal(hostVols.get(mounts.get('/sys/fs/cgroup')?.name), '/sys/fs/cgroup');
@@ -146,7 +147,8 @@ describe('Kubernetes manifests', { skip: skipUnlessCi(missing) }, () => {
     const hr = c.args[c.args.indexOf('--host-root') + 1];
     for (const [name, host] of hostVols) {
       const m = c.volumeMounts.find((x: any) => x.name === name);
-      if (!host.startsWith('/sys/')) assert.equal(m.mountPath, path.posix.join(hr, host), name);
+      if (host === '/run/podtrail') assert.equal(m.mountPath, '/run/podtrail', 'instance state at the default --state-dir');
+      else if (!host.startsWith('/sys/')) assert.equal(m.mountPath, path.posix.join(hr, host), name);
       assert.doesNotMatch(host, /\.sock$|^\/run\/containerd\/?$|^\/var\/run/, `${name}: a runtime socket directory`);
     }
     assert.ok([...hostVols.values()].includes('/var/lib/docker/containers'));
