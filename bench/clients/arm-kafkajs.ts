@@ -4,7 +4,9 @@
 // sendOffsets, read_committed (enrich's exactly-once shape).
 import { type ArmSpec, type Msg, loadClient, windowed } from './workload.js';
 
-const RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 };
+// podtrail's IDEMPOTENT_RETRY (src/kafka/client.ts); initialRetryTime can be changed with
+// --kafkajs-retry-initial to see what the CONCURRENT_TRANSACTIONS retries after each commit cost.
+const retry = (spec: ArmSpec) => ({ retries: Number.MAX_SAFE_INTEGER, initialRetryTime: spec.retryDelayMs ?? 200, maxRetryTime: 5000 });
 
 async function client(spec: ArmSpec): Promise<any> {
   const m = await loadClient('kafkajs');
@@ -14,7 +16,7 @@ async function client(spec: ArmSpec): Promise<any> {
 
 export async function produceKafkajs(spec: ArmSpec, msgs: Msg[], run: (fn: () => Promise<{ records: number }>) => Promise<unknown>): Promise<void> {
   const { kafka } = await client(spec);
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: RETRY });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: retry(spec) });
   await producer.connect();
   try {
     await run(async () => {
@@ -28,7 +30,7 @@ export async function produceKafkajs(spec: ArmSpec, msgs: Msg[], run: (fn: () =>
 
 export async function passthroughKafkajs(spec: ArmSpec, run: (fn: () => Promise<{ records: number; transactions: number; startedAt?: number }>) => Promise<unknown>): Promise<void> {
   const { kafka } = await client(spec);
-  const producer = kafka.producer({ transactionalId: spec.transactionalId, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: RETRY });
+  const producer = kafka.producer({ transactionalId: spec.transactionalId, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: retry(spec) });
   const consumer = kafka.consumer({ groupId: spec.group, readUncommitted: false, maxBytesPerPartition: 1 << 20 });
   await producer.connect();
   await consumer.connect();

@@ -6,7 +6,10 @@
 // (addConsumer, then addOffset with each partition's last message).
 import { type ArmSpec, type Msg, loadClient, windowed } from './workload.js';
 
-const base = (spec: ArmSpec) => ({ clientId: 'bench-clients-platformatic', bootstrapBrokers: spec.brokers });
+// retryDelay: its default is 1000 ms, and the AddPartitionsToTxn that follows a commit is often
+// refused with CONCURRENT_TRANSACTIONS (retriable) while the broker still writes the markers;
+// the comparison uses 200 ms, what podtrail's kafkajs producers wait (--platformatic-retry-delay).
+const base = (spec: ArmSpec) => ({ clientId: 'bench-clients-platformatic', bootstrapBrokers: spec.brokers, retryDelay: spec.retryDelayMs ?? 1000 });
 
 export async function producePlatformatic(spec: ArmSpec, msgs: Msg[], run: (fn: () => Promise<{ records: number }>) => Promise<unknown>): Promise<void> {
   const { Producer, ProduceAcks } = await loadClient('platformatic');

@@ -2,8 +2,8 @@
 // Kafka clients side by side on the same broker in one run: kafkajs 2.2.4 (what podtrail
 // ships), @confluentinc/kafka-javascript's KafkaJS-compatible API, and @platformatic/kafka 1.x.
 // Two workloads, each arm in a fresh child process (so CPU and RSS are that client's alone):
-//  - produce: N Avro RawConnectEvents, acks=all, idempotent, send() calls of --batch
-//    messages with --window in flight;
+//  - produce: N Avro RawConnectEvents, acks=all, idempotent, no compression, send() calls of
+//    --batch messages with --window in flight;
 //  - passthrough: read N such records (read_committed, fresh group) and write each fetched
 //    batch to another topic in one transaction with the consumer offsets (enrich's shape).
 // Rounds run the clients in the same order each time (A B C A B C ...); medians over rounds.
@@ -13,6 +13,9 @@
 //   cd bench/clients && CKJS_LINKING=dynamic npm install && cd ../.. && npx tsc -p tsconfig.json
 //   flock /tmp/podtrail-bench.lock node dist/bench/clients/compare.js [--records N] [--rounds R]
 //        [--partitions P] [--batch B] [--window W] [--clients kafkajs,confluent,platformatic]
+//        [--platformatic-retry-delay MS] [--kafkajs-retry-initial MS]
+// --window defaults to 1 (podtrail's capture and enrich await each send); @platformatic/kafka
+// 1.35's idempotent producer fails with OUT_OF_ORDER_SEQUENCE_NUMBER at --window 2.
 // Brokers: PODTRAIL_BROKERS (default 127.0.0.1:9092).
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -67,16 +70,18 @@ function options() {
       batch: { type: 'string', default: '1000' },
       window: { type: 'string', default: '1' },
       clients: { type: 'string', default: CLIENTS.join(',') },
+      'platformatic-retry-delay': { type: 'string', default: '200' },
+      'kafkajs-retry-initial': { type: 'string', default: '200' },
     },
   });
-  const int = (k: 'records' | 'rounds' | 'partitions' | 'batch' | 'window', lo: number, hi: number) => {
+  const int = (k: 'records' | 'rounds' | 'partitions' | 'batch' | 'window' | 'platformatic-retry-delay' | 'kafkajs-retry-initial', lo: number, hi: number) => {
     const n = Number(values[k]);
     if (!Number.isInteger(n) || n < lo || n > hi) throw new Error(`--${k} must be an integer in [${lo}, ${hi}], got ${values[k]}`);
     return n;
   };
   const clients = values.clients!.split(',') as ClientName[];
   if (!clients.every((c) => CLIENTS.includes(c))) throw new Error(`--clients takes ${CLIENTS.join(',')}`);
-  return { records: int('records', 100, 10_000_000), rounds: int('rounds', 1, 50), partitions: int('partitions', 1, 64), batch: int('batch', 1, 100_000), window: int('window', 1, 64), clients };
+  return { records: int('records', 100, 10_000_000), rounds: int('rounds', 1, 50), partitions: int('partitions', 1, 64), batch: int('batch', 1, 100_000), window: int('window', 1, 64), retryDelayMs: int('platformatic-retry-delay', 0, 60_000), kafkajsRetryMs: int('kafkajs-retry-initial', 1, 60_000), clients };
 }
 
 const median = (xs: number[]) => {
@@ -117,7 +122,7 @@ async function main(): Promise<void> {
     if (v && loaded === 'loads') clients.push(c);
   }
   if (clients.length === 0) throw new Error('no client to compare (cd bench/clients && npm install)');
-  say(`${o.records} records per arm (Avro RawConnectEvent, ~${rawRecords(1)[0]!.value.length} B), ${o.partitions} partitions, batch ${o.batch}, window ${o.window}, ${o.rounds} rounds, order ${clients.join(' -> ')}`);
+  say(`${o.records} records per arm (Avro RawConnectEvent, ~${rawRecords(1)[0]!.value.length} B), ${o.partitions} partitions, batch ${o.batch}, window ${o.window}, platformatic retryDelay ${o.retryDelayMs} ms, kafkajs initialRetryTime ${o.kafkajsRetryMs} ms, ${o.rounds} rounds, order ${clients.join(' -> ')}`);
 
   const run = randomBytes(3).toString('hex');
   const input = `bench.clients.${run}.input`;
@@ -139,9 +144,10 @@ async function main(): Promise<void> {
           await admin.createTopics({ topics: [{ topic: out, numPartitions: o.partitions, replicationFactor: 1 }], waitForLeaders: true });
           topics.push(out);
           const group = `bench-clients-${run}-${client}-${round}`;
+          const retryDelayMs = client === 'kafkajs' ? o.kafkajsRetryMs : o.retryDelayMs;
           const spec: ArmSpec = workload === 'produce'
-            ? { client, workload, brokers: BROKERS, records: o.records, batch: o.batch, window: o.window, topic: out }
-            : { client, workload, brokers: BROKERS, records: o.records, batch: o.batch, window: o.window, topic: input, outTopic: out, group, transactionalId: `${group}-tx` };
+            ? { client, workload, brokers: BROKERS, records: o.records, batch: o.batch, window: o.window, topic: out, retryDelayMs }
+            : { client, workload, brokers: BROKERS, records: o.records, batch: o.batch, window: o.window, topic: input, outTopic: out, group, transactionalId: `${group}-tx`, retryDelayMs };
           const r = await runArm(spec, 600_000);
           // Every arm must have done the whole job, or its figures mean nothing.
           if (workload === 'produce') {

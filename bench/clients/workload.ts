@@ -33,6 +33,8 @@ export interface ArmSpec {
   outTopic?: string;
   group?: string;
   transactionalId?: string;
+  /** platformatic: its retryDelay; kafkajs: retry.initialRetryTime */
+  retryDelayMs?: number;
 }
 
 export interface ArmResult { seconds: number; records: number; cpuSeconds: number; peakRssMiB: number; transactions?: number }
