@@ -68,10 +68,10 @@ export async function baselineArm(bin: string, seconds: number): Promise<ArmResu
 }
 
 /** cliBin: another checkout's bin/podtrail.js, to compare builds side by side. */
-export async function podtrailArm(bin: string, seconds: number, brokers: string, topic: string, cliBin?: string, arm = 'podtrail'): Promise<ArmResult> {
+export async function podtrailArm(bin: string, seconds: number, brokers: string, topic: string, cliBin?: string, arm = 'podtrail', extra: string[] = []): Promise<ArmResult> {
   // Its own addon and BPF object: unset what this process may have been pointed at.
   const env = cliBin ? { PODTRAIL_NATIVE_ADDON: undefined, PODTRAIL_BPF_OBJECT: undefined } : {};
-  const cap = await CaptureProc.start(['--brokers', brokers, '--raw-topic', topic, '--node', 'bench'], { ...(cliBin ? { bin: cliBin } : {}), env });
+  const cap = await CaptureProc.start(['--brokers', brokers, '--raw-topic', topic, '--node', 'bench', ...extra], { ...(cliBin ? { bin: cliBin } : {}), env });
   live.add(cap.child);
   try {
     // Let startup work (JIT, first metadata fetch) settle before measuring.

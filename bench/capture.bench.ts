@@ -11,6 +11,7 @@
 //
 //   node dist/bench/capture.bench.js [--rounds N] [--seconds S] [--replay-events N] [--no-bpftrace]
 //        [--compare DIR]   (DIR: another built checkout, run as a further arm: before/after)
+//        [--capture-args="FLAGS"]   (more `podtrail capture` flags for the podtrail arms)
 // Brokers: PODTRAIL_BROKERS (default 127.0.0.1:9092). Needs root (BPF).
 import './capture-env.js';
 import { execFile } from 'node:child_process';
@@ -39,16 +40,27 @@ setTimeout(() => fail('gave up after 30 minutes'), 30 * 60_000).unref();
 process.on('SIGINT', () => fail('interrupted'));
 process.on('SIGTERM', () => fail('terminated'));
 
-function options() {
-  const { values } = parseArgs({
+function parse() {
+  return parseArgs({
     options: {
       rounds: { type: 'string', default: '5' },
       seconds: { type: 'string', default: '4' },
       'replay-events': { type: 'string', default: '300000' },
       'no-bpftrace': { type: 'boolean', default: false },
       compare: { type: 'string' },
+      'capture-args': { type: 'string', default: '' },
     },
   });
+}
+
+function options() {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse();
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const { values } = parsed;
   const int = (k: 'rounds' | 'seconds' | 'replay-events', lo: number, hi: number) => {
     const n = Number(values[k]);
     if (!Number.isInteger(n) || n < lo || n > hi) fail(`--${k} must be an integer in [${lo}, ${hi}], got ${values[k]}`);
@@ -56,7 +68,9 @@ function options() {
   };
   const compare = values.compare;
   if (compare !== undefined && !existsSync(`${compare}/bin/podtrail.js`)) fail(`--compare: no bin/podtrail.js under ${compare}`);
-  return { rounds: int('rounds', 1, 50), seconds: int('seconds', 1, 60), replayEvents: int('replay-events', 1000, 10_000_000), bpftrace: !values['no-bpftrace'], compare };
+  const captureArgs = values['capture-args']!.split(/\s+/).filter(Boolean);
+  if (captureArgs.some((a) => /^--(brokers|raw-topic|node)(=|$)/.test(a))) fail('--capture-args: the bench sets --brokers, --raw-topic and --node itself');
+  return { rounds: int('rounds', 1, 50), seconds: int('seconds', 1, 60), replayEvents: int('replay-events', 1000, 10_000_000), bpftrace: !values['no-bpftrace'], compare, captureArgs };
 }
 
 const median = (xs: number[]) => {
@@ -118,6 +132,7 @@ async function main(): Promise<void> {
   say(`podtrail capture bench: ${cpus().length} CPUs, Linux ${release()}, broker ${BROKERS.join(',')}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   say(`${o.rounds} rounds x ${o.seconds} s per arm, order ${arms.join(' -> ')}; connect loop: one thread, 127.0.0.1, SO_LINGER 0`);
   if (o.compare) say(`podtrail-compare: ${o.compare}`);
+  if (o.captureArgs.length) say(`podtrail capture extra flags: ${o.captureArgs.join(' ')}`);
   const results: ArmResult[] = [];
   for (let r = 1; r <= o.rounds; r++) {
     const line: string[] = [`round ${r}:`];
@@ -129,7 +144,7 @@ async function main(): Promise<void> {
       else {
         const topic = `bench.capture.${run}.${arm}.${r}`;
         topics.push(topic);
-        res = await podtrailArm(loop, o.seconds, BROKERS.join(','), topic, arm === 'podtrail' ? undefined : `${o.compare}/bin/podtrail.js`, arm);
+        res = await podtrailArm(loop, o.seconds, BROKERS.join(','), topic, arm === 'podtrail' ? undefined : `${o.compare}/bin/podtrail.js`, arm, o.captureArgs);
       }
       results.push(res);
       const c = res.capture;
