@@ -5,6 +5,7 @@
 // asserted exactly.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { bpfObjectsOf, waitUnlisted } from '../helpers/bpf-objects.js';
 import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
@@ -183,13 +184,17 @@ describe('kernel capture (real BPF)', { skip }, () => {
     assert.equal(s.decodeErrors, 0);
   });
 
-  test('stop twice is harmless and leaves no podtrail programs loaded', () => {
+  test('stop twice is harmless and leaves no podtrail programs loaded', async () => {
+    // Ours, by the fds this process holds: other captures may run on the machine.
+    const held = bpfObjectsOf(process.pid);
+    const progs = execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' });
+    const ours = (JSON.parse(progs) as Array<{ id: number; name?: string }>).filter((p) => held.progs.includes(p.id));
+    assert.ok(ours.some((p) => p.name?.startsWith('pt_')), 'our pt_ programs are loaded while running');
     capture.stop();
     capture.stop();
     assert.equal(capture.stats().running, false);
-    const progs = execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' });
-    const names = (JSON.parse(progs) as Array<{ name?: string }>).map((p) => p.name ?? '');
-    assert.deepEqual(names.filter((n) => n.startsWith('pt_')), []);
+    const left = await waitUnlisted(held, 5000);
+    assert.deepEqual(left, { progs: [], maps: [], links: [] }, 'no program, map or link of ours is left');
   });
 });
 
