@@ -11,7 +11,10 @@
 //        [--modes exactly-once,at-least-once] [--compression none|gzip] [--cpu-prof DIR]
 // Other work on the machine moves wall-clock rates a lot: each figure is the median of
 // --rounds runs (default 3), and CPU per record (robust to contention) is printed beside it.
-// Brokers: PODTRAIL_BROKERS (default 127.0.0.1:9092).
+// Brokers: PODTRAIL_BROKERS (default 127.0.0.1:9092). Diagnostics: PODTRAIL_BENCH_BROKER_PID (a
+// local broker's pid: its CPU per record is printed too), PODTRAIL_BENCH_FETCH_BYTES (fetch size
+// for both sides instead of the stage's), PODTRAIL_BENCH_NODE_ARGS (extra node flags for children).
+// The passthrough is bare on purpose: one partition batch at a time, kafkajs's default partitioner.
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -41,6 +44,7 @@ function brokerCpuMs(): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime + stime, in clock ticks (USER_HZ, 100 on Linux).
     return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
   } catch {
     return 0;

@@ -4,7 +4,8 @@
 // timestamps are not copied, so output CreateTime is when the loop sent them, as for enrich.
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import { IDEMPOTENT_RETRY } from '../src/kafka/client.js';
-import { STAGE_CONSUMER_DEFAULTS, STAGE_MAX_REQUEST_BYTES, bySize } from '../src/enrich/stage.js';
+import { STAGE_CONSUMER_DEFAULTS } from '../src/enrich/stage.js';
+import { STAGE_MAX_REQUEST_BYTES, bySize } from '../src/enrich/produce.js';
 
 export interface PassthroughOptions {
   group: string;
