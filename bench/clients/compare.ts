@@ -56,7 +56,11 @@ function runArm(spec: ArmSpec, timeoutMs: number): Promise<ArmResult> {
     c.on('exit', (code, sig) => {
       clearTimeout(t);
       if (result) resolve(result);
-      else reject(new Error(`${spec.client} ${spec.workload}: child exited ${code ?? sig}: ${err.trim()}`));
+      else {
+        // Node prints a long inspected error: name the Kafka error code when there is one.
+        const why = [...new Set([...err.matchAll(/apiId: '(\w+)'|^(\w*Error[^\n]*)/gm)].map((m) => m[1] ?? m[2]))].slice(0, 3).join('; ');
+        reject(new Error(`${spec.client} ${spec.workload}: child exited ${code ?? sig}: ${why || err.trim().slice(-500)}`));
+      }
     });
   });
 }
@@ -148,7 +152,10 @@ async function main(): Promise<void> {
           const spec: ArmSpec = workload === 'produce'
             ? { client, workload, brokers: BROKERS, records: o.records, batch: o.batch, window: o.window, topic: out, retryDelayMs }
             : { client, workload, brokers: BROKERS, records: o.records, batch: o.batch, window: o.window, topic: input, outTopic: out, group, transactionalId: `${group}-tx`, retryDelayMs };
-          const r = await runArm(spec, 600_000);
+          const r = await runArm(spec, 600_000).catch(async (e: Error) => {
+            await admin.deleteTopics({ topics: [out], timeout: 10_000 }).catch(() => undefined);
+            throw e;
+          });
           // Every arm must have done the whole job, or its figures mean nothing.
           if (workload === 'produce') {
             const end = (await admin.fetchTopicOffsets(out)).reduce((n, p) => n + Number(p.high), 0);
@@ -187,4 +194,11 @@ async function main(): Promise<void> {
 
 // Last, so every const above is initialised before either path runs.
 if (process.env.PODTRAIL_CLIENTS_CHILD) await child(JSON.parse(process.env.PODTRAIL_CLIENTS_CHILD) as ArmSpec);
-else await main();
+else {
+  try {
+    await main();
+  } catch (err) {
+    process.stderr.write(`client comparison: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+}
