@@ -32,9 +32,19 @@ export class AuditReader {
   private consumer: Consumer | undefined;
   private readonly groupId = `bench-sustained-read-${randomBytes(4).toString('hex')}`;
 
-  /** t0: wall-clock ms the generators start at; arrival seconds count from it. */
-  constructor(private readonly kafka: Kafka, private readonly topic: string, paths: string[], private readonly t0: number) {
+  /** t0: wall-clock ms arrival seconds count from (setOrigin moves it once the start is known). */
+  constructor(private readonly kafka: Kafka, private readonly topic: string, paths: string[], private t0: number) {
     for (const p of paths) this.byPath.set(p, { records: 0, duplicates: 0, statuses: new Map(), results: new Map() });
+  }
+
+  /** Re-counts what arrived so far (warm-up: other processes' records only) from a new origin. */
+  setOrigin(t0: number): void {
+    const shift = (sec: number) => Math.floor((sec * 1000 + this.t0 - t0) / 1000);
+    const old = [...this.perSecond];
+    this.perSecond.clear();
+    for (const [sec, n] of old) this.perSecond.set(shift(sec), (this.perSecond.get(shift(sec)) ?? 0) + n);
+    for (const l of this.latencies) l[0] = shift(l[0]);
+    this.t0 = t0;
   }
 
   async start(): Promise<void> {

@@ -155,15 +155,17 @@ async function main(): Promise<void> {
   const port = Number(BROKERS[0]!.split(':').pop());
   const brokerPid = BROKERS.length === 1 && /^(127\.|localhost)/.test(BROKERS[0]!) ? pidListeningOn(port) : undefined;
   if (brokerPid === undefined) say('broker: no local process listens on its port; it is not sampled');
-  // The generators start after a warm-up (JIT, first fetches, group joins), sampled as negative t.
-  const t0 = Date.now() + 5000;
-  const sampler = new Sampler({ capture: capture.child.pid, enrich: enrich.child.pid, broker: brokerPid }, admin, t.raw, t0);
   const paths = pods.map((p) => p.cgroupPath(p.container('gen').id));
-  const reader = new AuditReader(kafka, t.audit, paths, t0);
+  const reader = new AuditReader(kafka, t.audit, paths, Date.now());
   cleanups.push(() => reader.stop());
+  await reader.start();
+  // The generators start 5 s after the reader has joined (JIT, first fetches settle); those
+  // seconds are sampled as negative t.
+  const t0 = Date.now() + 5000;
+  reader.setOrigin(t0);
+  const sampler = new Sampler({ capture: capture.child.pid, enrich: enrich.child.pid, broker: brokerPid }, admin, t.raw, t0);
   sampler.start();
   cleanups.push(async () => sampler.stop());
-  await reader.start();
   await sleep(Math.max(0, t0 - Date.now()));
   say(`generators start at ${new Date(t0).toISOString()} (t=0)`);
   const gens: Generator[] = await startGenerators(d, pods, o.rate, o.duration);
