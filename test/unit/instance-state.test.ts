@@ -3,6 +3,7 @@
 // announcement of its end built from it. Bad files give a clear error, never a crash.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,14 +86,21 @@ test('a corrupt or foreign file is an error in the log, not a crash, and is repl
   }
 });
 
-test('an unwritable state dir is logged once and capture carries on', { skip: process.getuid?.() === 0 ? 'root writes anywhere' : false }, () => {
+test('an unwritable state dir is logged once and capture carries on', () => {
   const sub = mkdtempSync(join(dir, 'e-'));
-  chmodSync(sub, 0o500);
-  const { log, lines } = memLog();
-  const s = new InstanceState(sub, 'node-a', 'raw', log);
-  assert.deepEqual(s.claim('aaaa0001', 1n), []);
-  s.stopped(2n);
-  assert.equal(lines.filter((l) => /cannot write the capture state file/.test(l.msg)).length, 1);
+  // Root writes through file modes, so as root the dir is a read-only tmpfs instead.
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', sub]);
+  else chmodSync(sub, 0o500);
+  try {
+    const { log, lines } = memLog();
+    const s = new InstanceState(sub, 'node-a', 'raw', log);
+    assert.deepEqual(s.claim('aaaa0001', 1n), []);
+    s.stopped(2n);
+    assert.equal(lines.filter((l) => /cannot write the capture state file/.test(l.msg)).length, 1);
+  } finally {
+    if (asRoot) execFileSync('umount', [sub]);
+  }
 });
 
 test('a state dir that is a file: one clear error, no throw', () => {
