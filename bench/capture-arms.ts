@@ -68,9 +68,10 @@ export async function baselineArm(bin: string, seconds: number): Promise<ArmResu
 }
 
 /** cliBin: another checkout's bin/podtrail.js, to compare builds side by side. */
-export async function podtrailArm(bin: string, seconds: number, brokers: string, topic: string, cliBin?: string, arm = 'podtrail', extra: string[] = []): Promise<ArmResult> {
-  // Its own addon and BPF object: unset what this process may have been pointed at.
-  const env = cliBin ? { PODTRAIL_NATIVE_ADDON: undefined, PODTRAIL_BPF_OBJECT: undefined } : {};
+export async function podtrailArm(bin: string, seconds: number, brokers: string, topic: string, cliBin?: string, arm = 'podtrail', extra: string[] = [], nodeOptions = ''): Promise<ArmResult> {
+  // Another checkout uses its own addon and BPF object: unset what this process may point at.
+  const env: NodeJS.ProcessEnv = cliBin ? { PODTRAIL_NATIVE_ADDON: undefined, PODTRAIL_BPF_OBJECT: undefined } : {};
+  if (nodeOptions) env.NODE_OPTIONS = nodeOptions;
   const cap = await CaptureProc.start(['--brokers', brokers, '--raw-topic', topic, '--node', 'bench', ...extra], { ...(cliBin ? { bin: cliBin } : {}), env });
   live.add(cap.child);
   try {

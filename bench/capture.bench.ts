@@ -12,6 +12,7 @@
 //   node dist/bench/capture.bench.js [--rounds N] [--seconds S] [--replay-events N] [--no-bpftrace]
 //        [--compare DIR]   (DIR: another built checkout, run as a further arm: before/after)
 //        [--capture-args="FLAGS"]   (more `podtrail capture` flags for the podtrail arms)
+//        [--capture-node-options="OPTS"]   (NODE_OPTIONS for them, e.g. --max-semi-space-size=4)
 // Brokers: PODTRAIL_BROKERS (default 127.0.0.1:9092). Needs root (BPF).
 import './capture-env.js';
 import { execFile } from 'node:child_process';
@@ -49,6 +50,7 @@ function parse() {
       'no-bpftrace': { type: 'boolean', default: false },
       compare: { type: 'string' },
       'capture-args': { type: 'string', default: '' },
+      'capture-node-options': { type: 'string', default: '' },
     },
   });
 }
@@ -70,7 +72,8 @@ function options() {
   if (compare !== undefined && !existsSync(`${compare}/bin/podtrail.js`)) fail(`--compare: no bin/podtrail.js under ${compare}`);
   const captureArgs = values['capture-args']!.split(/\s+/).filter(Boolean);
   if (captureArgs.some((a) => /^--(brokers|raw-topic|node)(=|$)/.test(a))) fail('--capture-args: the bench sets --brokers, --raw-topic and --node itself');
-  return { rounds: int('rounds', 1, 50), seconds: int('seconds', 1, 60), replayEvents: int('replay-events', 1000, 10_000_000), bpftrace: !values['no-bpftrace'], compare, captureArgs };
+  const nodeOptions = values['capture-node-options']!;
+  return { rounds: int('rounds', 1, 50), seconds: int('seconds', 1, 60), replayEvents: int('replay-events', 1000, 10_000_000), bpftrace: !values['no-bpftrace'], compare, captureArgs, nodeOptions };
 }
 
 const median = (xs: number[]) => {
@@ -133,6 +136,7 @@ async function main(): Promise<void> {
   say(`${o.rounds} rounds x ${o.seconds} s per arm, order ${arms.join(' -> ')}; connect loop: one thread, 127.0.0.1, SO_LINGER 0`);
   if (o.compare) say(`podtrail-compare: ${o.compare}`);
   if (o.captureArgs.length) say(`podtrail capture extra flags: ${o.captureArgs.join(' ')}`);
+  if (o.nodeOptions) say(`podtrail capture NODE_OPTIONS: ${o.nodeOptions}`);
   const results: ArmResult[] = [];
   for (let r = 1; r <= o.rounds; r++) {
     const line: string[] = [`round ${r}:`];
@@ -144,7 +148,7 @@ async function main(): Promise<void> {
       else {
         const topic = `bench.capture.${run}.${arm}.${r}`;
         topics.push(topic);
-        res = await podtrailArm(loop, o.seconds, BROKERS.join(','), topic, arm === 'podtrail' ? undefined : `${o.compare}/bin/podtrail.js`, arm, o.captureArgs);
+        res = await podtrailArm(loop, o.seconds, BROKERS.join(','), topic, arm === 'podtrail' ? undefined : `${o.compare}/bin/podtrail.js`, arm, o.captureArgs, o.nodeOptions);
       }
       results.push(res);
       const c = res.capture;
