@@ -16,6 +16,7 @@ const PROTOCOL: Record<string, number> = { TCP: 0, UDP: 1 };
 const FAMILY: Record<string, number> = { IPv4: 0, IPv6: 1 };
 const STATUS: Record<string, number> = { OK: 0, INPROGRESS: 1, REFUSED: 2, TIMEOUT: 3, UNREACHABLE: 4, ERROR: 5 };
 const TWO52 = 2 ** 52;
+const TWO32 = 2 ** 32;
 
 class Out {
   buf = Buffer.allocUnsafe(64 * 1024);
@@ -32,39 +33,81 @@ class Out {
 
   long(v: bigint): void {
     const n = Number(v);
-    if (n > -TWO52 && n < TWO52) {
-      // zigzag in float arithmetic: |n| < 2^52 keeps 2|n| exact
-      let z = n >= 0 ? n * 2 : -n * 2 - 1;
-      while (z > 0x7f) {
-        this.buf[this.pos++] = (z % 128) | 0x80;
-        z = Math.floor(z / 128);
-      }
-      this.buf[this.pos++] = z;
+    if (n >= -0x80000000 && n <= 0x7fffffff) {
+      this.int(n);
       return;
     }
-    // 64-bit zigzag on two 32-bit halves (protobuf's LongBits way)
-    const u = BigInt.asUintN(64, v);
-    let lo = Number(u & 0xffffffffn);
-    let hi = Number(u >> 32n);
-    const mask = (hi | 0) >> 31;
-    hi = (((hi << 1) | (lo >>> 31)) ^ mask) >>> 0;
-    lo = ((lo << 1) ^ mask) >>> 0;
+    let lo: number;
+    let hi: number;
+    if (n > -TWO52 && n < TWO52) {
+      // zigzag in float arithmetic (|n| < 2^52 keeps 2|n| exact), then split in halves
+      const z = n >= 0 ? n * 2 : -n * 2 - 1;
+      lo = z >>> 0;
+      hi = Math.floor(z / TWO32) >>> 0;
+    } else {
+      // 64-bit zigzag on two 32-bit halves (protobuf's LongBits way)
+      const u = BigInt.asUintN(64, v);
+      lo = Number(u & 0xffffffffn);
+      hi = Number(u >> 32n);
+      const mask = (hi | 0) >> 31;
+      hi = (((hi << 1) | (lo >>> 31)) ^ mask) >>> 0;
+      lo = ((lo << 1) ^ mask) >>> 0;
+    }
+    const buf = this.buf;
+    let pos = this.pos;
     while (hi) {
-      this.buf[this.pos++] = (lo & 0x7f) | 0x80;
+      buf[pos++] = (lo & 0x7f) | 0x80;
       lo = ((lo >>> 7) | (hi << 25)) >>> 0;
       hi >>>= 7;
     }
     while (lo > 0x7f) {
-      this.buf[this.pos++] = (lo & 0x7f) | 0x80;
+      buf[pos++] = (lo & 0x7f) | 0x80;
       lo >>>= 7;
     }
-    this.buf[this.pos++] = lo;
+    buf[pos++] = lo;
+    this.pos = pos;
   }
 
   string(s: string): void {
+    // Most of ours are short and ASCII: write them by hand after a varint sized for
+    // length == bytes, and start over the general way at the first non-ASCII unit.
+    const len = s.length;
+    if (len < 8192) {
+      const start = this.pos + (len < 64 ? 1 : 2);
+      const buf = this.buf;
+      let i = 0;
+      for (; i < len; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[start + i] = c;
+      }
+      if (i === len) {
+        this.int(len);
+        this.pos = start + len;
+        return;
+      }
+    }
     const n = Buffer.byteLength(s, 'utf8');
     this.int(n);
     this.pos += this.buf.write(s, this.pos, n, 'utf8');
+  }
+
+  /** Strings that repeat (node, instance, comm, UTS name, cgroup path): encoded once. */
+  private readonly seen = new Map<string, Uint8Array>();
+
+  cached(s: string): void {
+    let enc = this.seen.get(s);
+    if (enc === undefined) {
+      const start = this.pos;
+      this.string(s);
+      // A copy: Buffer#slice would be a view of the scratch buffer, rewritten next call.
+      enc = Uint8Array.prototype.slice.call(this.buf, start, this.pos);
+      if (this.seen.size >= 4096) this.seen.clear();
+      this.seen.set(s, enc);
+      return;
+    }
+    this.buf.set(enc, this.pos);
+    this.pos += enc.length;
   }
 
   bytes(b: Uint8Array): void {
@@ -82,7 +125,9 @@ class Out {
 }
 
 const isInt = (n: unknown): n is number => typeof n === 'number' && (n | 0) === n;
-const isLong = (v: unknown): v is bigint => typeof v === 'bigint' && v >= -(2n ** 63n) && v < 2n ** 63n;
+const LONG_MIN = -(2n ** 63n);
+const LONG_MAX = 2n ** 63n - 1n;
+const isLong = (v: unknown): v is bigint => typeof v === 'bigint' && v >= LONG_MIN && v <= LONG_MAX;
 const isBytes = (b: unknown): b is Uint8Array => b instanceof Uint8Array;
 
 /** Everything the hand-written path relies on; otherwise the Codec decides (and reports). */
@@ -115,13 +160,14 @@ export class RawWriter {
     const p = r.process;
     o.reserve(r.eventId.length + r.instance.length + r.node.length + p.comm.length + r.utsName.length + r.cgroup.path.length,
       r.src.addr.length + r.dst.addr.length);
-    this.header.copy(o.buf, 0);
-    o.pos = this.header.length;
+    const h = this.header;
+    for (let i = 0; i < h.length; i++) o.buf[i] = h[i]!;
+    o.pos = h.length;
     o.string(r.eventId);
     o.long(r.seq);
-    o.string(r.instance);
+    o.cached(r.instance);
     o.long(r.time);
-    o.string(r.node);
+    o.cached(r.node);
     o.int(PROTOCOL[r.protocol]!);
     o.int(FAMILY[r.family]!);
     o.bytes(r.src.addr);
@@ -135,15 +181,15 @@ export class RawWriter {
     o.int(p.ppid);
     o.long(p.uid);
     o.long(p.gid);
-    o.string(p.comm);
+    o.cached(p.comm);
     o.long(p.startTime);
     o.int(p.nsPid);
     o.long(r.netns);
     o.long(r.mntns);
     o.long(r.pidns);
-    o.string(r.utsName);
+    o.cached(r.utsName);
     o.long(r.cgroup.id);
-    o.string(r.cgroup.path);
+    o.cached(r.cgroup.path);
     // allocUnsafe of a small size takes a slice of Node's shared pool: no new ArrayBuffer.
     const res = Buffer.allocUnsafe(o.pos);
     o.buf.copy(res, 0, 0, o.pos);
