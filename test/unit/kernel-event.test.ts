@@ -97,3 +97,20 @@ test('garbage batches are counted, never thrown', () => {
   );
   assert.equal(CONNECT_EVENT.SIZE, 224);
 });
+
+test('stop() delivers what the native side hands back, in order, before it returns', () => {
+  class Draining extends Fake {
+    override stop() {
+      return frame(encodeConnect({ seq: 3n, cgroup_id: 1n }), encodeConnect({ seq: 4n, cgroup_id: 1n, status: 1 }));
+    }
+  }
+  const kc = new KernelCapture(Draining, { bpfObjectPath: '/x' });
+  const seqs: bigint[] = [];
+  kc.start((evs) => seqs.push(...evs.map((e) => e.seq)));
+  Fake.last.cb(frame(encodeCgroup(0, 1n, '/'), encodeConnect({ seq: 1n, cgroup_id: 1n }), encodeConnect({ seq: 2n, cgroup_id: 1n })), 3);
+  kc.stop();
+  assert.deepEqual(seqs, [1n, 2n, 3n, 4n]);
+  kc.stop();
+  assert.deepEqual(seqs, [1n, 2n, 3n, 4n], 'a second stop delivers nothing');
+  assert.equal(kc.stats().delivered, 4);
+});
