@@ -21,7 +21,7 @@ export function startStage(name: string, args: string[]): Stage {
 
 export async function waitForLog(s: Stage, msg: string, ms: number): Promise<void> {
   const end = Date.now() + ms;
-  while (!s.log().includes(`"msg":"${msg}`)) {
+  while (!s.log().includes(`"msg":"${msg}"`)) {
     if (s.child.exitCode !== null) throw new Error(`${s.name} exited ${s.child.exitCode}: ${s.log().slice(-3000)}`);
     if (Date.now() > end) throw new Error(`${s.name}: no "${msg}" after ${ms} ms: ${s.log().slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 100));

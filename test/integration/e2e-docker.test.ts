@@ -6,17 +6,17 @@
 // records are matched by pid, comm and cgroup path, never by count.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { Codec } from '../../src/schema/codec.js';
-import { spawnCli } from '../helpers/cli.js';
+import { startStage, stopStage, tailUntil, waitForLog, type J, type Stage } from '../helpers/stages.js';
 import { connectFrom, freePort, listenTcp, type ConnectResult } from '../helpers/container-net.js';
 import { type Dockerd, checkPrerequisites, startDockerd } from '../helpers/dockerd.js';
-import { BROKERS, createTopics, deleteTopics, produce, requireBroker, uniqueTopic } from '../helpers/kafka.js';
+import { createTopics, deleteTopics, produce, requireBroker, uniqueTopic } from '../helpers/kafka.js';
 import { missingKernelPrereq } from '../helpers/capture-sink.js';
 import { type PlainContainer, type Pod, createPlainContainer, createPod } from '../helpers/pods.js';
 import { nsLink, waitGone } from '../helpers/proc.js';
@@ -27,59 +27,6 @@ const kernelMissing = missingKernelPrereq();
 const missing = [...pre.missing, ...(kernelMissing ? [kernelMissing] : [])];
 const NODE = hostname();
 const codec = new Codec();
-
-// Parsed lines of `podtrail tail --format json` for audit records.
-type J = Record<string, any>;
-
-interface Stage { name: string; child: ChildProcess; log: () => string }
-
-function startStage(name: string, args: string[]): Stage {
-  const child = spawnCli([...args, '--brokers', BROKERS.join(',')], { PODTRAIL_LOG_LEVEL: 'info' });
-  let log = '';
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => { log = (log + s).slice(-40_000); });
-  child.stdout!.resume();
-  return { name, child, log: () => log };
-}
-
-async function waitForLog(s: Stage, msg: string, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!s.log().includes(`"msg":"${msg}"`)) {
-    if (s.child.exitCode !== null) throw new Error(`${s.name} exited ${s.child.exitCode}: ${s.log().slice(-3000)}`);
-    if (Date.now() > end) throw new Error(`${s.name}: no "${msg}" after ${ms} ms: ${s.log().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function stopStage(s: Stage): Promise<number | null> {
-  if (s.child.exitCode !== null || s.child.signalCode !== null) return s.child.exitCode;
-  const exited = new Promise<number | null>((r) => s.child.once('exit', (code) => r(code)));
-  s.child.kill('SIGTERM');
-  const t = setTimeout(() => s.child.kill('SIGKILL'), 20_000);
-  const code = await exited;
-  clearTimeout(t);
-  return code;
-}
-
-/** Streams `podtrail tail --format json` from the beginning until `done` holds for what was read. */
-async function tailUntil(topic: string, done: (recs: J[]) => boolean, ms: number): Promise<J[]> {
-  const s = startStage(`tail ${topic}`, ['tail', '--topic', topic, '--from-beginning', '--format', 'json']);
-  const recs: J[] = [];
-  let buf = '';
-  s.child.stdout!.removeAllListeners('data');
-  s.child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      recs.push(JSON.parse(buf.slice(0, i)) as J);
-      buf = buf.slice(i + 1);
-    }
-  });
-  const end = Date.now() + ms;
-  while (!done(recs) && Date.now() < end && s.child.exitCode === null) await new Promise((r) => setTimeout(r, 200));
-  const code = await stopStage(s);
-  assert.equal(code, 0, `tail exited ${code}: ${s.log().slice(-2000)}`);
-  return recs;
-}
 
 /** The one record of a connect made by `pid` with `comm` from `cgroupPath` (host: any path). */
 function recordOf(recs: J[], pid: number, comm: string, cgroupPath?: string): J {
