@@ -87,7 +87,7 @@ const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDig
 async function foreignCaptures(): Promise<number> {
   try {
     const { stdout } = await promisify(execFile)('bpftool', ['-j', 'prog', 'show'], { maxBuffer: 64 << 20 });
-    return (JSON.parse(stdout) as Array<{ name?: string }>).filter((p) => p.name === 'pt_tp_conn_in' || p.name === 'pt_kp_conn_in').length;
+    return (JSON.parse(stdout) as Array<{ name?: string }>).filter((p) => p.name === 'pt_tp_conn_out' || p.name === 'pt_kr_conn_out').length;
   } catch {
     return 0;
   }

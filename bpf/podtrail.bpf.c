@@ -70,31 +70,82 @@ static __always_inline int init_task(struct pt_connect_event *e)
 	return 0;
 }
 
-static __always_inline void park(struct pt_inflight *in)
+/* Is the current task inside connect(2)? Then its syscall exit will run and
+ * can report an errno that the sock does not hold. io_uring, socketcall,
+ * sendto(MSG_FASTOPEN) and kernel sockets reach tcp_v4_connect otherwise. */
+static __always_inline int in_connect_syscall(void)
 {
-	struct pt_connect_event *e = scratch_slot(0);
+#if defined(__TARGET_ARCH_x86)
+	struct pt_regs *r = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 
-	if (!e)
-		return;
-	init_dst(e, in);
-	if (init_task(e) < 0) {
-		in->parked = 2; /* dropped, seq burnt: nothing to report at exit */
-		return;
-	}
-	/* Lets set_state leave errno-less synchronous failures to the syscall exit. */
-	e->flags |= PT_F_IN_SYSCALL;
-	/* NOEXIST first: the common case costs one map operation, not two. */
-	if (bpf_map_update_elem(&pending, &in->sk, e, BPF_NOEXIST)) {
-		if (bpf_map_lookup_elem(&pending, &in->sk))
-			count(PT_STAT_PENDING_STALE);
-		if (bpf_map_update_elem(&pending, &in->sk, e, BPF_ANY)) {
-			count(PT_STAT_PENDING_FULL);
-			return;
-		}
-	}
-	in->parked = 1;
+	return r && BPF_CORE_READ(r, orig_ax) == 42; /* __NR_connect, x86_64 */
+#elif defined(__TARGET_ARCH_arm64)
+	struct pt_regs *r = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	return r && BPF_CORE_READ(r, syscallno) == 203; /* __NR_connect, arm64 */
+#else
+	return 1;
+#endif
 }
 
+/* CLOSE->SYN_SENT: tcp_v4_connect/tcp_v6_connect, in the connecting task's
+ * context, with the destination set and before the SYN leaves, so whatever
+ * state change comes next finds the attempt. One probe here replaces a connect
+ * entry probe that had to read the sockaddr and walk the fd table. */
+static __always_inline int park_sk(struct sock *sk)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pt_inflight in = {};
+	struct pt_connect_event *e;
+	struct pt_conn_mark *mark = NULL;
+	__u64 key = (__u64)sk;
+
+	if ((id >> 32) == self_tgid)
+		return 0;
+	if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	if (dst_from_sk(sk, &in.dst))
+		return 0;
+	if (exclude_loopback && is_loopback(&in.dst))
+		return 0;
+	e = scratch_slot(0);
+	if (!e)
+		return 0;
+	in.protocol = IPPROTO_TCP;
+	in.op = PT_OP_CONNECT;
+	in.ts_ns = bpf_ktime_get_boot_ns();
+	if (in_connect_syscall()) {
+		mark = bpf_task_storage_get(&conn_mark, bpf_get_current_task_btf(), 0,
+					    BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (mark) {
+			mark->sk = key;
+			mark->ts_ns = in.ts_ns;
+			mark->state = PT_MARK_DROPPED;
+		}
+	}
+	init_dst(e, &in);
+	if (init_task(e) < 0)
+		return 0;
+	/* Only an attempt whose exit will run may leave its failure to the exit. */
+	if (mark)
+		e->flags |= PT_F_IN_SYSCALL;
+	/* NOEXIST first: the common case costs one map operation, not two. */
+	if (bpf_map_update_elem(&pending, &key, e, BPF_NOEXIST)) {
+		if (bpf_map_lookup_elem(&pending, &key))
+			count(PT_STAT_PENDING_STALE);
+		if (bpf_map_update_elem(&pending, &key, e, BPF_ANY)) {
+			count(PT_STAT_PENDING_FULL);
+			if (mark)
+				mark->state = PT_MARK_UNPARKED;
+			return 0;
+		}
+	}
+	if (mark)
+		mark->state = PT_MARK_PARKED;
+	return 0;
+}
+
+/* UDP sends with a destination: the sockaddr is read at syscall entry. */
 static __always_inline int on_enter(__u8 op, long fd, const void *uaddr, long alen)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -109,21 +160,12 @@ static __always_inline int on_enter(__u8 op, long fd, const void *uaddr, long al
 	if (exclude_loopback && is_loopback(&in.dst))
 		return 0;
 	sk = sock_from_fd(fd, &proto);
-	if (!sk || (op != PT_OP_CONNECT && proto != IPPROTO_UDP))
+	if (!sk || proto != IPPROTO_UDP)
 		return 0;
 	in.sk = (__u64)sk;
 	in.protocol = proto;
 	in.op = op;
 	in.ts_ns = bpf_ktime_get_boot_ns();
-	if (proto == IPPROTO_TCP) {
-		/* Repeated connect() on a connecting socket (EALREADY/EISCONN) is no new attempt. */
-		if (BPF_CORE_READ(sk, __sk_common.skc_state) != PT_TCP_CLOSE)
-			return 0;
-		/* Parked before the SYN leaves, so set_state can always find it. */
-		park(&in);
-		if (in.parked == 2)
-			return 0;
-	}
 	if (bpf_map_update_elem(&inflight, &id, &in, BPF_ANY))
 		count(PT_STAT_INFLIGHT_FULL);
 	return 0;
@@ -136,49 +178,6 @@ static __always_inline int on_enter_msg(__u8 op, long fd, const struct user_msgh
 	if (bpf_probe_read_user(&m, sizeof(m), um))
 		return 0;
 	return on_enter(op, fd, m.msg_name, m.msg_namelen);
-}
-
-static __always_inline int tcp_exit(struct pt_inflight *in, long ret)
-{
-	struct sock *sk = (struct sock *)in->sk;
-	__u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	struct pt_connect_event *ev, *e = scratch_slot(0);
-	__s32 err = 0;
-	__u8 status = PT_ST_OK;
-
-	if (!e)
-		return 0;
-	ev = bpf_map_lookup_elem(&pending, &in->sk);
-	if (ev) {
-		/* The port is bound now: non-blocking attempts keep the full tuple. */
-		fill_src(ev, sk);
-		if (state == PT_TCP_SYN_SENT || state == PT_TCP_SYN_RECV) {
-			ev->flags &= ~PT_F_IN_SYSCALL;
-			return 0;
-		}
-		__builtin_memcpy(e, ev, sizeof(*e));
-		/* Whoever deletes the entry emits it. */
-		if (bpf_map_delete_elem(&pending, &in->sk))
-			return 0;
-	} else {
-		if (in->parked)
-			return 0; /* set_state already reported it */
-		/* Could not park (map full): report what is known now. */
-		init_dst(e, in);
-		if (init_task(e) < 0)
-			return 0;
-		fill_src(e, sk);
-		if (state == PT_TCP_SYN_SENT || state == PT_TCP_SYN_RECV)
-			return emit_event(e, PT_ST_INPROGRESS, 0);
-	}
-	if (ret == -PT_EINPROGRESS && state == PT_TCP_CLOSE) {
-		err = BPF_CORE_READ(sk, sk_err);
-		status = err ? status_of(err) : PT_ST_ERROR;
-	} else if (ret < 0 && ret != -PT_EINPROGRESS) {
-		err = -ret;
-		status = status_of(err);
-	}
-	return emit_event(e, status, err);
 }
 
 static __always_inline int udp_exit(struct pt_inflight *in, long ret)
@@ -221,11 +220,136 @@ static __always_inline int on_exit(__u8 op, long ret)
 	bpf_map_delete_elem(&inflight, &id);
 	if (in.op != op)
 		return 0;
-	if (in.protocol == IPPROTO_TCP)
-		return tcp_exit(&in, ret);
 	return udp_exit(&in, ret);
 }
 
+/* Status of a finished attempt from the syscall's return and the sock. */
+static __always_inline __u8 exit_status(struct sock *sk, __u8 state, long ret, __s32 *err)
+{
+	*err = 0;
+	if (ret == -PT_EINPROGRESS && state == PT_TCP_CLOSE) {
+		*err = BPF_CORE_READ(sk, sk_err);
+		return *err ? status_of(*err) : PT_ST_ERROR;
+	}
+	if (ret < 0 && ret != -PT_EINPROGRESS) {
+		*err = -ret;
+		return status_of(*err);
+	}
+	return PT_ST_OK;
+}
+
+/* The connect exit of an attempt parked at CLOSE->SYN_SENT. */
+static __always_inline int tcp_exit(struct sock *sk, long ret)
+{
+	__u64 key = (__u64)sk;
+	__u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	struct pt_connect_event *ev, *e;
+	__s32 err;
+	__u8 status;
+
+	ev = bpf_map_lookup_elem(&pending, &key);
+	if (!ev)
+		return 0; /* set_state reported it */
+	/* The port is bound now: non-blocking attempts keep the full tuple. */
+	fill_src(ev, sk);
+	if (state == PT_TCP_SYN_SENT || state == PT_TCP_SYN_RECV) {
+		ev->flags &= ~PT_F_IN_SYSCALL;
+		return 0;
+	}
+	e = scratch_slot(0);
+	if (!e)
+		return 0;
+	__builtin_memcpy(e, ev, sizeof(*e));
+	/* Whoever deletes the entry emits it. */
+	if (bpf_map_delete_elem(&pending, &key))
+		return 0;
+	status = exit_status(sk, state, ret, &err);
+	return emit_event(e, status, err);
+}
+
+/* What connect() did without a parked attempt: a UDP connect, a TCP connect
+ * that failed before SYN_SENT (no route, no port, a BPF hook refusing it), or
+ * one whose park found `pending` full. */
+static __always_inline int connect_exit_slow(long ret, long fd, const void *uaddr, long alen,
+					     __u32 mark_state, __u64 mark_ts)
+{
+	struct pt_connect_event *e;
+	struct pt_inflight in = {};
+	struct sock *sk;
+	__u8 proto = 0, state;
+	__s32 err;
+
+	if ((bpf_get_current_pid_tgid() >> 32) == self_tgid)
+		return 0;
+	sk = sock_from_fd(fd, &proto);
+	if (!sk)
+		return 0;
+	in.sk = (__u64)sk;
+	in.protocol = proto;
+	in.op = PT_OP_CONNECT;
+	in.ts_ns = mark_ts ? mark_ts : bpf_ktime_get_boot_ns();
+	if (mark_state == PT_MARK_UNPARKED) {
+		if (proto != IPPROTO_TCP || dst_from_sk(sk, &in.dst))
+			return 0;
+	} else {
+		if (read_dst(uaddr, alen, &in.dst))
+			return 0;
+		if (exclude_loopback && is_loopback(&in.dst))
+			return 0;
+		if (proto == IPPROTO_UDP)
+			return udp_exit(&in, ret);
+		/* A mark-less attempt that reached SYN_SENT was parked by set_state or
+		 * filtered there; one that did not fails here with its errno. */
+		if (ret >= 0 || ret == -PT_EINPROGRESS || ret == -PT_EALREADY || ret == -PT_EISCONN ||
+		    ret == -PT_EINTR || (ret <= -512 && ret >= -516))
+			return 0;
+		if (bpf_map_lookup_elem(&pending, &in.sk))
+			return tcp_exit(sk, ret);
+	}
+	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	e = scratch_slot(0);
+	if (!e)
+		return 0;
+	init_dst(e, &in);
+	if (init_task(e) < 0)
+		return 0;
+	fill_src(e, sk);
+	if (state == PT_TCP_SYN_SENT || state == PT_TCP_SYN_RECV)
+		return emit_event(e, PT_ST_INPROGRESS, 0);
+	return emit_event(e, exit_status(sk, state, ret, &err), err);
+}
+
+/* connect() exit in every mode. The thread's mark names the attempt it parked;
+ * without one the arguments are needed, which the tracepoint and kretprobe read
+ * from the task's saved user registers (ARGS_FROM_REGS). */
+static __always_inline int connect_exit(long ret, int args_from_regs, long fd, const void *uaddr,
+					long alen)
+{
+	struct pt_conn_mark *mark = bpf_task_storage_get(&conn_mark, bpf_get_current_task_btf(), 0, 0);
+	__u32 state = 0;
+	__u64 sk = 0, ts = 0;
+
+	if (mark && mark->sk) {
+		sk = mark->sk;
+		state = mark->state;
+		ts = mark->ts_ns;
+		mark->sk = 0;
+		if (state == PT_MARK_PARKED)
+			return tcp_exit((struct sock *)sk, ret);
+		if (state == PT_MARK_DROPPED)
+			return 0;
+	}
+	if (args_from_regs) {
+		struct pt_regs *r = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+		if (!r)
+			return 0;
+		fd = (int)PT_REGS_PARM1_CORE_SYSCALL(r);
+		uaddr = (const void *)PT_REGS_PARM2_CORE_SYSCALL(r);
+		alen = (int)PT_REGS_PARM3_CORE_SYSCALL(r);
+	}
+	return connect_exit_slow(ret, fd, uaddr, alen, state, ts);
+}
 /* Common to all modes. raw_tp, not tp: perf-based programs are skipped when
  * another one runs on the CPU, and this one fires in softirq on top of them. */
 SEC("raw_tp/inet_sock_set_state")
@@ -236,6 +360,8 @@ int BPF_PROG(pt_set_state, struct sock *sk, int oldstate, int newstate)
 	__s32 err = 0;
 	__u8 status = PT_ST_OK;
 
+	if (oldstate == PT_TCP_CLOSE && newstate == PT_TCP_SYN_SENT)
+		return park_sk(sk);
 	if (oldstate != PT_TCP_SYN_SENT)
 		return 0;
 	if (newstate != PT_TCP_ESTABLISHED && newstate != PT_TCP_CLOSE)
@@ -245,7 +371,8 @@ int BPF_PROG(pt_set_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	if (newstate == PT_TCP_CLOSE) {
 		err = BPF_CORE_READ(sk, sk_err);
-		/* Synchronous failures (EADDRNOTAVAIL...) leave sk_err 0; the exit has the errno. */
+		/* Synchronous failures (EADDRNOTAVAIL...) leave sk_err 0; the exit of a
+		 * connect() still under way has the errno. */
 		if (!err && (ev->flags & PT_F_IN_SYSCALL))
 			return 0;
 		status = err ? status_of(err) : PT_ST_ERROR;
@@ -274,16 +401,11 @@ int BPF_PROG(pt_retrans, struct sock *sk)
 }
 
 /* --- tracepoint mode --- */
-SEC("tp/syscalls/sys_enter_connect")
-int pt_tp_conn_in(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_enter(PT_OP_CONNECT, ctx->args[0], (void *)ctx->args[1], ctx->args[2]);
-}
-
+/* No connect entry probe: set_state parks TCP attempts; the exit does the rest. */
 SEC("tp/syscalls/sys_exit_connect")
 int pt_tp_conn_out(struct trace_event_raw_sys_exit *ctx)
 {
-	return on_exit(PT_OP_CONNECT, ctx->ret);
+	return connect_exit(ctx->ret, 1, 0, 0, 0);
 }
 
 SEC("tp/syscalls/sys_enter_sendto")

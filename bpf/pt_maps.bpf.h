@@ -43,12 +43,11 @@ struct pt_inflight {
 	struct pt_dst dst;
 	__u8 protocol;
 	__u8 op;
-	__u8 parked; /* 1: the TCP attempt sits in `pending` */
-	__u8 _pad[5];
+	__u8 _pad[6];
 };
 
-/* Writer: syscall-enter programs. Reader and deleter: the matching syscall-exit
- * program on the same thread. Keyed by pid_tgid. */
+/* UDP sends with a destination. Writer: sendto/sendmsg/sendmmsg enter. Reader
+ * and deleter: the matching syscall-exit program on the same thread. Keyed by pid_tgid. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -56,9 +55,32 @@ struct {
 	__type(value, struct pt_inflight);
 } inflight SEC(".maps");
 
+/* The TCP attempt the current thread parked inside its connect() syscall, so
+ * the syscall exit finds its sock without walking the fd table. Writer:
+ * set_state at CLOSE->SYN_SENT. Reader and clearer: the connect exit. */
+enum pt_mark_state {
+	PT_MARK_PARKED = 1,   /* in `pending` */
+	PT_MARK_UNPARKED = 2, /* `pending` was full: the exit reports what it knows */
+	PT_MARK_DROPPED = 3,  /* its cgroup record was lost, seq burnt: nothing to report */
+};
+
+struct pt_conn_mark {
+	__u64 sk;
+	__u64 ts_ns;
+	__u32 state;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pt_conn_mark);
+} conn_mark SEC(".maps");
+
 /* TCP attempts waiting for their outcome, keyed by struct sock address.
- * Writer: connect enter (parks), connect exit and tcp_retransmit_skb (fill the
- * source). Deleters: set_state, connect exit, native sweep. Whoever deletes
+ * Writer: set_state at CLOSE->SYN_SENT (parks), connect exit and
+ * tcp_retransmit_skb (fill the source). Deleters: set_state, connect exit, native sweep. Whoever deletes
  * successfully emits the event, so each attempt goes out exactly once. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

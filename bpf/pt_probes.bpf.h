@@ -14,16 +14,10 @@
 #endif
 
 /* --- kprobe mode --- */
-SEC("kprobe/__sys_connect")
-int BPF_KPROBE(pt_kp_conn_in, int fd, void *uaddr, int alen)
-{
-	return on_enter(PT_OP_CONNECT, fd, uaddr, alen);
-}
-
 SEC("kretprobe/__sys_connect")
 int BPF_KRETPROBE(pt_kr_conn_out, int ret)
 {
-	return on_exit(PT_OP_CONNECT, ret);
+	return connect_exit(ret, 1, 0, 0, 0);
 }
 
 SEC("kprobe/__sys_sendto")
@@ -63,16 +57,10 @@ int BPF_KRETPROBE(pt_kr_mmsg_out, int ret)
 }
 
 /* --- fentry mode --- */
-SEC("fentry/__sys_connect")
-int BPF_PROG(pt_fe_conn_in, int fd, void *uaddr, int alen)
-{
-	return on_enter(PT_OP_CONNECT, fd, uaddr, alen);
-}
-
 SEC("fexit/__sys_connect")
 int BPF_PROG(pt_fx_conn_out, int fd, void *uaddr, int alen, int ret)
 {
-	return on_exit(PT_OP_CONNECT, ret);
+	return connect_exit(ret, 0, fd, uaddr, alen);
 }
 
 SEC("fentry/__sys_sendto")

@@ -19,6 +19,8 @@
 #define PT_ECONNREFUSED 111
 #define PT_EHOSTUNREACH 113
 #define PT_EINPROGRESS 115
+#define PT_EALREADY 114
+#define PT_EISCONN 106
 
 #define PT_TCP_ESTABLISHED 1
 #define PT_TCP_SYN_SENT 2
@@ -74,6 +76,34 @@ static __always_inline int read_dst(const void *uaddr, long alen, struct pt_dst 
 		return 0;
 	}
 	return -1;
+}
+
+/* The destination tcp_v4_connect/tcp_v6_connect stored before CLOSE->SYN_SENT. */
+static __always_inline int dst_from_sk(struct sock *sk, struct pt_dst *d)
+{
+	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	d->port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (fam == AF_INET) {
+		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
+		d->family = AF_INET;
+		__builtin_memcpy(d->addr, &a, 4);
+		return 0;
+	}
+	if (fam != AF_INET6)
+		return -1;
+	BPF_CORE_READ_INTO(&d->addr, sk, __sk_common.skc_v6_daddr);
+	/* As read_dst: a v4-mapped destination is the IPv4 flow it goes out as. */
+	if (((__u64 *)d->addr)[0] == 0 && ((__u32 *)d->addr)[2] == bpf_htonl(0xffff)) {
+		d->family = AF_INET;
+		d->v4mapped = 1;
+		__builtin_memcpy(d->addr, &d->addr[12], 4);
+		__builtin_memset(&d->addr[4], 0, 12);
+	} else {
+		d->family = AF_INET6;
+	}
+	return 0;
 }
 
 static __always_inline int is_loopback(const struct pt_dst *d)

@@ -9,6 +9,7 @@
  *   pt-client [--procs FILE]... [--unshare] [--hostname NAME] [--family 4|6|mapped]
  *             [--count N] [--wait-ms N] MODE
  *   MODE: tcp | tcp-refused | tcp-nonblock | tcp-stuck | udp | udp-connect | tcp-loop
+ *         | tcp-unreach (needs --unshare: a documentation address with no route)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -28,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int family = AF_INET, mapped = 0, count = 1, wait_ms = 0;
+static int family = AF_INET, mapped = 0, count = 1, wait_ms = 0, unshare_ns = 0;
 static char out[65536];
 static size_t outn;
 
@@ -209,6 +210,32 @@ static void run(const char *mode)
 		report(s, p1, 0, "");
 		report(s, p2, 0, ",");
 		report(s, p3, 0, ",");
+	} else if (!strcmp(mode, "tcp-unreach")) {
+		/* In a fresh netns only lo exists: the route lookup fails inside
+		 * connect(), before any state change or packet. Never on the host's
+		 * routes, where the SYN could leave the machine. */
+		struct sockaddr_storage ss = { 0 };
+		socklen_t sl;
+		if (!unshare_ns) {
+			fprintf(stderr, "pt-client: tcp-unreach needs --unshare\n");
+			exit(2);
+		}
+		if (family == AF_INET) {
+			struct sockaddr_in *a = (void *)&ss;
+			a->sin_family = AF_INET;
+			a->sin_port = htons(9);
+			inet_pton(AF_INET, "192.0.2.1", &a->sin_addr);
+			sl = sizeof(*a);
+		} else {
+			struct sockaddr_in6 *a = (void *)&ss;
+			a->sin6_family = AF_INET6;
+			a->sin6_port = htons(9);
+			inet_pton(AF_INET6, "2001:db8::1", &a->sin6_addr);
+			sl = sizeof(*a);
+		}
+		s = sock(SOCK_STREAM);
+		err = connect(s, (void *)&ss, sl) ? errno : 0;
+		report(s, 9, err, "");
 	} else if (!strcmp(mode, "udp-connect")) {
 		port = listener(SOCK_DGRAM, 0, &l);
 		s = sock(SOCK_DGRAM);
@@ -225,7 +252,6 @@ static void run(const char *mode)
 int main(int argc, char **argv)
 {
 	const char *hostname = NULL, *mode = NULL;
-	int unshare_ns = 0;
 	struct stat st;
 	char uts[65] = "";
 

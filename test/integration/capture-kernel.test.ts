@@ -118,6 +118,17 @@ describe('kernel capture (real BPF)', { skip }, () => {
     check(e!, c, c.results[0]!, { cgroup: pod, idx: 0, controller: 'memory', daddr: '::1', saddr: '::1', status: 'REFUSED', errno: 111 });
   });
 
+  test('connect failing inside the syscall, before SYN_SENT (no route): UNREACHABLE with errno', async () => {
+    for (const family of ['4', '6'] as const) {
+      const c = await runClient(client, 'tcp-unreach', { procs: pod.procs, unshare: true, hostname: 'noroute', family });
+      assert.equal(c.results[0]!.err, 101); // ENETUNREACH
+      const [e, ...rest] = await sink.forPid(c.pid, 1);
+      assert.equal(rest.length, 0);
+      const daddr = family === '4' ? '192.0.2.1' : '2001:db8::1';
+      check(e!, c, { ...c.results[0]!, sport: 0 }, { cgroup: pod, idx: 0, controller: 'memory', daddr, saddr: family === '4' ? '0.0.0.0' : '::', status: 'UNREACHABLE', errno: 101 });
+    }
+  });
+
   test('non-blocking connect finished after connect() returned', async () => {
     const c = await runClient(client, 'tcp-nonblock', { procs: pod.procs, unshare: true, hostname: 'nb' });
     assert.deepEqual(c.results.map((r) => r.err), [0, 0]);
