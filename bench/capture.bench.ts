@@ -12,7 +12,7 @@
 //   node dist/bench/capture.bench.js [--rounds N] [--seconds S] [--replay-events N] [--no-bpftrace]
 //        [--compare DIR]   (DIR: another built checkout, run as a further arm: before/after)
 //        [--capture-args="FLAGS"]   (more `podtrail capture` flags for the podtrail arms)
-//        [--capture-node-options="OPTS"]   (NODE_OPTIONS for them, e.g. --max-semi-space-size=4)
+//        [--capture-node-options="OPTS"]   (NODE_OPTIONS for them; default: src/capture/node-flags.ts)
 // Brokers: PODTRAIL_BROKERS (default 127.0.0.1:9092). Needs root (BPF).
 import './capture-env.js';
 import { execFile } from 'node:child_process';
@@ -25,6 +25,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { repoRoot } from '../test/helpers/ns.js';
 import { baselineArm, bpftraceArm, buildLoop, hasBpftrace, killLiveChildren, podtrailArm, type ArmResult } from './capture-arms.js';
 import { recordBatches, replay } from './capture-replay.js';
+import { CAPTURE_NODE_FLAGS } from '../src/capture/node-flags.js';
 
 const BROKERS = (process.env.PODTRAIL_BROKERS ?? '127.0.0.1:9092').split(',');
 const TARGET_RATIO = 1.1;
@@ -50,7 +51,8 @@ function parse() {
       'no-bpftrace': { type: 'boolean', default: false },
       compare: { type: 'string' },
       'capture-args': { type: 'string', default: '' },
-      'capture-node-options': { type: 'string', default: '' },
+      // What the launchers use (src/capture/node-flags.ts); pass '' to measure without.
+      'capture-node-options': { type: 'string', default: CAPTURE_NODE_FLAGS.join(' ') },
     },
   });
 }

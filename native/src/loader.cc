@@ -3,6 +3,8 @@
 
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -11,6 +13,26 @@
 #include "util.h"
 
 namespace podtrail {
+
+namespace {
+// The verifier gives up with EAGAIN when the loading thread has a signal
+// pending, and libbpf retries only a few times. A profiler's SIGPROF (node
+// --cpu-prof) or a burst of SIGCHLD would fail the load; blocked, they wait.
+class SignalsBlocked {
+ public:
+  SignalsBlocked() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old_);
+  }
+  ~SignalsBlocked() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  SignalsBlocked(const SignalsBlocked&) = delete;
+  SignalsBlocked& operator=(const SignalsBlocked&) = delete;
+
+ private:
+  sigset_t old_;
+};
+}  // namespace
 
 bool ProgramInMode(const std::string& p, const std::string& mode) {
   auto starts = [&](const char* s) { return p.rfind(s, 0) == 0; };
@@ -40,7 +62,10 @@ Loaded::Loaded(const LoaderOptions& o) : mode_(o.mode) {
     int e = bpf_map__set_max_entries(rb, o.ringBytes);
     PT_CHECK(e == 0, "BAD_OPTION", e, "ring buffer size " + std::to_string(o.ringBytes) + " rejected");
     setRodata(o);
-    e = bpf_object__load(obj_);
+    {
+      SignalsBlocked quiet;
+      e = bpf_object__load(obj_);
+    }
     if (e) {
       throw KernelFailure("LOAD_FAILED", e,
                           "loading BPF programs for mode " + o.mode + " failed: " + ErrnoText(-e) +

@@ -6,6 +6,7 @@ import { KAFKA_OPTIONS, SCHEMA_REGISTRY_OPTIONS, TOPIC_OPTIONS, kafkaConfigFrom,
 import { ConfluentEncoder, SchemaRegistryClient } from '../schema/confluent.js';
 import { ConfigError } from '../common/errors.js';
 import { moduleLogger } from '../common/log.js';
+import { CAPTURE_NODE_FLAGS, hasCaptureNodeFlags } from '../capture/node-flags.js';
 import { createKafka, IDEMPOTENT_RETRY } from '../kafka/client.js';
 import { ensureTopics } from '../kafka/topics.js';
 import { nodePartitioner } from '../kafka/partitioner.js';
@@ -57,6 +58,11 @@ export default defineCommand({
     const log = moduleLogger('capture');
     const node = v.node ?? os.hostname();
     if (nodeName(node)) throw new ConfigError(`podtrail capture: --node: ${nodeName(node)}, got ${JSON.stringify(node)}`);
+    if (!hasCaptureNodeFlags()) {
+      log.warn({ flags: CAPTURE_NODE_FLAGS.join(' ') },
+        'node was started without capture\'s flags: peak RSS can pass 150 MiB at high connect rates; start it as `node ' +
+        CAPTURE_NODE_FLAGS.join(' ') + ' bin/podtrail.js capture` or set NODE_OPTIONS');
+    }
     const binding = loadNativeBinding();
     const kernel = new KernelCapture(binding.Capture, {
       attach: v.attach as 'auto',

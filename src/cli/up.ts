@@ -10,6 +10,7 @@ import { moduleLogger } from '../common/log.js';
 import { createKafka } from '../kafka/client.js';
 import { ensureTopics } from '../kafka/topics.js';
 import { defineCommand } from './command.js';
+import { CAPTURE_NODE_FLAGS } from '../capture/node-flags.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const bin = path.join(root, 'bin/podtrail.js');
@@ -48,12 +49,12 @@ export default defineCommand({
     const topics = topicsConfigFrom(common);
     await ensureTopics(createKafka(kafkaConfigFrom(common, env)), topics);
     const children: ChildProcess[] = [];
-    const run = (args: string[], stdio: 'inherit' | 'ignore' = 'ignore') => {
-      const c = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', stdio, 'inherit'] });
+    const run = (args: string[], stdio: 'inherit' | 'ignore' = 'ignore', nodeFlags: readonly string[] = []) => {
+      const c = spawn(process.execPath, [...nodeFlags, bin, ...args], { env, stdio: ['ignore', stdio, 'inherit'] });
       children.push(c);
       return c;
     };
-    const capture = run(['capture', ...(v['exclude-loopback'] ? ['--exclude-loopback'] : [])]);
+    const capture = run(['capture', ...(v['exclude-loopback'] ? ['--exclude-loopback'] : [])], 'ignore', CAPTURE_NODE_FLAGS);
     const enrich = run(['enrich', '--host-root', v['host-root'] as string]);
     // --since now: tail's group join takes a moment; nothing captured meanwhile is missed.
     const tail = run(['tail', '--topic', topics.audit, '--since', new Date().toISOString(), '--format', v.format as string], 'inherit');

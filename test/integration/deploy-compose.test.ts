@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { dockerCompose, ensureValidatorVenv, hasCommand, parseCli, skipUnlessCi, yamlDocs } from '../helpers/deploy-tools.js';
+import { CAPTURE_NODE_FLAGS } from '../../src/capture/node-flags.js';
 
 const missing = !hasCommand('docker-compose')
   ? 'docker-compose is missing (apt-get install -y docker-compose)'
@@ -75,6 +76,8 @@ describe('docker-compose.yml', { skip: skipUnlessCi(missing) }, () => {
       else assert.equal(mode, 'ro', `${host} -> ${inside} must be read-only`);
     }
     assert.ok(mounts.some(([host]) => host === '/run/podtrail'), 'capture keeps its instance state on the host');
+    // V8 reads heap limits only at startup: the image's capture gets them through NODE_OPTIONS.
+    assert.deepEqual(String((c.environment as Record<string, string>).NODE_OPTIONS).split(/\s+/), [...CAPTURE_NODE_FLAGS]);
     assert.deepEqual(mounts.map(([h, i]) => `${h}:${i}`), [
       '/sys:/sys', '/sys/kernel/tracing:/sys/kernel/tracing', '/sys/fs/cgroup:/sys/fs/cgroup',
       '/var/lib/docker:/var/lib/docker', '/etc/docker:/etc/docker', '/run/podtrail:/run/podtrail',

@@ -11,6 +11,7 @@ import path from 'node:path';
 import {
   K8S_DIR, ensureValidatorVenv, kubernetesValidate, parseCli, skipUnlessCi, yamlDocs,
 } from '../helpers/deploy-tools.js';
+import { CAPTURE_NODE_FLAGS } from '../../src/capture/node-flags.js';
 
 // 1.30: the first with volumeMounts[].recursiveReadOnly, which capture uses.
 const VERSIONS = ['1.30.0', '1.37.0'];
@@ -133,6 +134,8 @@ describe('Kubernetes manifests', { skip: skipUnlessCi(missing) }, () => {
     const [c] = spec.containers;
     assert.deepEqual(c.securityContext.capabilities.add, ['BPF', 'PERFMON']);
     assert.equal(c.securityContext.runAsUser, 0);
+    const nodeOptions = c.env.find((e: any) => e.name === 'NODE_OPTIONS');
+    assert.deepEqual(String(nodeOptions?.value).split(/\s+/), [...CAPTURE_NODE_FLAGS], 'capture\'s node flags (V8 reads them only at startup)');
     const env = c.env.find((e: any) => e.name === 'PODTRAIL_NODE');
     assert.equal(env?.valueFrom?.fieldRef?.fieldPath, 'spec.nodeName');
     const hostVols = new Map<string, string>(spec.volumes.filter((v: any) => v.hostPath).map((v: any) => [v.name, v.hostPath.path]));
