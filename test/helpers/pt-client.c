@@ -10,6 +10,7 @@
  *             [--count N] [--wait-ms N] MODE
  *   MODE: tcp | tcp-refused | tcp-nonblock | tcp-stuck | udp | udp-connect | tcp-loop
  *         | tcp-unreach (needs --unshare: a documentation address with no route)
+ *         | tcp-fastopen (sendto(MSG_FASTOPEN) on an unconnected TCP socket: no connect())
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -236,6 +237,18 @@ static void run(const char *mode)
 		s = sock(SOCK_STREAM);
 		err = connect(s, (void *)&ss, sl) ? errno : 0;
 		report(s, 9, err, "");
+	} else if (!strcmp(mode, "tcp-fastopen")) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		port = listener(SOCK_STREAM, 16, &l);
+		sl = loaddr(&ss, port, 0);
+		s = sock(SOCK_STREAM);
+		/* Without a cookie the kernel sends a plain SYN and connects; data follows. */
+		err = sendto(s, "x", 1, MSG_FASTOPEN, (void *)&ss, sl) < 0 ? errno : 0;
+		report(s, port, err, "");
+		int c = accept(l, NULL, NULL);
+		if (c >= 0)
+			close(c);
 	} else if (!strcmp(mode, "udp-connect")) {
 		port = listener(SOCK_DGRAM, 0, &l);
 		s = sock(SOCK_DGRAM);

@@ -129,6 +129,14 @@ describe('kernel capture (real BPF)', { skip }, () => {
     }
   });
 
+  test('TCP connect without connect(): sendto(MSG_FASTOPEN) is reported from the socket state change', async () => {
+    const c = await runClient(client, 'tcp-fastopen', { procs: pod.procs, unshare: true, hostname: 'tfo' });
+    assert.equal(c.results[0]!.err, 0);
+    const [e, ...rest] = await sink.forPid(c.pid, 1);
+    assert.equal(rest.length, 0);
+    check(e!, c, c.results[0]!, { cgroup: pod, idx: 0, controller: 'memory', daddr: '127.0.0.1' });
+  });
+
   test('non-blocking connect finished after connect() returned', async () => {
     const c = await runClient(client, 'tcp-nonblock', { procs: pod.procs, unshare: true, hostname: 'nb' });
     assert.deepEqual(c.results.map((r) => r.err), [0, 0]);
