@@ -16,7 +16,7 @@ const volatile __u64 wakeup_bytes = 0;
 /* Writer: emit_event/emit_cgroup (BPF). Reader: native poll thread. Size set by the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
+	__uint(max_entries, 4 << 20);
 } events SEC(".maps");
 
 /* Writer: next_seq() here and the native INPROGRESS sweep, both by atomic add

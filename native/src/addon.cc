@@ -66,7 +66,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
     opts_.mode = str("attach", "auto");
     if (opts_.mode != "auto" && opts_.mode != "tracepoint" && opts_.mode != "kprobe" && opts_.mode != "fentry")
       throw Napi::RangeError::New(env, "attach must be auto, tracepoint, kprobe or fentry");
-    opts_.ringBytes = static_cast<uint32_t>(num("ringBufferBytes", 8 << 20, 16384, 1u << 30));
+    opts_.ringBytes = static_cast<uint32_t>(num("ringBufferBytes", 4 << 20, 16384, 1u << 30));
     if (opts_.ringBytes & (opts_.ringBytes - 1))
       throw Napi::RangeError::New(env, "ringBufferBytes must be a power of two");
     opts_.excludeLoopback = o.Get("excludeLoopback").ToBoolean();

@@ -70,7 +70,7 @@ test('defaults reach the native class', () => {
   const kc = new KernelCapture(FakeNative, base);
   kc.start(() => {});
   assert.deepEqual(FakeNative.last?.opts, {
-    attach: 'auto', ringBufferBytes: 8 << 20, cgroupControllers: ['memory', 'pids'], excludeLoopback: false,
+    attach: 'auto', ringBufferBytes: 4 << 20, cgroupControllers: ['memory', 'pids'], excludeLoopback: false,
     udpDedupMs: 60000, pendingTimeoutMs: 5000, maxBatch: 512, flushIntervalMs: 20, bpfObjectPath: base.bpfObjectPath,
   });
   kc.stop();
