@@ -7,6 +7,7 @@ import { ConfluentEncoder, SchemaRegistryClient } from '../schema/confluent.js';
 import { ConfigError } from '../common/errors.js';
 import { moduleLogger } from '../common/log.js';
 import { CAPTURE_NODE_FLAGS, hasCaptureNodeFlags } from '../capture/node-flags.js';
+import { groupingPatched } from '../kafka/kafkajs-grouping.js';
 import { createKafka, IDEMPOTENT_RETRY } from '../kafka/client.js';
 import { ensureTopics } from '../kafka/topics.js';
 import { nodePartitioner } from '../kafka/partitioner.js';
@@ -63,6 +64,9 @@ export default defineCommand({
         'node was started without capture\'s flags: peak RSS can pass 150 MiB at high connect rates; start it as `node ' +
         CAPTURE_NODE_FLAGS.join(' ') + ' bin/podtrail.js capture` or set NODE_OPTIONS');
     }
+    if (!groupingPatched()) {
+      log.warn('kafkajs was loaded before src/kafka/kafkajs-grouping.js: its quadratic per-partition grouping costs CPU per event (start podtrail through bin/podtrail.js)');
+    }
     const binding = loadNativeBinding();
     const kernel = new KernelCapture(binding.Capture, {
       attach: v.attach as 'auto',
@@ -112,6 +116,7 @@ export default defineCommand({
       maxBufferedEvents: v['buffer-max-events'],
       maxBufferedBytes: v['buffer-max-bytes'],
       maxBatch: PUBLISHER_DEFAULTS.maxBatch,
+      maxRequestBytes: PUBLISHER_DEFAULTS.maxRequestBytes,
       lingerMs: PUBLISHER_DEFAULTS.lingerMs,
       compression: v.compression as 'gzip' | 'none',
     }, log);

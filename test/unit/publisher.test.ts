@@ -81,3 +81,24 @@ test('stop with Kafka still down reports what is unsent', async () => {
   assert.equal(await pub.stop(200), 1);
   p.up();
 });
+
+test('requests stay under maxRequestBytes (the broker refuses bigger batches for ever), each event once, in order', async () => {
+  const p = new FakeProducer();
+  const one = codec.encode('RawConnectEvent', sampleRaw({ seq: 1n })).length + 'node-a/1234'.length;
+  const pub = new RawPublisher(p, codec, { ...opts, maxBufferedEvents: 100, maxBatch: 50, maxRequestBytes: one * 4 + 1 }, log);
+  for (let i = 1n; i <= 10n; i++) assert.equal(pub.offer(sampleRaw({ seq: i })), true);
+  pub.start();
+  assert.equal(await pub.stop(5000), 0);
+  assert.deepEqual(p.decoded().map((d) => (d.value as { seq: bigint }).seq), Array.from({ length: 10 }, (_, i) => BigInt(i + 1)));
+  assert.deepEqual(p.sent.map((r) => r.messages.length), [4, 4, 2]);
+  for (const r of p.sent) assert.ok(r.messages.reduce((n, m) => n + (m.value as Buffer).length + String(m.key).length, 0) <= one * 4 + 1);
+});
+
+test('an event bigger than maxRequestBytes still goes, alone', async () => {
+  const p = new FakeProducer();
+  const pub = new RawPublisher(p, codec, { ...opts, maxRequestBytes: 10 }, log);
+  for (let i = 1n; i <= 3n; i++) pub.offer(sampleRaw({ seq: i }));
+  pub.start();
+  assert.equal(await pub.stop(5000), 0);
+  assert.deepEqual(p.sent.map((r) => r.messages.length), [1, 1, 1]);
+});
