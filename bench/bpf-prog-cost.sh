@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Where capture's kernel-side cost goes: runs `podtrail capture --stdout` (no Kafka),
+# drives bench/connect-loop.c for SECONDS, and prints each BPF program's run time per
+# connect from the kernel's own accounting (kernel.bpf_stats_enabled, read with bpftool).
+# The accounting adds ~2 clock reads per program run, so absolute figures are high by
+# a few tens of ns per run; compare programs and builds, not against the loop's total.
+#
+#   bench/bpf-prog-cost.sh [SECONDS]      (root; builds .tmp/connect-loop if missing)
+set -euo pipefail
+secs=${1:-3}
+root=$(cd "$(dirname "$0")/.." && pwd)
+loop=$root/.tmp/connect-loop
+mkdir -p "$root/.tmp"
+[ -x "$loop" ] || cc -O2 -Wall -o "$loop" "$root/bench/connect-loop.c"
+was=$(sysctl -n kernel.bpf_stats_enabled)
+out=$(mktemp)
+cleanup() {
+  [ -n "${cap:-}" ] && kill -INT "$cap" 2>/dev/null && wait "$cap" 2>/dev/null || true
+  sysctl -qw kernel.bpf_stats_enabled="$was"
+  rm -f "$out"
+}
+trap cleanup EXIT
+sysctl -qw kernel.bpf_stats_enabled=1
+# Ours are the pt_ programs that were not there before (others may run captures too).
+old_ids=$(bpftool prog show --json | node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8")).map((p) => p.id).join(","))')
+PODTRAIL_LOG_LEVEL=info node --max-semi-space-size=4 "$root/bin/podtrail.js" capture --stdout >/dev/null 2>"$out" &
+cap=$!
+for _ in $(seq 300); do
+  grep -q '"msg":"kernel capture attached"' "$out" 2>/dev/null && break
+  kill -0 "$cap" 2>/dev/null || { cat "$out" >&2; exit 1; }
+  sleep 0.1
+done
+sleep 1
+before=$(bpftool prog show --json)
+res=$("$loop" "$secs")
+after=$(bpftool prog show --json)
+echo "$res"
+node -e '
+const [before, after, res, oldIds] = process.argv.slice(1);
+const old = new Set(oldIds.split(",").map(Number));
+const n = JSON.parse(res).connects;
+const ours = (j) => new Map(JSON.parse(j).filter((p) => !old.has(p.id) && String(p.name).startsWith("pt_") && p.run_cnt !== undefined).map((p) => [p.name, p]));
+const b = ours(before), a = ours(after);
+let total = 0;
+for (const [name, p] of a) {
+  const q = b.get(name) ?? { run_time_ns: 0, run_cnt: 0 };
+  const ns = p.run_time_ns - q.run_time_ns, runs = p.run_cnt - q.run_cnt;
+  if (!runs) continue;
+  total += ns;
+  console.log(`${name.padEnd(18)} ${(ns / n).toFixed(0).padStart(6)} ns per connect  ${(ns / runs).toFixed(0).padStart(5)} ns per run  ${(runs / n).toFixed(2)} runs per connect`);
+}
+console.log(`all programs       ${(total / n).toFixed(0).padStart(6)} ns per connect (${n} connects)`);
+' "$before" "$after" "$res" "$old_ids"
