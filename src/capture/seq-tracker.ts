@@ -13,8 +13,13 @@ export class SeqTracker {
   private holeSince = 0;
 
   constructor(
-    private readonly opts: { window: number; graceMs: number; now?: () => number } = { window: 8192, graceMs: 2000 },
-  ) {}
+    private readonly opts: { window: number; graceMs: number; now?: () => number; first?: bigint } = { window: 8192, graceMs: 2000 },
+  ) {
+    // The kernel's counter starts at 1 with every load: a tracker that knows it also sees a
+    // hole at the very start (the first events' reserves failed), which one that starts at
+    // the first seq it is shown cannot.
+    this.next = opts.first;
+  }
 
   private now(): number {
     return this.opts.now ? this.opts.now() : Date.now();

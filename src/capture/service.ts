@@ -40,7 +40,7 @@ export function newInstanceId(): string {
 export class CaptureService {
   readonly instance: string;
   private readonly clock: BootClock;
-  private readonly seq = new SeqTracker({ window: 65_536, graceMs: 2_000 });
+  private readonly seq = new SeqTracker({ window: 65_536, graceMs: 2_000, first: 1n });
   private timer: NodeJS.Timeout | undefined;
   events = 0;
   kernelGaps = 0n;

@@ -12,6 +12,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { accountInstance, byPid, readAuditUntil } from '../helpers/audit-account.js';
+import { readAll } from '../helpers/consume.js';
+import { codec } from '../../src/schema/codec.js';
 import { bpfObjectsOf, bpftoolMissing, stillListed, waitUnlisted } from '../helpers/bpf-objects.js';
 import { CaptureProc } from '../helpers/capture-proc.js';
 import { missingKernelPrereq } from '../helpers/capture-sink.js';
@@ -128,7 +130,19 @@ describe('fault: capture SIGKILLed and restarted (real kernel, bpftool)', { skip
     assert.equal(w.fromSeq, maxA + 1n, 'the LOSS starts right after the last seq delivered');
     for (let s = 1n; s < w.fromSeq; s++) {
       const closed = accA.losses.some((l) => l !== end && l.loss!.fromSeq <= s && s <= l.loss!.toSeq);
-      assert.ok(accA.delivered.has(s) || closed, `seq ${s} of the killed instance is unaccounted for`);
+      if (!accA.delivered.has(s) && !closed) {
+        // Where it went missing: did it reach the raw topic at all?
+        const raw = (await readAll(kafka, t.raw, { idleMs: 1000, maxWaitMs: 10_000 })).flatMap((m) => {
+          try {
+            const d = codec().decode(m.value!);
+            return d.schema === 'RawConnectEvent' && d.value.instance === a.instance ? [{ seq: d.value.seq, offset: m.offset, pid: d.value.process.pid, comm: d.value.process.comm }] : [];
+          } catch { return []; }
+        });
+        const rawSeqs = raw.map((r) => r.seq).sort((x, y) => (x < y ? -1 : 1));
+        assert.fail(`seq ${s} of the killed instance is unaccounted for: raw topic holds ${raw.length} of its events, lowest seqs ${j(rawSeqs.slice(0, 5))}, ` +
+          `seq ${s} there: ${j(raw.filter((r) => r.seq === s))}; audit holds ${accA.delivered.size}, lowest ${j([...accA.delivered.keys()].sort((x, y) => (x < y ? -1 : 1)).slice(0, 5))}; ` +
+          `LOSS records: ${j(accA.losses.map((l) => l.loss))}`);
+      }
     }
     assert.ok(w.firstTime! <= killedAt, 'the window starts before the kill');
     // It ends when the new capture had attached (taken just after, so it errs on the wide side).

@@ -34,3 +34,16 @@ test('overflowing the window declares every open hole, in order', () => {
   assert.deepEqual(t.observe(8n), [{ fromSeq: 2n, toSeq: 2n, count: 1n }, { fromSeq: 5n, toSeq: 6n, count: 2n }]);
   assert.equal(t.expected, 9n);
 });
+
+test('told the kernel starts at 1, it reports lost first seqs; reordered first seqs are no loss', () => {
+  let now = 0;
+  const t = new SeqTracker({ window: 16, graceMs: 1000, now: () => now, first: 1n });
+  assert.deepEqual(t.observe(3n), []); // 1 and 2: their reserves failed
+  assert.deepEqual(t.observe(4n), []);
+  now = 1000;
+  assert.deepEqual(t.tick(), [{ fromSeq: 1n, toSeq: 2n, count: 2n }]);
+  const r = new SeqTracker({ window: 16, graceMs: 1000, now: () => 0, first: 1n });
+  for (const s of [2n, 1n, 3n]) assert.deepEqual(r.observe(s), []);
+  assert.deepEqual(r.tick(), []);
+  assert.equal(r.expected, 4n);
+});
