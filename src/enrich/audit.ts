@@ -2,6 +2,7 @@
 // Building AuditRecords: a raw event plus its attribution, or a LOSS record.
 import type { AuditRecord, CaptureLoss, RawConnectEvent } from '../schema/types.js';
 import type { Attribution } from './attribute.js';
+import { lossText } from '../schema/loss-text.js';
 
 export function auditFromRaw(raw: RawConnectEvent, a: Attribution, sourceOverride?: string): AuditRecord {
   return {
@@ -41,7 +42,7 @@ export function lossAudit(l: LossInfo): AuditRecord {
     attribution: {
       status: 'LOSS',
       source: l.cause === 'SEQUENCE_GAP' ? 'enrich' : 'capture',
-      reason: `${l.count} connection(s) missed on ${l.node}, seq ${l.fromSeq}..${l.toSeq} (${l.cause})`,
+      reason: `${lossText(l, `missed on ${l.node}`)} (${l.cause})`,
     },
     loss: { instance: l.instance, fromSeq: l.fromSeq, toSeq: l.toSeq, count: l.count, cause: l.cause, firstTime: l.firstTime, lastTime: l.lastTime },
   };

@@ -9,6 +9,7 @@
 import type { Decoded } from '../schema/codec.js';
 import type { AuditRecord } from '../schema/types.js';
 import { PRODUCT, errnoName, flowOf, nsToMs, outcomeOf, productVersion, siemRecord } from './record.js';
+import { lossCountKnown, lossText } from '../schema/loss-text.js';
 
 /** Header fields escape backslash and pipe; newlines cannot be in a header field. */
 export function cefHeader(v: string): string {
@@ -61,9 +62,9 @@ export function toCef(a: AuditRecord, enriched = true): string {
     pairs.push(['flexString1Label', 'attribution'], ['flexString1', `${at.status}${at.source ? `/${at.source}` : ''}${at.reason ? `: ${at.reason}` : ''}`]);
   }
   if (a.loss) {
-    pairs.push(['cnt', String(a.loss.count)], ['cn2Label', 'fromSeq'], ['cn2', String(a.loss.fromSeq)],
+    pairs.push(['cnt', lossCountKnown(a.loss) ? String(a.loss.count) : undefined], ['cn2Label', 'fromSeq'], ['cn2', String(a.loss.fromSeq)],
       ['start', a.loss.firstTime !== null ? nsToMs(a.loss.firstTime) : undefined], ['end', a.loss.lastTime !== null ? nsToMs(a.loss.lastTime) : undefined],
-      ['msg', `${a.loss.count} connection(s) not captured, seq ${a.loss.fromSeq}..${a.loss.toSeq}, ${a.loss.cause}`]);
+      ['msg', `${lossText(a.loss, 'not captured')}, ${a.loss.cause}`]);
   }
   return `${head.join('|')}|${ext(pairs)}`;
 }

@@ -16,6 +16,7 @@ import type { Decoded } from '../schema/codec.js';
 import type { AuditRecord } from '../schema/types.js';
 import { splitImage } from './ocsf.js';
 import { PRODUCT, errnoName, flowOf, outcomeOf, productVersion, siemRecord } from './record.js';
+import { lossText } from '../schema/loss-text.js';
 
 /** The released ECS version whose fields we use (all of them exist since ECS 8.x). */
 export const ECS_VERSION = '8.17.0';
@@ -39,7 +40,7 @@ export function toEcs(a: AuditRecord, enriched = true): Record<string, unknown> 
       dataset: 'podtrail.audit',
       provider: PRODUCT.name,
       ...(a.result && a.result.status !== 'OK' ? { reason: a.result.errno ? `${a.result.status} (${errnoName(a.result.errno)})` : a.result.status } : {}),
-      ...(loss && a.loss ? { reason: `${a.loss.count} connection(s) not captured: ${a.loss.cause}` } : {}),
+      ...(loss && a.loss ? { reason: `${lossText(a.loss, 'not captured')}: ${a.loss.cause}` } : {}),
     },
     host: { name: a.node, hostname: a.node },
     observer: { product: PRODUCT.name, vendor: PRODUCT.vendor, version: productVersion(), type: 'sensor', hostname: a.node },

@@ -22,6 +22,7 @@ import { isoNanos, jsonLong } from '../schema/json-form.js';
 import type { Decoded } from '../schema/codec.js';
 import type { AuditRecord, Container, Pod } from '../schema/types.js';
 import { PRODUCT, errnoName, flowOf, nsToMs, outcomeOf, productVersion, siemRecord } from './record.js';
+import { lossCountKnown, lossText } from '../schema/loss-text.js';
 
 /** The OCSF schema version the mapping is checked against (test/fixtures/ocsf). */
 export const OCSF_VERSION = '1.9.0-dev';
@@ -123,11 +124,11 @@ export function toOcsf(a: AuditRecord, enriched = true): Record<string, unknown>
   };
   if (loss && a.loss) {
     const l = a.loss;
-    ev.count = Number(l.count > 2_147_483_647n ? 2_147_483_647n : l.count);
+    if (lossCountKnown(l)) ev.count = Number(l.count > 2_147_483_647n ? 2_147_483_647n : l.count);
     if (l.firstTime !== null) ev.start_time = nsToMs(l.firstTime);
     if (l.lastTime !== null) ev.end_time = nsToMs(l.lastTime);
     ev.status_detail = `connections not captured: ${l.cause}`;
-    ev.message = `${l.count} connection(s) not captured on ${a.node} (seq ${l.fromSeq}..${l.toSeq}, ${l.cause})`;
+    ev.message = `${lossText(l, `not captured on ${a.node}`)} (${l.cause})`;
   }
   // The Network category needs an endpoint; the missed connections all left this node.
   if (loss) ev.src_endpoint = { hostname: a.node, name: a.node };

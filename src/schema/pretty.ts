@@ -4,6 +4,7 @@ import { formatAddr } from './addr.js';
 import { isoNanos } from './json-form.js';
 import type { Decoded } from './codec.js';
 import type { Endpoint } from './types.js';
+import { lossText } from './loss-text.js';
 
 const ep = (e: Endpoint | null, family: string | null) =>
   e ? (family === 'IPv6' ? `[${formatAddr(e.addr)}]:${e.port}` : `${formatAddr(e.addr)}:${e.port}`) : '?';
@@ -20,7 +21,7 @@ export function toPretty(d: Decoded): string {
       const a = d.value;
       if (a.attribution.status === 'LOSS') {
         const l = a.loss;
-        return `${isoNanos(a.time)} ${a.node} LOSS ${l ? `${l.count} connection(s), seq ${l.fromSeq}..${l.toSeq}, ${l.cause}` : ''}`;
+        return `${isoNanos(a.time)} ${a.node} LOSS ${l ? `${lossText(l, 'lost')}, ${l.cause}` : ''}`;
       }
       const who = a.pod
         ? `pod ${a.pod.namespace ?? '?'}/${a.pod.name ?? '?'}${a.pod.hostNetwork ? ' (hostNetwork)' : ''}`
@@ -33,7 +34,7 @@ export function toPretty(d: Decoded): string {
     }
     case 'CaptureLoss': {
       const l = d.value;
-      return `${isoNanos(l.time)} ${l.node} LOSS ${l.count} connection(s), seq ${l.fromSeq}..${l.toSeq}, ${l.cause}`;
+      return `${isoNanos(l.time)} ${l.node} LOSS ${lossText(l, 'lost')}, ${l.cause}`;
     }
     case 'ContainerMeta': {
       const m = d.value;

@@ -56,14 +56,15 @@ export const auditArb: fc.Arbitrary<AuditRecord> = fc
     }
   });
 
-export function lossRecord(over: { count?: bigint; time?: bigint } = {}): AuditRecord {
+/** restart: a CAPTURE_RESTART loss, whose count is unknown (0, with an empty seq range). */
+export function lossRecord(over: { count?: bigint; time?: bigint; restart?: boolean } = {}): AuditRecord {
   const time = over.time ?? 1_796_005_677_612_560_689n;
-  const count = over.count ?? 17n;
+  const count = over.restart ? 0n : over.count ?? 17n;
   return {
     eventId: 'node-a:7f3c2d:loss:100', seq: 100n, instance: '7f3c2d', time, node: 'node-a',
     protocol: null, family: null, src: null, dst: null, result: null, process: null,
     netns: null, mntns: null, pidns: null, utsName: null, cgroup: null, container: null, pod: null,
     attribution: { status: 'LOSS', source: 'capture', reason: 'KERNEL_RING_BUFFER' },
-    loss: { instance: '7f3c2d', fromSeq: 100n, toSeq: 100n + count - 1n, count, cause: 'KERNEL_RING_BUFFER', firstTime: time - 5_000_000n, lastTime: time },
+    loss: { instance: '7f3c2d', fromSeq: 100n, toSeq: 100n + count - 1n, count, cause: over.restart ? 'CAPTURE_RESTART' : 'KERNEL_RING_BUFFER', firstTime: time - 5_000_000n, lastTime: time },
   };
 }

@@ -60,3 +60,11 @@ test('hostile names survive: =, \\, |, newlines and spaces round-trip (property)
     assert.equal(ext.cs2, name);
   }), { numRuns: 300 });
 });
+
+test('a capture restart LOSS says how many is unknown, with no count', () => {
+  const r = parseCef(toCef(lossRecord({ restart: true })));
+  assert.equal(r.ext.cnt, undefined);
+  assert.equal(r.ext.cn2, '100');
+  assert.match(r.ext.msg!, /an unknown number of connections not captured, from seq 100 on, CAPTURE_RESTART/);
+  assert.doesNotMatch(r.ext.msg!, /\b0 connection/);
+});

@@ -158,3 +158,9 @@ test('the ECS check is not a rubber stamp', () => {
 test('any audit record maps to a conforming document (property)', () => {
   fc.assert(fc.property(auditArb, (a) => assert.deepEqual(validateEcs(toEcs(a)), [])), { numRuns: 300 });
 });
+
+test('a capture restart LOSS conforms and says how many is unknown', () => {
+  const ev = toEcs(lossRecord({ restart: true })) as any;
+  valid(ev);
+  assert.match(ev.event.reason, /^an unknown number of connections not captured, from seq 100 on: CAPTURE_RESTART$/);
+});

@@ -146,3 +146,10 @@ test('image references split into name, tag and uid', () => {
   assert.deepEqual(splitImage('registry:5000/app:v2@sha256:ab'), { name: 'registry:5000/app', tag: 'v2', uid: 'sha256:ab' });
   assert.deepEqual(splitImage(`sha256:${'a'.repeat(64)}`), { uid: `sha256:${'a'.repeat(64)}` });
 });
+
+test('a capture restart LOSS validates, with no count and an unknown number in the message', () => {
+  const ev = toOcsf(lossRecord({ restart: true })) as any;
+  valid(ev);
+  assert.equal(ev.count, undefined);
+  assert.match(ev.message, /an unknown number of connections not captured on node-a, from seq 100 on \(CAPTURE_RESTART\)/);
+});
