@@ -268,5 +268,7 @@ test('composite: options are validated at construction', () => {
   assert.throws(() => createResolver({ runtimes: ['rkt' as never] }), /unknown runtime/);
   assert.throws(() => createResolver({ cacheTtlMs: -1 }), /cacheTtlMs/);
   assert.throws(() => createResolver({ maxFileBytes: 0 }), /maxFileBytes/);
+  // Refused, not allocated: lru-cache would try to build a 2^31-entry table and abort node.
+  assert.throws(() => createResolver({ cacheSize: 2 ** 31 }), /cacheSize must be an integer in \[1, 1000000\]/);
   assert.throws(() => createResolver({ containerdNamespaces: ['../x'] }), /namespace/);
 });

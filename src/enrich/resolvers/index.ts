@@ -49,13 +49,18 @@ export interface CreateResolverOptions extends ResolverOptions {
   logger?: Logger;
 }
 
-function nonNegInt(name: string, v: unknown, dflt: number, min = 0): number {
+function nonNegInt(name: string, v: unknown, dflt: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-    throw new ConfigError(`${name} must be an integer >= ${min}, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw new ConfigError(`${name} must be an integer in [${min}, ${max}], got ${String(v)}`);
   }
   return v;
 }
+
+// lru-cache allocates its whole table up front: 2^31 entries abort the process (V8 out of
+// memory) before anything could check. A million containers' metadata is far more than a
+// cluster's worth.
+export const MAX_CACHE_SIZE = 1_000_000;
 
 function checkPath(name: string, v: unknown, absolute: boolean): void {
   if (typeof v !== 'string' || v === '' || v.includes('\0') || (absolute && !path.isAbsolute(v))) {
@@ -69,7 +74,7 @@ export function createResolver(opts: CreateResolverOptions = {}): CompositeResol
   if (opts.dockerConfigPath !== undefined) checkPath('dockerConfigPath', opts.dockerConfigPath, false);
   const ttlMs = nonNegInt('cacheTtlMs', opts.cacheTtlMs, RESOLVER_DEFAULTS.cacheTtlMs);
   const negativeTtlMs = nonNegInt('negativeTtlMs', opts.negativeTtlMs, RESOLVER_DEFAULTS.negativeTtlMs);
-  const size = nonNegInt('cacheSize', opts.cacheSize, RESOLVER_DEFAULTS.cacheSize, 1);
+  const size = nonNegInt('cacheSize', opts.cacheSize, RESOLVER_DEFAULTS.cacheSize, 1, MAX_CACHE_SIZE);
   const maxFileBytes = nonNegInt('maxFileBytes', opts.maxFileBytes, RESOLVER_DEFAULTS.maxFileBytes, 1);
   const runtimes = opts.runtimes ?? [...RESOLVER_DEFAULTS.runtimes];
   if (!Array.isArray(runtimes) || runtimes.length === 0 || new Set(runtimes).size !== runtimes.length) {
