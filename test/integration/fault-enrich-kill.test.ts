@@ -103,9 +103,13 @@ test('enrich SIGKILLed mid-stream and restarted with the same transactional id: 
   producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   let sent = 0;
+  let killDone!: () => void;
+  const killed = new Promise<void>((r) => (killDone = r));
   const produceAll = (async () => {
-    // Paced to last about 10 s: the kill must land while records are still coming.
+    // Paced at ~10 s, but the last third waits for the kill: it must land while records are
+    // still coming however slowly enrich gets going (the kill needs only a sixth committed).
     for (let off = 0; off < PER_NODE; off += CHUNK) {
+      if (off >= (PER_NODE * 2) / 3) await killed;
       await producer!.sendBatch({
         acks: -1,
         topicMessages: [{
@@ -123,7 +127,7 @@ test('enrich SIGKILLed mid-stream and restarted with the same transactional id: 
 
   // Kill while the stream is flowing and a transaction is open: enrich has committed part of
   // the stream, has written more it has not committed, and the producer is still sending.
-  const atKill = await killInOpenTransaction(first, N / 6, 60_000);
+  const atKill = await killInOpenTransaction(first, N / 6, 60_000).finally(() => killDone());
   const sentAtKill = sent;
   assert.ok(sentAtKill < N, `the producer was still sending when enrich died (${sentAtKill} of ${N})`);
 
