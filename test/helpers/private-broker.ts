@@ -20,7 +20,8 @@ function portFree(port: number): Promise<boolean> {
 /** A client port whose controller port (+1000) is free too. */
 async function freePortPair(): Promise<number> {
   for (let i = 0; i < 50; i++) {
-    const p = 40000 + Math.floor(Math.random() * 9000);
+    // Below the ephemeral range (32768+), so no outgoing connection holds it meanwhile.
+    const p = 22000 + Math.floor(Math.random() * 6000);
     if ((await portFree(p)) && (await portFree(p + 1000))) return p;
   }
   throw new Error('no free port pair for a private broker');
@@ -114,6 +115,11 @@ export class PrivateBroker {
       if (Date.now() > deadline) throw new Error(`broker ${pid} still there 30 s after SIGKILL`);
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /** A clean stop that keeps the data dir: start() brings the same broker back. */
+  async stop(): Promise<void> {
+    await this.script('stop');
   }
 
   /** SIGSTOP: the broker hangs (connections stay open, nothing answers) until thaw(). */

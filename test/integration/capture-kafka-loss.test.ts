@@ -5,17 +5,13 @@
 // the seqs that were not delivered. Capture's memory must stay bounded meanwhile.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { Kafka, logLevel } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { Codec } from '../../src/schema/codec.js';
 import type { CaptureLoss } from '../../src/schema/types.js';
 import { readAll } from '../helpers/consume.js';
 import { uniqueTopic } from '../helpers/kafka.js';
-import { buildClient, CgroupFixture, repoRoot, runClient, type CgroupDir } from '../helpers/ns.js';
+import { buildClient, CgroupFixture, runClient, type CgroupDir } from '../helpers/ns.js';
+import { PrivateBroker } from '../helpers/private-broker.js';
 import { missingKernelPrereq } from '../helpers/capture-sink.js';
 import { CaptureProc, cleanupCgroups, type CaptureExit } from '../helpers/capture-proc.js';
 
@@ -25,41 +21,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const BUFFER = 1000;
 const BURST = 3000;
 const RSS_LIMIT_KIB = 150 * 1024;
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** A client port and its controller port (+1000) that nothing listens on now. */
-async function freeBrokerPort(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    // Below the ephemeral range (32768+), so no outgoing connection holds it meanwhile.
-    const p = 22000 + Math.floor(Math.random() * 6000);
-    if ((await portFree(p)) && (await portFree(p + 1000))) return p;
-  }
-  throw new Error('no free port pair for the private broker');
-}
-
-/** scripts/kafka-local.sh on a port and data dir of this test's own. */
-class PrivateBroker {
-  constructor(readonly port: number, readonly dir: string) {}
-  get address(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-  async run(cmd: 'start' | 'stop'): Promise<void> {
-    const env = { ...process.env, PODTRAIL_KAFKA_PORT: String(this.port), PODTRAIL_KAFKA_DIR: this.dir, PODTRAIL_KAFKA_HEAP: '256m' };
-    try {
-      await promisify(execFile)('bash', [join(repoRoot, 'scripts', 'kafka-local.sh'), cmd], { env, timeout: 150_000 });
-    } catch (err) {
-      const e = err as { stdout?: string; stderr?: string; message: string };
-      throw new Error(`kafka-local.sh ${cmd} on port ${this.port} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
-    }
-  }
-}
 
 describe('capture loss through Kafka: broker away, small buffer (real kernel, private broker)', { skip }, () => {
   let broker: PrivateBroker | undefined;
@@ -76,18 +37,16 @@ describe('capture loss through Kafka: broker away, small buffer (real kernel, pr
     if (missing) throw new Error(`kernel capture prerequisites missing: ${missing}`);
     client = await buildClient();
     pod = cg.podCgroupV1(['memory', 'pids']);
-    const port = await freeBrokerPort();
-    broker = new PrivateBroker(port, join(repoRoot, '.tmp', `kafka-loss-test-${process.pid}-${port}`));
-    await broker.run('start');
-    kafka = new Kafka({ clientId: 'podtrail-loss-test', brokers: [broker.address], logLevel: logLevel.NOTHING, connectionTimeout: 3000 });
+    broker = await PrivateBroker.create('loss-test');
+    await broker.start();
+    kafka = broker.kafka('podtrail-loss-test');
   });
 
   after(async () => {
     if (rssTimer) clearInterval(rssTimer);
     await cap?.kill();
     if (broker) {
-      await broker.run('stop').catch(() => undefined);
-      rmSync(broker.dir, { recursive: true, force: true });
+      await broker.destroy();
     }
     assert.deepEqual(await cleanupCgroups(cg), [], 'cgroups left behind');
   });
@@ -102,14 +61,14 @@ describe('capture loss through Kafka: broker away, small buffer (real kernel, pr
     assert.equal(before1.results.length, 20);
     await sleep(500);
 
-    await broker!.run('stop');
+    await broker!.stop();
     const burst = await runClient(client, 'tcp', { procs: pod.procs, unshare: true, hostname: 'burst', count: BURST });
     assert.equal(burst.results.length, 64, 'pt-client reports its first 64 connects');
     await sleep(500);
     const duringOutage = cap.sample();
     assert.ok(duringOutage > 0, 'capture is alive while the broker is away');
 
-    await broker!.run('start');
+    await broker!.start();
     // The loss record goes out with the first batch Kafka takes again.
     const deadline = Date.now() + 45_000;
     let seen = false;
