@@ -3,10 +3,10 @@
  * podtrail: every outbound TCP connect and UDP send with a destination, with the
  * identity of the process that made it, read in that process's context.
  *
- * Flow of a TCP attempt: connect enter parks an event in `pending` (keyed by the
- * sock); inet_sock_set_state SYN_SENT->ESTABLISHED/CLOSE or the connect exit
- * finishes it; what is still pending after the timeout the native sweep sends as
- * INPROGRESS. UDP is reported at syscall exit, deduplicated per process and flow.
+ * Flow of a TCP attempt: inet_sock_set_state CLOSE->SYN_SENT parks an event in
+ * a pend slot (keyed by the sock); set_state SYN_SENT->ESTABLISHED/CLOSE or the
+ * connect exit finishes it; what is still parked after the timeout the native
+ * sweep sends as INPROGRESS. UDP is reported at syscall exit, deduplicated per process and flow.
  *
  * Three attach modes share everything below the program stubs: syscall
  * tracepoints, kprobes and fentry/fexit on the __sys_* functions. The loader
@@ -129,16 +129,11 @@ static __always_inline int park_sk(struct sock *sk)
 	/* Only an attempt whose exit will run may leave its failure to the exit. */
 	if (mark)
 		e->flags |= PT_F_IN_SYSCALL;
-	/* NOEXIST first: the common case costs one map operation, not two. */
-	if (bpf_map_update_elem(&pending, &key, e, BPF_NOEXIST)) {
-		if (bpf_map_lookup_elem(&pending, &key))
-			count(PT_STAT_PENDING_STALE);
-		if (bpf_map_update_elem(&pending, &key, e, BPF_ANY)) {
-			count(PT_STAT_PENDING_FULL);
-			if (mark)
-				mark->state = PT_MARK_UNPARKED;
-			return 0;
-		}
+	if (pend_put(key, e)) {
+		count(PT_STAT_PENDING_FULL);
+		if (mark)
+			mark->state = PT_MARK_UNPARKED;
+		return 0;
 	}
 	if (mark)
 		mark->state = PT_MARK_PARKED;
@@ -244,13 +239,18 @@ static __always_inline int tcp_exit(struct sock *sk, long ret)
 	__u64 key = (__u64)sk;
 	__u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	struct pt_connect_event *ev, *e;
+	int idx = pend_find(key);
 	__s32 err;
 	__u8 status;
 
-	ev = bpf_map_lookup_elem(&pending, &key);
-	if (!ev)
+	if (idx < 0)
 		return 0; /* set_state reported it */
-	/* The port is bound now: non-blocking attempts keep the full tuple. */
+	ev = pend_event(idx);
+	if (!ev)
+		return 0;
+	/* The port is bound now: non-blocking attempts keep the full tuple. Written
+	 * in place, as tcp_retransmit_skb does; a taker copying at the same moment
+	 * fills the source again itself. */
 	fill_src(ev, sk);
 	if (state == PT_TCP_SYN_SENT || state == PT_TCP_SYN_RECV) {
 		ev->flags &= ~PT_F_IN_SYSCALL;
@@ -259,9 +259,8 @@ static __always_inline int tcp_exit(struct sock *sk, long ret)
 	e = scratch_slot(0);
 	if (!e)
 		return 0;
-	__builtin_memcpy(e, ev, sizeof(*e));
-	/* Whoever deletes the entry emits it. */
-	if (bpf_map_delete_elem(&pending, &key))
+	/* Whoever takes the slot emits it. */
+	if (pend_take(idx, key, e))
 		return 0;
 	status = exit_status(sk, state, ret, &err);
 	return emit_event(e, status, err);
@@ -269,7 +268,7 @@ static __always_inline int tcp_exit(struct sock *sk, long ret)
 
 /* What connect() did without a parked attempt: a UDP connect, a TCP connect
  * that failed before SYN_SENT (no route, no port, a BPF hook refusing it), or
- * one whose park found `pending` full. */
+ * one whose park found no free pend slot. */
 static __always_inline int connect_exit_slow(long ret, long fd, const void *uaddr, long alen,
 					     __u32 mark_state, __u64 mark_ts)
 {
@@ -303,7 +302,7 @@ static __always_inline int connect_exit_slow(long ret, long fd, const void *uadd
 		if (ret >= 0 || ret == -PT_EINPROGRESS || ret == -PT_EALREADY || ret == -PT_EISCONN ||
 		    ret == -PT_EINTR || (ret <= -512 && ret >= -516))
 			return 0;
-		if (bpf_map_lookup_elem(&pending, &in.sk))
+		if (pend_find(in.sk) >= 0)
 			return tcp_exit(sk, ret);
 	}
 	state = BPF_CORE_READ(sk, __sk_common.skc_state);
@@ -359,6 +358,7 @@ int BPF_PROG(pt_set_state, struct sock *sk, int oldstate, int newstate)
 	struct pt_connect_event *ev, *e;
 	__s32 err = 0;
 	__u8 status = PT_ST_OK;
+	int idx;
 
 	if (oldstate == PT_TCP_CLOSE && newstate == PT_TCP_SYN_SENT)
 		return park_sk(sk);
@@ -366,7 +366,10 @@ int BPF_PROG(pt_set_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	if (newstate != PT_TCP_ESTABLISHED && newstate != PT_TCP_CLOSE)
 		return 0;
-	ev = bpf_map_lookup_elem(&pending, &key);
+	idx = pend_find(key);
+	if (idx < 0)
+		return 0;
+	ev = pend_event(idx);
 	if (!ev)
 		return 0;
 	if (newstate == PT_TCP_CLOSE) {
@@ -380,8 +383,7 @@ int BPF_PROG(pt_set_state, struct sock *sk, int oldstate, int newstate)
 	e = scratch_slot(1);
 	if (!e)
 		return 0;
-	__builtin_memcpy(e, ev, sizeof(*e));
-	if (bpf_map_delete_elem(&pending, &key))
+	if (pend_take(idx, key, e))
 		return 0;
 	fill_src(e, sk);
 	return emit_event(e, status, err);
@@ -392,8 +394,8 @@ int BPF_PROG(pt_set_state, struct sock *sk, int oldstate, int newstate)
 SEC("raw_tp/tcp_retransmit_skb")
 int BPF_PROG(pt_retrans, struct sock *sk)
 {
-	__u64 key = (__u64)sk;
-	struct pt_connect_event *ev = bpf_map_lookup_elem(&pending, &key);
+	int idx = pend_find((__u64)sk);
+	struct pt_connect_event *ev = idx < 0 ? NULL : pend_event(idx);
 
 	if (ev && !ev->sport)
 		fill_src(ev, sk);

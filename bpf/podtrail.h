@@ -58,9 +58,9 @@ enum pt_cgroup_flags {
 enum pt_stat {
 	PT_STAT_RB_EVENT_FAIL = 0,  /* connect event reserve failed */
 	PT_STAT_RB_CGROUP_FAIL = 1, /* cgroup path record reserve failed (its event is dropped, seq burnt) */
-	PT_STAT_PENDING_FULL = 2,   /* pending map full: outcome reported at syscall exit instead */
+	PT_STAT_PENDING_FULL = 2,   /* no free pend slot in the window: outcome reported at syscall exit instead */
 	PT_STAT_INFLIGHT_FULL = 3,  /* per-thread inflight map full: attempt not seen */
-	PT_STAT_PENDING_STALE = 4,  /* a pending entry overwritten by a new attempt on the same sock */
+	PT_STAT_PENDING_STALE = 4,  /* a parked attempt replaced by a new attempt on the same sock */
 	PT_STAT_NR = 5,
 };
 
@@ -108,6 +108,29 @@ struct pt_cgroup_rec {
 	__u32 len;           /* bytes in path, no NUL */
 	__u32 depth;         /* levels below the hierarchy root */
 	char path[PT_CGROUP_PATH_BUF];
+};
+
+/* TCP attempts waiting for their outcome live in a fixed table of slots: a
+ * header array (`pend_hdr`, mmapped by the native sweep) and an event array
+ * (`pend_ev`) with the same index. A sock hashes to a window of PT_PEND_PROBE
+ * slots. Whoever moves a slot READY->BUSY by compare-and-swap owns it: it
+ * copies the event out, frees the slot and emits it, so each attempt goes out
+ * exactly once. Array slots cost a few loads where a hash map took a bucket
+ * lock and a free-list push on every park and every finish. */
+#define PT_PEND_SLOTS 16384 /* power of two */
+#define PT_PEND_PROBE 8
+
+enum pt_pend_state {
+	PT_PEND_FREE = 0,
+	PT_PEND_BUSY = 1,  /* being written or being taken */
+	PT_PEND_READY = 2, /* holds a parked attempt */
+};
+
+struct pt_pend_hdr {
+	__u64 sk;    /* struct sock address of the attempt; valid while READY */
+	__u64 ts_ns; /* as the event's ts_ns, for the sweep */
+	__u32 state; /* enum pt_pend_state, changed only by atomic operations */
+	__u32 _pad;
 };
 
 /* Key of the kernel's "path already sent" map; user space deletes entries it lacks. */

@@ -59,8 +59,8 @@ struct {
  * the syscall exit finds its sock without walking the fd table. Writer:
  * set_state at CLOSE->SYN_SENT. Reader and clearer: the connect exit. */
 enum pt_mark_state {
-	PT_MARK_PARKED = 1,   /* in `pending` */
-	PT_MARK_UNPARKED = 2, /* `pending` was full: the exit reports what it knows */
+	PT_MARK_PARKED = 1,   /* in a pend slot */
+	PT_MARK_UNPARKED = 2, /* no free pend slot: the exit reports what it knows */
 	PT_MARK_DROPPED = 3,  /* its cgroup record was lost, seq burnt: nothing to report */
 };
 
@@ -78,16 +78,24 @@ struct {
 	__type(value, struct pt_conn_mark);
 } conn_mark SEC(".maps");
 
-/* TCP attempts waiting for their outcome, keyed by struct sock address.
- * Writer: set_state at CLOSE->SYN_SENT (parks), connect exit and
- * tcp_retransmit_skb (fill the source). Deleters: set_state, connect exit, native sweep. Whoever deletes
- * successfully emits the event, so each attempt goes out exactly once. */
+/* TCP attempts waiting for their outcome (podtrail.h explains the slots).
+ * Parker: set_state at CLOSE->SYN_SENT. Takers: set_state at the outcome, the
+ * connect exit, the native sweep (through the mmap). In-place writers of a
+ * READY slot's event: the connect exit and tcp_retransmit_skb (source port). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PT_PEND_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct pt_pend_hdr);
+} pend_hdr SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PT_PEND_SLOTS);
+	__type(key, __u32);
 	__type(value, struct pt_connect_event);
-} pending SEC(".maps");
+} pend_ev SEC(".maps");
 
 /* (hier, cgroup id) whose path record was submitted. Writer: emit_cgroup after a
  * successful submit. Reader: emit_cgroup. Deleter: native, when its cache lacks an id. */
@@ -155,6 +163,94 @@ static __always_inline __u64 ringbuf_wakeup_flag(void)
 static __always_inline struct pt_connect_event *scratch_slot(__u32 slot)
 {
 	return bpf_map_lookup_elem(&scratch, &slot);
+}
+
+/* First slot of a sock's probe window (Fibonacci hashing of the address). */
+static __always_inline __u32 pend_home(__u64 sk)
+{
+	return (__u32)((sk * 0x9E3779B97F4A7C15ULL) >> 50) & (PT_PEND_SLOTS - 1);
+}
+
+/* Index of the READY slot holding sk's attempt, or -1. */
+static __always_inline int pend_find(__u64 sk)
+{
+	__u32 home = pend_home(sk);
+
+#pragma unroll
+	for (__u32 i = 0; i < PT_PEND_PROBE; i++) {
+		__u32 idx = (home + i) & (PT_PEND_SLOTS - 1);
+		struct pt_pend_hdr *h = bpf_map_lookup_elem(&pend_hdr, &idx);
+
+		if (h && h->state == PT_PEND_READY && h->sk == sk)
+			return idx;
+	}
+	return -1;
+}
+
+static __always_inline struct pt_connect_event *pend_event(int idx)
+{
+	__u32 i = (__u32)idx;
+
+	return bpf_map_lookup_elem(&pend_ev, &i);
+}
+
+/* Takes slot idx if it still holds sk's attempt: copies the event to out and
+ * frees the slot. 0 when taken; then the caller alone reports the attempt. */
+static __always_inline int pend_take(int idx, __u64 sk, struct pt_connect_event *out)
+{
+	__u32 i = (__u32)idx;
+	struct pt_pend_hdr *h = bpf_map_lookup_elem(&pend_hdr, &i);
+	struct pt_connect_event *ev = bpf_map_lookup_elem(&pend_ev, &i);
+
+	if (!h || !ev)
+		return -1;
+	if (__sync_val_compare_and_swap(&h->state, PT_PEND_READY, PT_PEND_BUSY) != PT_PEND_READY)
+		return -1;
+	/* Read after the swap: the slot may have changed hands since pend_find. */
+	if (h->sk != sk) {
+		__sync_lock_test_and_set(&h->state, PT_PEND_READY);
+		return -1;
+	}
+	__builtin_memcpy(out, ev, sizeof(*out));
+	h->sk = 0;
+	__sync_lock_test_and_set(&h->state, PT_PEND_FREE);
+	return 0;
+}
+
+/* Parks e for sk. Returns 0, or -1 when its window has no free slot. An older
+ * attempt still parked for the same sock is replaced and counted stale. */
+static __always_inline int pend_put(__u64 sk, const struct pt_connect_event *e)
+{
+	__u32 home = pend_home(sk);
+	int stale = pend_find(sk);
+	struct pt_connect_event *old = scratch_slot(1);
+
+	/* The stale event is discarded: slot 1 serves as a sink (park_sk uses slot 0). */
+	if (stale >= 0 && old && pend_take(stale, sk, old) == 0)
+		count(PT_STAT_PENDING_STALE);
+#pragma unroll
+	for (__u32 i = 0; i < PT_PEND_PROBE; i++) {
+		__u32 idx = (home + i) & (PT_PEND_SLOTS - 1);
+		struct pt_pend_hdr *h = bpf_map_lookup_elem(&pend_hdr, &idx);
+		struct pt_connect_event *ev;
+
+		if (!h || h->state != PT_PEND_FREE)
+			continue;
+		if (__sync_val_compare_and_swap(&h->state, PT_PEND_FREE, PT_PEND_BUSY) != PT_PEND_FREE)
+			continue;
+		ev = bpf_map_lookup_elem(&pend_ev, &idx);
+		if (!ev) {
+			__sync_lock_test_and_set(&h->state, PT_PEND_FREE);
+			return -1;
+		}
+		__builtin_memcpy(ev, e, sizeof(*ev));
+		h->sk = sk;
+		h->ts_ns = e->ts_ns;
+		/* An atomic exchange orders the writes above before READY. */
+		__sync_lock_test_and_set(&h->state, PT_PEND_READY);
+		return 0;
+	}
+	return -1;
 }
 
 #endif

@@ -73,13 +73,19 @@ Loaded::Loaded(const LoaderOptions& o) : mode_(o.mode) {
                           o.mode);
     }
     eventsFd_ = mapFd("events");
-    pendingFd_ = mapFd("pending");
+    pendEvFd_ = mapFd("pend_ev");
     statsFd_ = mapFd("stats");
     cgroupSeenFd_ = mapFd("cgroup_seen");
     seqLen_ = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     void* m = mmap(nullptr, seqLen_, PROT_READ | PROT_WRITE, MAP_SHARED, mapFd("seq_counter"), 0);
     PT_CHECK(m != MAP_FAILED, "LOAD_FAILED", errno, "cannot mmap the sequence counter");
     seq_ = static_cast<uint64_t*>(m);
+    static_assert(sizeof(pt_pend_hdr) % 8 == 0, "mmapped array values are 8-byte aligned");
+    size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    pendHdrLen_ = (sizeof(pt_pend_hdr) * PT_PEND_SLOTS + page - 1) / page * page;
+    m = mmap(nullptr, pendHdrLen_, PROT_READ | PROT_WRITE, MAP_SHARED, mapFd("pend_hdr"), 0);
+    PT_CHECK(m != MAP_FAILED, "LOAD_FAILED", errno, "cannot mmap the pending-attempt slots");
+    pendHdr_ = static_cast<pt_pend_hdr*>(m);
     attachAll();
   } catch (...) {
     cleanup();
@@ -99,6 +105,8 @@ void Loaded::cleanup() {
   links_.clear();
   if (seq_) munmap(seq_, seqLen_);
   seq_ = nullptr;
+  if (pendHdr_) munmap(pendHdr_, pendHdrLen_);
+  pendHdr_ = nullptr;
   if (obj_) bpf_object__close(obj_);  // closes the map and program fds
   obj_ = nullptr;
 }

@@ -4,11 +4,14 @@
 #pragma once
 
 #include <bpf/libbpf.h>
+#include <linux/types.h>
 
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "podtrail.h"
 
 namespace podtrail {
 
@@ -32,7 +35,9 @@ class Loaded {
 
   const std::string& mode() const { return mode_; }
   int eventsFd() const { return eventsFd_; }
-  int pendingFd() const { return pendingFd_; }
+  // Parked TCP attempts: the events by slot, and the slot headers through mmap.
+  int pendEvFd() const { return pendEvFd_; }
+  pt_pend_hdr* pendHdr() const { return pendHdr_; }
   int statsFd() const { return statsFd_; }
   int cgroupSeenFd() const { return cgroupSeenFd_; }
   // The kernel's sequence counter, shared through mmap; advance it atomically.
@@ -50,9 +55,11 @@ class Loaded {
   std::string mode_;
   struct bpf_object* obj_ = nullptr;
   std::vector<struct bpf_link*> links_;
-  int eventsFd_ = -1, pendingFd_ = -1, statsFd_ = -1, cgroupSeenFd_ = -1;
+  int eventsFd_ = -1, pendEvFd_ = -1, statsFd_ = -1, cgroupSeenFd_ = -1;
   uint64_t* seq_ = nullptr;
   size_t seqLen_ = 0;
+  pt_pend_hdr* pendHdr_ = nullptr;
+  size_t pendHdrLen_ = 0;
 };
 
 struct AttachAttempt {

@@ -21,7 +21,6 @@ namespace podtrail {
 
 namespace {
 constexpr int kBatchFull = -100000;  // from OnSample: stop consuming, hand the batch over
-constexpr size_t kMaxSweep = 65536;
 }  // namespace
 
 static uint64_t ClockNs(clockid_t id) {
@@ -220,25 +219,30 @@ void Poller::run() {
   }
 }
 
-// INPROGRESS for attempts pending longer than the timeout. Deleting the entry
-// first makes this the one reporter, as in BPF; the seq comes from the same
-// counter, advanced through the mmap.
+// INPROGRESS for attempts parked longer than the timeout. Taking the slot
+// (READY->BUSY by compare-and-swap, as BPF does) makes this the one reporter;
+// the seq comes from the same counter, advanced through the mmap.
 void Poller::sweep(uint64_t now, uint64_t timeoutNs) {
-  int fd = loaded_.pendingFd();
-  std::vector<uint64_t> expired;
-  uint64_t key = 0, next = 0;
-  const void* prev = nullptr;
+  pt_pend_hdr* hdrs = loaded_.pendHdr();
+  int fd = loaded_.pendEvFd();
   pt_connect_event ev;
-  for (size_t n = 0; n < kMaxSweep && bpf_map_get_next_key(fd, prev, &next) == 0; n++) {
-    if (bpf_map_lookup_elem(fd, &next, &ev) == 0 && now > ev.ts_ns && now - ev.ts_ns >= timeoutNs)
-      expired.push_back(next);
-    key = next;
-    prev = &key;
-  }
-  for (uint64_t k : expired) {
+  for (uint32_t i = 0; i < PT_PEND_SLOTS; i++) {
     if (held_) break;  // JS is behind; the rest waits for the next sweep
-    if (bpf_map_lookup_elem(fd, &k, &ev) != 0) continue;
-    if (bpf_map_delete_elem(fd, &k) != 0) continue;  // BPF finished it meanwhile
+    pt_pend_hdr* h = &hdrs[i];
+    if (__atomic_load_n(&h->state, __ATOMIC_ACQUIRE) != PT_PEND_READY) continue;
+    uint64_t ts = __atomic_load_n(&h->ts_ns, __ATOMIC_RELAXED);
+    if (timeoutNs && (now <= ts || now - ts < timeoutNs)) continue;  // 0: stop takes them all
+    uint32_t expected = PT_PEND_READY;
+    if (!__atomic_compare_exchange_n(&h->state, &expected, PT_PEND_BUSY, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED))
+      continue;  // BPF finished it meanwhile
+    bool ok = bpf_map_lookup_elem(fd, &i, &ev) == 0;
+    __atomic_store_n(&h->sk, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->state, PT_PEND_FREE, __ATOMIC_RELEASE);
+    if (!ok) {
+      counters_.consumeErrors++;
+      continue;
+    }
     ev.seq = __atomic_add_fetch(loaded_.seq(), 1, __ATOMIC_SEQ_CST);
     ev.status = PT_ST_INPROGRESS;
     ev.err = 0;

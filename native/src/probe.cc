@@ -125,6 +125,7 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   c.Set("PT_F_V4MAPPED", static_cast<int>(PT_F_V4MAPPED));
   c.Set("PT_F_SWEPT", static_cast<int>(PT_F_SWEPT));
   c.Set("PT_CGF_TRUNCATED", static_cast<int>(PT_CGF_TRUNCATED));
+  c.Set("PT_PEND_SLOTS", static_cast<int>(PT_PEND_SLOTS));
   c.Set("PT_ST_OK", static_cast<int>(PT_ST_OK));
   c.Set("PT_ST_INPROGRESS", static_cast<int>(PT_ST_INPROGRESS));
   c.Set("PT_ST_REFUSED", static_cast<int>(PT_ST_REFUSED));

@@ -56,6 +56,8 @@ export const CONSTANTS = {
   PT_F_V4MAPPED: 1,
   PT_F_SWEPT: 4,
   PT_CGF_TRUNCATED: 1,
+  /** TCP attempts the kernel side can hold while they wait for their outcome */
+  PT_PEND_SLOTS: 16384,
   PT_ST_OK: 0,
   PT_ST_INPROGRESS: 1,
   PT_ST_REFUSED: 2,

@@ -11,6 +11,8 @@
  *   MODE: tcp | tcp-refused | tcp-nonblock | tcp-stuck | udp | udp-connect | tcp-loop
  *         | tcp-unreach (needs --unshare: a documentation address with no route)
  *         | tcp-fastopen (sendto(MSG_FASTOPEN) on an unconnected TCP socket: no connect())
+ *         | tcp-stuck-many (needs --unshare: --count non-blocking attempts left in
+ *           SYN_SENT for --wait-ms, more than the kernel side has slots for)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -25,13 +27,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 static int family = AF_INET, mapped = 0, count = 1, wait_ms = 0, unshare_ns = 0;
-static char out[65536];
+static char out[4 << 20];
 static size_t outn;
 
 static void die(const char *what)
@@ -188,6 +191,27 @@ static void run(const char *mode)
 				getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &el);
 			report(s, port, err, ",");
 		}
+	} else if (!strcmp(mode, "tcp-stuck-many")) {
+		/* As tcp-stuck, count times over. Their SYNs are dropped by the full
+		 * listener, inside this process's own netns. */
+		struct rlimit rl = { (rlim_t)count + 64, (rlim_t)count + 64 };
+		int filler = sock(SOCK_STREAM);
+		if (!unshare_ns) {
+			fprintf(stderr, "pt-client: tcp-stuck-many needs --unshare\n");
+			exit(2);
+		}
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			die("setrlimit");
+		port = listener(SOCK_STREAM, 0, &l);
+		err = do_connect(filler, port);
+		report(filler, port, err, "");
+		for (int i = 0; i < count; i++) {
+			s = sock(SOCK_STREAM);
+			fcntl(s, F_SETFL, O_NONBLOCK);
+			err = do_connect(s, port);
+			report(s, port, err, ",");
+		}
+		sleep_ms(wait_ms);
 	} else if (!strcmp(mode, "udp")) {
 		/* count datagrams to each of two ports, plus one sendmsg to a third. */
 		int r1, r2, r3, p1 = listener(SOCK_DGRAM, 0, &r1), p2 = listener(SOCK_DGRAM, 0, &r2);

@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { KernelCapture, loadNativeBinding, type KernelConnectEvent } from '../../src/capture/native.js';
+import { CONSTANTS } from '../../src/capture/event-layout.js';
 import { buildClient, CgroupFixture, CGROUP_ROOT, runClient, type CgroupDir, type ClientResult } from '../helpers/ns.js';
 import { EventSink, addrBytes, missingKernelPrereq } from '../helpers/capture-sink.js';
 
@@ -19,6 +20,7 @@ const missing = missingKernelPrereq();
 const skip = missing && process.env.CI !== 'true' ? `kernel capture prerequisites: ${missing}` : false;
 
 const ino = (p: string) => Number(statSync(p).ino);
+const sum = (xs: bigint[]) => xs.reduce((a, b) => a + b, 0n);
 
 describe('kernel capture (real BPF)', { skip }, () => {
   let client = '';
@@ -158,6 +160,43 @@ describe('kernel capture (real BPF)', { skip }, () => {
     check(stuck, c, { ...c.results[1]!, err: 0 }, { cgroup: pod, idx: 0, controller: 'memory', daddr: '127.0.0.1', status: 'INPROGRESS' });
     const waited = stuck.doneBootNs - stuck.bootNs;
     assert.ok(waited >= 2_000_000_000n && waited < 3_500_000_000n, `INPROGRESS after ${waited} ns`);
+  });
+
+  test('more attempts stuck in SYN_SENT than the kernel has slots for: each reported once', async () => {
+    // The slots fill; attempts that find no free slot in their window are
+    // reported by their connect() exit at once, the parked ones by the sweep.
+    const count = CONSTANTS.PT_PEND_SLOTS + 1024;
+    const fullBefore = sum(capture.stats().pendingFullPerCpu);
+    const sweptBefore = capture.stats().swept;
+    const c = await runClient(client, 'tcp-stuck-many', { procs: pod.procs, unshare: true, hostname: 'many', count, waitMs: 4000 });
+    const stuck = c.results.slice(1);
+    assert.equal(stuck.length, count);
+    assert.ok(stuck.every((r) => r.err === 115), 'every attempt left connect() in progress');
+    const evs = await sink.forPid(c.pid, count + 1, 20_000);
+    assert.equal(evs.length, count + 1, 'one event per attempt');
+    const byPort = new Map(evs.map((e) => [e.src.port, e]));
+    assert.equal(byPort.size, count + 1, 'no attempt reported twice');
+    let atExit = 0;
+    let bySweep = 0;
+    for (const r of stuck) {
+      const e = byPort.get(r.sport);
+      assert.ok(e, `attempt from port ${r.sport} reported`);
+      check(e, c, { ...r, err: 0 }, { cgroup: pod, idx: 0, controller: 'memory', daddr: '127.0.0.1', status: 'INPROGRESS' });
+      const waited = e.doneBootNs - e.bootNs;
+      if (waited < 1_000_000_000n) atExit++;
+      else if (waited >= 2_000_000_000n && waited < 4_000_000_000n) bySweep++;
+      else assert.fail(`INPROGRESS after ${waited} ns: neither at the exit nor by the 2 s sweep`);
+    }
+    assert.equal(atExit + bySweep, count);
+    // More attempts than slots were in flight at once (unless the first were swept
+    // before the last were made): some found no slot.
+    assert.ok(atExit > 0, 'some attempts found no free slot and were reported by their exit');
+    assert.ok(sum(capture.stats().pendingFullPerCpu) - fullBefore >= BigInt(atExit), 'each slotless attempt counted');
+    assert.ok(capture.stats().swept - sweptBefore >= BigInt(bySweep), 'each parked attempt swept');
+    // The slots drain: a connect after the flood is parked and finished as usual.
+    const after = await runClient(client, 'tcp', { procs: pod.procs, unshare: true, hostname: 'after' });
+    const [e] = await sink.forPid(after.pid, 1);
+    check(e!, after, after.results[0]!, { cgroup: pod, idx: 0, controller: 'memory', daddr: '127.0.0.1' });
   });
 
   test('UDP sendto/sendmsg: first datagram of each flow reported, repeats deduplicated', async () => {
