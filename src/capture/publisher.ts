@@ -159,16 +159,7 @@ export class RawPublisher {
 
   /** How many urgent records (loss, metadata) lead the next request: maxBatch and maxRequestBytes. */
   private urgentCount(): number {
-    const limit = this.opts.maxRequestBytes ?? Infinity;
-    let bytes = 0;
-    let n = 0;
-    while (n < Math.min(this.opts.maxBatch, this.urgent.length)) {
-      const u = this.urgent[n]!;
-      bytes += u.value.length + u.key.length;
-      if (bytes > limit && n > 0) break;
-      n++;
-    }
-    return n;
+    return fitCount(this.urgent, 0, Math.min(this.opts.maxBatch, this.urgent.length), 0, this.opts.maxRequestBytes ?? Infinity, 0);
   }
 
   /** How many queued events go with the urgent ones: maxBatch and maxRequestBytes, and at least one. */
@@ -178,14 +169,7 @@ export class RawPublisher {
     for (const u of urgent) bytes += u.value.length + u.key.length;
     if (bytes > limit) return 0;
     const most = Math.min(this.opts.maxBatch - urgent.length, this.queue.length - this.head);
-    let n = 0;
-    while (n < most) {
-      const p = this.queue[this.head + n]!;
-      bytes += p.value.length + p.key.length;
-      if (bytes > limit && n + urgent.length > 0) break;
-      n++;
-    }
-    return n;
+    return fitCount(this.queue, this.head, most, bytes, limit, urgent.length);
   }
 
   start(): void {
@@ -296,4 +280,20 @@ export class RawPublisher {
   stats(): PublisherStats {
     return { ...this.counters, buffered: this.queue.length - this.head, bufferedBytes: this.bytes };
   }
+}
+
+/**
+ * How many of items[from, from + most) fit in a request that already holds `taken`
+ * events of `bytes` bytes (key + value, uncompressed): the request never passes
+ * `limit`, except that an empty one takes its first event whatever its size.
+ */
+function fitCount(items: readonly Pending[], from: number, most: number, bytes: number, limit: number, taken: number): number {
+  let n = 0;
+  while (n < most) {
+    const p = items[from + n]!;
+    bytes += p.value.length + p.key.length;
+    if (bytes > limit && n + taken > 0) break;
+    n++;
+  }
+  return n;
 }
