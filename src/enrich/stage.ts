@@ -6,7 +6,7 @@
 import os from 'node:os';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer, Transaction } from 'kafkajs';
 import { KafkaError, errMessage } from '../common/errors.js';
-import { IDEMPOTENT_RETRY } from '../kafka/client.js';
+import { IDEMPOTENT_RETRY, TRANSACTIONAL_RETRY } from '../kafka/client.js';
 import type { Logger } from '../common/log.js';
 import type { TopicsConfig } from '../common/config.js';
 import type { EnrichProcessor, OutMessage } from './processor.js';
@@ -74,7 +74,7 @@ export class EnrichStage {
     this.newProducer = () => this.kafka.producer(
       o.atLeastOnce
         ? { idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY, createPartitioner: memoKeyPartitioner() }
-        : { transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: o.transactionTimeoutMs, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY, createPartitioner: memoKeyPartitioner() },
+        : { transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: o.transactionTimeoutMs, allowAutoTopicCreation: false, retry: TRANSACTIONAL_RETRY, createPartitioner: memoKeyPartitioner() },
     );
     this.producer = this.newProducer();
     this.consumer = this.kafka.consumer({

@@ -22,10 +22,18 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 
 /** Retry settings for idempotent/transactional producers: kafkajs wants unlimited retries there. */
 export const IDEMPOTENT_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 };
-// Not lower for the transactional producer: with initialRetryTime 20 ms enrich lost the
-// first raw records of a capture instance in test/integration/fault-capture-kill (3 runs
-// of 16; 0 of 10 at 200 ms). A race in enrich's transaction pipelining that this wait
-// hides; see the session note of 2026-11-30.
+
+/**
+ * For transactional producers. Right after a commit the broker is still writing the
+ * transaction markers, and the next transaction's AddPartitionsToTxn is refused with
+ * CONCURRENT_TRANSACTIONS; kafkajs then waits initialRetryTime. At 200 ms that wait
+ * bounded enrich's exactly-once throughput and made most of its p99 latency
+ * (bench/README.md); backoff still doubles up to maxRetryTime when the broker is away.
+ * (It was back at 200 ms for a while: fault-capture-kill had reported enrich's first audit
+ * records as lost. They were in the audit topic: the test's reader had stopped before it
+ * read their partition; test/integration/audit-reader.test.ts.)
+ */
+export const TRANSACTIONAL_RETRY = { ...IDEMPOTENT_RETRY, initialRetryTime: 20 };
 
 export function createKafka(cfg: KafkaConfig, logger: Logger = moduleLogger('kafka')): Kafka {
   const sasl: SASLOptions | undefined = cfg.sasl

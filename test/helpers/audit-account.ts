@@ -11,31 +11,67 @@ const codec = new Codec();
 
 /**
  * Reads `topic` from the beginning, read_committed, until `done` holds for what was read (checked
- * after every batch) or maxWaitMs passes; returns what it read either way, so the caller asserts.
+ * after every batch) and then every partition has been read up to the end offsets it had at that
+ * moment; or until maxWaitMs passes. Returns what it read either way, so the caller asserts.
+ *
+ * `done` alone is not enough to stop: it sees the partitions in whatever order the fetches bring
+ * them (kafkajs shuffles the partitions of each fetch, and a fetch brings at most
+ * maxBytesPerPartition of each), so it can hold while another partition still has committed
+ * records not yet read, and stopping then dropped them: fault-capture-kill reported enrich's
+ * first audit records as lost while the audit topic held them (test/integration/audit-reader).
  */
 export async function readAuditUntil(kafka: Kafka, topic: string, done: (recs: AuditRecord[]) => boolean, maxWaitMs: number): Promise<AuditRecord[]> {
   const groupId = `test-fault-read-${randomBytes(6).toString('hex')}`;
-  const consumer = kafka.consumer({ groupId, readUncommitted: false, sessionTimeout: 10_000, allowAutoTopicCreation: false });
+  // A short fetch wait: disconnect waits for the fetch in flight, and we stop once caught up.
+  const consumer = kafka.consumer({ groupId, readUncommitted: false, sessionTimeout: 10_000, maxWaitTimeInMs: 500, allowAutoTopicCreation: false });
+  const admin = kafka.admin();
   const recs: AuditRecord[] = [];
+  /** partition -> the next offset to read, past records and transaction markers alike */
+  const position = new Map<number, bigint>();
+  /** partition -> its end offset once `done` held: read up to there, then stop */
+  let ends: Map<number, bigint> | undefined;
+  let snapshot: Promise<void> | undefined;
+  let stopped = false;
   let finish: () => void = () => undefined;
   const finished = new Promise<void>((r) => (finish = r));
   const timer = setTimeout(() => finish(), maxWaitMs);
+  const caughtUp = () => ends !== undefined && [...ends].every(([p, end]) => (position.get(p) ?? 0n) >= end);
+  const check = () => {
+    if (ends === undefined) {
+      if (snapshot || !done(recs)) return;
+      snapshot = admin.fetchTopicOffsets(topic).then((offs) => {
+        ends = new Map(offs.map((o) => [o.partition, BigInt(o.high)]));
+        check();
+      }, () => {
+        setTimeout(() => { snapshot = undefined; if (!stopped) check(); }, 200);
+      });
+      return;
+    }
+    if (caughtUp()) finish();
+  };
   await consumer.connect();
   try {
+    await admin.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
+    // Emitted after eachBatch, and also for fetches that brought only markers or aborted records.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      const next = BigInt(payload.lastOffset) + 1n;
+      if (next > (position.get(payload.partition) ?? 0n)) position.set(payload.partition, next);
+      check();
+    });
     await consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
         for (const m of batch.messages) recs.push(codec.decodeAs('AuditRecord', m.value!));
-        if (done(recs)) finish();
       },
     });
-    if (done(recs)) finish();
+    check();
     await finished;
   } finally {
+    stopped = true;
     clearTimeout(timer);
     await consumer.disconnect();
-    const admin = kafka.admin();
+    await snapshot;
     await admin.connect().then(() => admin.deleteGroups([groupId])).catch(() => undefined).finally(() => admin.disconnect());
   }
   return recs;
