@@ -12,6 +12,8 @@
 // kafkajs keeps its own version; groupingPatched() tells which one kafkajs got.
 import { createRequire } from 'node:module';
 import Module from 'node:module';
+// Its record encoder goes into the cache the same way, first: see that file.
+import './kafkajs-record.js';
 
 const require = createRequire(import.meta.url);
 
