@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Where the connect loop's extra CPU goes with capture on. Builds variants of the BPF
+# object from this checkout's bpf/ (edited copies in a temp dir), runs `podtrail capture
+# --stdout` (to /dev/null) with each through PODTRAIL_BPF_OBJECT, and drives
+# bench/connect-loop.c; the variants alternate ROUNDS times. Prints the loop's CPU per
+# connect (user + system, so the probes that run in its syscalls count) per round and the
+# median per variant:
+#   none        no capture
+#   empty-only  inet_sock_set_state returns at once; no syscall tracepoints
+#   set-state   the full inet_sock_set_state; no syscall tracepoints
+#   empty       inet_sock_set_state returns at once; syscall tracepoints as built
+#   full        the object as built
+# Variants without syscall tracepoints cannot report failures inside connect() or UDP:
+# they are for measuring, not for use. No bpf_stats: nothing but the variant differs.
+#
+#   bench/capture-breakdown.sh [ROUNDS] [SECONDS]   (root; after npm ci)
+set -euo pipefail
+rounds=${1:-4}
+secs=${2:-4}
+root=$(cd "$(dirname "$0")/.." && pwd)
+loop=$root/.tmp/connect-loop
+mkdir -p "$root/.tmp"
+[ -x "$loop" ] || cc -O2 -Wall -o "$loop" "$root/bench/connect-loop.c"
+[ -r "$root/bpf/.output/vmlinux.h" ] || make -C "$root/bpf" >/dev/null
+tmp=$(mktemp -d)
+cap=
+cleanup() {
+  [ -n "$cap" ] && kill -INT "$cap" 2>/dev/null && wait "$cap" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+cp "$root"/bpf/*.c "$root"/bpf/*.h "$tmp/"
+arch=$(uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+build() { # name, source edits (perl -0pe)
+  perl -0pe "$2" "$tmp/podtrail.bpf.c" >"$tmp/$1.bpf.c"
+  clang -g -O2 -Wall -Wno-unused-variable -Wno-unused-function -target bpf -mcpu=v3 -D__TARGET_ARCH_"$arch" \
+    -I"$root/bpf/.output" -I"$tmp" -c "$tmp/$1.bpf.c" -o "$tmp/$1.o"
+}
+# The loader loads pt_tp_* only in tracepoint mode and pt_fe_* only in fentry mode:
+# renamed, the syscall tracepoint programs stay out.
+nosys='s/^int pt_tp_/int pt_fe_off_/mg;'
+empty='s/(int BPF_PROG\(pt_set_state[^\n]*\n\{\n)/$1\treturn 0;\n/;'
+build full ''
+build empty "$empty"
+build set-state "$nosys"
+build empty-only "$empty$nosys"
+grep -q 'return 0;' <(sed -n '/BPF_PROG(pt_set_state/,+2p' "$tmp/empty.bpf.c") || { echo "capture-breakdown: the empty edit did not apply" >&2; exit 1; }
+
+variants=(none empty-only set-state empty full)
+declare -A all
+for r in $(seq "$rounds"); do
+  for v in "${variants[@]}"; do
+    if [ "$v" != none ]; then
+      log=$tmp/log
+      PODTRAIL_BPF_OBJECT=$tmp/$v.o PODTRAIL_LOG_LEVEL=info node --max-semi-space-size=4 "$root/bin/podtrail.js" capture --stdout >/dev/null 2>"$log" &
+      cap=$!
+      for _ in $(seq 300); do
+        grep -q '"msg":"kernel capture attached"' "$log" 2>/dev/null && break
+        kill -0 "$cap" 2>/dev/null || { cat "$log" >&2; exit 1; }
+        sleep 0.1
+      done
+      grep -q '"msg":"kernel capture attached"' "$log" || { echo "capture-breakdown: $v did not attach" >&2; exit 1; }
+      sleep 1
+    fi
+    res=$("$loop" "$secs")
+    if [ "$v" != none ]; then kill -INT "$cap"; wait "$cap" || true; cap=; fi
+    us=$(node -e 'const j = JSON.parse(process.argv[1]); console.log((j.cpuSeconds / j.connects * 1e6).toFixed(2))' "$res")
+    echo "round $r  $v  $us us loop CPU per connect  $(node -e 'console.log(JSON.parse(process.argv[1]).rate)' "$res") connects/s"
+    all[$v]="${all[$v]:-} $us"
+  done
+done
+echo "median loop CPU per connect over $rounds rounds:"
+for v in "${variants[@]}"; do
+  node -e 'const xs = process.argv.slice(2).map(Number).sort((a, b) => a - b); const m = xs.length % 2 ? xs[(xs.length - 1) / 2] : (xs[xs.length / 2 - 1] + xs[xs.length / 2]) / 2; console.log(`  ${process.argv[1].padEnd(11)} ${m.toFixed(2)} us`)' "$v" ${all[$v]}
+done
