@@ -3,7 +3,7 @@
 // consumer and producer settings and delivery mode, but no decode and no enrichment. Message
 // timestamps are not copied, so output CreateTime is when the loop sent them, as for enrich.
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
-import { IDEMPOTENT_RETRY } from '../src/kafka/client.js';
+import { IDEMPOTENT_RETRY, TRANSACTIONAL_RETRY } from '../src/kafka/client.js';
 import { STAGE_CONSUMER_DEFAULTS } from '../src/enrich/stage.js';
 import { STAGE_MAX_REQUEST_BYTES, bySize } from '../src/enrich/produce.js';
 
@@ -29,7 +29,7 @@ export class Passthrough {
     this.producer = this.kafka.producer(
       o.atLeastOnce
         ? { idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY }
-        : { transactionalId: o.transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: o.transactionTimeoutMs, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY },
+        : { transactionalId: o.transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: o.transactionTimeoutMs, allowAutoTopicCreation: false, retry: TRANSACTIONAL_RETRY },
     );
     this.consumer = this.kafka.consumer({ groupId: o.group, readUncommitted: false, maxBytesPerPartition: o.maxBytesPerPartition, ...STAGE_CONSUMER_DEFAULTS });
     await this.producer.connect();
