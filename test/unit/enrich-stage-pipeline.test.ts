@@ -36,21 +36,33 @@ class FakeProcessor {
   }
 }
 
-function fakeKafka(events: string[], failCommitOf: Set<number>) {
+/**
+ * With `unknown`: a failed commit cannot be aborted (kafkajs refuses abort once commit sent EndTxn),
+ * and the broker's committed offset per partition says whether it went through.
+ */
+function fakeKafka(events: string[], failCommitOf: Set<number>, unknown?: Map<number, string>, fencedOf = new Set<number>()) {
   let eachBatch!: (p: EachBatchPayload) => Promise<void>;
+  let producers = 0;
   const producer = {
     connect: async () => {}, disconnect: async () => {},
     transaction: async () => {
       let partition = -1;
+      let commitFailed = false;
       return {
         sendBatch: async () => { await tick(); },
-        sendOffsets: async (o: { topics: Array<{ partitions: Array<{ partition: number }> }> }) => { partition = o.topics[0]!.partitions[0]!.partition; },
+        sendOffsets: async (o: { topics: Array<{ partitions: Array<{ partition: number }> }> }) => {
+          partition = o.topics[0]!.partitions[0]!.partition;
+          if (fencedOf.delete(partition)) throw Object.assign(new Error('old epoch'), { type: 'INVALID_PRODUCER_EPOCH' });
+        },
         commit: async () => {
           await tick();
-          if (failCommitOf.has(partition)) { events.push(`commit ${partition} failed`); throw new Error('broker says no'); }
+          if (failCommitOf.has(partition)) { events.push(`commit ${partition} failed`); commitFailed = true; throw new Error('broker says no'); }
           events.push(`commit ${partition}`);
         },
-        abort: async () => { events.push(`abort ${partition}`); },
+        abort: async () => {
+          if (commitFailed && unknown) { events.push(`abort ${partition} refused`); throw new Error('Cannot continue to use transaction once ended'); }
+          if (partition >= 0) events.push(`abort ${partition}`);
+        },
       };
     },
   };
@@ -59,7 +71,15 @@ function fakeKafka(events: string[], failCommitOf: Set<number>) {
     events: { GROUP_JOIN: 'join', CRASH: 'crash' },
     run: async (o: { eachBatch: typeof eachBatch }) => { eachBatch = o.eachBatch; },
   };
-  return { kafka: { producer: () => producer, consumer: () => consumer } as unknown as Kafka, batch: (...a: Parameters<typeof eachBatch>) => eachBatch(...a) };
+  const admin = {
+    connect: async () => {}, disconnect: async () => {},
+    fetchOffsets: async () => [{ topic: 'raw', partitions: [...(unknown ?? [])].map(([partition, offset]) => ({ partition, offset, metadata: null })) }],
+  };
+  return {
+    kafka: { producer: () => { producers++; return producer; }, consumer: () => consumer, admin: () => admin } as unknown as Kafka,
+    batch: (...a: Parameters<typeof eachBatch>) => eachBatch(...a),
+    producers: () => producers,
+  };
 }
 
 function payload(partition: number, resolved: string[]): EachBatchPayload {
@@ -71,16 +91,16 @@ function payload(partition: number, resolved: string[]): EachBatchPayload {
   } as unknown as EachBatchPayload;
 }
 
-async function setup(failCommitOf: number[]) {
+async function setup(failCommitOf: number[], unknown?: Map<number, string>, fencedOf?: Set<number>) {
   const proc = new FakeProcessor();
   const failing = new Set(failCommitOf);
-  const k = fakeKafka(proc.events, failing);
+  const k = fakeKafka(proc.events, failing, unknown, fencedOf);
   const stage = new EnrichStage(k.kafka, proc as unknown as EnrichProcessor, {
     group: 'g', atLeastOnce: false, transactionalId: 't', transactionTimeoutMs: 5000, maxBytesPerPartition: 1 << 20,
     topics: { raw: 'raw', audit: 'audit', dlq: 'dlq', containers: 'c', partitions: 1, replicationFactor: 1 },
   }, pino({ level: 'silent' }));
   await stage.start();
-  return { proc, stage, batch: k.batch, failing };
+  return { proc, stage, batch: k.batch, failing, producers: k.producers };
 }
 
 test('commits follow processing order, and the next batch is processed while one commits', async () => {
@@ -136,4 +156,47 @@ test('a batch whose processing throws rolls back its own work only; earlier batc
   assert.deepEqual(results, ['ok', 'registry down', 'ok']);
   assert.deepEqual(resolved, ['0@10', '2@10']);
   assert.deepEqual(proc.seen, [0, 2]);
+});
+
+test('a failed commit that went through on the broker (its answer lost): the batch stays committed, later batches too', async () => {
+  // Batch 1's offsets (next offset 11) are the group's committed ones: its transaction committed.
+  const { proc, stage, batch } = await setup([1], new Map([[0, '11'], [1, '11']]));
+  const resolved: string[] = [];
+  const results = await Promise.all([0, 1, 2].map((p) => batch(payload(p, resolved)).then(() => 'ok', (e: Error) => e.message)));
+  assert.deepEqual(results, ['ok', 'ok', 'ok']);
+  assert.deepEqual(resolved, ['0@10', '1@10', '2@10']);
+  assert.ok(proc.events.includes('abort 1 refused'), proc.events.join(' | '));
+  assert.ok(!proc.events.some((e) => e.startsWith('rollback')), proc.events.join(' | '));
+  assert.deepEqual(proc.seen, [0, 1, 2]);
+  assert.deepEqual(proc.events.filter((e) => e.startsWith('commit')), ['commit 0', 'commit 1 failed', 'commit 2']);
+  assert.equal(stage.stats.transactions, 3);
+  assert.equal(stage.stats.aborted, 0);
+});
+
+test('a failed commit that did not go through: rolled back, it and later batches come again', async () => {
+  // The group's committed offset for partition 1 is still the batch's first: not committed.
+  const { proc, stage, batch } = await setup([1], new Map([[0, '11'], [1, '10']]));
+  const resolved: string[] = [];
+  const results = await Promise.all([0, 1, 2].map((p) => batch(payload(p, resolved)).then(() => 'ok', (e: Error) => e.message)));
+  assert.equal(results[0], 'ok');
+  assert.match(results[1]!, /transaction failed for raw\/1@10/);
+  assert.match(results[2]!, /an earlier batch failed, raw\/2@10 comes again/);
+  assert.deepEqual(resolved, ['0@10']);
+  assert.deepEqual(proc.seen, [0]);
+  assert.ok(proc.events.includes('rollback to [0]'), proc.events.join(' | '));
+  assert.equal(stage.stats.aborted, 1);
+});
+
+test('a fenced producer (the broker expired its transaction) is replaced, not kept for every later batch', async () => {
+  // kafkajs's abort "succeeds" without a request when nothing was added to the transaction yet.
+  const { proc, stage, batch, producers } = await setup([], new Map([[1, '10']]), new Set([1]));
+  const resolved: string[] = [];
+  const r = await batch(payload(1, resolved)).then(() => 'ok', (e: Error) => e.message);
+  assert.match(r, /transaction failed for raw\/1@10: old epoch/);
+  assert.equal(producers(), 2, 'a new producer');
+  assert.deepEqual(proc.seen, []);
+  assert.equal(stage.stats.aborted, 1);
+  // It comes again, on the new producer.
+  await batch(payload(1, resolved));
+  assert.deepEqual(resolved, ['1@10']);
 });

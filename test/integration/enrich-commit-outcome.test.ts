@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: Apache-2.0
+// The enrich stage when a transaction's commit reached the broker but its answer did not (the
+// broker died right after taking EndTxn, as in fault-broker-kill): the commit throws, abort is
+// refused (kafkajs's transaction is already COMMITTING), and the stage cannot tell whether its
+// batch committed. It did. The batch must not come again from the consumer's in-memory position,
+// or its audit records are in the topic twice; the group's committed offset says where to go on.
+// Deterministic: a kafkajs socket factory drops the answer to the first EndTxn(commit) and
+// closes that connection, on a real broker.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { Kafka, logLevel, type ISocketFactory } from 'kafkajs';
+import { pino } from 'pino';
+import { EnrichStage } from '../../src/enrich/stage.js';
+import type { EnrichProcessor, InMessage, OutMessage } from '../../src/enrich/processor.js';
+import { readAll } from '../helpers/consume.js';
+import { BROKERS, createTopics, deleteTopics, produce, requireBroker, uniqueTopic } from '../helpers/kafka.js';
+
+const END_TXN = 26;
+
+/** The correlation id of an EndTxn(commit) request frame (v0/v1, not flexible), else undefined. */
+function endTxnCommit(frame: Buffer): number | undefined {
+  if (frame.length < 14 || frame.readInt16BE(4) !== END_TXN || frame.readInt16BE(6) > 1) return undefined;
+  const correlationId = frame.readInt32BE(8);
+  let off = 12;
+  off += 2 + Math.max(0, frame.readInt16BE(off)); // client id
+  off += 2 + Math.max(0, frame.readInt16BE(off)); // transactional id
+  off += 8 + 2; // producer id, epoch
+  return frame[off] === 1 ? correlationId : undefined;
+}
+
+/** Sockets for kafkajs that lose the broker's answer to the first EndTxn(commit) and break that connection. */
+class LoseFirstCommitAnswer {
+  armed = true;
+  lost = 0;
+
+  readonly factory: ISocketFactory = ({ host, port, onConnect }) => {
+    const socket = net.connect({ host, port }, onConnect);
+    socket.setKeepAlive(true, 60_000);
+    const doomed = new Set<number>();
+    const write = socket.write.bind(socket) as unknown as (...a: unknown[]) => boolean;
+    socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+      if (this.armed && Buffer.isBuffer(chunk)) {
+        const c = endTxnCommit(chunk);
+        if (c !== undefined) {
+          this.armed = false;
+          doomed.add(c);
+        }
+      }
+      return write(chunk, ...rest);
+    }) as unknown as typeof socket.write;
+    // Response frames: int32 size, int32 correlation id, body. Follow their boundaries.
+    let header = Buffer.alloc(0);
+    let bodyLeft = 0;
+    const emit = socket.emit.bind(socket) as unknown as (event: string | symbol, ...a: unknown[]) => boolean;
+    socket.emit = ((event: string | symbol, ...args: unknown[]) => {
+      if (event !== 'data' || !Buffer.isBuffer(args[0])) return emit(event, ...args);
+      const buf = args[0];
+      let i = 0;
+      while (i < buf.length) {
+        if (bodyLeft > 0) {
+          const n = Math.min(bodyLeft, buf.length - i);
+          i += n;
+          bodyLeft -= n;
+          continue;
+        }
+        const frameStart = i - header.length;
+        const take = Math.min(8 - header.length, buf.length - i);
+        header = Buffer.concat([header, buf.subarray(i, i + take)]);
+        i += take;
+        if (header.length < 8) break;
+        bodyLeft = header.readInt32BE(0) - 4;
+        const correlationId = header.readInt32BE(4);
+        header = Buffer.alloc(0);
+        if (doomed.has(correlationId)) {
+          // The broker has taken the commit; kafkajs never hears of it.
+          this.lost++;
+          if (frameStart > 0) emit('data', buf.subarray(0, frameStart));
+          socket.destroy(new Error('test: the answer to EndTxn(commit) was lost'));
+          return true;
+        }
+      }
+      return emit('data', buf);
+    }) as unknown as typeof socket.emit;
+    return socket;
+  };
+}
+
+/** Each raw record becomes one output record with the same value. */
+const passthrough = {
+  checkpoint: () => null,
+  rollback: () => undefined,
+  keepPartitions: () => undefined,
+  processBatch: async (_partition: number, messages: InMessage[]): Promise<OutMessage[]> =>
+    messages.map((m) => ({ kind: 'audit', key: m.key, value: m.value!, record: {} as never })),
+} as unknown as EnrichProcessor;
+
+let kafka: Kafka;
+const raw = uniqueTopic('eco-raw');
+const audit = uniqueTopic('eco-audit');
+const dlq = uniqueTopic('eco-dlq');
+const group = uniqueTopic('eco-group');
+let stage: EnrichStage | undefined;
+
+before(async () => {
+  kafka = await requireBroker();
+  await createTopics(kafka, [raw, audit, dlq], 1);
+});
+
+after(async () => {
+  await stage?.stop();
+  if (!kafka) return;
+  await deleteTopics(kafka, [raw, audit, dlq]);
+  const admin = kafka.admin();
+  await admin.connect().then(() => admin.deleteGroups([group])).catch(() => undefined).finally(() => admin.disconnect());
+});
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function committed(): Promise<string> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [t] = await admin.fetchOffsets({ groupId: group, topics: [raw] });
+    return t?.partitions.find((p) => p.partition === 0)?.offset ?? '-1';
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+test('a commit the broker took but never answered: its batch is not produced again', { timeout: 120_000 }, async () => {
+  const first = Array.from({ length: 20 }, (_, i) => ({ key: 'k', value: Buffer.from(`r-${i}`) }));
+  const second = Array.from({ length: 5 }, (_, i) => ({ key: 'k', value: Buffer.from(`r-${20 + i}`) }));
+  await produce(kafka, raw, first);
+
+  const lose = new LoseFirstCommitAnswer();
+  const lines: string[] = [];
+  const log = pino({ level: 'info' }, { write: (s: string) => { lines.push(s); } });
+  const stageKafka = new Kafka({ clientId: 'eco-test', brokers: BROKERS, logLevel: logLevel.NOTHING, connectionTimeout: 3000, socketFactory: lose.factory });
+  stage = new EnrichStage(stageKafka, passthrough, {
+    group, atLeastOnce: false, transactionalId: `${group}-t`, transactionTimeoutMs: 10_000, maxBytesPerPartition: 1 << 20,
+    topics: { raw, audit, dlq, containers: 'unused', partitions: 1, replicationFactor: 1 },
+  }, log);
+  await stage.start();
+
+  // The first batch's commit goes through on the broker, and the stage is told it failed.
+  await until('the lost commit answer and a new producer', () => lose.lost === 1 && lines.some((l) => l.includes('started a new transactional producer')), 60_000);
+  assert.ok(lines.some((l) => l.includes('abort failed')), `the stage could not abort a COMMITTING transaction:\n${lines.join('')}`);
+  // More input, so the stage has something to commit after its recovery.
+  await produce(kafka, raw, second);
+  await until('the group to commit offset 25', async () => (await committed()) === '25', 60_000);
+
+  const out = await readAll(kafka, audit, { minCount: 25, idleMs: 3000 });
+  const counts = new Map<string, number>();
+  for (const m of out) counts.set(m.value!.toString(), (counts.get(m.value!.toString()) ?? 0) + 1);
+  const twice = [...counts].filter(([, n]) => n > 1).map(([v, n]) => `${v} x${n}`);
+  assert.deepEqual(twice, [], `records in the audit topic more than once (${out.length} records for 25 inputs)`);
+  assert.deepEqual([...counts.keys()].sort(), [...first, ...second].map((m) => m.value.toString()).sort());
+  assert.equal(lose.lost, 1);
+  assert.ok(lines.some((l) => l.includes('the failed commit had gone through')), lines.join(''));
+  assert.equal(stage.stats.aborted, 0, 'nothing aborted: the batch committed once');
+});
