@@ -73,7 +73,7 @@ export class PrivateBroker {
   }
 
   private async script(cmd: 'start' | 'stop'): Promise<void> {
-    const env = { ...process.env, PODTRAIL_KAFKA_PORT: String(this.port), PODTRAIL_KAFKA_DIR: this.dir, PODTRAIL_KAFKA_HEAP: '256m' };
+    const env = { ...process.env, PODTRAIL_KAFKA_PORT: String(this.port), PODTRAIL_KAFKA_DIR: this.dir, PODTRAIL_KAFKA_HEAP: '512m' }; // 256m ran out on a restart with a fault test's transactions to recover
     try {
       await promisify(execFile)('bash', [join(repoRoot, 'scripts', 'kafka-local.sh'), cmd], { env, timeout: 150_000 });
     } catch (err) {

@@ -63,14 +63,16 @@ describe('fault: broker SIGKILLed and restarted mid-stream (real kernel, private
 
     const killedAt = nowNs();
     await broker!.kill();
-    // Connects while no broker exists: capture must hold them.
-    await gen!.moreRuns(5);
+    // Connects while no broker exists: capture must hold them. Five whole runs: the run under
+    // way at the kill started before it and does not count.
+    while (gen!.runs.filter((r) => r.fromNs >= killedAt).length < 5) await gen!.moreRuns(1);
     const restartAt = nowNs();
     await broker!.start();
     const upAt = nowNs();
     await gen!.moreRuns(5);
     await gen!.stop();
-    const duringOutage = gen!.runs.filter((r) => r.fromNs > killedAt && r.toNs < restartAt);
+    // Millisecond clock: the last run can end in the very millisecond restartAt is read.
+    const duringOutage = gen!.runs.filter((r) => r.fromNs >= killedAt && r.toNs <= restartAt);
     assert.ok(duringOutage.length >= 5, 'the generator connected while the broker was dead');
 
     const exit = await cap.stop('SIGTERM');
