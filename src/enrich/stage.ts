@@ -4,9 +4,10 @@
 // its input offsets commit in one Kafka transaction, and readers use read_committed.
 // With atLeastOnce, outputs are sent by an idempotent producer, then offsets committed.
 import os from 'node:os';
-import type { Consumer, EachBatchPayload, Kafka, Message, Producer, TopicMessages, Transaction } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import { KafkaError, errMessage } from '../common/errors.js';
 import { IDEMPOTENT_RETRY, TRANSACTIONAL_RETRY } from '../kafka/client.js';
+import { TransactionalProducer } from '../kafka/transactional.js';
 import type { Logger } from '../common/log.js';
 import type { TopicsConfig } from '../common/config.js';
 import type { EnrichProcessor, OutMessage } from './processor.js';
@@ -47,7 +48,10 @@ export interface StageStats { batches: number; transactions: number; aborted: nu
 
 export class EnrichStage {
   private consumer: Consumer | undefined;
+  /** at-least-once */
   private producer: Producer | undefined;
+  /** exactly-once */
+  private txns: TransactionalProducer | undefined;
   readonly stats: StageStats = { batches: 0, transactions: 0, aborted: 0, lastBatchMs: 0 };
   /** per input partition: records behind the high watermark after the last batch */
   readonly lag = new Map<number, number>();
@@ -71,19 +75,21 @@ export class EnrichStage {
   async start(): Promise<void> {
     const o = this.opts;
     const transactionalId = o.transactionalId ?? `${o.group}-${os.hostname()}-${process.pid}`;
-    this.newProducer = () => this.kafka.producer(
-      o.atLeastOnce
-        ? { idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY, createPartitioner: memoKeyPartitioner() }
-        : { transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: o.transactionTimeoutMs, allowAutoTopicCreation: false, retry: TRANSACTIONAL_RETRY, createPartitioner: memoKeyPartitioner() },
-    );
-    this.producer = this.newProducer();
+    if (o.atLeastOnce) {
+      this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY, createPartitioner: memoKeyPartitioner() });
+    } else {
+      this.txns = new TransactionalProducer(this.kafka, {
+        transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: o.transactionTimeoutMs, allowAutoTopicCreation: false, retry: TRANSACTIONAL_RETRY, createPartitioner: memoKeyPartitioner(),
+      }, o.group, this.log);
+    }
     this.consumer = this.kafka.consumer({
       groupId: o.group,
       readUncommitted: false,
       maxBytesPerPartition: o.maxBytesPerPartition,
       ...STAGE_CONSUMER_DEFAULTS,
     });
-    await this.producer.connect();
+    await this.producer?.connect();
+    await this.txns?.connect();
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: o.topics.raw, fromBeginning: true });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
@@ -190,10 +196,10 @@ export class EnrichStage {
     const last = batch.messages[batch.messages.length - 1]!.offset;
     const next = (BigInt(last) + 1n).toString();
     const { topics } = this.opts;
-    const producer = this.producer as Producer;
     const tCommit = Date.now();
     const requests = bySize([[topics.audit, audit], [topics.dlq, dlq]], STAGE_MAX_REQUEST_BYTES);
     if (this.opts.atLeastOnce) {
+      const producer = this.producer as Producer;
       try {
         for (const topicMessages of requests) await producer.sendBatch({ acks: -1, topicMessages });
       } catch (err) {
@@ -203,133 +209,27 @@ export class EnrichStage {
       resolveOffset(last);
       await commitOffsetsIfNecessary();
     } else {
-      let txn: Transaction | undefined;
-      try {
-        txn = await producer.transaction();
-        for (const topicMessages of requests) await txn.sendBatch({ acks: -1, topicMessages });
-        await txn.sendOffsets(this.offsets(batch.topic, batch.partition, next));
-        await txn.commit();
-        this.stats.transactions++;
-      } catch (err) {
-        // A fenced producer (its epoch bumped by the broker, which expired its transaction) fails
-        // every later transaction too, while its abort, with nothing added yet, "succeeds" without
-        // a request: enrich then stopped making progress for good (fault-broker-kill). Renew it.
-        const aborted = !fenced(err) && txn !== undefined && await txn.abort().then(() => true, (e: unknown) => {
-          this.log.warn({ err: e }, 'abort failed');
-          return false;
-        });
-        // Not aborted: the outcome is unknown (see settledAsCommitted). Running the batch again
-        // regardless wrote its audit records twice (fault-broker-kill).
-        if (!aborted && await this.settledAsCommitted(requests, batch.topic, batch.partition, next)) {
-          this.log.warn({ topic: batch.topic, partition: batch.partition, offset: next, err: errMessage(err) }, 'the failed commit had gone through: the batch stays committed');
-          this.stats.transactions++;
-        } else {
-          this.stats.aborted++;
-          await this.failFrom(checkpoint);
-          throw new KafkaError(`enrich transaction failed for ${batch.topic}/${batch.partition}@${batch.firstOffset()}: ${errMessage(err)}`, { cause: err, retriable: true });
-        }
+      // A failed transaction that could not be aborted is settled there (src/kafka/transactional.ts):
+      // running the batch again regardless wrote its audit records twice (fault-broker-kill).
+      const r = await (this.txns as TransactionalProducer).write(requests, { topic: batch.topic, partition: batch.partition, next }, () => this.stopping);
+      if (!r.committed) {
+        this.stats.aborted++;
+        await this.failFrom(checkpoint);
+        throw new KafkaError(`enrich transaction failed for ${batch.topic}/${batch.partition}@${batch.firstOffset()}: ${errMessage(r.err)}`, { cause: r.err, retriable: true });
       }
+      this.stats.transactions++;
       resolveOffset(last);
     }
     this.onCommitted?.((Date.now() - tCommit) / 1000);
     if (dlq.length) this.log.warn({ count: dlq.length, partition: batch.partition }, 'sent undecodable records to the DLQ');
   }
 
-  /** The group's offsets a transaction commits for one input partition. */
-  private offsets(topic: string, partition: number, next: string) {
-    return { consumerGroupId: this.opts.group, topics: [{ topic, partitions: [{ partition, offset: next }] }] };
-  }
-
-  private newProducer: () => Producer = () => { throw new Error('enrich stage not started'); };
-
-  /**
-   * After a transaction that could not be aborted: true when it committed after all, false when
-   * it did not (or the stage stops before it knows). Its outcome is unknown to us:
-   * - kafkajs refuses abort once commit has sent EndTxn. When the broker took EndTxn and died
-   *   before answering, the transaction commits, outputs and offsets alike, while the consumer's
-   *   position is still the batch's first offset (test/integration/enrich-commit-outcome).
-   * - A broker restarting after that loaded the transaction as PrepareCommit and completed it
-   *   without writing its markers, as its partitions had no leader yet ("Couldn't find leader
-   *   endpoint ... likely deleted", Kafka 4.4.0, fault-broker-kill). Its audit records and its
-   *   offsets then hung, open, until the next COMMIT of the same producer id on those partitions,
-   *   which is the batch's second run: both copies became visible together.
-   * So: a new producer with the same transactional id (its InitProducerId fences the old one and
-   * waits until the old transaction is committed or aborted for good) writes what the failed
-   * transaction wrote, to the same partitions, and aborts. The ABORT markers end whatever of the
-   * old transaction still hung there (a partition ends the producer id's open transaction at its
-   * next marker, whichever epoch wrote the records; a completed transaction has nothing left to
-   * end). Then the group's committed offset for the partition is the truth: `next` means the
-   * batch committed. (The hanging case is rare, 1 run in ~20; this session's runs with the fix
-   * did not hit it, so that branch is argued from the broker's logs, not yet seen working.)
-   */
-  private async settledAsCommitted(requests: TopicMessages[][], topic: string, partition: number, next: string): Promise<boolean> {
-    const fence = async (t: Transaction) => {
-      for (const topicMessages of requests) await t.sendBatch({ acks: -1, topicMessages });
-      await t.sendOffsets(this.offsets(topic, partition, next));
-    };
-    if (!(await this.renewProducer(fence))) return false;
-    for (let delay = 500; !this.stopping; delay = Math.min(delay * 2, 5000)) {
-      const admin = this.kafka.admin();
-      try {
-        await admin.connect();
-        const [t] = await admin.fetchOffsets({ groupId: this.opts.group, topics: [topic] });
-        const offset = t?.partitions.find((p) => p.partition === partition)?.offset;
-        if (offset === undefined) throw new KafkaError(`no committed offset of ${topic}/${partition} in the answer`, { retriable: true });
-        return offset === next;
-      } catch (err) {
-        this.log.error({ err, retryMs: delay }, 'cannot read the committed offset yet');
-        await new Promise((r) => setTimeout(r, delay));
-      } finally {
-        await admin.disconnect().catch(() => undefined);
-      }
-    }
-    return false;
-  }
-
-  /**
-   * A transactional producer whose abort failed (the broker died mid-transaction, or expired it)
-   * is stuck in kafkajs's ABORTING or COMMITTING state, and every later batch crashed the consumer
-   * for good (found by the broker-kill fault test). A new producer with the same transactional id
-   * fences the old one; its InitProducerId, which kafkajs sends with the first transaction (connect
-   * only gets an idempotent producer id), waits until the old one's open transaction is committed
-   * or aborted for good. That first transaction runs `fence` and aborts. A new producer again
-   * until that works; false when the stage stops first.
-   */
-  private async renewProducer(fence?: (t: Transaction) => Promise<void>): Promise<boolean> {
-    for (let delay = 500; !this.stopping; delay = Math.min(delay * 2, 5000)) {
-      const old = this.producer;
-      this.producer = this.newProducer();
-      await old?.disconnect().catch(() => undefined);
-      try {
-        await this.producer.connect();
-        const t = await this.producer.transaction();
-        await fence?.(t);
-        await t.abort();
-        this.log.warn('started a new transactional producer after a failed abort');
-        return true;
-      } catch (err) {
-        this.log.error({ err, retryMs: delay }, 'new transactional producer cannot start yet');
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
-    return false;
-  }
-
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     await this.consumer?.disconnect().catch((err: unknown) => this.log.warn({ err }, 'consumer disconnect failed'));
-    await this.producer?.disconnect().catch((err: unknown) => this.log.warn({ err }, 'producer disconnect failed'));
+    await (this.txns ?? this.producer)?.disconnect().catch((err: unknown) => this.log.warn({ err }, 'producer disconnect failed'));
   }
-}
-
-/** kafkajs errors (or their causes) that leave a transactional producer unusable. */
-function fenced(err: unknown): boolean {
-  for (let e = err as { type?: unknown; cause?: unknown; originalError?: unknown } | undefined, i = 0; e && i < 8; i++) {
-    if (e.type === 'INVALID_PRODUCER_EPOCH' || e.type === 'PRODUCER_FENCED') return true;
-    e = (e.cause ?? e.originalError) as typeof e;
-  }
-  return false;
 }
 
 function dlqMessage(o: Extract<OutMessage, { kind: 'dlq' }>): Message {

@@ -31,6 +31,8 @@ export interface BatchContext {
   heartbeat(): Promise<void>;
   /** false once the consumer stops or this partition was revoked: stop and commit nothing */
   live(): boolean;
+  /** true once the stage stops: give up waiting on the broker (a failed transaction's settlement) */
+  stopping(): boolean;
 }
 
 export interface Sink {
@@ -136,6 +138,7 @@ export class ExportStage {
       resolve: (offset) => p.resolveOffset(offset),
       heartbeat: () => p.heartbeat(),
       live: () => p.isRunning() && !p.isStale() && !this.stopping,
+      stopping: () => this.stopping,
     });
     this.onDelivered?.((Date.now() - t0) / 1000);
     this.stats.out += items.length;

@@ -10,6 +10,7 @@ import os from 'node:os';
 import type { Kafka, Message, Producer } from 'kafkajs';
 import { KafkaError, errMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { TransactionalProducer } from '../kafka/transactional.js';
 import type { BatchContext, Sink } from './stage.js';
 import { nextOffset } from './stage.js';
 import type { ExportFormat } from './render.js';
@@ -25,7 +26,10 @@ export interface TopicSinkOptions {
 }
 
 export class TopicSink implements Sink {
+  /** at-least-once */
   private producer: Producer | undefined;
+  /** exactly-once */
+  private txns: TransactionalProducer | undefined;
   readonly stats = { transactions: 0, aborted: 0, dlq: 0 };
 
   constructor(private readonly kafka: Kafka, private readonly opts: TopicSinkOptions, private readonly log: Logger) {}
@@ -33,12 +37,15 @@ export class TopicSink implements Sink {
   async start(): Promise<void> {
     const o = this.opts;
     const transactionalId = o.transactionalId ?? `${o.group}-${os.hostname()}-${process.pid}`;
-    this.producer = this.kafka.producer(
-      o.atLeastOnce
-        ? { idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }
-        : { transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: o.transactionTimeoutMs, allowAutoTopicCreation: false },
-    );
-    await this.producer.connect();
+    if (o.atLeastOnce) {
+      this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      await this.producer.connect();
+    } else {
+      this.txns = new TransactionalProducer(this.kafka, {
+        transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: o.transactionTimeoutMs, allowAutoTopicCreation: false,
+      }, o.group, this.log);
+      await this.txns.connect();
+    }
     this.log.info({ toTopic: o.toTopic, format: o.format, mode: o.atLeastOnce ? 'at-least-once' : 'exactly-once', transactionalId: o.atLeastOnce ? undefined : transactionalId }, 'export to topic');
   }
 
@@ -53,29 +60,26 @@ export class TopicSink implements Sink {
       ...(out.length ? [{ topic: o.toTopic, messages: out }] : []),
       ...(dlq.length ? [{ topic: o.dlqTopic, messages: dlq }] : []),
     ];
-    const producer = this.producer as Producer;
     const next = nextOffset(ctx.lastOffset);
     if (o.atLeastOnce) {
-      if (topicMessages.length) await producer.sendBatch({ acks: -1, topicMessages });
+      if (topicMessages.length) await (this.producer as Producer).sendBatch({ acks: -1, topicMessages });
       await ctx.commit(next);
     } else {
-      const txn = await producer.transaction();
-      try {
-        if (topicMessages.length) await txn.sendBatch({ acks: -1, topicMessages });
-        await txn.sendOffsets({ consumerGroupId: o.group, topics: [{ topic: ctx.topic, partitions: [{ partition: ctx.partition, offset: next }] }] });
-        await txn.commit();
-        this.stats.transactions++;
-      } catch (err) {
+      // A commit whose answer was lost may have gone through, and kafkajs cannot abort it; a
+      // fenced producer fails every later transaction. Both are settled in write() before the
+      // batch comes again (or stays committed): src/kafka/transactional.ts.
+      const r = await (this.txns as TransactionalProducer).write(topicMessages.length ? [topicMessages] : [], { topic: ctx.topic, partition: ctx.partition, next }, () => ctx.stopping());
+      if (!r.committed) {
         this.stats.aborted++;
-        await txn.abort().catch((e: unknown) => this.log.warn({ err: e }, 'abort failed'));
-        throw new KafkaError(`export transaction failed for ${ctx.topic}/${ctx.partition}: ${errMessage(err)}`, { cause: err, retriable: true });
+        throw new KafkaError(`export transaction failed for ${ctx.topic}/${ctx.partition}: ${errMessage(r.err)}`, { cause: r.err, retriable: true });
       }
+      this.stats.transactions++;
     }
     this.stats.dlq += dlq.length;
     ctx.resolve(ctx.lastOffset);
   }
 
   async stop(): Promise<void> {
-    await this.producer?.disconnect();
+    await (this.txns ?? this.producer)?.disconnect();
   }
 }

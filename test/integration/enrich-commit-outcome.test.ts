@@ -8,83 +8,13 @@
 // closes that connection, on a real broker.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { Kafka, logLevel, type ISocketFactory } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
 import { EnrichStage } from '../../src/enrich/stage.js';
 import type { EnrichProcessor, InMessage, OutMessage } from '../../src/enrich/processor.js';
 import { readAll } from '../helpers/consume.js';
 import { BROKERS, createTopics, deleteTopics, produce, requireBroker, uniqueTopic } from '../helpers/kafka.js';
-
-const END_TXN = 26;
-
-/** The correlation id of an EndTxn(commit) request frame (v0/v1, not flexible), else undefined. */
-function endTxnCommit(frame: Buffer): number | undefined {
-  if (frame.length < 14 || frame.readInt16BE(4) !== END_TXN || frame.readInt16BE(6) > 1) return undefined;
-  const correlationId = frame.readInt32BE(8);
-  let off = 12;
-  off += 2 + Math.max(0, frame.readInt16BE(off)); // client id
-  off += 2 + Math.max(0, frame.readInt16BE(off)); // transactional id
-  off += 8 + 2; // producer id, epoch
-  return frame[off] === 1 ? correlationId : undefined;
-}
-
-/** Sockets for kafkajs that lose the broker's answer to the first EndTxn(commit) and break that connection. */
-class LoseFirstCommitAnswer {
-  armed = true;
-  lost = 0;
-
-  readonly factory: ISocketFactory = ({ host, port, onConnect }) => {
-    const socket = net.connect({ host, port }, onConnect);
-    socket.setKeepAlive(true, 60_000);
-    const doomed = new Set<number>();
-    const write = socket.write.bind(socket) as unknown as (...a: unknown[]) => boolean;
-    socket.write = ((chunk: unknown, ...rest: unknown[]) => {
-      if (this.armed && Buffer.isBuffer(chunk)) {
-        const c = endTxnCommit(chunk);
-        if (c !== undefined) {
-          this.armed = false;
-          doomed.add(c);
-        }
-      }
-      return write(chunk, ...rest);
-    }) as unknown as typeof socket.write;
-    // Response frames: int32 size, int32 correlation id, body. Follow their boundaries.
-    let header = Buffer.alloc(0);
-    let bodyLeft = 0;
-    const emit = socket.emit.bind(socket) as unknown as (event: string | symbol, ...a: unknown[]) => boolean;
-    socket.emit = ((event: string | symbol, ...args: unknown[]) => {
-      if (event !== 'data' || !Buffer.isBuffer(args[0])) return emit(event, ...args);
-      const buf = args[0];
-      let i = 0;
-      while (i < buf.length) {
-        if (bodyLeft > 0) {
-          const n = Math.min(bodyLeft, buf.length - i);
-          i += n;
-          bodyLeft -= n;
-          continue;
-        }
-        const frameStart = i - header.length;
-        const take = Math.min(8 - header.length, buf.length - i);
-        header = Buffer.concat([header, buf.subarray(i, i + take)]);
-        i += take;
-        if (header.length < 8) break;
-        bodyLeft = header.readInt32BE(0) - 4;
-        const correlationId = header.readInt32BE(4);
-        header = Buffer.alloc(0);
-        if (doomed.has(correlationId)) {
-          // The broker has taken the commit; kafkajs never hears of it.
-          this.lost++;
-          if (frameStart > 0) emit('data', buf.subarray(0, frameStart));
-          socket.destroy(new Error('test: the answer to EndTxn(commit) was lost'));
-          return true;
-        }
-      }
-      return emit('data', buf);
-    }) as unknown as typeof socket.emit;
-    return socket;
-  };
-}
+import { LoseFirstCommitAnswer } from '../helpers/txn-faults.js';
 
 /** Each raw record becomes one output record with the same value. */
 const passthrough = {
