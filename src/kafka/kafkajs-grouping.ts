@@ -11,7 +11,7 @@
 // kafkajs: bin/podtrail.js imports it first. Imported later it changes nothing, and
 // kafkajs keeps its own version; groupingPatched() tells which one kafkajs got.
 import { createRequire } from 'node:module';
-import Module from 'node:module';
+import { cachedExports, inCache, putInCache } from './cjs-cache.js';
 // Its record encoder goes into the cache the same way, first: see that file.
 import './kafkajs-record.js';
 
@@ -37,19 +37,10 @@ export function groupMessagesPerPartition<M>({ topic, partitionMetadata, message
 
 export const KAFKAJS_GROUPING_FILE = require.resolve('kafkajs/src/producer/groupMessagesPerPartition.js');
 
-function install(): void {
-  const cache = require.cache;
-  if (cache[KAFKAJS_GROUPING_FILE]) return; // kafkajs (or its file) is loaded already
-  const m = new Module(KAFKAJS_GROUPING_FILE);
-  m.filename = KAFKAJS_GROUPING_FILE;
-  m.loaded = true;
-  m.exports = groupMessagesPerPartition;
-  cache[KAFKAJS_GROUPING_FILE] = m;
-}
-
-install();
+// Not when kafkajs (or its file) is loaded already.
+if (!inCache(KAFKAJS_GROUPING_FILE)) putInCache(KAFKAJS_GROUPING_FILE, groupMessagesPerPartition);
 
 /** True when kafkajs's producer uses the linear grouping. */
 export function groupingPatched(): boolean {
-  return require.cache[KAFKAJS_GROUPING_FILE]?.exports === groupMessagesPerPartition;
+  return cachedExports(KAFKAJS_GROUPING_FILE) === groupMessagesPerPartition;
 }

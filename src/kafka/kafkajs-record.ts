@@ -10,9 +10,7 @@
 // (headers, a non-int32 offset or timestamp delta, keys or values that are neither
 // Buffer, string nor null) go to kafkajs's own encoder, compiled from its file.
 import { createRequire } from 'node:module';
-import Module from 'node:module';
-import { readFileSync } from 'node:fs';
-import vm from 'node:vm';
+import { cachedExports, compileOwn, inCache, putInCache } from './cjs-cache.js';
 
 const require = createRequire(import.meta.url);
 
@@ -36,14 +34,7 @@ type RecordFn = (a: RecordArgs) => EncoderLike;
 
 /** kafkajs's own Record encoder, compiled from its file (the cache may hold ours). */
 export function kafkajsRecord(): RecordFn {
-  const mod = { exports: {} as unknown };
-  const wrapped = vm.runInThisContext(`(function (module, exports, require) {${readFileSync(KAFKAJS_RECORD_FILE, 'utf8')}\n})`) as (
-    m: typeof mod,
-    e: unknown,
-    r: NodeJS.Require,
-  ) => void;
-  wrapped(mod, mod.exports, createRequire(KAFKAJS_RECORD_FILE));
-  return mod.exports as RecordFn;
+  return compileOwn<RecordFn>(KAFKAJS_RECORD_FILE);
 }
 
 const INT32_MIN = -0x80000000;
@@ -122,21 +113,13 @@ export function makeRecordEncoder(Encoder: EncoderClass, fallback: RecordFn): Re
 
 let ours: RecordFn | undefined;
 
-function install(): void {
-  const cache = require.cache;
-  if (cache[KAFKAJS_RECORD_FILE]) return; // kafkajs's produce request is loaded already
-  const Encoder = require(ENCODER_FILE) as EncoderClass;
-  ours = makeRecordEncoder(Encoder, kafkajsRecord());
-  const m = new Module(KAFKAJS_RECORD_FILE);
-  m.filename = KAFKAJS_RECORD_FILE;
-  m.loaded = true;
-  m.exports = ours;
-  cache[KAFKAJS_RECORD_FILE] = m;
+// Not when kafkajs's produce request is loaded already.
+if (!inCache(KAFKAJS_RECORD_FILE)) {
+  ours = makeRecordEncoder(require(ENCODER_FILE) as EncoderClass, kafkajsRecord());
+  putInCache(KAFKAJS_RECORD_FILE, ours);
 }
-
-install();
 
 /** True when kafkajs's produce requests use this encoder. */
 export function recordPatched(): boolean {
-  return ours !== undefined && require.cache[KAFKAJS_RECORD_FILE]?.exports === ours;
+  return ours !== undefined && cachedExports(KAFKAJS_RECORD_FILE) === ours;
 }

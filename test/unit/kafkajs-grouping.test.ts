@@ -5,18 +5,14 @@ import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import vm from 'node:vm';
 import fc from 'fast-check';
+import { compileOwn } from '../../src/kafka/cjs-cache.js';
 import { KAFKAJS_GROUPING_FILE, groupMessagesPerPartition } from '../../src/kafka/kafkajs-grouping.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /** kafkajs's own function, compiled from its file (the cache may hold ours). */
-function original(): typeof groupMessagesPerPartition {
-  const mod = { exports: {} as unknown };
-  vm.runInThisContext(`(function (module, exports) {${readFileSync(KAFKAJS_GROUPING_FILE, 'utf8')}\n})`)(mod, mod.exports);
-  return mod.exports as typeof groupMessagesPerPartition;
-}
+const original = () => compileOwn<typeof groupMessagesPerPartition>(KAFKAJS_GROUPING_FILE);
 
 test('linear grouping gives exactly what kafkajs\'s quadratic one gives', () => {
   const theirs = original();
