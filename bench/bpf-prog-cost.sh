@@ -10,9 +10,8 @@
 set -euo pipefail
 secs=${1:-3}
 root=$(cd "$(dirname "$0")/.." && pwd)
-loop=$root/.tmp/connect-loop
-mkdir -p "$root/.tmp"
-[ -x "$loop" ] || cc -O2 -Wall -o "$loop" "$root/bench/connect-loop.c"
+# shellcheck source=bench/capture-stdout.sh
+. "$root/bench/capture-stdout.sh"
 was=$(sysctl -n kernel.bpf_stats_enabled)
 out=$(mktemp)
 cleanup() {
@@ -24,13 +23,7 @@ trap cleanup EXIT
 sysctl -qw kernel.bpf_stats_enabled=1
 # Ours are the pt_ programs that were not there before (others may run captures too).
 old_ids=$(bpftool prog show --json | node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8")).map((p) => p.id).join(","))')
-PODTRAIL_LOG_LEVEL=info node --max-semi-space-size=4 "$root/bin/podtrail.js" capture --stdout >/dev/null 2>"$out" &
-cap=$!
-for _ in $(seq 300); do
-  grep -q '"msg":"kernel capture attached"' "$out" 2>/dev/null && break
-  kill -0 "$cap" 2>/dev/null || { cat "$out" >&2; exit 1; }
-  sleep 0.1
-done
+start_stdout_capture "$out"
 sleep 1
 before=$(bpftool prog show --json)
 res=$("$loop" "$secs")

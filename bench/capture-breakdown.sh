@@ -19,9 +19,8 @@ set -euo pipefail
 rounds=${1:-4}
 secs=${2:-4}
 root=$(cd "$(dirname "$0")/.." && pwd)
-loop=$root/.tmp/connect-loop
-mkdir -p "$root/.tmp"
-[ -x "$loop" ] || cc -O2 -Wall -o "$loop" "$root/bench/connect-loop.c"
+# shellcheck source=bench/capture-stdout.sh
+. "$root/bench/capture-stdout.sh"
 [ -r "$root/bpf/.output/vmlinux.h" ] || make -C "$root/bpf" >/dev/null
 tmp=$(mktemp -d)
 cap=
@@ -52,15 +51,7 @@ declare -A all
 for r in $(seq "$rounds"); do
   for v in "${variants[@]}"; do
     if [ "$v" != none ]; then
-      log=$tmp/log
-      PODTRAIL_BPF_OBJECT=$tmp/$v.o PODTRAIL_LOG_LEVEL=info node --max-semi-space-size=4 "$root/bin/podtrail.js" capture --stdout >/dev/null 2>"$log" &
-      cap=$!
-      for _ in $(seq 300); do
-        grep -q '"msg":"kernel capture attached"' "$log" 2>/dev/null && break
-        kill -0 "$cap" 2>/dev/null || { cat "$log" >&2; exit 1; }
-        sleep 0.1
-      done
-      grep -q '"msg":"kernel capture attached"' "$log" || { echo "capture-breakdown: $v did not attach" >&2; exit 1; }
+      PODTRAIL_BPF_OBJECT=$tmp/$v.o start_stdout_capture "$tmp/log"
       sleep 1
     fi
     res=$("$loop" "$secs")
