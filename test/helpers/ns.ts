@@ -100,6 +100,8 @@ export interface ClientOptions {
   family?: '4' | '6' | 'mapped';
   count?: number;
   waitMs?: number;
+  /** a shell command run inside the new namespaces before the mode (routes, sysctls) */
+  setup?: string;
 }
 
 export function runClient(bin: string, mode: string, o: ClientOptions = {}): Promise<ClientResult> {
@@ -110,6 +112,7 @@ export function runClient(bin: string, mode: string, o: ClientOptions = {}): Pro
   if (o.family) args.push('--family', o.family);
   if (o.count !== undefined) args.push('--count', String(o.count));
   if (o.waitMs !== undefined) args.push('--wait-ms', String(o.waitMs));
+  if (o.setup) args.push('--setup', o.setup);
   args.push(mode);
   return new Promise((resolveP, reject) => {
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -13,6 +13,13 @@
  *         | tcp-fastopen (sendto(MSG_FASTOPEN) on an unconnected TCP socket: no connect())
  *         | tcp-stuck-many (needs --unshare: --count non-blocking attempts left in
  *           SYN_SENT for --wait-ms, more than the kernel side has slots for)
+ *         | udp-unreach (needs --unshare: sendto, then connect, a documentation
+ *           address with no route)
+ *         | tcp-noport (--count connects to one listener, each kept open: with
+ *           --setup narrowing ip_local_port_range the last ones find no port)
+ *   --setup CMD runs CMD with sh inside the new namespaces first (routes, sysctls).
+ *   tcp-unreach makes --count attempts, each on a new socket, then waits --wait-ms
+ *   with the sockets open; udp-connect waits --wait-ms after its sends.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -34,6 +41,7 @@
 #include <unistd.h>
 
 static int family = AF_INET, mapped = 0, count = 1, wait_ms = 0, unshare_ns = 0;
+static const char *setup_cmd;
 static char out[4 << 20];
 static size_t outn;
 
@@ -235,14 +243,14 @@ static void run(const char *mode)
 		report(s, p1, 0, "");
 		report(s, p2, 0, ",");
 		report(s, p3, 0, ",");
-	} else if (!strcmp(mode, "tcp-unreach")) {
-		/* In a fresh netns only lo exists: the route lookup fails inside
-		 * connect(), before any state change or packet. Never on the host's
-		 * routes, where the SYN could leave the machine. */
+	} else if (!strcmp(mode, "tcp-unreach") || !strcmp(mode, "udp-unreach")) {
+		/* In a fresh netns only lo exists (and what --setup adds): the route
+		 * lookup fails inside connect()/sendto(), before any state change or
+		 * packet. Never on the host's routes, where a packet could leave the machine. */
 		struct sockaddr_storage ss = { 0 };
 		socklen_t sl;
 		if (!unshare_ns) {
-			fprintf(stderr, "pt-client: tcp-unreach needs --unshare\n");
+			fprintf(stderr, "pt-client: %s needs --unshare\n", mode);
 			exit(2);
 		}
 		if (family == AF_INET) {
@@ -258,9 +266,28 @@ static void run(const char *mode)
 			inet_pton(AF_INET6, "2001:db8::1", &a->sin6_addr);
 			sl = sizeof(*a);
 		}
-		s = sock(SOCK_STREAM);
-		err = connect(s, (void *)&ss, sl) ? errno : 0;
-		report(s, 9, err, "");
+		if (!strcmp(mode, "udp-unreach")) {
+			s = sock(SOCK_DGRAM);
+			err = sendto(s, "x", 1, 0, (void *)&ss, sl) < 0 ? errno : 0;
+			report(s, 9, err, "");
+			s = sock(SOCK_DGRAM);
+			err = connect(s, (void *)&ss, sl) ? errno : 0;
+			report(s, 9, err, ",");
+		} else {
+			for (int i = 0; i < count; i++) {
+				s = sock(SOCK_STREAM);
+				err = connect(s, (void *)&ss, sl) ? errno : 0;
+				report(s, 9, err, i ? "," : "");
+			}
+			sleep_ms(wait_ms);
+		}
+	} else if (!strcmp(mode, "tcp-noport")) {
+		port = listener(SOCK_STREAM, 4096, &l);
+		for (int i = 0; i < count; i++) {
+			s = sock(SOCK_STREAM); /* kept open: its port stays taken */
+			err = do_connect(s, port);
+			report(s, port, err, i ? "," : "");
+		}
 	} else if (!strcmp(mode, "tcp-fastopen")) {
 		struct sockaddr_storage ss;
 		socklen_t sl;
@@ -280,6 +307,7 @@ static void run(const char *mode)
 		for (int i = 0; i < count; i++)
 			send(s, "x", 1, 0);
 		report(s, port, err, "");
+		sleep_ms(wait_ms); /* the socket stays open, unused, this long */
 	} else {
 		fprintf(stderr, "pt-client: unknown mode %s\n", mode);
 		exit(2);
@@ -311,6 +339,8 @@ int main(int argc, char **argv)
 			count = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--wait-ms") && i + 1 < argc) {
 			wait_ms = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--setup") && i + 1 < argc) {
+			setup_cmd = argv[++i];
 		} else {
 			mode = argv[i];
 		}
@@ -323,6 +353,10 @@ int main(int argc, char **argv)
 		if (unshare(CLONE_NEWNET | CLONE_NEWUTS))
 			die("unshare");
 		lo_up();
+	}
+	if (setup_cmd && system(setup_cmd) != 0) {
+		fprintf(stderr, "pt-client: --setup failed: %s\n", setup_cmd);
+		return 2;
 	}
 	if (hostname && sethostname(hostname, strlen(hostname)))
 		die("sethostname");

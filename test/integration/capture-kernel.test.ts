@@ -14,6 +14,7 @@ import { KernelCapture, loadNativeBinding, type KernelConnectEvent } from '../..
 import { CONSTANTS } from '../../src/capture/event-layout.js';
 import { buildClient, CgroupFixture, CGROUP_ROOT, runClient, type CgroupDir, type ClientResult } from '../helpers/ns.js';
 import { EventSink, addrBytes, missingKernelPrereq } from '../helpers/capture-sink.js';
+import { CgroupDeny } from '../helpers/cg-deny.js';
 
 const missing = missingKernelPrereq();
 // In CI a missing prerequisite fails every test here (before() throws); elsewhere it skips visibly.
@@ -120,6 +121,9 @@ describe('kernel capture (real BPF)', { skip }, () => {
     check(e!, c, c.results[0]!, { cgroup: pod, idx: 0, controller: 'memory', daddr: '::1', saddr: '::1', status: 'REFUSED', errno: 111 });
   });
 
+  const SECOND = 1_000_000_000n;
+  const waited = (e: KernelConnectEvent) => e.doneBootNs - e.bootNs;
+
   test('connect failing inside the syscall, before SYN_SENT (no route): UNREACHABLE with errno', async () => {
     for (const family of ['4', '6'] as const) {
       const c = await runClient(client, 'tcp-unreach', { procs: pod.procs, unshare: true, hostname: 'noroute', family });
@@ -128,6 +132,55 @@ describe('kernel capture (real BPF)', { skip }, () => {
       assert.equal(rest.length, 0);
       const daddr = family === '4' ? '192.0.2.1' : '2001:db8::1';
       check(e!, c, { ...c.results[0]!, sport: 0 }, { cgroup: pod, idx: 0, controller: 'memory', daddr, saddr: family === '4' ? '0.0.0.0' : '::', status: 'UNREACHABLE', errno: 101 });
+      assert.ok(waited(e!) < SECOND, `reported after ${waited(e!)} ns`);
+    }
+  });
+
+  test('unreachable and prohibit routes: EHOSTUNREACH and EACCES, each attempt at once', async () => {
+    const setup = 'ip route add unreachable 192.0.2.0/24 && ip -6 route add prohibit 2001:db8::/64';
+    for (const [family, errno, status] of [['4', 113, 'UNREACHABLE'], ['6', 13, 'ERROR']] as const) {
+      // The sockets stay open past the pending timeout: only the connect() exit can tell.
+      const c = await runClient(client, 'tcp-unreach', { procs: pod.procs, unshare: true, hostname: 'reject', family, count: 2, setup, waitMs: 2600 });
+      assert.deepEqual(c.results.map((r) => r.err), [errno, errno]);
+      const evs = (await sink.forPid(c.pid, 2)).sort((a, b) => (a.bootNs < b.bootNs ? -1 : 1));
+      assert.equal(evs.length, 2);
+      const daddr = family === '4' ? '192.0.2.1' : '2001:db8::1';
+      evs.forEach((e, i) => {
+        check(e, c, { ...c.results[i]!, sport: 0 }, { cgroup: pod, idx: 0, controller: 'memory', daddr, saddr: family === '4' ? '0.0.0.0' : '::', status, errno });
+        assert.ok(waited(e) < SECOND, `reported after ${waited(e)} ns`);
+      });
+    }
+  });
+
+  test('a connect another cgroup program refuses: ERROR with EPERM, at once', async () => {
+    // As a network policy agent's program would, in the client's own cgroup:
+    // nothing reaches SYN_SENT, and the connect() exit reports the refusal.
+    const v2 = cg.cgroupV2();
+    const deny = await CgroupDeny.attach(v2.dirs[0]!);
+    try {
+      const c = await runClient(client, 'tcp-unreach', { procs: [...rootProcs, ...v2.procs], unshare: true, hostname: 'denied', waitMs: 2600 });
+      assert.equal(c.results[0]!.err, 1); // EPERM
+      const [e, ...rest] = await sink.forPid(c.pid, 1);
+      assert.equal(rest.length, 0);
+      check(e!, c, { ...c.results[0]!, sport: 0 }, { cgroup: v2, idx: 0, controller: '', daddr: '192.0.2.1', saddr: '0.0.0.0', status: 'ERROR', errno: 1 });
+      assert.ok(waited(e!) < SECOND, `reported after ${waited(e!)} ns`);
+    } finally {
+      await deny.detach();
+    }
+  });
+
+  test('no free ephemeral port (EADDRNOTAVAIL): ERROR with that errno and no source port', async () => {
+    // Two ports in the client's netns: the listener takes one, the first connect
+    // the other, and the next ones find none.
+    const setup = "echo '40000 40001' > /proc/sys/net/ipv4/ip_local_port_range";
+    const c = await runClient(client, 'tcp-noport', { procs: pod.procs, unshare: true, hostname: 'noport', count: 3, setup });
+    assert.deepEqual(c.results.map((r) => r.err), [0, 99, 99]);
+    const evs = (await sink.forPid(c.pid, 3)).sort((a, b) => (a.bootNs < b.bootNs ? -1 : 1));
+    assert.equal(evs.length, 3);
+    check(evs[0]!, c, c.results[0]!, { cgroup: pod, idx: 0, controller: 'memory', daddr: '127.0.0.1' });
+    for (const i of [1, 2]) {
+      check(evs[i]!, c, c.results[i]!, { cgroup: pod, idx: 0, controller: 'memory', daddr: '127.0.0.1', status: 'ERROR', errno: 99 });
+      assert.ok(waited(evs[i]!) < SECOND, 'reported at once');
     }
   });
 
@@ -216,6 +269,27 @@ describe('kernel capture (real BPF)', { skip }, () => {
     const [e, ...rest] = await sink.forPid(c.pid, 1);
     assert.equal(rest.length, 0);
     check(e!, c, c.results[0]!, { cgroup: pod, idx: 0, controller: 'memory', daddr: '::1', protocol: 'UDP' });
+  });
+
+  test('UDP sendto and connect without a route: UNREACHABLE with errno and the port the kernel bound', async () => {
+    for (const family of ['4', '6'] as const) {
+      const c = await runClient(client, 'udp-unreach', { procs: pod.procs, unshare: true, hostname: 'noroute', family });
+      assert.deepEqual(c.results.map((r) => r.err), [101, 101]);
+      const evs = await sink.forPid(c.pid, 2);
+      assert.equal(evs.length, 2);
+      const daddr = family === '4' ? '192.0.2.1' : '2001:db8::1';
+      const x = { cgroup: pod, idx: 0, controller: 'memory', daddr, protocol: 'UDP', status: 'UNREACHABLE', errno: 101 } as const;
+      check(evs.find((e) => e.op === 'sendto')!, c, c.results[0]!, { ...x, op: 'sendto' });
+      check(evs.find((e) => e.op === 'connect')!, c, c.results[1]!, { ...x, op: 'connect' });
+    }
+  });
+
+  test('UDP connect on a socket left open and unused: reported at once, with its routed source', async () => {
+    const c = await runClient(client, 'udp-connect', { procs: pod.procs, unshare: true, hostname: 'idle', count: 0, waitMs: 2600 });
+    const [e, ...rest] = await sink.forPid(c.pid, 1);
+    assert.equal(rest.length, 0);
+    check(e!, c, c.results[0]!, { cgroup: pod, idx: 0, controller: 'memory', daddr: '127.0.0.1', protocol: 'UDP' });
+    assert.ok(waited(e!) < SECOND, `reported after ${waited(e!)} ns`);
   });
 
   test('v4-mapped IPv6 connect is reported as IPv4', async () => {
