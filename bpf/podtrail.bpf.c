@@ -133,6 +133,10 @@ static __always_inline int park_sk(struct sock *sk)
 		count(PT_STAT_PENDING_FULL);
 		if (mark)
 			mark->state = PT_MARK_UNPARKED;
+		else /* no connect() exit will report it (sendto(MSG_FASTOPEN), io_uring, a
+		      * kernel socket): now, without its source port, which is not bound yet.
+		      * Filling the slots must not hide the connects that follow. */
+			emit_event(e, PT_ST_INPROGRESS, 0);
 		return 0;
 	}
 	if (mark)

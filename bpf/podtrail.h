@@ -58,7 +58,7 @@ enum pt_cgroup_flags {
 enum pt_stat {
 	PT_STAT_RB_EVENT_FAIL = 0,  /* connect event reserve failed */
 	PT_STAT_RB_CGROUP_FAIL = 1, /* cgroup path record reserve failed (its event is dropped, seq burnt) */
-	PT_STAT_PENDING_FULL = 2,   /* no free pend slot in the window: outcome reported at syscall exit instead */
+	PT_STAT_PENDING_FULL = 2,   /* no free pend slot in the window: reported at once as INPROGRESS (by the connect() exit, else at SYN_SENT) */
 	PT_STAT_INFLIGHT_FULL = 3,  /* per-thread inflight map full: attempt not seen */
 	PT_STAT_PENDING_STALE = 4,  /* a parked attempt replaced by a new attempt on the same sock */
 	PT_STAT_NR = 5,

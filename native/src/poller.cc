@@ -236,13 +236,15 @@ void Poller::sweep(uint64_t now, uint64_t timeoutNs) {
     if (!__atomic_compare_exchange_n(&h->state, &expected, PT_PEND_BUSY, false, __ATOMIC_ACQ_REL,
                                      __ATOMIC_RELAXED))
       continue;  // BPF finished it meanwhile
-    bool ok = bpf_map_lookup_elem(fd, &i, &ev) == 0;
-    __atomic_store_n(&h->sk, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&h->state, PT_PEND_FREE, __ATOMIC_RELEASE);
-    if (!ok) {
+    if (bpf_map_lookup_elem(fd, &i, &ev) != 0) {
+      // Never expected for an in-range index. Put the slot back, so the attempt is
+      // reported by BPF or by the next sweep rather than dropped without a seq gap.
+      __atomic_store_n(&h->state, PT_PEND_READY, __ATOMIC_RELEASE);
       counters_.consumeErrors++;
       continue;
     }
+    __atomic_store_n(&h->sk, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->state, PT_PEND_FREE, __ATOMIC_RELEASE);
     ev.seq = __atomic_add_fetch(loaded_.seq(), 1, __ATOMIC_SEQ_CST);
     ev.status = PT_ST_INPROGRESS;
     ev.err = 0;

@@ -10,7 +10,7 @@
  *             [--count N] [--wait-ms N] MODE
  *   MODE: tcp | tcp-refused | tcp-nonblock | tcp-stuck | udp | udp-connect | tcp-loop
  *         | tcp-unreach (needs --unshare: a documentation address with no route)
- *         | tcp-fastopen (sendto(MSG_FASTOPEN) on an unconnected TCP socket: no connect())
+ *         | tcp-fastopen (--count sendto(MSG_FASTOPEN) on unconnected TCP sockets: no connect())
  *         | tcp-stuck-many (needs --unshare: --count non-blocking attempts left in
  *           SYN_SENT for --wait-ms, more than the kernel side has slots for)
  *         | udp-unreach (needs --unshare: sendto, then connect, a documentation
@@ -293,13 +293,15 @@ static void run(const char *mode)
 		socklen_t sl;
 		port = listener(SOCK_STREAM, 16, &l);
 		sl = loaddr(&ss, port, 0);
-		s = sock(SOCK_STREAM);
-		/* Without a cookie the kernel sends a plain SYN and connects; data follows. */
-		err = sendto(s, "x", 1, MSG_FASTOPEN, (void *)&ss, sl) < 0 ? errno : 0;
-		report(s, port, err, "");
-		int c = accept(l, NULL, NULL);
-		if (c >= 0)
-			close(c);
+		for (int i = 0; i < count; i++) {
+			s = sock(SOCK_STREAM);
+			/* Without a cookie the kernel sends a plain SYN and connects; data follows. */
+			err = sendto(s, "x", 1, MSG_FASTOPEN, (void *)&ss, sl) < 0 ? errno : 0;
+			report(s, port, err, i ? "," : "");
+			int c = accept(l, NULL, NULL);
+			if (c >= 0)
+				close(c);
+		}
 	} else if (!strcmp(mode, "udp-connect")) {
 		port = listener(SOCK_DGRAM, 0, &l);
 		s = sock(SOCK_DGRAM);

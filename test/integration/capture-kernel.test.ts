@@ -221,7 +221,31 @@ describe('kernel capture (real BPF)', { skip }, () => {
     const count = CONSTANTS.PT_PEND_SLOTS + 1024;
     const fullBefore = sum(capture.stats().pendingFullPerCpu);
     const sweptBefore = capture.stats().swept;
-    const c = await runClient(client, 'tcp-stuck-many', { procs: pod.procs, unshare: true, hostname: 'many', count, waitMs: 4000 });
+    const many = runClient(client, 'tcp-stuck-many', { procs: pod.procs, unshare: true, hostname: 'many', count, waitMs: 4000 });
+    // Once the slots are full, TCP connects without connect() (so without an exit
+    // to report them) must still be reported: those that find no slot at once, at
+    // SYN_SENT, before their port is bound. 16k half-open connects must not hide
+    // the connects that follow.
+    const deadline = Date.now() + 15_000;
+    while (sum(capture.stats().pendingFullPerCpu) - fullBefore < 512n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(sum(capture.stats().pendingFullPerCpu) - fullBefore >= 512n, 'the slots filled up');
+    const fastOpens = 64; // about 1 in 6 finds no slot: none of 64 would be a 1e-5 chance
+    const tfo = await runClient(client, 'tcp-fastopen', { procs: pod.procs, unshare: true, hostname: 'tfo-full', count: fastOpens });
+    const c = await many;
+    const foEvents = await sink.forPid(tfo.pid, fastOpens);
+    assert.equal(foEvents.length, fastOpens, 'each fast-open connect reported once');
+    const slotless = foEvents.filter((e) => e.src.port === 0);
+    assert.ok(slotless.length > 0, 'some fast-open connects found no slot');
+    for (const e of slotless) {
+      check(e, tfo, { ...tfo.results[0]!, sport: 0 }, { cgroup: pod, idx: 0, controller: 'memory', daddr: '127.0.0.1', saddr: '0.0.0.0', status: 'INPROGRESS' });
+      assert.ok(e.doneBootNs - e.bootNs < 1_000_000_000n, 'reported at once');
+    }
+    const parked = new Map(foEvents.filter((e) => e.src.port !== 0).map((e) => [e.src.port, e]));
+    for (const r of tfo.results) {
+      const e = parked.get(r.sport);
+      if (e) check(e, tfo, r, { cgroup: pod, idx: 0, controller: 'memory', daddr: '127.0.0.1' });
+    }
+    assert.equal(parked.size + slotless.length, fastOpens);
     const stuck = c.results.slice(1);
     assert.equal(stuck.length, count);
     assert.ok(stuck.every((r) => r.err === 115), 'every attempt left connect() in progress');
@@ -244,7 +268,7 @@ describe('kernel capture (real BPF)', { skip }, () => {
     // More attempts than slots were in flight at once (unless the first were swept
     // before the last were made): some found no slot.
     assert.ok(atExit > 0, 'some attempts found no free slot and were reported by their exit');
-    assert.ok(sum(capture.stats().pendingFullPerCpu) - fullBefore >= BigInt(atExit), 'each slotless attempt counted');
+    assert.ok(sum(capture.stats().pendingFullPerCpu) - fullBefore >= BigInt(atExit + slotless.length), 'each slotless attempt counted, fast-open ones too');
     assert.ok(capture.stats().swept - sweptBefore >= BigInt(bySweep), 'each parked attempt swept');
     // The slots drain: a connect after the flood is parked and finished as usual.
     const after = await runClient(client, 'tcp', { procs: pod.procs, unshare: true, hostname: 'after' });
