@@ -48,8 +48,7 @@ export class TransactionalProducer {
     let txn: Transaction | undefined;
     try {
       txn = await this.producer.transaction();
-      for (const topicMessages of requests) await txn.sendBatch({ acks: -1, topicMessages });
-      await txn.sendOffsets(this.offsets(input));
+      await this.send(txn, requests, input);
       await txn.commit();
       return { committed: true };
     } catch (err) {
@@ -70,9 +69,26 @@ export class TransactionalProducer {
     }
   }
 
-  /** The group's offsets a transaction commits for one input partition. */
-  private offsets({ topic, partition, next }: TxnInput) {
-    return { consumerGroupId: this.group, topics: [{ topic, partitions: [{ partition, offset: next }] }] };
+  /** What a transaction for `input` writes: each element of `requests` as one produce request, then the group's offset. */
+  private async send(t: Transaction, requests: TopicMessages[][], { topic, partition, next }: TxnInput): Promise<void> {
+    for (const topicMessages of requests) await t.sendBatch({ acks: -1, topicMessages });
+    await t.sendOffsets({ consumerGroupId: this.group, topics: [{ topic, partitions: [{ partition, offset: next }] }] });
+  }
+
+  /**
+   * Runs `attempt` until it resolves, waiting 0.5 s after a failure, doubling to 5 s. Undefined
+   * when `stopping` says so first.
+   */
+  private async retrying<T>(stopping: () => boolean, failure: string, attempt: () => Promise<T>): Promise<T | undefined> {
+    for (let delay = 500; !stopping(); delay = Math.min(delay * 2, 5000)) {
+      try {
+        return await attempt();
+      } catch (err) {
+        this.log.error({ err, retryMs: delay }, failure);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+    return undefined;
   }
 
   /**
@@ -97,12 +113,8 @@ export class TransactionalProducer {
    * argued from the broker's logs, not yet seen working.)
    */
   private async settledAsCommitted(requests: TopicMessages[][], input: TxnInput, stopping: () => boolean): Promise<boolean> {
-    const fence = async (t: Transaction) => {
-      for (const topicMessages of requests) await t.sendBatch({ acks: -1, topicMessages });
-      await t.sendOffsets(this.offsets(input));
-    };
-    if (!(await this.renewProducer(fence, stopping))) return false;
-    for (let delay = 500; !stopping(); delay = Math.min(delay * 2, 5000)) {
+    if (!(await this.renewProducer((t) => this.send(t, requests, input), stopping))) return false;
+    const committed = await this.retrying(stopping, 'cannot read the committed offset yet', async () => {
       const admin = this.kafka.admin();
       try {
         await admin.connect();
@@ -110,14 +122,11 @@ export class TransactionalProducer {
         const offset = t?.partitions.find((p) => p.partition === input.partition)?.offset;
         if (offset === undefined) throw new KafkaError(`no committed offset of ${input.topic}/${input.partition} in the answer`, { retriable: true });
         return offset === input.next;
-      } catch (err) {
-        this.log.error({ err, retryMs: delay }, 'cannot read the committed offset yet');
-        await new Promise((r) => setTimeout(r, delay));
       } finally {
         await admin.disconnect().catch(() => undefined);
       }
-    }
-    return false;
+    });
+    return committed ?? false;
   }
 
   /**
@@ -130,23 +139,18 @@ export class TransactionalProducer {
    * A new producer again until that works; false when `stopping` says so first.
    */
   private async renewProducer(fence: (t: Transaction) => Promise<void>, stopping: () => boolean): Promise<boolean> {
-    for (let delay = 500; !stopping(); delay = Math.min(delay * 2, 5000)) {
+    const renewed = await this.retrying(stopping, 'new transactional producer cannot start yet', async () => {
       const old = this.producer;
       this.producer = this.kafka.producer(this.config);
       await old.disconnect().catch(() => undefined);
-      try {
-        await this.producer.connect();
-        const t = await this.producer.transaction();
-        await fence(t);
-        await t.abort();
-        this.log.warn('started a new transactional producer after a failed abort');
-        return true;
-      } catch (err) {
-        this.log.error({ err, retryMs: delay }, 'new transactional producer cannot start yet');
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
-    return false;
+      await this.producer.connect();
+      const t = await this.producer.transaction();
+      await fence(t);
+      await t.abort();
+      this.log.warn('started a new transactional producer after a failed abort');
+      return true;
+    });
+    return renewed ?? false;
   }
 }
 
