@@ -4,7 +4,9 @@
 // dies right after taking it (fault-broker-kill). Used by enrich-commit-outcome and
 // export-commit-outcome.
 import net from 'node:net';
-import type { ISocketFactory } from 'kafkajs';
+import { Kafka, logLevel, type ISocketFactory } from 'kafkajs';
+import { pino, type Logger } from 'pino';
+import { BROKERS } from './kafka.js';
 
 const END_TXN = 26;
 
@@ -74,4 +76,41 @@ export class LoseFirstCommitAnswer {
     }) as unknown as typeof socket.emit;
     return socket;
   };
+}
+
+/** A Kafka client whose sockets lose the first commit answer, and a logger whose lines the test reads. */
+export function lossyClient(clientId: string): { lose: LoseFirstCommitAnswer; kafka: Kafka; log: Logger; lines: string[] } {
+  const lose = new LoseFirstCommitAnswer();
+  const lines: string[] = [];
+  const log = pino({ level: 'info' }, { write: (s: string) => { lines.push(s); } });
+  const kafka = new Kafka({ clientId, brokers: BROKERS, logLevel: logLevel.NOTHING, connectionTimeout: 3000, socketFactory: lose.factory });
+  return { lose, kafka, log, lines };
+}
+
+/** Polls `cond` every 100 ms; throws after `ms`, with `why()` appended. */
+export async function until(what: string, cond: () => boolean | Promise<boolean>, ms: number, why: () => string = () => ''): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${why()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The group's committed offset of topic/0 ('-1' when none). */
+export async function committedOffset(kafka: Kafka, group: string, topic: string): Promise<string> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [t] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+    return t?.partitions.find((p) => p.partition === 0)?.offset ?? '-1';
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Values seen more than once, as "value xN". */
+export function repeated(values: string[]): string[] {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return [...counts].filter(([, n]) => n > 1).map(([v, n]) => `${v} x${n}`);
 }

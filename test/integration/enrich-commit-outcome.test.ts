@@ -8,13 +8,12 @@
 // closes that connection, on a real broker.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Kafka, logLevel } from 'kafkajs';
-import { pino } from 'pino';
+import type { Kafka } from 'kafkajs';
 import { EnrichStage } from '../../src/enrich/stage.js';
 import type { EnrichProcessor, InMessage, OutMessage } from '../../src/enrich/processor.js';
 import { readAll } from '../helpers/consume.js';
-import { BROKERS, createTopics, deleteTopics, produce, requireBroker, uniqueTopic } from '../helpers/kafka.js';
-import { LoseFirstCommitAnswer } from '../helpers/txn-faults.js';
+import { createTopics, deleteTopics, produce, requireBroker, uniqueTopic } from '../helpers/kafka.js';
+import { committedOffset, lossyClient, repeated, until } from '../helpers/txn-faults.js';
 
 /** Each raw record becomes one output record with the same value. */
 const passthrough = {
@@ -45,34 +44,12 @@ after(async () => {
   await admin.connect().then(() => admin.deleteGroups([group])).catch(() => undefined).finally(() => admin.disconnect());
 });
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function committed(): Promise<string> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const [t] = await admin.fetchOffsets({ groupId: group, topics: [raw] });
-    return t?.partitions.find((p) => p.partition === 0)?.offset ?? '-1';
-  } finally {
-    await admin.disconnect();
-  }
-}
-
 test('a commit the broker took but never answered: its batch is not produced again', { timeout: 120_000 }, async () => {
   const first = Array.from({ length: 20 }, (_, i) => ({ key: 'k', value: Buffer.from(`r-${i}`) }));
   const second = Array.from({ length: 5 }, (_, i) => ({ key: 'k', value: Buffer.from(`r-${20 + i}`) }));
   await produce(kafka, raw, first);
 
-  const lose = new LoseFirstCommitAnswer();
-  const lines: string[] = [];
-  const log = pino({ level: 'info' }, { write: (s: string) => { lines.push(s); } });
-  const stageKafka = new Kafka({ clientId: 'eco-test', brokers: BROKERS, logLevel: logLevel.NOTHING, connectionTimeout: 3000, socketFactory: lose.factory });
+  const { lose, kafka: stageKafka, log, lines } = lossyClient('eco-test');
   stage = new EnrichStage(stageKafka, passthrough, {
     group, atLeastOnce: false, transactionalId: `${group}-t`, transactionTimeoutMs: 10_000, maxBytesPerPartition: 1 << 20,
     topics: { raw, audit, dlq, containers: 'unused', partitions: 1, replicationFactor: 1 },
@@ -84,14 +61,12 @@ test('a commit the broker took but never answered: its batch is not produced aga
   assert.ok(lines.some((l) => l.includes('abort failed')), `the stage could not abort a COMMITTING transaction:\n${lines.join('')}`);
   // More input, so the stage has something to commit after its recovery.
   await produce(kafka, raw, second);
-  await until('the group to commit offset 25', async () => (await committed()) === '25', 60_000);
+  await until('the group to commit offset 25', async () => (await committedOffset(kafka, group, raw)) === '25', 60_000);
 
   const out = await readAll(kafka, audit, { minCount: 25, idleMs: 3000 });
-  const counts = new Map<string, number>();
-  for (const m of out) counts.set(m.value!.toString(), (counts.get(m.value!.toString()) ?? 0) + 1);
-  const twice = [...counts].filter(([, n]) => n > 1).map(([v, n]) => `${v} x${n}`);
-  assert.deepEqual(twice, [], `records in the audit topic more than once (${out.length} records for 25 inputs)`);
-  assert.deepEqual([...counts.keys()].sort(), [...first, ...second].map((m) => m.value.toString()).sort());
+  const values = out.map((m) => m.value!.toString());
+  assert.deepEqual(repeated(values), [], `records in the audit topic more than once (${out.length} records for 25 inputs)`);
+  assert.deepEqual([...new Set(values)].sort(), [...first, ...second].map((m) => m.value.toString()).sort());
   assert.equal(lose.lost, 1);
   assert.ok(lines.some((l) => l.includes('the failed commit had gone through')), lines.join(''));
   assert.equal(stage.stats.aborted, 0, 'nothing aborted: the batch committed once');

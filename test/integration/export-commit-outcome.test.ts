@@ -9,16 +9,15 @@
 // that connection, on a real broker (test/integration/enrich-commit-outcome is the same for enrich).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Kafka, logLevel } from 'kafkajs';
-import { pino } from 'pino';
+import type { Kafka } from 'kafkajs';
 import { ExportStage } from '../../src/export/stage.js';
 import { TopicSink } from '../../src/export/topic-sink.js';
 import { createRenderer } from '../../src/export/render.js';
 import { Codec } from '../../src/schema/codec.js';
 import { readAll } from '../helpers/consume.js';
-import { BROKERS, createTopics, deleteTopics, produce, requireBroker, uniqueTopic } from '../helpers/kafka.js';
+import { createTopics, deleteTopics, produce, requireBroker, uniqueTopic } from '../helpers/kafka.js';
 import { sampleAudit } from '../helpers/records.js';
-import { LoseFirstCommitAnswer } from '../helpers/txn-faults.js';
+import { committedOffset, lossyClient, repeated, until } from '../helpers/txn-faults.js';
 
 const codec = new Codec();
 let kafka: Kafka;
@@ -41,25 +40,6 @@ after(async () => {
   await admin.connect().then(() => admin.deleteGroups([group])).catch(() => undefined).finally(() => admin.disconnect());
 });
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms: number, why: () => string = () => ''): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${why()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function committed(): Promise<string> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const [t] = await admin.fetchOffsets({ groupId: group, topics: [audit] });
-    return t?.partitions.find((p) => p.partition === 0)?.offset ?? '-1';
-  } finally {
-    await admin.disconnect();
-  }
-}
-
 const records = (from: number, n: number) => Array.from({ length: n }, (_, i) => {
   const seq = from + i;
   return { key: 'node-a/1234', value: codec.encode('AuditRecord', sampleAudit({ seq: BigInt(seq), eventId: `node-a:7f3c2d:${seq}` })) };
@@ -68,10 +48,7 @@ const records = (from: number, n: number) => Array.from({ length: n }, (_, i) =>
 test('a commit the broker took but never answered: export goes on, and its batch is not produced again', { timeout: 150_000 }, async () => {
   await produce(kafka, audit, records(1, 20));
 
-  const lose = new LoseFirstCommitAnswer();
-  const lines: string[] = [];
-  const log = pino({ level: 'info' }, { write: (s: string) => { lines.push(s); } });
-  const stageKafka = new Kafka({ clientId: 'xco-test', brokers: BROKERS, logLevel: logLevel.NOTHING, connectionTimeout: 3000, socketFactory: lose.factory });
+  const { lose, kafka: stageKafka, log, lines } = lossyClient('xco-test');
   const sink = new TopicSink(stageKafka, {
     toTopic: out, dlqTopic: dlq, group, format: 'json', atLeastOnce: false, transactionalId: `${group}-t`, transactionTimeoutMs: 10_000,
   }, log);
@@ -82,15 +59,13 @@ test('a commit the broker took but never answered: export goes on, and its batch
   await until('the lost commit answer', () => lose.lost === 1, 60_000, () => lines.join(''));
   // More input, so the sink has something to commit after the failure.
   await produce(kafka, audit, records(21, 5));
-  await until('the group to commit offset 25', async () => (await committed()) === '25', 60_000,
+  await until('the group to commit offset 25', async () => (await committedOffset(kafka, group, audit)) === '25', 60_000,
     () => `sink ${JSON.stringify(sink.stats)}, export ${JSON.stringify(stage?.stats)}, log:\n${lines.filter((l) => /abort|producer|commit|transaction/.test(l)).slice(0, 20).join('')}`);
 
   const got = await readAll(kafka, out, { minCount: 25, idleMs: 3000 });
-  const counts = new Map<string, number>();
-  for (const m of got) counts.set(m.key!.toString(), (counts.get(m.key!.toString()) ?? 0) + 1);
-  const twice = [...counts].filter(([, n]) => n > 1).map(([k, n]) => `${k} x${n}`);
-  assert.deepEqual(twice, [], `records in the output topic more than once (${got.length} records for 25 inputs)`);
-  assert.deepEqual([...counts.keys()].sort(), Array.from({ length: 25 }, (_, i) => `node-a:7f3c2d:${i + 1}`).sort());
+  const keys = got.map((m) => m.key!.toString());
+  assert.deepEqual(repeated(keys), [], `records in the output topic more than once (${got.length} records for 25 inputs)`);
+  assert.deepEqual([...new Set(keys)].sort(), Array.from({ length: 25 }, (_, i) => `node-a:7f3c2d:${i + 1}`).sort());
   assert.equal(lose.lost, 1);
   assert.ok(lines.some((l) => l.includes('abort failed')), `the sink could not abort a COMMITTING transaction:\n${lines.join('')}`);
   assert.ok(lines.some((l) => l.includes('started a new transactional producer')), lines.join(''));
