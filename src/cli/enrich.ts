@@ -94,7 +94,12 @@ export default defineCommand({
       unhealthy: () => (stage.crashed ? `consumer crashed: ${stage.crashed}` : null),
     }, log);
     await stage.start();
-    const sig = await waitForSignal();
+    const sig = await Promise.race([waitForSignal(), stage.failed.then((why) => ({ failed: why }))]);
+    if (typeof sig === 'object') {
+      log.fatal({ why: sig.failed }, `enrich: the consumer stopped for good, exiting: ${sig.failed}`);
+      await stage.stop();
+      return 1;
+    }
     log.info({ signal: sig, ...processor.stats, ...stage.stats }, 'stopping');
     await stage.stop();
     await table?.stop();

@@ -92,7 +92,12 @@ export default defineCommand({
       unhealthy: () => (stage.crashed ? `consumer crashed: ${stage.crashed}` : null),
     }, log);
     await stage.start();
-    const sig = await waitForSignal();
+    const sig = await Promise.race([waitForSignal(), stage.failed.then((why) => ({ failed: why }))]);
+    if (typeof sig === 'object') {
+      log.fatal({ why: sig.failed }, `export: the consumer stopped for good, exiting: ${sig.failed}`);
+      await stage.stop();
+      return 1;
+    }
     log.info({ signal: sig, ...stage.stats }, 'stopping');
     await stage.stop();
     await metricsServer?.stop();

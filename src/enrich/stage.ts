@@ -6,7 +6,7 @@
 import os from 'node:os';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import { KafkaError, errMessage } from '../common/errors.js';
-import { IDEMPOTENT_RETRY, TRANSACTIONAL_RETRY } from '../kafka/client.js';
+import { IDEMPOTENT_RETRY, TRANSACTIONAL_RETRY, watchConsumer } from '../kafka/client.js';
 import { TransactionalProducer } from '../kafka/transactional.js';
 import type { Logger } from '../common/log.js';
 import type { TopicsConfig } from '../common/config.js';
@@ -57,6 +57,9 @@ export class EnrichStage {
   readonly lag = new Map<number, number>();
   joined = false;
   crashed: string | null = null;
+  private failedResolve!: (why: string) => void;
+  /** resolves when the consumer stopped for good (a crash kafkajs does not restart from) */
+  readonly failed: Promise<string> = new Promise((r) => (this.failedResolve = r));
   /** called with the seconds each output commit took (transaction or produce) */
   onCommitted?: (seconds: number) => void;
   private stopping = false;
@@ -98,9 +101,9 @@ export class EnrichStage {
       const mine = new Set<number>(e.payload.memberAssignment[o.topics.raw] ?? []);
       this.processor.keepPartitions(mine);
     });
-    this.consumer.on(this.consumer.events.CRASH, (e) => {
-      if (!e.payload.restart) this.crashed = String(e.payload.error?.message ?? e.payload.error);
-      this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'enrich consumer crashed');
+    watchConsumer(this.consumer, 'enrich consumer', this.log, (why) => {
+      this.crashed = why;
+      this.failedResolve(why);
     });
     await this.consumer.run({
       autoCommit: o.atLeastOnce,

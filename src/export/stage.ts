@@ -8,6 +8,7 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { DecodeError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { watchConsumer } from '../kafka/client.js';
 import type { Decoded } from '../schema/codec.js';
 import { DLQ_HEADERS } from '../enrich/processor.js';
 import type { Rendered } from './render.js';
@@ -58,6 +59,9 @@ export class ExportStage {
   readonly lag = new Map<number, number>();
   joined = false;
   crashed: string | null = null;
+  private failedResolve!: (why: string) => void;
+  /** resolves when the consumer stopped for good (a crash kafkajs does not restart from) */
+  readonly failed: Promise<string> = new Promise((r) => (this.failedResolve = r));
   /** seconds each batch took to be delivered and committed (metrics) */
   onDelivered?: (seconds: number) => void;
 
@@ -85,9 +89,9 @@ export class ExportStage {
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: o.topic, fromBeginning: true });
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => { this.joined = true; });
-    this.consumer.on(this.consumer.events.CRASH, (e) => {
-      if (!e.payload.restart) this.crashed = String(e.payload.error?.message ?? e.payload.error);
-      this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'export consumer crashed');
+    watchConsumer(this.consumer, 'export consumer', this.log, (why) => {
+      this.crashed = why;
+      this.failedResolve(why);
     });
     await this.consumer.run({
       autoCommit: false,
