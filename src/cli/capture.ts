@@ -8,7 +8,7 @@ import { ConfigError, errMessage } from '../common/errors.js';
 import { moduleLogger } from '../common/log.js';
 import { CAPTURE_NODE_FLAGS, hasCaptureNodeFlags } from '../capture/node-flags.js';
 import { groupingPatched } from '../kafka/kafkajs-grouping.js';
-import { createKafka, IDEMPOTENT_RETRY } from '../kafka/client.js';
+import { createKafka, CAPTURE_PRODUCER_RETRY } from '../kafka/client.js';
 import { ensureTopics, type TopicRole } from '../kafka/topics.js';
 import { ClusterIdentity } from '../kafka/cluster.js';
 import { retryKafka } from '../kafka/retry.js';
@@ -102,7 +102,7 @@ export default defineCommand({
     let fatal!: (why: string) => void;
     const failed = new Promise<string>((r) => (fatal = r));
     const newProducer = async () => {
-      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY, createPartitioner: nodePartitioner(topics.raw, node) });
+      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: CAPTURE_PRODUCER_RETRY, createPartitioner: nodePartitioner(topics.raw, node) });
       await p.connect();
       return p;
     };

@@ -7,6 +7,7 @@ import os from 'node:os';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import { KafkaError, errMessage } from '../common/errors.js';
 import { IDEMPOTENT_RETRY, TRANSACTIONAL_RETRY, watchConsumer } from '../kafka/client.js';
+import { CLUSTER_CHECK_MS, CLUSTER_REPLACED, type ClusterGuard } from '../kafka/cluster.js';
 import { TransactionalProducer } from '../kafka/transactional.js';
 import type { Logger } from '../common/log.js';
 import type { TopicsConfig } from '../common/config.js';
@@ -24,6 +25,8 @@ export interface StageOptions {
   /** upper bound on how long a dead member's open transaction blocks read_committed readers */
   transactionTimeoutMs: number;
   maxBytesPerPartition: number;
+  /** checks after every group join that the cluster is still the one the stage started on */
+  guard?: ClusterGuard;
 }
 
 /** Consumer settings the stage uses (the benchmark's passthrough uses them too). */
@@ -97,14 +100,13 @@ export class EnrichStage {
     await this.consumer.subscribe({ topic: o.topics.raw, fromBeginning: true });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       this.joined = true;
+      o.guard?.rejoined();
       // Partitions that went to another member: their sequence tracking starts over there.
       const mine = new Set<number>(e.payload.memberAssignment[o.topics.raw] ?? []);
       this.processor.keepPartitions(mine);
     });
-    watchConsumer(this.consumer, 'enrich consumer', this.log, (why) => {
-      this.crashed = why;
-      this.failedResolve(why);
-    });
+    o.guard?.watch(CLUSTER_CHECK_MS, () => this.fail(CLUSTER_REPLACED));
+    watchConsumer(this.consumer, 'enrich consumer', this.log, (why) => this.fail(why));
     await this.consumer.run({
       autoCommit: o.atLeastOnce,
       eachBatchAutoResolve: false,
@@ -127,6 +129,7 @@ export class EnrichStage {
   private async onBatch(p: EachBatchPayload): Promise<void> {
     const { batch, isRunning, isStale } = p;
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    if (await this.clusterReplaced()) return;
     const t0 = Date.now();
     const myTurn = this.processing;
     let processed!: () => void;
@@ -227,9 +230,27 @@ export class EnrichStage {
     if (dlq.length) this.log.warn({ count: dlq.length, partition: batch.partition }, 'sent undecodable records to the DLQ');
   }
 
+  /**
+   * True (and the stage failed) when the cluster was replaced: nothing of it is processed. The
+   * group's offsets and transactions were in the old cluster; a restart joins the new one
+   * afresh and reads its topics from the beginning.
+   */
+  private async clusterReplaced(): Promise<boolean> {
+    if (!this.opts.guard || !(await this.opts.guard.replaced())) return false;
+    this.fail(CLUSTER_REPLACED);
+    return true;
+  }
+
+  private fail(why: string): void {
+    if (this.crashed) return;
+    this.crashed = why;
+    this.failedResolve(why);
+  }
+
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    await this.opts.guard?.stop();
     await this.consumer?.disconnect().catch((err: unknown) => this.log.warn({ err }, 'consumer disconnect failed'));
     await (this.txns ?? this.producer)?.disconnect().catch((err: unknown) => this.log.warn({ err }, 'producer disconnect failed'));
   }

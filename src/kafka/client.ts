@@ -27,7 +27,7 @@ export function kafkajsLevel(level: number, namespace: string, message: string, 
 }
 
 /** kafkajs lines about what it recovers from by itself, or about errors our own code threw and reports. */
-const KAFKAJS_HANDLED = /^(Crash: |Restarting the consumer|Error when calling each(Batch|Message)|The group is rebalancing|The coordinator is not aware of this member)/;
+const KAFKAJS_HANDLED = /^(Crash: |Restarting the consumer|Error when calling each(Batch|Message)|The group is rebalancing|The coordinator is not aware of this member|Limiting retries for the idempotent producer)/;
 
 function pinoLogCreator(logger: Logger) {
   return () => (entry: LogEntry) => {
@@ -54,6 +54,17 @@ export const IDEMPOTENT_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetry
  * read their partition; test/integration/audit-reader.test.ts.)
  */
 export const TRANSACTIONAL_RETRY = { ...IDEMPOTENT_RETRY, initialRetryTime: 20 };
+
+/**
+ * capture's raw producer: kafkajs gives up after about 6 s and the publisher's own loop, which
+ * never gives up, sends the same request again. With unlimited retries kafkajs retried a topic
+ * that no longer existed (a replaced cluster) inside sendBatch for ever, so the publisher never
+ * learned why nothing went out and could not make the topic again. kafkajs warns that limited
+ * retries "may invalidate EoS guarantees": not here, because kafkajs rolls the partition's
+ * sequence back when a request fails, and the publisher re-sends exactly that request, so the
+ * broker sees the same sequence numbers and drops what it already has.
+ */
+export const CAPTURE_PRODUCER_RETRY = { retries: 5, initialRetryTime: 200, maxRetryTime: 5000 };
 
 export function createKafka(cfg: KafkaConfig, logger: Logger = moduleLogger('kafka')): Kafka {
   const sasl: SASLOptions | undefined = cfg.sasl
