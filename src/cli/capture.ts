@@ -18,7 +18,7 @@ import { CaptureService, newInstanceId } from '../capture/service.js';
 import { StdoutSink } from '../capture/stdout-sink.js';
 import { MetadataPublisher } from '../capture/metadata-publisher.js';
 import { DEFAULT_STATE_DIR, InstanceState, endAnnouncement, stateDirCheck } from '../capture/instance-state.js';
-import { createResolver, DockerResolver, RESOLVER_DEFAULTS } from '../enrich/resolvers/index.js';
+import { createResolver, DockerResolver, RESOLVER_DEFAULTS } from '../runtime/index.js';
 import { METRICS_OPTIONS, createRegistry, serveMetrics } from '../common/metrics.js';
 import { registerCaptureMetrics } from '../capture/metrics.js';
 import type { Histogram } from 'prom-client';

@@ -13,8 +13,8 @@
 // - Metadata without a pod identity for a container the cgroup path puts in a pod is UNRESOLVED
 //   (container filled from metadata, pod.uid from the path): neither POD nor CONTAINER is known true.
 // - A bad cgroup path (BAD_PATH) is UNRESOLVED with source null and no container or pod.
-import { tryParseCgroupPath, type ParsedCgroup } from './cgroup-path.js';
-import type { ResolveResult, Runtime, RuntimeHint } from './types.js';
+import { tryParseCgroupPath, type ParsedCgroup } from '../runtime/cgroup-path.js';
+import type { ResolveResult, Runtime, RuntimeHint } from '../runtime/types.js';
 
 export type AttributionStatus = 'POD' | 'CONTAINER' | 'HOST' | 'UNRESOLVED';
 export type AttributionSource = Runtime | 'uts' | 'cgroup' | null;
@@ -66,13 +66,6 @@ function sameNs(a: NsId | null | undefined, b: NsId | null | undefined): boolean
   const ok = (v: NsId | null | undefined): v is NsId => typeof v === 'bigint' || (typeof v === 'number' && Number.isSafeInteger(v));
   if (!ok(a) || !ok(b)) return undefined;
   return BigInt(a) === BigInt(b);
-}
-
-/** What the stage should look up for this path: null for host, pod-level or bad paths. */
-export function planLookup(cgroupPath: string): { containerId: string; hint: RuntimeHint | undefined } | null {
-  const p = tryParseCgroupPath(cgroupPath);
-  if (!p.ok || p.value.containerId === undefined) return null;
-  return { containerId: p.value.containerId, hint: p.value.runtime };
 }
 
 function utsPodName(input: AttributeInput): string | null {

@@ -7,9 +7,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../../src/common/log.js';
-import { attribute, planLookup, type AttributeInput } from '../../src/enrich/attribute.js';
-import { createResolver } from '../../src/enrich/resolvers/index.js';
-import type { ContainerMeta, ResolveResult } from '../../src/enrich/types.js';
+import { attribute, type AttributeInput } from '../../src/enrich/attribute.js';
+import { planLookup } from '../../src/runtime/cgroup-path.js';
+import { createResolver } from '../../src/runtime/index.js';
+import type { ContainerMeta, ResolveResult } from '../../src/runtime/types.js';
 
 const FIX = new URL('../../../test/fixtures/', import.meta.url);
 const fix = (rel: string): string => readFileSync(new URL(rel, FIX), 'utf8');

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { MetadataError } from '../../src/common/errors.js';
-import { parseCgroupPath, tryParseCgroupPath, type CgroupKind } from '../../src/enrich/cgroup-path.js';
+import { parseCgroupPath, tryParseCgroupPath, type CgroupKind } from '../../src/runtime/cgroup-path.js';
 
 const FIXTURE = new URL('../../../test/fixtures/cgroup-paths.tsv', import.meta.url);
 const COLUMNS = ['path', 'runtime', 'driver', 'cgroup_version', 'container_id', 'pod_uid', 'qos', 'source'];

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { MetadataError } from '../../src/common/errors.js';
-import { parseCgroupPath, tryParseCgroupPath, type ParsedCgroup } from '../../src/enrich/cgroup-path.js';
+import { parseCgroupPath, tryParseCgroupPath, type ParsedCgroup } from '../../src/runtime/cgroup-path.js';
 import { fuzzSuite, timed } from '../helpers/fuzz.js';
 
 const CALL_MS = 500;

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // The composite resolver: tries the runtime the cgroup path hints at first, then the others,
-// each behind its own cache. An unresolved container's reason (or a partial result's warning)
+// each behind its own cache. Each runtime is a MetadataResolver (types.ts); how to add one is
+// in this folder's README.md. An unresolved container's reason (or a partial result's warning)
 // is logged once per container and reason, not once per event.
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
-import { ConfigError } from '../../common/errors.js';
-import { moduleLogger, type Logger } from '../../common/log.js';
-import { DEFAULT_MAX_FILE_BYTES } from '../safe-fs.js';
+import { ConfigError } from '../common/errors.js';
+import { moduleLogger, type Logger } from '../common/log.js';
+import { DEFAULT_MAX_FILE_BYTES } from './safe-fs.js';
 import {
   RUNTIMES,
   isContainerId,
@@ -16,7 +17,7 @@ import {
   type ResolverOptions,
   type Runtime,
   type RuntimeHint,
-} from '../types.js';
+} from './types.js';
 import { CachedResolver, type CacheStats } from './cache.js';
 import { ContainerdResolver } from './containerd.js';
 import { CrioResolver } from './crio.js';
@@ -45,7 +46,7 @@ export interface CompositeResolver extends MetadataResolver {
 }
 
 export interface CreateResolverOptions extends ResolverOptions {
-  /** Default moduleLogger('enrich.resolver'). */
+  /** Default moduleLogger('runtime.resolver'). */
   logger?: Logger;
 }
 
@@ -84,7 +85,7 @@ export function createResolver(opts: CreateResolverOptions = {}): CompositeResol
     if (!RUNTIMES.includes(r)) throw new ConfigError(`unknown runtime ${JSON.stringify(r)}; known: ${RUNTIMES.join(', ')}`);
   }
   const clock = opts.clock ?? Date.now;
-  const log = opts.logger ?? moduleLogger('enrich.resolver');
+  const log = opts.logger ?? moduleLogger('runtime.resolver');
 
   const cacheOpts = { ttlMs, negativeTtlMs, size, clock };
   const make = (r: Runtime): MetadataResolver => {

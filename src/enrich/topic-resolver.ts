@@ -4,10 +4,10 @@
 // metadata waits a bounded time; a container that never shows up is remembered for a while
 // so its later events do not each wait again.
 import { LRUCache } from 'lru-cache';
-import type { MetaTable } from '../meta-table.js';
-import { fromMetaRecord } from '../meta-record.js';
-import type { ContainerMeta as MetaRecord } from '../../schema/types.js';
-import type { MetadataResolver, ResolveResult, RuntimeHint } from '../types.js';
+import type { MetaTable } from './meta-table.js';
+import { fromMetaRecord } from '../runtime/meta-record.js';
+import type { ContainerMeta as MetaRecord } from '../schema/types.js';
+import type { MetadataResolver, ResolveResult, RuntimeHint } from '../runtime/types.js';
 
 export interface TopicResolverOptions {
   topic: string;

@@ -5,9 +5,9 @@
 // io.kubernetes.container.name as plain keys; pod labels are only in the SANDBOX's
 // io.kubernetes.cri-o.Labels (a JSON string), pod annotations in its io.kubernetes.cri-o.Annotations.
 // Podman (libpod) uses the same storage layout; its containers are not ours (io.container.manager).
-import { MetadataError } from '../../common/errors.js';
-import { readJsonInRoot } from '../safe-fs.js';
-import { isContainerId, type ContainerMeta, type MetadataResolver, type ResolveResult } from '../types.js';
+import { MetadataError } from '../common/errors.js';
+import { readJsonInRoot } from './safe-fs.js';
+import { isContainerId, type ContainerMeta, type MetadataResolver, type ResolveResult } from './types.js';
 import {
   asRecord,
   failure,

@@ -183,3 +183,10 @@ export function tryParseCgroupPath(path: string): { ok: true; value: ParsedCgrou
     return { ok: false, error: new MetadataError('bad cgroup path', 'BAD_PATH', { cause: err }) };
   }
 }
+
+/** What a node or consumer should look up for this path: null for host, pod-level or bad paths. */
+export function planLookup(cgroupPath: string): { containerId: string; hint: RuntimeHint | undefined } | null {
+  const p = tryParseCgroupPath(cgroupPath);
+  if (!p.ok || p.value.containerId === undefined) return null;
+  return { containerId: p.value.containerId, hint: p.value.runtime };
+}
