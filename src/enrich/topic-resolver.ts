@@ -15,6 +15,8 @@ export interface TopicResolverOptions {
   /** how long a container that never appeared skips the wait */
   missTtlMs: number;
   fallback?: MetadataResolver;
+  /** This reader's --pod-annotations; default: keep what the node published. */
+  keepAnnotation?: (key: string) => boolean;
 }
 
 export class TopicResolver implements MetadataResolver {
@@ -68,7 +70,7 @@ export class TopicResolver implements MetadataResolver {
   private answer(rec: MetaRecord): ResolveResult {
     let a = this.answers.get(rec);
     if (a === undefined) {
-      a = { ok: true, meta: fromMetaRecord(rec), source: `${this.opts.topic}@${rec.node}` };
+      a = { ok: true, meta: fromMetaRecord(rec, this.opts.keepAnnotation), source: `${this.opts.topic}@${rec.node}` };
       this.answers.set(rec, a);
     }
     return a;

@@ -22,6 +22,7 @@ import { CachedResolver, type CacheStats } from './cache.js';
 import { ContainerdResolver } from './containerd.js';
 import { CrioResolver } from './crio.js';
 import { DockerResolver } from './docker.js';
+import { annotationFilter, finishPodFacts } from './pod-facts.js';
 
 export const RESOLVER_DEFAULTS = {
   hostRoot: '/',
@@ -88,7 +89,9 @@ export function createResolver(opts: CreateResolverOptions = {}): CompositeResol
   const log = opts.logger ?? moduleLogger('runtime.resolver');
 
   const cacheOpts = { ttlMs, negativeTtlMs, size, clock };
-  const make = (r: Runtime): MetadataResolver => {
+  const keepAnnotation = annotationFilter(opts.podAnnotations ?? []);
+  const make = (r: Runtime): MetadataResolver => withPodFacts(makeRuntime(r), keepAnnotation);
+  const makeRuntime = (r: Runtime): MetadataResolver => {
     switch (r) {
       case 'docker':
         return new DockerResolver({ hostRoot, dockerConfigPath: opts.dockerConfigPath, maxFileBytes, configTtlMs: ttlMs, configNegativeTtlMs: negativeTtlMs, clock });
@@ -176,7 +179,22 @@ export function createResolver(opts: CreateResolverOptions = {}): CompositeResol
   };
 }
 
+/**
+ * A resolver whose answers leave src/runtime finished (pod-facts.ts): annotations filtered,
+ * labels bounded, workload inferred. Every runtime, files or CRI, goes through this once,
+ * before the cache, so a cached answer is the finished one.
+ */
+export function withPodFacts(inner: MetadataResolver, keepAnnotation: (key: string) => boolean): MetadataResolver {
+  return {
+    async resolve(containerId, hint, at) {
+      const res = await inner.resolve(containerId, hint, at);
+      return res.ok ? { ...res, meta: finishPodFacts(res.meta, keepAnnotation) } : res;
+    },
+  };
+}
+
 export { CachedResolver } from './cache.js';
+export { annotationFilter, finishPodFacts, POD_FACT_LIMITS } from './pod-facts.js';
 export { ContainerdResolver } from './containerd.js';
 export { CrioResolver } from './crio.js';
 export { DockerResolver, dataRootFromDaemonJson } from './docker.js';

@@ -62,6 +62,8 @@ const POD = {
   labels: { run: 'wasm-test' },
   annotations: { 'kubernetes.io/config.seen': '2023-05-10T16:35:33.916202677Z', 'kubernetes.io/config.source': 'api' },
   hostNetwork: false,
+  // The sandbox's io.kubernetes.cri-o.IP.0.
+  ips: ['10.128.2.57'],
 };
 
 test('app container: pod from plain annotations, labels from the sandbox io.kubernetes.cri-o.Labels', async () => {
