@@ -20,12 +20,13 @@ import { CaptureService, newInstanceId } from '../capture/service.js';
 import { StdoutSink } from '../capture/stdout-sink.js';
 import { MetadataPublisher } from '../capture/metadata-publisher.js';
 import { DEFAULT_STATE_DIR, InstanceState, endAnnouncement, stateDirCheck } from '../capture/instance-state.js';
-import { createResolver, DockerResolver, RESOLVER_DEFAULTS } from '../enrich/resolvers/index.js';
+import { createResolver, DockerResolver, RESOLVER_DEFAULTS } from '../runtime/index.js';
 import { METRICS_OPTIONS, createRegistry, serveMetrics } from '../common/metrics.js';
 import { registerCaptureMetrics } from '../capture/metrics.js';
 import type { Histogram } from 'prom-client';
 import type { Producer } from 'kafkajs';
 import { defineCommand } from './command.js';
+import { POD_ANNOTATIONS_OPTION } from './pod-annotations.js';
 import { waitForSignal } from './signals.js';
 
 const nodeName = (v: string) => (/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(v) && !v.includes('/') ? undefined : 'not a node name (letters, digits, ., _, -)');
@@ -47,6 +48,7 @@ export const CAPTURE_OPTIONS = {
   'metadata-scan-interval': { type: 'int', arg: 'MS', min: 100, default: 10_000, desc: 'how often to rescan the runtime for new, changed and deleted containers' },
   'state-dir': { type: 'string', arg: 'DIR', default: DEFAULT_STATE_DIR, desc: "where capture notes its instance, so the next one can report this one's end as LOSS if it is killed ('off': no note)", env: 'PODTRAIL_STATE_DIR', check: stateDirCheck },
   compression: { type: 'enum', choices: ['gzip', 'none'], default: PUBLISHER_DEFAULTS.compression, desc: 'raw topic compression' },
+  ...POD_ANNOTATIONS_OPTION,
   ...METRICS_OPTIONS,
   ...SCHEMA_REGISTRY_OPTIONS,
   ...TOPIC_OPTIONS,
@@ -161,8 +163,9 @@ export default defineCommand({
     if (publishMeta) {
       const hostRoot = v['host-root'] as string;
       const resolverOpts = { hostRoot, ...(v['docker-config'] ? { dockerConfigPath: v['docker-config'] } : {}) };
+      const podAnnotations = v['pod-annotations'];
       // Uncached: the publisher must see changes; it keeps its own record of what it sent.
-      const resolver = createResolver({ ...resolverOpts, cacheTtlMs: 0, negativeTtlMs: 0, logger: moduleLogger('capture.metadata') });
+      const resolver = createResolver({ ...resolverOpts, podAnnotations, cacheTtlMs: 0, negativeTtlMs: 0, logger: moduleLogger('capture.metadata') });
       const docker = new DockerResolver({ ...resolverOpts, maxFileBytes: RESOLVER_DEFAULTS.maxFileBytes, configTtlMs: 10_000, configNegativeTtlMs: 1_000, clock: Date.now });
       metadata = new MetadataPublisher(resolver, publisher, { node, hostRoot, dockerDataRoot: () => docker.getDataRoot(), scanIntervalMs: v['metadata-scan-interval'] }, moduleLogger('capture.metadata'));
       await metadata.start();

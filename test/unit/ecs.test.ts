@@ -16,7 +16,10 @@ import { auditArb, lossRecord } from '../helpers/audit-arb.js';
 import { sampleAudit, sampleRaw } from '../helpers/records.js';
 
 interface EcsField { type: string; normalize?: string[]; required?: boolean; allowed_values?: Array<{ name: string; expected_event_types: string[] | null }>; expected_values?: string[] }
-const FIELDS = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'test/fixtures/ecs/ecs_fields.subset.json'), 'utf8')) as { fields: Record<string, EcsField> }).fields;
+const ECS_FIELDS = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'test/fixtures/ecs/ecs_fields.subset.json'), 'utf8')) as { fields: Record<string, EcsField> }).fields;
+// Not ECS: the kubernetes.* fields Elastic Agent's kubernetes processor writes (see the fixture's README).
+const K8S_FIELDS = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'test/fixtures/ecs/kubernetes_fields.json'), 'utf8')) as { fields: Record<string, EcsField> }).fields;
+const FIELDS: Record<string, EcsField> = { ...ECS_FIELDS, ...K8S_FIELDS };
 // Our own fields, outside ECS by design (ECS reserves no top-level "podtrail").
 const CUSTOM = /^podtrail\./;
 
@@ -163,4 +166,47 @@ test('a capture restart LOSS conforms and says how many is unknown', () => {
   const ev = toEcs(lossRecord({ restart: true })) as any;
   valid(ev);
   assert.match(ev.event.reason, /^an unknown number of connections not captured, from seq 100 on: CAPTURE_RESTART$/);
+});
+
+test('orchestrator.resource.* and kubernetes.* as Elastic Agent writes them: workload, annotations, IPs, dedotted labels', () => {
+  const pod = {
+  ...sampleAudit().pod!,
+  name: 'web-7d9f8b6c5d-x2k4q',
+  labels: { app: 'web', 'app.kubernetes.io/name': 'web', 'pod-template-hash': '7d9f8b6c5d' },
+  workload: { kind: 'Deployment', name: 'web' },
+  annotations: { 'team.example.com/owner': 'payments' },
+  ips: ['10.244.1.17', 'fd00:10:244::17'],
+};
+  const doc = toEcs(sampleAudit({ pod }));
+  valid(doc);
+  const res = (doc.orchestrator as any).resource;
+  assert.equal(res.parent.type, 'Deployment');
+  assert.deepEqual(res.annotation, ['team.example.com/owner=payments']);
+  assert.deepEqual(res.ip, ['10.244.1.17', 'fd00:10:244::17']);
+  const k = doc.kubernetes as any;
+  assert.deepEqual(k.pod, { name: 'web-7d9f8b6c5d-x2k4q', uid: pod.uid, ip: '10.244.1.17' });
+  assert.equal(k.namespace, 'shop');
+  assert.deepEqual(k.node, { name: 'node-a' });
+  assert.deepEqual(k.container, { name: 'app' });
+  assert.deepEqual(k.deployment, { name: 'web' });
+  assert.deepEqual(k.replicaset, { name: 'web-7d9f8b6c5d' });
+  assert.deepEqual(k.labels, { app: 'web', 'app_kubernetes_io/name': 'web', 'pod-template-hash': '7d9f8b6c5d' });
+  assert.deepEqual(k.annotations, { 'team_example_com/owner': 'payments' });
+  // Each other kind gets its own name field; a CronJob's pods also name their Job.
+  for (const [kind, field] of [['StatefulSet', 'statefulset'], ['DaemonSet', 'daemonset'], ['Job', 'job']] as const) {
+    const d = toEcs(sampleAudit({ pod: { ...pod, workload: { kind, name: 'w' } } }));
+    valid(d);
+    assert.deepEqual((d.kubernetes as any)[field], { name: 'w' });
+    assert.equal((d.kubernetes as any).deployment, undefined);
+  }
+  const cron = toEcs(sampleAudit({ pod: { ...pod, labels: { 'job-name': 'backup-28948930' }, workload: { kind: 'CronJob', name: 'backup' } } }));
+  valid(cron);
+  assert.deepEqual((cron.kubernetes as any).cronjob, { name: 'backup' });
+  assert.deepEqual((cron.kubernetes as any).job, { name: 'backup-28948930' });
+  // A bare Pod, no IPs, no annotations: none of those fields.
+  const bare = toEcs(sampleAudit());
+  valid(bare);
+  assert.equal((bare.orchestrator as any).resource.ip, undefined);
+  assert.equal((bare.kubernetes as any).annotations, undefined);
+  assert.equal((bare.orchestrator as any).resource.parent.type, 'Pod');
 });
