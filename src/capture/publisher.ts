@@ -93,6 +93,8 @@ export class RawPublisher {
   private drained: Array<() => void> = [];
 
   private readonly rawWriter: RawWriter;
+  /** the seqs (and their times) of raw events the current cluster acknowledged */
+  private acked: { from: bigint; to: bigint; first: bigint; last: bigint } | undefined;
 
   /**
    * `producer` may come later, with start(): capture attaches to the kernel and buffers events
@@ -150,6 +152,19 @@ export class RawPublisher {
     this.urgent.push({ key: rec.containerId, value: this.opts.encode ? this.opts.encode('ContainerMeta', rec) : this.codec.encode('ContainerMeta', rec), topic: this.opts.metaTopic });
     this.counters.metaRecords++;
     this.kick();
+  }
+
+  /**
+   * The cluster was replaced (a new cluster id): what the old one acknowledged is not in the new
+   * one. Says so with one CLUSTER_REPLACED loss record for that range, the first thing the new
+   * cluster gets; what was not acknowledged yet goes to the new cluster as usual.
+   */
+  clusterReplaced(): void {
+    const a = this.acked;
+    this.acked = undefined;
+    if (!a) return;
+    this.log.error({ fromSeq: String(a.from), toSeq: String(a.to) }, 'raw events the replaced cluster had acknowledged are not in the new one: publishing a CLUSTER_REPLACED loss record for them');
+    this.offerLoss({ fromSeq: a.from, toSeq: a.to, count: a.to - a.from + 1n, cause: 'CLUSTER_REPLACED', firstTime: a.first, lastTime: a.last, eventId: `${this.opts.node}:${this.opts.instance}:cluster-replaced:${a.from}-${a.to}` });
   }
 
   private recordDrop(seq: bigint, time: bigint): void {
@@ -260,8 +275,19 @@ export class RawPublisher {
       for (const u of urgentTaken) u.onSent?.();
       this.head += n;
       let top: Pending | undefined;
-      for (const p of batch) if (p.seq !== undefined && (top === undefined || p.seq > top.seq!)) top = p;
-      if (top) this.opts.onProgress?.(top.seq!, top.time ?? 0n);
+      let low: Pending | undefined;
+      for (const p of batch) {
+        if (p.seq === undefined) continue;
+        if (top === undefined || p.seq > top.seq!) top = p;
+        if (low === undefined || p.seq < low.seq!) low = p;
+      }
+      if (top && low) {
+        const a = this.acked;
+        const keepFrom = a !== undefined && a.from < low.seq!;
+        const keepTo = a !== undefined && a.to > top.seq!;
+        this.acked = { from: keepFrom ? a.from : low.seq!, first: keepFrom ? a.first : low.time ?? 0n, to: keepTo ? a.to : top.seq!, last: keepTo ? a.last : top.time ?? 0n };
+        this.opts.onProgress?.(top.seq!, top.time ?? 0n);
+      }
       for (const p of batch) this.bytes -= p.value.length;
       this.counters.sent += batch.length;
       // Sent entries still hold their encoded bytes: drop them soon (amortized O(1): the

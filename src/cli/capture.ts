@@ -151,6 +151,7 @@ export default defineCommand({
       },
       repairTopics: async () => {
         const replaced = await cluster.changed();
+        if (replaced) publisher.clusterReplaced();
         const made = await ensureTopics(kafka, topics, roles, log, { deadlineMs: 10_000 });
         if (made.length) log.warn({ created: made }, 'made missing topics again');
         if (replaced || made.includes(topics.containers)) {
