@@ -116,7 +116,7 @@ export default defineCommand({
       const created = await ensureTopics(kafka, topics, roles);
       if (created.length) log.info({ created }, 'created topics');
       await retryKafka('read the Kafka cluster id', () => cluster.changed(), log);
-      return (producer = await newProducer());
+      return (producer = await retryKafka('connect the raw producer', newProducer, log));
     };
     let encode: PublisherOptions['encode'];
     if (v['schema-registry']) {
