@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The options every stage shares: brokers, TLS and SASL, topic names, logging. Validated
 // once, at startup, with a message that names the flag or variable at fault.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { ConfigError } from './errors.js';
 import type { OptSpecs, OptValues } from './options.js';
 
@@ -37,6 +38,7 @@ export const KAFKA_OPTIONS = {
   'sasl-mechanism': { type: 'enum', choices: ['plain', 'scram-sha-256', 'scram-sha-512'], desc: 'SASL mechanism', env: 'PODTRAIL_SASL_MECHANISM' },
   'sasl-username': { type: 'string', desc: 'SASL username', env: 'PODTRAIL_SASL_USERNAME' },
   'sasl-password-file': { type: 'string', desc: 'file holding the SASL password (or env PODTRAIL_SASL_PASSWORD)', env: 'PODTRAIL_SASL_PASSWORD_FILE' },
+  'kafka-credentials': { type: 'string', arg: 'DIR', desc: 'a mounted Secret: ca.crt (TLS), username + password [+ mechanism, default scram-sha-512] (SASL), tls.crt + tls.key (mutual TLS); each file present turns its part on; flags win', env: 'PODTRAIL_KAFKA_CREDENTIALS' },
   'log-level': { type: 'enum', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], desc: 'log level (logs go to stderr)', env: 'PODTRAIL_LOG_LEVEL', default: 'info' },
 } as const satisfies OptSpecs;
 
@@ -80,7 +82,43 @@ const readPem = (flag: string, file: string): string => {
   }
 };
 
-export function kafkaConfigFrom(v: OptValues<typeof KAFKA_OPTIONS>, env: NodeJS.ProcessEnv = process.env): KafkaConfig {
+/**
+ * --kafka-credentials DIR: a Kubernetes Secret mounted as files, one per key. An absent file
+ * leaves its part off, so one manifest serves a plaintext cluster (an optional Secret that does
+ * not exist mounts as an empty directory) and a TLS + SCRAM one. Flags set explicitly win.
+ */
+function fromCredentialsDir(v: OptValues<typeof KAFKA_OPTIONS>): OptValues<typeof KAFKA_OPTIONS> {
+  const dir = v['kafka-credentials'];
+  if (!dir) return v;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    throw new ConfigError(`--kafka-credentials: cannot read ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+  const has = (f: string) => names.includes(f);
+  const file = (f: string) => path.join(dir, f);
+  const out = { ...v };
+  if (has('ca.crt') || has('tls.crt')) out.ssl = true;
+  if (has('ca.crt')) out['ssl-ca'] ??= file('ca.crt');
+  if (has('tls.crt') !== has('tls.key')) throw new ConfigError(`--kafka-credentials: ${dir} has ${has('tls.crt') ? 'tls.crt without tls.key' : 'tls.key without tls.crt'}`);
+  if (has('tls.crt')) {
+    out['ssl-cert'] ??= file('tls.crt');
+    out['ssl-key'] ??= file('tls.key');
+  }
+  if (has('username') !== has('password')) throw new ConfigError(`--kafka-credentials: ${dir} has ${has('username') ? 'username without password' : 'password without username'}`);
+  if (has('username')) {
+    out['sasl-username'] ??= readPem('kafka-credentials', file('username')).trim();
+    out['sasl-password-file'] ??= file('password');
+    const mech = has('mechanism') ? readPem('kafka-credentials', file('mechanism')).trim() : 'scram-sha-512';
+    if (!['plain', 'scram-sha-256', 'scram-sha-512'].includes(mech)) throw new ConfigError(`--kafka-credentials: ${file('mechanism')} says ${JSON.stringify(mech.slice(0, 40))}, not plain, scram-sha-256 or scram-sha-512`);
+    out['sasl-mechanism'] ??= mech as never;
+  }
+  return out;
+}
+
+export function kafkaConfigFrom(given: OptValues<typeof KAFKA_OPTIONS>, env: NodeJS.ProcessEnv = process.env): KafkaConfig {
+  const v = fromCredentialsDir(given);
   const cfg: KafkaConfig = { brokers: v.brokers, clientId: v['client-id'] ?? 'podtrail', ssl: v.ssl };
   const tlsFiles = v['ssl-ca'] || v['ssl-cert'] || v['ssl-key'];
   if (tlsFiles) {

@@ -123,7 +123,13 @@ describe('Kafka with TLS, SCRAM-SHA-512 and least-privilege ACLs (real broker, r
 
   test('the pipeline runs on per-stage credentials, started together on the empty cluster', { timeout: 240_000 }, async () => {
     const enrich = startStage('enrich', ['enrich', ...creds('enrich'), '--host-root', '/nonexistent-host-root', '--file-fallback', 'off']);
-    const exp = startStage('export', ['export', ...creds('export'), '--to-topic', T.exported, '--format', 'json']);
+    // export takes its credentials the way the Kubernetes manifests give them: a mounted Secret.
+    const secret = join(dir, 'export-secret');
+    mkdirSync(secret);
+    writeFileSync(join(secret, 'ca.crt'), readFileSync(ca));
+    writeFileSync(join(secret, 'username'), 'export');
+    writeFileSync(join(secret, 'password'), passwords.export!);
+    const exp = startStage('export', ['export', '--brokers', broker!.address, '--kafka-credentials', secret, '--to-topic', T.exported, '--format', 'json']);
     stages.push(enrich, exp);
     cap = await CaptureProc.start([...creds('capture'), '--node', 'secure-node', '--state-dir', 'off']);
     for (let k = 0; k < 3; k++) await gen!.once();

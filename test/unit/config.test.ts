@@ -58,3 +58,32 @@ test('TLS and SASL pass through, and half-configured ones are refused', () => {
   assert.throws(() => kafkaConfigFrom(parse(['--sasl-mechanism', 'plain', '--sasl-username', 'u']), {}), configError(/needs a password/));
   assert.throws(() => kafkaConfigFrom(parse(['--sasl-username', 'u']), {}), configError(/needs --sasl-mechanism/));
 });
+
+test('--kafka-credentials: a mounted Secret turns on what its files hold, and flags win', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'podtrail-creds-'));
+  // An empty directory (an optional Secret that does not exist): plaintext, no SASL.
+  assert.deepEqual(kafkaConfigFrom(parse(['--kafka-credentials', dir]), {}), { brokers: ['127.0.0.1:9092'], clientId: 'podtrail', ssl: false });
+  writeFileSync(path.join(dir, 'ca.crt'), '-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n');
+  writeFileSync(path.join(dir, 'username'), 'capture\n');
+  writeFileSync(path.join(dir, 'password'), 's3cret\n');
+  const cfg = kafkaConfigFrom(parse([], { PODTRAIL_KAFKA_CREDENTIALS: dir }), {});
+  assert.deepEqual(cfg.ssl, { ca: ['-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n'] });
+  assert.deepEqual(cfg.sasl, { mechanism: 'scram-sha-512', username: 'capture', password: 's3cret' });
+  // Flags win over the directory's files.
+  assert.equal(kafkaConfigFrom(parse(['--kafka-credentials', dir, '--sasl-username', 'other']), {}).sasl?.username, 'other');
+  writeFileSync(path.join(dir, 'mechanism'), 'scram-sha-256\n');
+  assert.equal(kafkaConfigFrom(parse(['--kafka-credentials', dir]), {}).sasl?.mechanism, 'scram-sha-256');
+  // Bad forms: a half pair, an unknown mechanism, a directory that is not there.
+  writeFileSync(path.join(dir, 'mechanism'), 'gssapi\n');
+  assert.throws(() => kafkaConfigFrom(parse(['--kafka-credentials', dir]), {}), configError(/mechanism.*"gssapi"/));
+  writeFileSync(path.join(dir, 'mechanism'), 'plain');
+  writeFileSync(path.join(dir, 'tls.crt'), 'x');
+  assert.throws(() => kafkaConfigFrom(parse(['--kafka-credentials', dir]), {}), configError(/tls\.crt without tls\.key/));
+  writeFileSync(path.join(dir, 'tls.key'), 'k');
+  const mtls = kafkaConfigFrom(parse(['--kafka-credentials', dir]), {});
+  assert.deepEqual([typeof mtls.ssl === 'object' && mtls.ssl.cert, typeof mtls.ssl === 'object' && mtls.ssl.key, mtls.sasl?.mechanism], ['x', 'k', 'plain']);
+  const half = mkdtempSync(path.join(tmpdir(), 'podtrail-creds-'));
+  writeFileSync(path.join(half, 'password'), 'p');
+  assert.throws(() => kafkaConfigFrom(parse(['--kafka-credentials', half]), {}), configError(/password without username/));
+  assert.throws(() => kafkaConfigFrom(parse(['--kafka-credentials', path.join(half, 'nope')]), {}), configError(/--kafka-credentials: cannot read/));
+});
