@@ -28,6 +28,13 @@
 #   PODTRAIL_KAFKA_USERS_DIR                   sasl_ssl: more SCRAM-SHA-512 users, one file
 #                                              <name>.password each, made when the storage is
 #                                              formatted (kafka-storage format --add-scram)
+#   PODTRAIL_KAFKA_NODES [1]                   1, or 3 (or 5): a KRaft cluster of that many combined
+#                                              broker+controller nodes on PORT, PORT+1, ... (controllers
+#                                              on CONTROLLER_PORT, +1, ...), data in DIR/node-<i>, with
+#                                              default.replication.factor 3 and min.insync.replicas 2.
+#                                              start/stop/status act on every node;
+#   PODTRAIL_KAFKA_NODE                        with PODTRAIL_KAFKA_NODES: on node <i> only (a test
+#                                              restarts one broker of the cluster this way)
 #   JAVA_HOME                                  JDK to use (17 or newer), else java on PATH
 set -euo pipefail
 
@@ -63,6 +70,22 @@ AUTO_CREATE=${PODTRAIL_KAFKA_AUTO_CREATE_TOPICS:-false}
 [[ $AUTO_CREATE == true || $AUTO_CREATE == false ]] ||
   die "PODTRAIL_KAFKA_AUTO_CREATE_TOPICS must be true or false, got '$AUTO_CREATE'"
 
+NODES=${PODTRAIL_KAFKA_NODES:-1}
+[[ $NODES =~ ^[135]$ ]] || die "PODTRAIL_KAFKA_NODES must be 1, 3 or 5, got '$NODES'"
+NODE=${PODTRAIL_KAFKA_NODE:-}
+[[ -z $NODE || ($NODE =~ ^[1-5]$ && $NODE -le $NODES) ]] || die "PODTRAIL_KAFKA_NODE must be 1..$NODES, got '$NODE'"
+BASE_PORT=$PORT
+BASE_CPORT=$CPORT
+# One node of a cluster: its own ports and directory; every node knows all the voters.
+VOTERS=
+if ((NODES > 1)); then
+  for ((i = 1; i <= NODES; i++)); do VOTERS+="${VOTERS:+,}$i@127.0.0.1:$((BASE_CPORT + i - 1))"; done
+  if [[ -n $NODE ]]; then
+    PORT=$((BASE_PORT + NODE - 1))
+    CPORT=$((BASE_CPORT + NODE - 1))
+  fi
+fi
+
 SECURITY=${PODTRAIL_KAFKA_SECURITY:-plaintext}
 [[ $SECURITY == plaintext || $SECURITY == sasl_ssl ]] ||
   die "PODTRAIL_KAFKA_SECURITY must be plaintext or sasl_ssl, got '$SECURITY'"
@@ -70,6 +93,8 @@ USERS_DIR=${PODTRAIL_KAFKA_USERS_DIR:-}
 
 DIR=${PODTRAIL_KAFKA_DIR:-.kafka}
 [[ $DIR == /* ]] || DIR=$ROOT/$DIR
+CLUSTER_DIR=$DIR
+[[ -n $NODE ]] && DIR=$CLUSTER_DIR/node-$NODE
 PIDFILE=$DIR/kafka.pid
 LOG=$DIR/kafka.log
 PROPS=$DIR/server.properties
@@ -195,7 +220,27 @@ ensure_tls() {
 render_props() {
   sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CPORT|g" -e "s|@DATA_DIR@|$DATA|g" \
     -e "s|@AUTO_CREATE@|$AUTO_CREATE|g" "$KDIR/server.properties.in" >"$PROPS.tmp"
+  if [[ -n $NODE ]]; then
+    # Later keys win when Java loads a properties file.
+    cat >>"$PROPS.tmp" <<PROPS
+
+# PODTRAIL_KAFKA_NODES=$NODES, this is node $NODE
+node.id=$NODE
+controller.quorum.voters=$VOTERS
+controller.quorum.bootstrap.servers=
+default.replication.factor=3
+min.insync.replicas=2
+offsets.topic.replication.factor=3
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+share.coordinator.state.topic.replication.factor=3
+share.coordinator.state.topic.min.isr=2
+# A node killed and started again leads its partitions again once it has caught up.
+auto.leader.rebalance.enable=true
+PROPS
+  fi
   if [[ $SECURITY == sasl_ssl ]]; then
+    ((NODES == 1)) || die "PODTRAIL_KAFKA_SECURITY=sasl_ssl is for a single node"
     ensure_tls
     local pw
     pw=$(<"$TLS/admin.password")
@@ -251,7 +296,7 @@ scram_args() {
 # version, so storage formatted for other ports or another Kafka is started afresh.
 ensure_formatted() {
   local java=$1 want
-  want="kafka=$(kafka_version) port=$PORT controller=$CPORT security=$SECURITY users=$(ls "${USERS_DIR:-/nonexistent}" 2>/dev/null | sha256sum | cut -c1-12)"
+  want="kafka=$(kafka_version) port=$PORT controller=$CPORT security=$SECURITY users=$({ ls "${USERS_DIR:-/nonexistent}" 2>/dev/null || true; } | sha256sum | cut -c1-12)"
   if [[ -f $DATA/meta.properties && -f $FORMATSTAMP && $(<"$FORMATSTAMP") == "$want" ]]; then
     return
   fi
@@ -262,8 +307,15 @@ ensure_formatted() {
   mapfile -d '' -t scram < <(scram_args)
   # A cluster id is 16 random bytes in URL-safe base64 without padding (22 chars).
   cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+  # A cluster's nodes share one id (the cluster start picks it); a single node is its own voter.
+  local quorum=(--standalone)
+  if [[ -n $NODE ]]; then
+    quorum=()
+    cid=${PODTRAIL_KAFKA_CLUSTER_ID:-}
+    [[ -n $cid ]] || cid=$(<"$CLUSTER_DIR/cluster.id")
+  fi
   if ! "$java" -Xmx256m -cp "$LIBS/*" -Dlog4j2.configurationFile="file:$KDIR/log4j2.properties" \
-      kafka.tools.StorageTool format --standalone --cluster-id="$cid" --config "$PROPS" \
+      kafka.tools.StorageTool format "${quorum[@]}" --cluster-id="$cid" --config "$PROPS" \
       "${scram[@]}" </dev/null >>"$LOG" 2>&1; then
     tail -n 20 "$LOG" >&2
     die "formatting KRaft storage failed (log: $LOG)"
@@ -373,6 +425,37 @@ cmd_status() {
   echo "not running (would use 127.0.0.1:$PORT, controller $CPORT, data $DIR, Kafka $(kafka_version))"
   return 3
 }
+
+# A cluster without PODTRAIL_KAFKA_NODE: each node by itself, through this script. The nodes
+# start together (a node answers only once a majority of the voters is up).
+cluster() {
+  local cmd=$1 i rc=0 pids=()
+  mkdir -p "$CLUSTER_DIR"
+  if [[ $cmd == start && ! -s $CLUSTER_DIR/cluster.id ]]; then
+    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | sed 's/^-/A/' >"$CLUSTER_DIR/cluster.id"
+  fi
+  for ((i = 1; i <= NODES; i++)); do
+    if [[ $cmd == start ]]; then
+      PODTRAIL_KAFKA_NODE=$i "$0" start & pids+=($!)
+    else
+      PODTRAIL_KAFKA_NODE=$i "$0" "$cmd" || rc=$?
+    fi
+  done
+  for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+  if [[ $cmd == start ]]; then
+    ((rc == 0)) || die "a node of the cluster did not start (logs: $CLUSTER_DIR/node-*/kafka.log)"
+    local list=
+    for ((i = 1; i <= NODES; i++)); do list+="${list:+,}127.0.0.1:$((BASE_PORT + i - 1))"; done
+    say "cluster of $NODES up: brokers $list"
+  fi
+  return "$rc"
+}
+
+if ((NODES > 1)) && [[ -z $NODE ]]; then
+  case ${1:-} in
+    start | stop | status) cluster "$1"; exit ;;
+  esac
+fi
 
 case ${1:-} in
   start) cmd_start ;;

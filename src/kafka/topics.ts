@@ -29,6 +29,22 @@ export function topicSpecs(t: TopicsConfig, roles: TopicRole[] = ['raw', 'audit'
   });
 }
 
+/**
+ * A topic whose replication is left to the broker (-1) gets 3 replicas and
+ * min.insync.replicas 2 on a cluster of three or more brokers: with acks=all a write then
+ * survives the loss of one broker, and a second loss stops writes rather than losing them. A
+ * broker's own default is often 1, which loses acknowledged records with one disk.
+ */
+export function replicated(spec: ITopicConfig, brokers: number): ITopicConfig {
+  if ((spec.replicationFactor ?? -1) !== -1 || brokers < 3) return spec;
+  const entries = spec.configEntries ?? [];
+  return {
+    ...spec,
+    replicationFactor: 3,
+    configEntries: entries.some((e) => e.name === 'min.insync.replicas') ? entries : [...entries, { name: 'min.insync.replicas', value: '2' }],
+  };
+}
+
 /** Throws a retriable KafkaError until every partition of `topics` has a leader. */
 export async function requireLeaders(admin: Admin, topics: string[]): Promise<void> {
   const md = await admin.fetchTopicMetadata({ topics });
@@ -56,9 +72,10 @@ export async function ensureTopicSpecs(kafka: Kafka, specs: ITopicConfig[], log:
       const existing = new Set(await admin.listTopics());
       const missing = specs.filter((s) => !existing.has(s.topic));
       if (missing.length > 0) {
+        const brokers = (await admin.describeCluster()).brokers.length;
         try {
           // waitForLeaders is ours (requireLeaders), retried as a whole with the listing.
-          if (await admin.createTopics({ topics: missing, waitForLeaders: false })) created = [...created, ...missing.map((s) => s.topic)];
+          if (await admin.createTopics({ topics: missing.map((m) => replicated(m, brokers)), waitForLeaders: false })) created = [...created, ...missing.map((s) => s.topic)];
         } catch (err) {
           const c = kafkaCondition(err);
           // Least privilege (deploy/kafka/acls.tsv): a stage may create only the topics it

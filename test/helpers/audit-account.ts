@@ -13,6 +13,7 @@ const codec = new Codec();
  * Reads `topic` from the beginning, read_committed, until `done` holds for what was read (checked
  * after every batch) and then every partition has been read up to the end offsets it had at that
  * moment; or until maxWaitMs passes. Returns what it read either way, so the caller asserts.
+ * `appended`, when given, gets each record's Kafka timestamp (eventId -> ms).
  *
  * `done` alone is not enough to stop: it sees the partitions in whatever order the fetches bring
  * them (kafkajs shuffles the partitions of each fetch, and a fetch brings at most
@@ -20,7 +21,7 @@ const codec = new Codec();
  * records not yet read, and stopping then dropped them: fault-capture-kill reported enrich's
  * first audit records as lost while the audit topic held them (test/integration/audit-reader).
  */
-export async function readAuditUntil(kafka: Kafka, topic: string, done: (recs: AuditRecord[]) => boolean, maxWaitMs: number): Promise<AuditRecord[]> {
+export async function readAuditUntil(kafka: Kafka, topic: string, done: (recs: AuditRecord[]) => boolean, maxWaitMs: number, appended?: Map<string, number>): Promise<AuditRecord[]> {
   const groupId = `test-fault-read-${randomBytes(6).toString('hex')}`;
   // A short fetch wait: disconnect waits for the fetch in flight, and we stop once caught up.
   const consumer = kafka.consumer({ groupId, readUncommitted: false, sessionTimeout: 10_000, maxWaitTimeInMs: 500, allowAutoTopicCreation: false });
@@ -62,7 +63,12 @@ export async function readAuditUntil(kafka: Kafka, topic: string, done: (recs: A
     await consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) recs.push(codec.decodeAs('AuditRecord', m.value!));
+        for (const m of batch.messages) {
+          const r = codec.decodeAs('AuditRecord', m.value!);
+          recs.push(r);
+          // the record's Kafka timestamp: when enrich produced it (appended: eventId -> ms)
+          appended?.set(r.eventId, Number(m.timestamp));
+        }
       },
     });
     check();

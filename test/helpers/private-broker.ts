@@ -157,3 +157,84 @@ export function keepLogs(test: string, logs: Record<string, string | undefined>)
   mkdirSync(dir, { recursive: true });
   for (const [name, text] of Object.entries(logs)) if (text) writeFileSync(join(dir, `${test}.${name}.log`), text);
 }
+
+/**
+ * A KRaft cluster of this test's own: scripts/kafka-local.sh with PODTRAIL_KAFKA_NODES, nodes on
+ * port, port+1, ... (controllers on +1000), each startable and killable by itself.
+ */
+export class PrivateCluster {
+  private constructor(readonly port: number, readonly dir: string, readonly nodes: number) {}
+
+  static async create(tag: string, nodes = 3): Promise<PrivateCluster> {
+    for (let i = 0; i < 50; i++) {
+      const p = 22000 + Math.floor(Math.random() * 6000);
+      let free = true;
+      for (let n = 0; n < nodes && free; n++) free = (await portFree(p + n)) && (await portFree(p + n + 1000));
+      if (free) return new PrivateCluster(p, join(repoRoot, '.tmp', `kafka-${tag}-${process.pid}-${p}`), nodes);
+    }
+    throw new Error('no free ports for a private cluster');
+  }
+
+  get addresses(): string[] {
+    return Array.from({ length: this.nodes }, (_, i) => `127.0.0.1:${this.port + i}`);
+  }
+
+  kafka(clientId = 'podtrail-cluster-test'): Kafka {
+    return new Kafka({ clientId, brokers: this.addresses, logLevel: logLevel.NOTHING, connectionTimeout: 3000 });
+  }
+
+  private async script(cmd: 'start' | 'stop', node?: number): Promise<void> {
+    const env = {
+      ...process.env, PODTRAIL_KAFKA_PORT: String(this.port), PODTRAIL_KAFKA_DIR: this.dir, PODTRAIL_KAFKA_NODES: String(this.nodes),
+      PODTRAIL_KAFKA_HEAP: '384m', ...(node ? { PODTRAIL_KAFKA_NODE: String(node) } : {}),
+    };
+    try {
+      await promisify(execFile)('bash', [join(repoRoot, 'scripts', 'kafka-local.sh'), cmd], { env, timeout: 240_000 });
+    } catch (err) {
+      const e = err as { stdout?: string; stderr?: string; message: string };
+      throw new Error(`kafka-local.sh ${cmd} (cluster on ${this.port}${node ? `, node ${node}` : ''}) failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+    }
+  }
+
+  start(node?: number): Promise<void> {
+    return this.script('start', node);
+  }
+
+  /** A clean stop (SIGTERM, controlled shutdown) of one node, or of all. */
+  stop(node?: number): Promise<void> {
+    return this.script('stop', node);
+  }
+
+  pid(node: number): number | undefined {
+    try {
+      const pid = Number(readFileSync(join(this.dir, `node-${node}`, 'kafka.pid'), 'utf8').trim());
+      return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** SIGKILL one node; resolves once it is gone and its port is free. */
+  async kill(node: number): Promise<void> {
+    const pid = this.pid(node);
+    if (pid === undefined) throw new Error(`node ${node} of the cluster in ${this.dir} is not running`);
+    process.kill(pid, 'SIGKILL');
+    const deadline = Date.now() + 30_000;
+    while (alive(pid) || !(await portFree(this.port + node - 1))) {
+      if (Date.now() > deadline) throw new Error(`node ${node} (pid ${pid}) still there 30 s after SIGKILL`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async discard(): Promise<void> {
+    for (let n = 1; n <= this.nodes; n++) {
+      const pid = this.pid(n);
+      if (pid !== undefined) process.kill(pid, 'SIGKILL');
+    }
+    for (let n = 1; n <= this.nodes; n++) {
+      const deadline = Date.now() + 30_000;
+      while (this.pid(n) !== undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
