@@ -212,3 +212,13 @@ test('containers topic round trip: workload, ips, origin and bounded survive; ol
   const a = attribute({ cgroupPath: PATH, node: NODE, resolved: { ok: true, meta: again, source: 'topic' } });
   assert.equal(a.source, 'cri');
 });
+
+test('--pod-annotations: comma-separated globs from the flag or PODTRAIL_POD_ANNOTATIONS, default none, bad globs refused', async () => {
+  const { parseOptions } = await import('../../src/common/options.js');
+  const { POD_ANNOTATIONS_OPTION } = await import('../../src/cli/pod-annotations.js');
+  const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseOptions('enrich', argv, POD_ANNOTATIONS_OPTION, env).values['pod-annotations'];
+  assert.deepEqual(parse([]), []);
+  assert.deepEqual(parse(['--pod-annotations', 'kubernetes.io/*, team.example.com/owner']), ['kubernetes.io/*', 'team.example.com/owner']);
+  assert.deepEqual(parse([], { PODTRAIL_POD_ANNOTATIONS: 'a/*' }), ['a/*']);
+  assert.throws(() => parse(['--pod-annotations', 'ok/*,bad glob']), (e: unknown) => e instanceof ConfigError && /--pod-annotations: .*"bad glob" is not an annotation key glob/.test((e as Error).message));
+});
