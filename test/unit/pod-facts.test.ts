@@ -222,3 +222,17 @@ test('--pod-annotations: comma-separated globs from the flag or PODTRAIL_POD_ANN
   assert.deepEqual(parse([], { PODTRAIL_POD_ANNOTATIONS: 'a/*' }), ['a/*']);
   assert.throws(() => parse(['--pod-annotations', 'ok/*,bad glob']), (e: unknown) => e instanceof ConfigError && /--pod-annotations: .*"bad glob" is not an annotation key glob/.test((e as Error).message));
 });
+
+test('a containers-topic version from an unbounded writer is bounded on read, its stored workload kept', () => {
+  const labels = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`l${i}`, 'v']));
+  const rec = toMetaRecord(meta({ labels, ips: ['10.1.2.3'] }), { node: 'node-a', time: 1n, firstSeen: 1n, validFrom: 1n });
+  rec.pod!.workload = { kind: 'StatefulSet', name: 'db' };
+  const read = fromMetaRecord(rec);
+  assert.equal(Object.keys(read.pod!.labels).length, 256);
+  assert.match(read.bounded!, /^pod labels bounded: kept 256 of 10000/);
+  assert.deepEqual(read.pod!.workload, { kind: 'StatefulSet', name: 'db' }, "the node's answer, not re-inferred");
+  const a = attribute({ cgroupPath: PATH, node: NODE, resolved: { ok: true, meta: read, source: 'topic' } });
+  assert.equal(a.status, 'POD');
+  assert.match(a.reason!, /pod labels bounded/);
+  assert.deepEqual(a.pod!.ips, ['10.1.2.3']);
+});
