@@ -212,3 +212,49 @@ test('containers topic round trip: workload, ips, origin and bounded survive; ol
   const a = attribute({ cgroupPath: PATH, node: NODE, resolved: { ok: true, meta: again, source: 'topic' } });
   assert.equal(a.source, 'cri');
 });
+
+test('--pod-annotations: comma-separated globs from the flag or PODTRAIL_POD_ANNOTATIONS, default none, bad globs refused', async () => {
+  const { parseOptions } = await import('../../src/common/options.js');
+  const { POD_ANNOTATIONS_OPTION } = await import('../../src/cli/pod-annotations.js');
+  const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseOptions('enrich', argv, POD_ANNOTATIONS_OPTION, env).values['pod-annotations'];
+  assert.deepEqual(parse([]), []);
+  assert.deepEqual(parse(['--pod-annotations', 'kubernetes.io/*, team.example.com/owner']), ['kubernetes.io/*', 'team.example.com/owner']);
+  assert.deepEqual(parse([], { PODTRAIL_POD_ANNOTATIONS: 'a/*' }), ['a/*']);
+  assert.throws(() => parse(['--pod-annotations', 'ok/*,bad glob']), (e: unknown) => e instanceof ConfigError && /--pod-annotations: .*"bad glob" is not an annotation key glob/.test((e as Error).message));
+});
+
+test('a containers-topic version from an unbounded writer is bounded on read, its stored workload kept', () => {
+  const labels = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`l${i}`, 'v']));
+  const rec = toMetaRecord(meta({ labels, ips: ['10.1.2.3'] }), { node: 'node-a', time: 1n, firstSeen: 1n, validFrom: 1n });
+  rec.pod!.workload = { kind: 'StatefulSet', name: 'db' };
+  const read = fromMetaRecord(rec);
+  assert.equal(Object.keys(read.pod!.labels).length, 256);
+  assert.match(read.bounded!, /^pod labels bounded: kept 256 of 10000/);
+  assert.deepEqual(read.pod!.workload, { kind: 'StatefulSet', name: 'db' }, "the node's answer, not re-inferred");
+  const a = attribute({ cgroupPath: PATH, node: NODE, resolved: { ok: true, meta: read, source: 'topic' } });
+  assert.equal(a.status, 'POD');
+  assert.match(a.reason!, /pod labels bounded/);
+  assert.deepEqual(a.pod!.ips, ['10.1.2.3']);
+});
+
+test('property: any pod facts come out within the limits, encodable, and never throw', () => {
+  const str = fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'binary', maxLength: 400 }), fc.constantFrom('', 'x'.repeat(2000), '__proto__', 'constructor'));
+  const map = fc.dictionary(str, str, { maxKeys: 300 });
+  fc.assert(fc.property(str, map, map, fc.array(fc.oneof(str, fc.ipV4(), fc.ipV6()), { maxLength: 40 }), fc.boolean(), (name, labels, annotations, ips, keepAll) => {
+    const out = finishPodFacts(meta({ name, labels, annotations, ips }), () => keepAll);
+    const pod = out.pod!;
+    const within = (m: Record<string, string>, lim: { maxEntries: number; maxKeyBytes: number; maxValueBytes: number; maxTotalBytes: number }) => {
+      const e = Object.entries(m);
+      assert.ok(e.length <= lim.maxEntries);
+      assert.ok(e.reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0) <= lim.maxTotalBytes);
+      for (const [k, v] of e) assert.ok(Buffer.byteLength(k) <= lim.maxKeyBytes && Buffer.byteLength(v) <= lim.maxValueBytes);
+    };
+    within(pod.labels, POD_FACT_LIMITS.labels);
+    within(pod.annotations, POD_FACT_LIMITS.annotations);
+    if (!keepAll) assert.deepEqual(pod.annotations, {});
+    assert.ok(pod.ips!.length <= POD_FACT_LIMITS.maxIps);
+    assert.equal(pod.name, name, 'the pod identity is never cut');
+    // What goes on the containers topic encodes, whatever came in.
+    codec.encode('ContainerMeta', toMetaRecord(out, { node: 'n', time: 1n, firstSeen: 1n, validFrom: 1n }));
+  }), { numRuns: 300 });
+});
