@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: Apache-2.0
+// CRI first, the runtime's files second. CRI is the only source of containerd's pod labels;
+// the files still name the pod when the socket is absent, refuses, hangs or answers garbage.
+// Then the answer says so in its warning (which becomes attribution.reason), and a failing
+// socket is logged once per socket and kind of failure, not once per container.
+import type { Logger } from '../../common/log.js';
+import type { MetadataResolver, ResolveResult, RuntimeHint } from '../../enrich/types.js';
+import type { CriResolver, CriResolveResult } from './resolver.js';
+
+export class CriWithFiles implements MetadataResolver {
+  private readonly logged = new Map<string, number>();
+
+  constructor(
+    readonly cri: readonly CriResolver[],
+    private readonly files: MetadataResolver,
+    private readonly log?: Logger,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  private note(socket: string, r: Extract<ResolveResult, { ok: false }>): void {
+    const key = `${socket}\0${r.code}`;
+    const now = this.clock();
+    const last = this.logged.get(key);
+    if (last !== undefined && now - last < 60_000) return;
+    this.logged.set(key, now);
+    this.log?.warn({ socket, code: r.code, reason: r.reason }, 'CRI lookup failed; using the runtime files (pod labels unknown)');
+  }
+
+  async resolve(containerId: string, hint?: RuntimeHint): Promise<CriResolveResult> {
+    const failed: string[] = [];
+    for (const c of this.cri) {
+      const r = await c.resolve(containerId);
+      if (r.ok) return r;
+      if (r.code === 'BAD_ID') return r;
+      if (r.code === 'NOT_FOUND') continue;
+      this.note(c.client.socket, r);
+      failed.push(r.reason);
+    }
+    const f = await this.files.resolve(containerId, hint);
+    if (failed.length === 0) return f;
+    const why = `CRI failed (${failed.join('; ')})`;
+    if (f.ok) {
+      // Docker's files carry pod labels; containerd's and CRI-O's (without their socket) may not.
+      const what = f.meta.runtime === 'containerd' ? '; pod from the runtime files, labels unknown' : '; from the runtime files';
+      return { ...f, warning: [why + what, f.warning].filter(Boolean).join('; ') };
+    }
+    return { ok: false, code: f.code === 'NOT_FOUND' ? 'IO' : f.code, reason: `${why}; files: ${f.reason}` };
+  }
+}
