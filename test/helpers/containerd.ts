@@ -68,6 +68,11 @@ export interface Containerd {
   /** a unary CRI call (RuntimeService or ImageService), as kubelet makes it */
   call(method: string, req: Obj, timeoutMs?: number): Promise<Obj>;
   runPod(spec: PodSpec): Promise<CriPod>;
+  /**
+   * Another app container in a running pod. sandboxLabels: the pod labels kubelet would resend
+   * after a `kubectl label` (containerd keeps the ones the sandbox was created with).
+   */
+  addContainer(pod: CriPod, c: { name: string; cmd: string[] }, sandboxLabels?: Record<string, string>): Promise<string>;
   /** ExecSync in the container: its process joins the container's cgroups and namespaces */
   exec(containerId: string, cmd: string[], timeoutSec?: number): Promise<{ stdout: string; stderr: string; exitCode: number }>;
   /** kubelet's order: stop and remove the containers, then the sandbox */
@@ -222,6 +227,7 @@ export async function startContainerd(opts: { startTimeoutMs?: number } = {}): P
   const preexisting = await globalDirsPresent();
   const ownedCgroups = new Set<string>();
   const pods = new Map<string, CriPod>();
+  const configs = new Map<string, { sandboxConfig: Obj; nsOpts: Obj; kubeletLabels: Record<string, string> }>();
   let pid = 0;
   let stopped = false;
   let rt: grpc.Client & Record<string, unknown>;
@@ -276,9 +282,18 @@ export async function startContainerd(opts: { startTimeoutMs?: number } = {}): P
         cgroupPath: (id) => `${cgroupParent}/${id}`,
       };
       pods.set(sandboxId, pod);
-      for (const c of spec.containers) {
+      configs.set(sandboxId, { sandboxConfig, nsOpts, kubeletLabels });
+      for (const c of spec.containers) await h.addContainer(pod, c);
+      return pod;
+    },
+    async addContainer(pod, c, sandboxLabels) {
+      const cfg = configs.get(pod.sandboxId);
+      if (!cfg) throw new HarnessError(`pod ${pod.name} is not running`);
+      const { nsOpts, kubeletLabels } = cfg;
+      const sandboxConfig = sandboxLabels ? { ...cfg.sandboxConfig, labels: { ...sandboxLabels, ...kubeletLabels } } : cfg.sandboxConfig;
+      {
         const created = await call('CreateContainer', {
-          pod_sandbox_id: sandboxId,
+          pod_sandbox_id: pod.sandboxId,
           config: {
             metadata: { name: c.name, attempt: 0 },
             // kubelet creates by image ID and keeps the name the user wrote beside it.
@@ -293,10 +308,10 @@ export async function startContainerd(opts: { startTimeoutMs?: number } = {}): P
           sandbox_config: sandboxConfig,
         });
         const id = String(created.container_id);
-        containers.set(c.name, id);
+        pod.containers.set(c.name, id);
         await call('StartContainer', { container_id: id });
+        return id;
       }
-      return pod;
     },
     async exec(containerId, cmd, timeoutSec = 10) {
       const r = await call('ExecSync', { container_id: containerId, cmd, timeout: timeoutSec }, (timeoutSec + 10) * 1000);
@@ -311,6 +326,7 @@ export async function startContainerd(opts: { startTimeoutMs?: number } = {}): P
       await call('StopPodSandbox', { pod_sandbox_id: pod.sandboxId });
       await call('RemovePodSandbox', { pod_sandbox_id: pod.sandboxId });
       pods.delete(pod.sandboxId);
+      configs.delete(pod.sandboxId);
     },
     logTail: (n = 30) => `--- containerd.log\n${tail(join(tmpDir, 'containerd.log'), n)}`,
     async stop() {
