@@ -19,6 +19,9 @@ import { StdoutSink } from '../capture/stdout-sink.js';
 import { MetadataPublisher } from '../capture/metadata-publisher.js';
 import { DEFAULT_STATE_DIR, InstanceState, endAnnouncement, stateDirCheck } from '../capture/instance-state.js';
 import { createResolver, DockerResolver, RESOLVER_DEFAULTS } from '../enrich/resolvers/index.js';
+import { CRI_CLIENT_DEFAULTS } from '../runtime/cri/client.js';
+import { CRI_WATCH_DEFAULTS } from '../runtime/cri/watch.js';
+import { openCriRuntimes, type CriRuntimes } from '../runtime/cri/runtimes.js';
 import { METRICS_OPTIONS, createRegistry, serveMetrics } from '../common/metrics.js';
 import { registerCaptureMetrics } from '../capture/metrics.js';
 import type { Histogram } from 'prom-client';
@@ -41,6 +44,10 @@ export const CAPTURE_OPTIONS = {
   'publish-metadata': { type: 'enum', choices: ['on', 'off'], default: 'on', desc: 'publish container metadata to the containers topic (so enrich can run anywhere)', env: 'PODTRAIL_PUBLISH_METADATA' },
   'host-root': { type: 'string', arg: 'DIR', default: '/', desc: "where the node's filesystem is mounted (runtime metadata files)", env: 'PODTRAIL_HOST_ROOT' },
   'docker-config': { type: 'string', arg: 'FILE', desc: "Docker's daemon.json (default <host-root>/etc/docker/daemon.json)", env: 'PODTRAIL_DOCKER_CONFIG' },
+  'cri-socket': { type: 'list', arg: 'PATH', desc: "a CRI runtime socket to ask for pod labels (repeatable; default: containerd's, k3s's, CRI-O's and cri-dockerd's default sockets found under --host-root)", env: 'PODTRAIL_CRI_SOCKET' },
+  'cri': { type: 'enum', choices: ['auto', 'off'], default: 'auto', desc: 'ask CRI runtimes (off: runtime files only; containerd pods then have no labels)', env: 'PODTRAIL_CRI' },
+  'cri-timeout': { type: 'int', arg: 'MS', min: 50, max: 60_000, default: CRI_CLIENT_DEFAULTS.deadlineMs, desc: 'deadline of each CRI call; after it the runtime files answer', env: 'PODTRAIL_CRI_TIMEOUT' },
+  'cri-poll-interval': { type: 'int', arg: 'MS', min: 100, default: CRI_WATCH_DEFAULTS.pollMs, desc: 'relist period for runtimes without CRI container events (containerd 1.6)' },
   'metadata-scan-interval': { type: 'int', arg: 'MS', min: 100, default: 10_000, desc: 'how often to rescan the runtime for new, changed and deleted containers' },
   'state-dir': { type: 'string', arg: 'DIR', default: DEFAULT_STATE_DIR, desc: "where capture notes its instance, so the next one can report this one's end as LOSS if it is killed ('off': no note)", env: 'PODTRAIL_STATE_DIR', check: stateDirCheck },
   compression: { type: 'enum', choices: ['gzip', 'none'], default: PUBLISHER_DEFAULTS.compression, desc: 'raw topic compression' },
@@ -122,13 +129,21 @@ export default defineCommand({
     }, log);
     publisher.start();
     let metadata: MetadataPublisher | undefined;
+    let cri: CriRuntimes | undefined;
     if (publishMeta) {
       const hostRoot = v['host-root'] as string;
       const resolverOpts = { hostRoot, ...(v['docker-config'] ? { dockerConfigPath: v['docker-config'] } : {}) };
       // Uncached: the publisher must see changes; it keeps its own record of what it sent.
-      const resolver = createResolver({ ...resolverOpts, cacheTtlMs: 0, negativeTtlMs: 0, logger: moduleLogger('capture.metadata') });
+      const files = createResolver({ ...resolverOpts, cacheTtlMs: 0, negativeTtlMs: 0, logger: moduleLogger('capture.metadata') });
+      cri = v.cri === 'off' ? undefined : await openCriRuntimes({
+        hostRoot, sockets: v['cri-socket'], deadlineMs: v['cri-timeout'], pollMs: v['cri-poll-interval'], files, log: moduleLogger('capture.cri'),
+      });
+      if (cri) log.info({ sockets: cri.sockets.map((s) => s.path) }, cri.sockets.length ? 'asking CRI runtimes for pod metadata' : 'no CRI runtime socket found; runtime files only');
       const docker = new DockerResolver({ ...resolverOpts, maxFileBytes: RESOLVER_DEFAULTS.maxFileBytes, configTtlMs: 10_000, configNegativeTtlMs: 1_000, clock: Date.now });
-      metadata = new MetadataPublisher(resolver, publisher, { node, hostRoot, dockerDataRoot: () => docker.getDataRoot(), scanIntervalMs: v['metadata-scan-interval'] }, moduleLogger('capture.metadata'));
+      metadata = new MetadataPublisher(cri?.resolver ?? files, publisher, {
+        node, hostRoot, dockerDataRoot: () => docker.getDataRoot(), scanIntervalMs: v['metadata-scan-interval'],
+        ...(cri ? { criWatchers: cri.watchers, onSandboxGone: (id: string) => cri!.forget(id) } : {}),
+      }, moduleLogger('capture.metadata'));
       await metadata.start();
     }
     const svc = new CaptureService(kernel, binding, publisher, { node, instance, ...(metadata ? { metadata } : {}) }, log);
@@ -161,6 +176,7 @@ export default defineCommand({
     svc.stop();
     await svc.drained();
     await metadata?.stop();
+    cri?.close();
     const unsent = await publisher.stop(10_000);
     state?.stopped(BigInt(Date.now()) * 1_000_000n);
     await producer.disconnect().catch(() => undefined);

@@ -7,8 +7,19 @@ import type { Logger } from '../../common/log.js';
 import type { MetadataResolver, ResolveResult, RuntimeHint } from '../../enrich/types.js';
 import type { CriResolver, CriResolveResult } from './resolver.js';
 
+const FELL_BACK = 'CRI failed (';
+
+/** An answer from the files because CRI failed: it may lack what CRI knows (labels). */
+export function criFellBack(r: ResolveResult): boolean {
+  return r.ok && r.warning !== undefined && r.warning.startsWith(FELL_BACK);
+}
+
+/** After a socket failed, it is skipped this long (its last reason is given instead), so a hung runtime costs one deadline per period, not one per container. */
+export const CRI_BACKOFF_MS = 5_000;
+
 export class CriWithFiles implements MetadataResolver {
   private readonly logged = new Map<string, number>();
+  private readonly down = new Map<string, { until: number; reason: string }>();
 
   constructor(
     readonly cri: readonly CriResolver[],
@@ -29,16 +40,27 @@ export class CriWithFiles implements MetadataResolver {
   async resolve(containerId: string, hint?: RuntimeHint): Promise<CriResolveResult> {
     const failed: string[] = [];
     for (const c of this.cri) {
+      const socket = c.client.socket;
+      const d = this.down.get(socket);
+      if (d && this.clock() < d.until) {
+        failed.push(d.reason);
+        continue;
+      }
       const r = await c.resolve(containerId);
-      if (r.ok) return r;
+      if (r.ok) {
+        this.down.delete(socket);
+        return r;
+      }
       if (r.code === 'BAD_ID') return r;
       if (r.code === 'NOT_FOUND') continue;
-      this.note(c.client.socket, r);
+      this.note(socket, r);
       failed.push(r.reason);
+      // Unreachable or silent: give it a rest. A too-large answer is about one pod, not the socket.
+      if (r.code === 'IO') this.down.set(socket, { until: this.clock() + CRI_BACKOFF_MS, reason: r.reason });
     }
     const f = await this.files.resolve(containerId, hint);
     if (failed.length === 0) return f;
-    const why = `CRI failed (${failed.join('; ')})`;
+    const why = `${FELL_BACK}${failed.join('; ')})`;
     if (f.ok) {
       // Docker's files carry pod labels; containerd's and CRI-O's (without their socket) may not.
       const what = f.meta.runtime === 'containerd' ? '; pod from the runtime files, labels unknown' : '; from the runtime files';
