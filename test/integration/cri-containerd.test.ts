@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: Apache-2.0
+// The CRI client, resolver and watcher against a real containerd (Debian's 1.6.20 with its CRI
+// plugin), driven as kubelet drives it (test/helpers/containerd.ts): pods of all three QoS
+// classes, with their own network namespace and with hostNetwork.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { CriClient } from '../../src/runtime/cri/client.js';
+import { CriResolver } from '../../src/runtime/cri/resolver.js';
+import { CriWatcher } from '../../src/runtime/cri/watch.js';
+import { checkPrerequisites, startContainerd, type Containerd, type CriPod } from '../helpers/containerd.js';
+import { PODTRAIL_BIN } from '../helpers/cli.js';
+import { createRootLogger } from '../../src/common/log.js';
+
+const pre = await checkPrerequisites();
+
+async function until<T>(what: string, ms: number, f: () => T | undefined): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+if (!pre.ok) {
+  test('CRI on a real containerd: prerequisites', { skip: process.env.CI === 'true' ? false : pre.missing.join('; ') }, () => {
+    assert.fail(`missing: ${pre.missing.join('; ')}`);
+  });
+} else {
+  describe('CRI on a real containerd', { concurrency: false }, () => {
+    let h: Containerd;
+    let web: CriPod, db: CriPod, agent: CriPod;
+    let client: CriClient;
+    let r: CriResolver;
+
+    before(async () => {
+      h = await startContainerd();
+      web = await h.runPod({ name: 'web-7d9f8b6c5d-x2k4q', namespace: 'shop', qos: 'burstable', labels: { app: 'web', 'pod-template-hash': '7d9f8b6c5d', track: 'v1' }, annotations: { owner: 'payments' }, containers: [{ name: 'app', cmd: ['sleep', '100000'] }] });
+      db = await h.runPod({ name: 'db-0', namespace: 'data', qos: 'guaranteed', labels: { app: 'db', 'statefulset.kubernetes.io/pod-name': 'db-0' }, containers: [{ name: 'postgres', cmd: ['sleep', '100000'] }] });
+      agent = await h.runPod({ name: 'node-agent-abcde', namespace: 'kube-system', qos: 'besteffort', hostNetwork: true, labels: { app: 'node-agent' }, containers: [{ name: 'agent', cmd: ['sleep', '100000'] }] });
+      client = new CriClient(h.socket);
+      r = new CriResolver(client);
+    });
+
+    after(async () => {
+      client?.close();
+      await h?.stop();
+    });
+
+    test('Version: containerd and its version; GetContainerEvents is not implemented by 1.6', async () => {
+      const v = await client.version();
+      assert.equal(v.runtimeName, 'containerd');
+      assert.match(v.runtimeVersion, /^1\.6\./);
+      assert.equal(v.runtimeApiVersion, 'v1');
+      const err = await new Promise<{ code: string }>((resolve) => client.events(() => {}, resolve));
+      assert.equal(err.code, 'UNIMPLEMENTED');
+    });
+
+    test('own network namespace, burstable: the container resolved whole, labels from the sandbox, image named', async () => {
+      const id = web.container('app');
+      const res = await r.resolve(id);
+      assert.ok(res.ok, JSON.stringify(res));
+      const { created, ...meta } = res.meta;
+      assert.match(created ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+      const seen = meta.pod?.annotations['kubernetes.io/config.seen'];
+      assert.ok(seen);
+      assert.deepEqual(meta, {
+        id, runtime: 'containerd', name: 'app', image: h.image, hostname: null, isSandbox: false, sandboxId: web.sandboxId,
+        pod: {
+          name: web.name, namespace: 'shop', uid: web.uid, labels: { app: 'web', 'pod-template-hash': '7d9f8b6c5d', track: 'v1' },
+          annotations: { owner: 'payments', 'kubernetes.io/config.seen': seen, 'kubernetes.io/config.source': 'api' }, hostNetwork: false,
+        },
+        networkMode: null, utsMode: null,
+      });
+      assert.equal(res.warning, undefined);
+      assert.equal(res.cri?.ips.length, 1);
+      assert.match(res.cri!.ips[0]!, /^10\.231\.\d+\.\d+$/);
+      // The address is on the pod's eth0, inside the namespaces the test made.
+      const ip = await h.exec(id, ['ip', '-4', '-o', 'addr', 'show', 'eth0']);
+      assert.match(ip.stdout, new RegExp(`inet ${res.cri!.ips[0]!.replace(/\./g, '\\.')}/24`));
+    });
+
+    test('hostNetwork (namespace mode NODE): hostNetwork true, no pod IP of its own; the sandbox resolves as POD', async () => {
+      const res = await r.resolve(agent.container('agent'));
+      assert.ok(res.ok);
+      assert.deepEqual(res.meta.pod?.labels, { app: 'node-agent' });
+      assert.deepEqual([res.meta.pod?.hostNetwork, res.meta.networkMode, res.meta.utsMode], [true, 'host', 'host']);
+      assert.deepEqual(res.cri?.ips, []);
+      const sb = await r.resolve(agent.sandboxId);
+      assert.ok(sb.ok);
+      assert.deepEqual([sb.meta.isSandbox, sb.meta.name, sb.meta.sandboxId, sb.meta.pod?.name], [true, 'POD', agent.sandboxId, agent.name]);
+      // kubelet gives a hostNetwork pod no hostname: it has the node's.
+      const hn = await h.exec(agent.container('agent'), ['hostname']);
+      const own = await h.exec(web.container('app'), ['hostname']);
+      assert.equal(own.stdout.trim(), web.name);
+      assert.notEqual(hn.stdout.trim(), agent.name);
+    });
+
+    test('all three QoS classes: each container runs in <parent>/<id> and the pod uid matches the cgroup path', async () => {
+      for (const [pod, name, parent] of [[web, 'app', `/kubepods/burstable/pod${web.uid}`], [db, 'postgres', `/kubepods/pod${db.uid}`], [agent, 'agent', `/kubepods/besteffort/pod${agent.uid}`]] as const) {
+        const id = pod.container(name);
+        const cg = await h.exec(id, ['cat', '/proc/self/cgroup']);
+        const lines = cg.stdout.trim().split('\n');
+        for (const l of lines) assert.ok(l.endsWith(`:${parent}/${id}`), `${name}: ${l}`);
+        assert.ok(lines.some((l) => l.startsWith('0::')), 'runc joins the unified hierarchy too');
+        const res = await r.resolve(id);
+        assert.ok(res.ok && res.meta.pod?.uid === pod.uid);
+      }
+    });
+
+    test('limit: labels are fixed when the sandbox is created; a resent sandbox config with new labels changes nothing', async () => {
+      // What kubelet would send after `kubectl label pod ... track=v2`: it resends the config with each new container.
+      const id = await h.addContainer(web, { name: 'sidecar', cmd: ['sleep', '100000'] }, { app: 'web', 'pod-template-hash': '7d9f8b6c5d', track: 'v2' });
+      r.forget(web.sandboxId);
+      const res = await r.resolve(id);
+      assert.ok(res.ok);
+      assert.equal(res.meta.name, 'sidecar');
+      assert.equal(res.meta.pod?.labels.track, 'v1');
+      const st = await h.call('PodSandboxStatus', { pod_sandbox_id: web.sandboxId });
+      assert.equal((st.status as { labels: Record<string, string> }).labels.track, 'v1');
+    });
+
+    test('the watcher (relist, as containerd 1.6 has no events) sees a pod come and go; a removed container is then NOT_FOUND', async () => {
+      const w = new CriWatcher(client, createRootLogger('silent', false), { pollMs: 200 });
+      const changed = new Set<string>();
+      const gone = new Set<string>();
+      await w.start({ changed: (id) => changed.add(id), gone: (id) => gone.add(id) });
+      try {
+        assert.equal(w.mode, 'poll');
+        for (const id of [web.sandboxId, web.container('app'), db.container('postgres'), agent.sandboxId]) assert.ok(changed.has(id), id);
+        changed.clear();
+        const tmp = await h.runPod({ name: 'job-28012345-abcde', namespace: 'batch', qos: 'besteffort', labels: { 'job-name': 'job-28012345' }, containers: [{ name: 'main', cmd: ['sleep', '100000'] }] });
+        const id = tmp.container('main');
+        await until('created seen', 5_000, () => (changed.has(id) && changed.has(tmp.sandboxId) ? true : undefined));
+        const live = await r.resolve(id);
+        assert.ok(live.ok && live.meta.pod?.labels['job-name'] === 'job-28012345');
+        await h.deletePod(tmp);
+        await until('deletion seen', 5_000, () => (gone.has(id) && gone.has(tmp.sandboxId) ? true : undefined));
+        r.forget(tmp.sandboxId);
+        const after = await r.resolve(id);
+        assert.equal(after.ok, false);
+        assert.equal(!after.ok && after.code, 'NOT_FOUND');
+        assert.match(!after.ok ? after.reason : '', /no container or sandbox/);
+      } finally {
+        await w.stop();
+      }
+    });
+
+    test('podtrail doctor lists the socket with runtime name and version', () => {
+      const out = spawnSync(process.execPath, [PODTRAIL_BIN, 'doctor', '--cri-socket', h.socket], { encoding: 'utf8', timeout: 60_000 });
+      assert.match(out.stdout, new RegExp(`^ok   CRI CRI at ${h.socket.replace(/[.]/g, '\\.')}: containerd 1\\.6\\.\\S+ \\(API v1\\), container events: no \\(polled\\)$`, 'm'));
+      assert.equal(out.status, 0, out.stdout + out.stderr);
+    });
+  });
+}
