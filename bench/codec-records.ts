@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { attribute } from '../src/enrich/attribute.js';
 import { auditFromRaw } from '../src/enrich/audit.js';
-import { tryParseCgroupPath } from '../src/enrich/cgroup-path.js';
-import { RUNTIMES, type ContainerMeta, type ResolveResult, type Runtime } from '../src/enrich/types.js';
+import { tryParseCgroupPath } from '../src/runtime/cgroup-path.js';
+import { RUNTIMES, type ContainerMeta, type ResolveResult, type Runtime } from '../src/runtime/types.js';
 import type { AuditRecord, RawConnectEvent } from '../src/schema/types.js';
 import { rng } from './enrich-world.js';
 

@@ -8,9 +8,9 @@ import '../src/kafka/kafkajs-grouping.js';
 import { createKafka } from '../src/kafka/client.js';
 import { moduleLogger } from '../src/common/log.js';
 import { codec } from '../src/schema/codec.js';
-import { planLookup } from '../src/enrich/attribute.js';
+import { planLookup } from '../src/runtime/cgroup-path.js';
 import { DEFAULT_CONCURRENCY, EnrichProcessor } from '../src/enrich/processor.js';
-import { createResolver } from '../src/enrich/resolvers/index.js';
+import { createResolver } from '../src/runtime/index.js';
 import { EnrichStage, STAGE_MAX_BYTES_PER_PARTITION } from '../src/enrich/stage.js';
 import { Passthrough } from './passthrough.js';
 

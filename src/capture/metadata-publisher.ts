@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The node-side metadata publisher. It resolves each container with the enrich resolvers
+// The node-side metadata publisher. It resolves each container with the runtime resolvers (src/runtime)
 // (the node's own runtime files) and publishes ContainerMeta versions, keyed by container ID,
 // to the compacted podtrail.containers.v1 topic, so enrich can run anywhere and a pod
 // deleted long ago is still attributed in a replay.
@@ -17,8 +17,8 @@ import path from 'node:path';
 import type { Logger } from '../common/log.js';
 import { errMessage } from '../common/errors.js';
 import type { ContainerMeta as MetaRecord } from '../schema/types.js';
-import { createdNs, metaFingerprint, toMetaRecord } from '../enrich/meta-record.js';
-import { isContainerId, type ContainerMeta, type MetadataResolver, type RuntimeHint } from '../enrich/types.js';
+import { createdNs, metaFingerprint, toMetaRecord } from '../runtime/meta-record.js';
+import { isContainerId, type ContainerMeta, type MetadataResolver, type RuntimeHint } from '../runtime/types.js';
 import type { CriWatcher } from '../runtime/cri/watch.js';
 import { criFellBack } from '../runtime/cri/with-files.js';
 

@@ -10,8 +10,8 @@ import type { KernelCapture, KernelConnectEvent, NativeBinding } from './native.
 import { SeqTracker, type SeqGap } from './seq-tracker.js';
 import { toRawEvent } from './to-raw.js';
 import { LRUCache } from 'lru-cache';
-import { planLookup } from '../enrich/attribute.js';
-import type { RuntimeHint } from '../enrich/types.js';
+import { planLookup } from '../runtime/cgroup-path.js';
+import type { RuntimeHint } from '../runtime/types.js';
 import type { MetadataPublisher } from './metadata-publisher.js';
 
 export interface RawSink {

@@ -18,7 +18,8 @@ import { CaptureService, newInstanceId } from '../capture/service.js';
 import { StdoutSink } from '../capture/stdout-sink.js';
 import { MetadataPublisher } from '../capture/metadata-publisher.js';
 import { DEFAULT_STATE_DIR, InstanceState, endAnnouncement, stateDirCheck } from '../capture/instance-state.js';
-import { createResolver, DockerResolver, RESOLVER_DEFAULTS } from '../enrich/resolvers/index.js';
+import { createResolver, DockerResolver, RESOLVER_DEFAULTS } from '../runtime/index.js';
+import { annotationFilter } from '../runtime/pod-facts.js';
 import { CRI_CLIENT_DEFAULTS } from '../runtime/cri/client.js';
 import { CRI_WATCH_DEFAULTS } from '../runtime/cri/watch.js';
 import { openCriRuntimes, type CriRuntimes } from '../runtime/cri/runtimes.js';
@@ -26,6 +27,7 @@ import { METRICS_OPTIONS, createRegistry, serveMetrics } from '../common/metrics
 import { registerCaptureMetrics } from '../capture/metrics.js';
 import type { Histogram } from 'prom-client';
 import { defineCommand } from './command.js';
+import { POD_ANNOTATIONS_OPTION } from './pod-annotations.js';
 import { waitForSignal } from './signals.js';
 
 const nodeName = (v: string) => (/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(v) && !v.includes('/') ? undefined : 'not a node name (letters, digits, ., _, -)');
@@ -51,6 +53,7 @@ export const CAPTURE_OPTIONS = {
   'metadata-scan-interval': { type: 'int', arg: 'MS', min: 100, default: 10_000, desc: 'how often to rescan the runtime for new, changed and deleted containers' },
   'state-dir': { type: 'string', arg: 'DIR', default: DEFAULT_STATE_DIR, desc: "where capture notes its instance, so the next one can report this one's end as LOSS if it is killed ('off': no note)", env: 'PODTRAIL_STATE_DIR', check: stateDirCheck },
   compression: { type: 'enum', choices: ['gzip', 'none'], default: PUBLISHER_DEFAULTS.compression, desc: 'raw topic compression' },
+  ...POD_ANNOTATIONS_OPTION,
   ...METRICS_OPTIONS,
   ...SCHEMA_REGISTRY_OPTIONS,
   ...TOPIC_OPTIONS,
@@ -133,10 +136,12 @@ export default defineCommand({
     if (publishMeta) {
       const hostRoot = v['host-root'] as string;
       const resolverOpts = { hostRoot, ...(v['docker-config'] ? { dockerConfigPath: v['docker-config'] } : {}) };
+      const podAnnotations = v['pod-annotations'];
       // Uncached: the publisher must see changes; it keeps its own record of what it sent.
-      const files = createResolver({ ...resolverOpts, cacheTtlMs: 0, negativeTtlMs: 0, logger: moduleLogger('capture.metadata') });
+      const files = createResolver({ ...resolverOpts, podAnnotations, cacheTtlMs: 0, negativeTtlMs: 0, logger: moduleLogger('capture.metadata') });
       cri = v.cri === 'off' ? undefined : await openCriRuntimes({
-        hostRoot, sockets: v['cri-socket'], deadlineMs: v['cri-timeout'], pollMs: v['cri-poll-interval'], files, log: moduleLogger('capture.cri'),
+        hostRoot, sockets: v['cri-socket'], deadlineMs: v['cri-timeout'], pollMs: v['cri-poll-interval'], files,
+        keepAnnotation: annotationFilter(podAnnotations), log: moduleLogger('capture.cri'),
       });
       if (cri) log.info({ sockets: cri.sockets.map((s) => s.path) }, cri.sockets.length ? 'asking CRI runtimes for pod metadata' : 'no CRI runtime socket found; runtime files only');
       const docker = new DockerResolver({ ...resolverOpts, maxFileBytes: RESOLVER_DEFAULTS.maxFileBytes, configTtlMs: 10_000, configNegativeTtlMs: 1_000, clock: Date.now });

@@ -7,15 +7,16 @@ import { createKafka } from '../kafka/client.js';
 import { ensureTopics } from '../kafka/topics.js';
 import { codec } from '../schema/codec.js';
 import { DEFAULT_CONCURRENCY, EnrichProcessor } from '../enrich/processor.js';
-import { createResolver } from '../enrich/resolvers/index.js';
+import { annotationFilter, createResolver } from '../runtime/index.js';
 import { EnrichStage, STAGE_MAX_BYTES_PER_PARTITION } from '../enrich/stage.js';
 import { MetaTable } from '../enrich/meta-table.js';
-import { TopicResolver } from '../enrich/resolvers/topic.js';
-import type { MetadataResolver } from '../enrich/types.js';
+import { TopicResolver } from '../enrich/topic-resolver.js';
+import type { MetadataResolver } from '../runtime/types.js';
 import type { AuditRecord } from '../schema/types.js';
 import { METRICS_OPTIONS, createRegistry, serveMetrics } from '../common/metrics.js';
 import { registerEnrichMetrics } from '../enrich/metrics.js';
 import { defineCommand } from './command.js';
+import { POD_ANNOTATIONS_OPTION } from './pod-annotations.js';
 import { waitForSignal } from './signals.js';
 
 const options = {
@@ -33,6 +34,7 @@ const options = {
   concurrency: { type: 'int', min: 1, max: 4096, default: DEFAULT_CONCURRENCY, desc: 'metadata lookups in flight' },
   'cache-ttl': { type: 'int', arg: 'MS', min: 0, default: 300000, desc: 'metadata cache TTL' },
   'negative-ttl': { type: 'int', arg: 'MS', min: 0, default: 5000, desc: 'TTL of cached "not found" answers' },
+  ...POD_ANNOTATIONS_OPTION,
   ...METRICS_OPTIONS,
   ...SCHEMA_REGISTRY_OPTIONS,
   ...TOPIC_OPTIONS,
@@ -53,6 +55,7 @@ export default defineCommand({
       ...(v['docker-config'] ? { dockerConfigPath: v['docker-config'] } : {}),
       cacheTtlMs: v['cache-ttl'],
       negativeTtlMs: v['negative-ttl'],
+      podAnnotations: v['pod-annotations'],
       logger: moduleLogger('enrich.resolver'),
     });
     const useTopic = v.metadata === 'topic';
@@ -71,7 +74,7 @@ export default defineCommand({
       table = new MetaTable(codec(), { topic: topics.containers, maxContainers: v['meta-max-containers'], maxVersionsPerContainer: 64 }, moduleLogger('enrich.meta'), confluent?.decoder);
       await table.start(kafka);
       resolver = new TopicResolver(table, {
-        topic: topics.containers, waitMs: v['meta-wait'], missTtlMs: 30_000,
+        topic: topics.containers, waitMs: v['meta-wait'], missTtlMs: 30_000, keepAnnotation: annotationFilter(v['pod-annotations']),
         ...(v['file-fallback'] === 'on' ? { fallback: fileResolver } : {}),
       });
     }

@@ -9,9 +9,10 @@ import { parseIsoNanos } from '../schema/json-form.js';
 import { MetaTable } from '../enrich/meta-table.js';
 import { EnrichProcessor } from '../enrich/processor.js';
 import { replay } from '../enrich/replay.js';
-import { createResolver } from '../enrich/resolvers/index.js';
-import { TopicResolver } from '../enrich/resolvers/topic.js';
+import { annotationFilter, createResolver } from '../runtime/index.js';
+import { TopicResolver } from '../enrich/topic-resolver.js';
 import { defineCommand } from './command.js';
+import { POD_ANNOTATIONS_OPTION } from './pod-annotations.js';
 import { createFormatter, FORMATS } from './formats.js';
 import { flushStdout, writeLine } from './stdout.js';
 
@@ -33,6 +34,8 @@ const options = {
   'host-root': { type: 'string', arg: 'DIR', default: '/', desc: "node filesystem for --file-fallback on" },
   'gap-window': { type: 'int', min: 1, default: 4096, desc: 'as enrich --gap-window: use the live value to get the same LOSS records' },
   'slack': { type: 'int', arg: 'MS', min: 0, default: 120_000, desc: 'how far publish time may trail event time' },
+  // As --gap-window: use the live enrich's value to get the same records.
+  ...POD_ANNOTATIONS_OPTION,
   ...TOPIC_OPTIONS,
   ...KAFKA_OPTIONS,
 } as const;
@@ -55,9 +58,10 @@ export default defineCommand({
     const table = new MetaTable(c, { topic: topics.containers, maxContainers: 1_000_000, maxVersionsPerContainer: 256 }, moduleLogger('replay.meta'));
     await table.start(kafka);
     await table.caughtUp;
+    const podAnnotations = v['pod-annotations'];
     const resolver = new TopicResolver(table, {
-      topic: topics.containers, waitMs: 0, missTtlMs: 3_600_000,
-      ...(v['file-fallback'] === 'on' ? { fallback: createResolver({ hostRoot: v['host-root'] as string }) } : {}),
+      topic: topics.containers, waitMs: 0, missTtlMs: 3_600_000, keepAnnotation: annotationFilter(podAnnotations),
+      ...(v['file-fallback'] === 'on' ? { fallback: createResolver({ hostRoot: v['host-root'] as string, podAnnotations }) } : {}),
     });
     const processor = new EnrichProcessor(c, resolver, { concurrency: 64, topic: topics.raw, gapWindow: v['gap-window'] }, log);
     const format = createFormatter(v.format as string);

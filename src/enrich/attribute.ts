@@ -13,15 +13,16 @@
 // - Metadata without a pod identity for a container the cgroup path puts in a pod is UNRESOLVED
 //   (container filled from metadata, pod.uid from the path): neither POD nor CONTAINER is known true.
 // - A bad cgroup path (BAD_PATH) is UNRESOLVED with source null and no container or pod.
-import { tryParseCgroupPath, type ParsedCgroup } from './cgroup-path.js';
-import type { ResolveResult, Runtime, RuntimeHint } from './types.js';
+import { tryParseCgroupPath, type ParsedCgroup } from '../runtime/cgroup-path.js';
+import type { ContainerMeta, RecordRuntime, ResolveResult, Runtime, RuntimeHint, Workload } from '../runtime/types.js';
 
 export type AttributionStatus = 'POD' | 'CONTAINER' | 'HOST' | 'UNRESOLVED';
-export type AttributionSource = Runtime | 'uts' | 'cgroup' | null;
+/** cri: the facts came from the runtime's CRI API; a runtime name: from its files. */
+export type AttributionSource = Runtime | 'cri' | 'uts' | 'cgroup' | null;
 
 export interface AttributedContainer {
   id: string;
-  runtime: RuntimeHint | null;
+  runtime: RecordRuntime | null;
   name: string | null;
   image: string | null;
 }
@@ -32,6 +33,22 @@ export interface AttributedPod {
   uid: string | null;
   labels: Record<string, string>;
   hostNetwork: boolean;
+  workload: Workload | null;
+  annotations: Record<string, string>;
+  ips: string[];
+}
+
+const EMPTY: Record<string, string> = Object.freeze({}) as Record<string, string>;
+const NO_IPS: string[] = Object.freeze([]) as unknown as string[];
+
+/** nerdctl runs on containerd: a record names the runtime, not the client. */
+function recordRuntime(h: RuntimeHint | undefined): RecordRuntime | null {
+  if (h === undefined) return null;
+  return h === 'nerdctl' ? 'containerd' : h;
+}
+
+function sourceOf(meta: ContainerMeta): AttributionSource {
+  return meta.origin === 'cri' ? 'cri' : meta.runtime;
 }
 
 export interface Attribution {
@@ -68,13 +85,6 @@ function sameNs(a: NsId | null | undefined, b: NsId | null | undefined): boolean
   return BigInt(a) === BigInt(b);
 }
 
-/** What the stage should look up for this path: null for host, pod-level or bad paths. */
-export function planLookup(cgroupPath: string): { containerId: string; hint: RuntimeHint | undefined } | null {
-  const p = tryParseCgroupPath(cgroupPath);
-  if (!p.ok || p.value.containerId === undefined) return null;
-  return { containerId: p.value.containerId, hint: p.value.runtime };
-}
-
 function utsPodName(input: AttributeInput): string | null {
   const uts = input.utsName;
   if (!uts || !UTS_POD_NAME_RE.test(uts)) return null;
@@ -88,7 +98,10 @@ function unresolved(input: AttributeInput, parsed: ParsedCgroup, reason: string,
   let pod: AttributedPod | null = null;
   if (parsed.podUid !== undefined) {
     const utsName = utsPodName(input);
-    pod = { name: utsName, namespace: null, uid: parsed.podUid, labels: {}, hostNetwork: sameNs(input.netns, input.node.netns) === true };
+    pod = {
+      name: utsName, namespace: null, uid: parsed.podUid, labels: EMPTY, hostNetwork: sameNs(input.netns, input.node.netns) === true,
+      workload: null, annotations: EMPTY, ips: NO_IPS,
+    };
     if (utsName !== null) {
       source = 'uts';
       reason = `${reason}; pod name from UTS hint`;
@@ -111,7 +124,7 @@ export function attribute(input: AttributeInput): Attribution {
   }
 
   const id = parsed.containerId;
-  const fromPath: AttributedContainer = { id, runtime: parsed.runtime ?? null, name: null, image: null };
+  const fromPath: AttributedContainer = { id, runtime: recordRuntime(parsed.runtime), name: null, image: null };
   const res = input.resolved;
   if (!res) return unresolved(input, parsed, 'metadata not looked up', fromPath, 'cgroup');
   if (!res.ok) return unresolved(input, parsed, `${res.code}: ${res.reason}`, fromPath, 'cgroup');
@@ -119,11 +132,12 @@ export function attribute(input: AttributeInput): Attribution {
   if (meta.id !== id) return unresolved(input, parsed, 'metadata is for another container', fromPath, 'cgroup');
 
   const container: AttributedContainer = { id, runtime: meta.runtime, name: meta.name, image: meta.image };
+  const source = sourceOf(meta);
   if (!meta.pod) {
     if (parsed.podUid !== undefined) {
-      return unresolved(input, parsed, 'container metadata names no pod, the cgroup path does', container, meta.runtime);
+      return unresolved(input, parsed, 'container metadata names no pod, the cgroup path does', container, source);
     }
-    return { status: 'CONTAINER', source: meta.runtime, reason: null, container, pod: null };
+    return { status: 'CONTAINER', source, reason: null, container, pod: null };
   }
 
   const notes: string[] = [];
@@ -131,9 +145,10 @@ export function attribute(input: AttributeInput): Attribution {
   if (parsed.podUid !== undefined && meta.pod.uid !== '' && meta.pod.uid !== parsed.podUid) {
     notes.push('pod UID in metadata differs from the cgroup path');
   }
+  if (meta.bounded) notes.push(meta.bounded);
   return {
     status: 'POD',
-    source: meta.runtime,
+    source,
     reason: notes.length > 0 ? notes.join('; ') : null,
     container,
     pod: {
@@ -142,6 +157,9 @@ export function attribute(input: AttributeInput): Attribution {
       uid: meta.pod.uid !== '' ? meta.pod.uid : (parsed.podUid ?? null),
       labels: meta.pod.labels,
       hostNetwork: meta.pod.hostNetwork || sameNs(input.netns, input.node.netns) === true,
+      workload: meta.pod.workload ?? null,
+      annotations: meta.pod.annotations,
+      ips: meta.pod.ips ?? NO_IPS,
     },
   };
 }

@@ -7,8 +7,8 @@
 // Both maps are bounded and dropped whole at their cap: cheaper than LRU bookkeeping per
 // event, and refilling costs one parse per path.
 import { attribute, type Attribution } from './attribute.js';
-import { tryParseCgroupPath, type ParsedCgroup } from './cgroup-path.js';
-import type { ResolveResult, RuntimeHint } from './types.js';
+import { tryParseCgroupPath, type ParsedCgroup } from '../runtime/cgroup-path.js';
+import type { ResolveResult, RuntimeHint } from '../runtime/types.js';
 
 export interface PathPlan {
   /** undefined for a bad path (attribute() then says BAD_PATH) */

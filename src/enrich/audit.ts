@@ -14,7 +14,10 @@ export function auditFromRaw(raw: RawConnectEvent, a: Attribution, sourceOverrid
       ? { id: a.container.id, runtime: a.container.runtime, name: a.container.name, image: a.container.image }
       : null,
     pod: a.pod
-      ? { name: a.pod.name, namespace: a.pod.namespace, uid: a.pod.uid, labels: a.pod.labels, hostNetwork: a.pod.hostNetwork }
+      ? {
+        name: a.pod.name, namespace: a.pod.namespace, uid: a.pod.uid, labels: a.pod.labels, hostNetwork: a.pod.hostNetwork,
+        workload: a.pod.workload, annotations: a.pod.annotations, ips: a.pod.ips,
+      }
       : null,
     attribution: { status: a.status, source: sourceOverride ?? a.source, reason: a.reason },
     loss: null,

@@ -13,7 +13,7 @@ import type { Attribution } from './attribute.js';
 import { AuditTranscoder, TranscodedAudit, type RawFields } from './transcode.js';
 import { auditFromRaw, lossAudit, lossFromCapture } from './audit.js';
 import { LossTracker } from './loss-tracker.js';
-import type { MetadataResolver, ResolveResult } from './types.js';
+import type { MetadataResolver, ResolveResult } from '../runtime/types.js';
 
 export interface InMessage {
   key: Buffer | null;

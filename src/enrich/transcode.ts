@@ -18,7 +18,7 @@ import { fingerprintBytesLE } from '../schema/rabin.js';
 import type { AuditRecord, RawConnectEvent } from '../schema/types.js';
 import type { Attribution } from './attribute.js';
 import type { PathPlan } from './attribution-cache.js';
-import type { ResolveResult } from './types.js';
+import type { ResolveResult } from '../runtime/types.js';
 import { auditFromRaw } from './audit.js';
 import { compileSkip, str, varint, type Cursor, type Skip } from './avro-skip.js';
 

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // ArcSight Common Event Format (CEF:0) lines, for syslog-fed SIEMs (ArcSight, QRadar,
 // Sentinel's agent). Keys are from the ArcSight CEF key dictionary; what it lacks goes in
-// the labelled custom strings cs1..cs6, flexString1 (the attribution) and numbers cn1..cn2.
+// the labelled custom strings cs1..cs6, flexString1 (the attribution), flexString2 (the pod's
+// workload as "<kind>/<name>") and numbers cn1..cn2. Labels, annotations and pod IPs have no
+// CEF key and stay out of the line.
 //
 // Signature IDs: connect:<RESULT> (connect:OK, connect:REFUSED, ...) and capture:LOSS.
 // Severity (0-10): 1 for a connect that worked or is in progress, 3 for one that failed,
@@ -56,6 +58,7 @@ export function toCef(a: AuditRecord, enriched = true): string {
   if (a.result) pairs.push(['reason', a.result.errno ? `${a.result.status} ${errnoName(a.result.errno)}` : a.result.status]);
   if (p) pairs.push(['spid', p.pid], ['sproc', p.comm], ['suid', String(p.uid)], ['cn1Label', 'ppid'], ['cn1', p.ppid]);
   if (a.pod) pairs.push(['cs1Label', 'k8sNamespace'], ['cs1', a.pod.namespace], ['cs2Label', 'k8sPod'], ['cs2', a.pod.name], ['cs6Label', 'k8sPodUid'], ['cs6', a.pod.uid]);
+  if (a.pod?.workload) pairs.push(['flexString2Label', 'k8sWorkload'], ['flexString2', `${a.pod.workload.kind}/${a.pod.workload.name}`]);
   if (a.container) pairs.push(['cs3Label', 'containerId'], ['cs3', a.container.id], ['cs4Label', 'containerName'], ['cs4', a.container.name], ['cs5Label', 'containerImage'], ['cs5', a.container.image]);
   if (enriched) {
     const at = a.attribution;

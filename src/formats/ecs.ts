@@ -7,6 +7,15 @@
 //   event.outcome success|failure|unknown (INPROGRESS: the end was not observed).
 // - container.labels holds the pod's labels: the pod is what Kubernetes labels, and ECS has
 //   no pod-label field besides orchestrator.resource.label (keyword "k=v" array, also set).
+// - orchestrator.resource.parent.type is the workload kind, .annotation the annotations kept by
+//   --pod-annotations ("k=v", as .label), .ip the pod's IPs.
+// - `kubernetes.*` is written as Elastic Agent's (Beats') kubernetes processor writes it, so its
+//   dashboards and rules work: kubernetes.pod.{name,uid,ip}, kubernetes.namespace,
+//   kubernetes.node.name, kubernetes.container.name, kubernetes.labels.* and
+//   kubernetes.annotations.* with dots in keys turned into `_` (the processor's default
+//   labels.dedot / annotations.dedot), and kubernetes.<deployment|replicaset|statefulset|
+//   daemonset|job|cronjob>.name from the inferred workload. It is not ECS: the fields are
+//   listed in test/fixtures/ecs/kubernetes_fields.json.
 // - Fields ECS lacks live under `podtrail.*` (attribution, cgroup, namespaces, loss): a
 //   custom top-level name, as ECS advises, that no future ECS field will collide with.
 // - LOSS records: event.kind event, category network, type [info], outcome failure,
@@ -81,17 +90,23 @@ export function toEcs(a: AuditRecord, enriched = true): Record<string, unknown> 
     };
   }
   if (a.pod) {
-    const labels = Object.entries(a.pod.labels).map(([k, v]) => `${k}=${v}`);
+    const pod = a.pod;
+    const labels = Object.entries(pod.labels).map(([k, v]) => `${k}=${v}`);
+    const annotations = Object.entries(pod.annotations).map(([k, v]) => `${k}=${v}`);
     doc.orchestrator = {
       type: 'kubernetes',
-      ...(a.pod.namespace ? { namespace: a.pod.namespace } : {}),
+      ...(pod.namespace ? { namespace: pod.namespace } : {}),
       resource: {
         type: 'pod',
-        ...(a.pod.name ? { name: a.pod.name } : {}),
-        ...(a.pod.uid ? { id: a.pod.uid } : {}),
+        ...(pod.name ? { name: pod.name } : {}),
+        ...(pod.uid ? { id: pod.uid } : {}),
         ...(labels.length ? { label: labels } : {}),
+        ...(annotations.length ? { annotation: annotations } : {}),
+        ...(pod.ips.length ? { ip: [...pod.ips] } : {}),
+        ...(pod.workload ? { parent: { type: pod.workload.kind } } : {}),
       },
     };
+    doc.kubernetes = kubernetesFields(a);
   }
   const pt: Record<string, unknown> = { node: a.node, instance: a.instance };
   if (typeof jsonLong(a.seq) === 'string') pt.seq = jsonLong(a.seq);
@@ -109,6 +124,39 @@ export function toEcs(a: AuditRecord, enriched = true): Record<string, unknown> 
   }
   doc.podtrail = pt;
   return doc;
+}
+
+/** Keys with dots become `_`, as the kubernetes processor's dedot does, so `app.kubernetes.io/name` is one field. */
+function dedot(m: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m)) Object.defineProperty(out, k.replaceAll('.', '_'), { value: v, enumerable: true, writable: true, configurable: true });
+  return out;
+}
+
+const WORKLOAD_FIELD = { Deployment: 'deployment', StatefulSet: 'statefulset', DaemonSet: 'daemonset', Job: 'job', CronJob: 'cronjob' } as const;
+
+function kubernetesFields(a: AuditRecord): Record<string, unknown> {
+  const pod = a.pod!;
+  const k: Record<string, unknown> = {
+    pod: { ...(pod.name ? { name: pod.name } : {}), ...(pod.uid ? { uid: pod.uid } : {}), ...(pod.ips[0] ? { ip: pod.ips[0] } : {}) },
+    node: { name: a.node },
+  };
+  if (pod.namespace) k.namespace = pod.namespace;
+  if (a.container?.name) k.container = { name: a.container.name };
+  if (Object.keys(pod.labels).length) k.labels = dedot(pod.labels);
+  if (Object.keys(pod.annotations).length) k.annotations = dedot(pod.annotations);
+  const w = pod.workload;
+  if (w && w.kind !== 'Pod') {
+    const field = WORKLOAD_FIELD[w.kind as keyof typeof WORKLOAD_FIELD];
+    if (field) k[field] = { name: w.name };
+    const hash = pod.labels['pod-template-hash'];
+    if (w.kind === 'Deployment' && hash) k.replicaset = { name: `${w.name}-${hash}` };
+    if (w.kind === 'CronJob') {
+      const job = pod.labels['batch.kubernetes.io/job-name'] ?? pod.labels['job-name'];
+      if (job) k.job = { name: job };
+    }
+  }
+  return k;
 }
 
 export function decodedToEcs(d: Decoded): Record<string, unknown> {

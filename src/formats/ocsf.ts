@@ -12,8 +12,10 @@
 //   reported, so uid is its digest when it has one and the whole reference otherwise.
 // - pod_uuid is uuid_t: static pods' 32-hex config-hash UIDs do not fit and stay in
 //   unmapped.pod.uid only.
-// - Pod name, namespace, labels, hostNetwork and podtrail's own fields (attribution,
-//   cgroup, namespaces, seq, loss) go in `unmapped`, under their names in the JSON form.
+// - OCSF's container has labels ("k=v" strings, the pod's labels) and orchestrator
+//   (Kubernetes); it has no pod or workload object. Pod name, namespace, labels, workload
+//   {kind, name}, the --pod-annotations annotations, IPs, hostNetwork and podtrail's own fields
+//   (attribution, cgroup, namespaces, seq, loss) go in `unmapped`, under their names in the JSON form.
 // - LOSS records stay in class 4001 so a query on the class sees the gaps: activity
 //   Other (99), status Failure, severity Medium (missed audit data is a control failure),
 //   `count` the number of connections missed, start_time/end_time their span, and
@@ -78,7 +80,13 @@ function container(c: Container, pod: Pod | null): Record<string, unknown> {
 function unmapped(a: AuditRecord, enriched: boolean): Record<string, unknown> {
   const u: Record<string, unknown> = { node: a.node, instance: a.instance, seq: jsonLong(a.seq) };
   if (enriched) u.attribution = { ...a.attribution };
-  if (a.pod) u.pod = { name: a.pod.name, namespace: a.pod.namespace, uid: a.pod.uid, labels: { ...a.pod.labels }, hostNetwork: a.pod.hostNetwork };
+  if (a.pod) {
+    u.pod = {
+      name: a.pod.name, namespace: a.pod.namespace, uid: a.pod.uid, labels: { ...a.pod.labels }, hostNetwork: a.pod.hostNetwork,
+      workload: a.pod.workload ? { kind: a.pod.workload.kind, name: a.pod.workload.name } : null,
+      annotations: { ...a.pod.annotations }, ips: [...a.pod.ips],
+    };
+  }
   if (a.cgroup) u.cgroup = { id: jsonLong(a.cgroup.id), path: a.cgroup.path };
   for (const k of ['netns', 'mntns', 'pidns'] as const) if (a[k] !== null) u[k] = jsonLong(a[k] as bigint);
   if (a.utsName !== null) u.utsName = a.utsName;

@@ -74,12 +74,20 @@ export interface Container {
   image: null | string;
 }
 
+export interface Workload {
+  kind: string;
+  name: string;
+}
+
 export interface Pod {
   name: null | string;
   namespace: null | string;
   uid: null | string;
   labels: Record<string, string>;
   hostNetwork: boolean;
+  workload: null | Workload;
+  annotations: Record<string, string>;
+  ips: Array<string>;
 }
 
 export type AttributionStatus = 'POD' | 'CONTAINER' | 'HOST' | 'UNRESOLVED' | 'LOSS';
@@ -130,6 +138,8 @@ export interface PodMeta {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   hostNetwork: boolean;
+  workload: null | Workload;
+  ips: Array<string>;
 }
 
 export interface ContainerMeta {
@@ -149,4 +159,6 @@ export interface ContainerMeta {
   networkMode: null | string;
   utsMode: null | string;
   cgroupPaths: Array<string>;
+  origin: null | string;
+  bounded: null | string;
 }

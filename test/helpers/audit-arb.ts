@@ -27,6 +27,9 @@ export const auditArb: fc.Arbitrary<AuditRecord> = fc
     seq: u64,
     kind: fc.constantFrom('POD', 'CONTAINER', 'HOST', 'UNRESOLVED', 'LOSS', 'STATIC_POD'),
     labels: fc.dictionary(fc.string({ minLength: 1, maxLength: 20 }), fc.string({ maxLength: 30 }), { maxKeys: 4 }),
+    annotations: fc.dictionary(fc.string({ minLength: 1, maxLength: 20 }), fc.string({ maxLength: 30 }), { maxKeys: 2 }),
+    workload: fc.option(fc.record({ kind: fc.constantFrom('Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob', 'Pod'), name: fc.string({ minLength: 1, maxLength: 40 }) })),
+    ips: fc.array(fc.oneof(fc.ipV4(), fc.ipV6()), { maxLength: 2 }),
     image: fc.constantFrom('nginx:1.27', 'registry.local:5000/team/app@sha256:' + 'ab'.repeat(32), 'busybox', `sha256:${'cd'.repeat(32)}`, 'repo/app:v1@sha256:' + 'ef'.repeat(32)),
     name: text,
     count: fc.bigInt({ min: 1n, max: 1n << 40n }),
@@ -44,13 +47,13 @@ export const auditArb: fc.Arbitrary<AuditRecord> = fc
       result: { status: g.status, errno: g.status === 'OK' ? 0 : g.errno },
       process: { ...base.process!, pid: g.pid, tid: g.pid, ppid: g.ppid, nsPid: g.nsPid, uid: g.uid, comm: g.comm },
       container: { ...base.container!, image: g.image, name: g.name },
-      pod: { ...base.pod!, labels: g.labels, name: g.name },
+      pod: { ...base.pod!, labels: g.labels, name: g.name, annotations: g.annotations, workload: g.workload, ips: g.ips },
     };
     switch (g.kind) {
       case 'STATIC_POD': return { ...rec, pod: { ...rec.pod!, uid: '6db2f5a1b7a6e1a0f04b3ef3d2a2a1c5' } };
       case 'CONTAINER': return { ...rec, pod: null, attribution: { status: 'CONTAINER', source: 'docker', reason: null } };
       case 'HOST': return { ...rec, pod: null, container: null, attribution: { status: 'HOST', source: 'cgroup', reason: null } };
-      case 'UNRESOLVED': return { ...rec, container: { id: rec.container!.id, runtime: null, name: null, image: null }, pod: { name: null, namespace: null, uid: base.pod!.uid, labels: {}, hostNetwork: false }, attribution: { status: 'UNRESOLVED', source: 'cgroup', reason: 'no metadata' } };
+      case 'UNRESOLVED': return { ...rec, container: { id: rec.container!.id, runtime: null, name: null, image: null }, pod: { name: null, namespace: null, uid: base.pod!.uid, labels: {}, hostNetwork: false, workload: null, annotations: {}, ips: [] }, attribution: { status: 'UNRESOLVED', source: 'cgroup', reason: 'no metadata' } };
       case 'LOSS': return lossRecord({ count: g.count, time: g.time });
       default: return rec;
     }

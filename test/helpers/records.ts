@@ -33,7 +33,10 @@ export function sampleAudit(over: Partial<AuditRecord> = {}): AuditRecord {
   return {
     ...r,
     container: { id: 'b5fa49123b796b99fe605af0f8d019f3b3a8cb445b529b892e0d3788682469af', runtime: 'docker', name: 'app', image: 'nginx:1.27' },
-    pod: { name: 'web-7d9f', namespace: 'shop', uid: '35b82523-06c1-48e7-9e61-2521a89b703b', labels: { app: 'web' }, hostNetwork: false },
+    pod: {
+      name: 'web-7d9f', namespace: 'shop', uid: '35b82523-06c1-48e7-9e61-2521a89b703b', labels: { app: 'web' }, hostNetwork: false,
+      workload: { kind: 'Pod', name: 'web-7d9f' }, annotations: {}, ips: [],
+    },
     attribution: { status: 'POD', source: 'docker', reason: null },
     loss: null,
     ...over,

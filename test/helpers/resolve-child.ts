@@ -4,9 +4,9 @@
 // path, so the trace tells which root every open belongs to. Prints a summary as JSON.
 import { openSync, readFileSync } from 'node:fs';
 import { pino } from 'pino';
-import { createResolver } from '../../src/enrich/resolvers/index.js';
-import { readFileInRoot } from '../../src/enrich/safe-fs.js';
-import type { RuntimeHint } from '../../src/enrich/types.js';
+import { createResolver } from '../../src/runtime/index.js';
+import { readFileInRoot } from '../../src/runtime/safe-fs.js';
+import type { RuntimeHint } from '../../src/runtime/types.js';
 
 interface Spec { marker: string; roots: string[]; ids: string[]; hints: (RuntimeHint | null)[]; paths: string[] }
 

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { CriClient } from '../../src/runtime/cri/client.js';
 import { CriResolver } from '../../src/runtime/cri/resolver.js';
 import { CriWatcher } from '../../src/runtime/cri/watch.js';
+import { annotationFilter } from '../../src/runtime/pod-facts.js';
 import { checkPrerequisites, startContainerd, type Containerd, type CriPod } from '../helpers/containerd.js';
 import { PODTRAIL_BIN } from '../helpers/cli.js';
 import { createRootLogger } from '../../src/common/log.js';
@@ -41,7 +42,7 @@ if (!pre.ok) {
       db = await h.runPod({ name: 'db-0', namespace: 'data', qos: 'guaranteed', labels: { app: 'db', 'statefulset.kubernetes.io/pod-name': 'db-0' }, containers: [{ name: 'postgres', cmd: ['sleep', '100000'] }] });
       agent = await h.runPod({ name: 'node-agent-abcde', namespace: 'kube-system', qos: 'besteffort', hostNetwork: true, labels: { app: 'node-agent' }, containers: [{ name: 'agent', cmd: ['sleep', '100000'] }] });
       client = new CriClient(h.socket);
-      r = new CriResolver(client);
+      r = new CriResolver(client, { keepAnnotation: annotationFilter(['owner']) });
     });
 
     after(async () => {
@@ -64,22 +65,22 @@ if (!pre.ok) {
       assert.ok(res.ok, JSON.stringify(res));
       const { created, ...meta } = res.meta;
       assert.match(created ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
-      const seen = meta.pod?.annotations['kubernetes.io/config.seen'];
-      assert.ok(seen);
+      const ips = meta.pod?.ips ?? [];
+      assert.equal(ips.length, 1);
+      assert.match(ips[0]!, /^10\.231\.\d+\.\d+$/);
       assert.deepEqual(meta, {
         id, runtime: 'containerd', name: 'app', image: h.image, hostname: null, isSandbox: false, sandboxId: web.sandboxId,
         pod: {
           name: web.name, namespace: 'shop', uid: web.uid, labels: { app: 'web', 'pod-template-hash': '7d9f8b6c5d', track: 'v1' },
-          annotations: { owner: 'payments', 'kubernetes.io/config.seen': seen, 'kubernetes.io/config.source': 'api' }, hostNetwork: false,
+          // --pod-annotations owner: only that one is kept.
+          annotations: { owner: 'payments' }, hostNetwork: false, ips, workload: { kind: 'Deployment', name: 'web' },
         },
-        networkMode: null, utsMode: null,
+        networkMode: null, utsMode: null, origin: 'cri', bounded: null,
       });
       assert.equal(res.warning, undefined);
-      assert.equal(res.cri?.ips.length, 1);
-      assert.match(res.cri!.ips[0]!, /^10\.231\.\d+\.\d+$/);
       // The address is on the pod's eth0, inside the namespaces the test made.
       const ip = await h.exec(id, ['ip', '-4', '-o', 'addr', 'show', 'eth0']);
-      assert.match(ip.stdout, new RegExp(`inet ${res.cri!.ips[0]!.replace(/\./g, '\\.')}/24`));
+      assert.match(ip.stdout, new RegExp(`inet ${ips[0]!.replace(/\./g, '\\.')}/24`));
     });
 
     test('hostNetwork (namespace mode NODE): hostNetwork true, no pod IP of its own; the sandbox resolves as POD', async () => {
@@ -87,7 +88,8 @@ if (!pre.ok) {
       assert.ok(res.ok);
       assert.deepEqual(res.meta.pod?.labels, { app: 'node-agent' });
       assert.deepEqual([res.meta.pod?.hostNetwork, res.meta.networkMode, res.meta.utsMode], [true, 'host', 'host']);
-      assert.deepEqual(res.cri?.ips, []);
+      assert.deepEqual(res.meta.pod?.ips, []);
+      assert.deepEqual(res.meta.pod?.workload, { kind: 'Pod', name: agent.name });
       const sb = await r.resolve(agent.sandboxId);
       assert.ok(sb.ok);
       assert.deepEqual([sb.meta.isSandbox, sb.meta.name, sb.meta.sandboxId, sb.meta.pod?.name], [true, 'POD', agent.sandboxId, agent.name]);

@@ -7,9 +7,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../../src/common/log.js';
-import { attribute, planLookup, type AttributeInput } from '../../src/enrich/attribute.js';
-import { createResolver } from '../../src/enrich/resolvers/index.js';
-import type { ContainerMeta, ResolveResult } from '../../src/enrich/types.js';
+import { attribute, type AttributeInput } from '../../src/enrich/attribute.js';
+import { planLookup } from '../../src/runtime/cgroup-path.js';
+import { createResolver } from '../../src/runtime/index.js';
+import type { ContainerMeta, ResolveResult } from '../../src/runtime/types.js';
 
 const FIX = new URL('../../../test/fixtures/', import.meta.url);
 const fix = (rel: string): string => readFileSync(new URL(rel, FIX), 'utf8');
@@ -60,11 +61,11 @@ async function attributeWithResolver(cgroupPath: string, extra: Partial<Attribut
 
 const us = (uid: string) => uid.replaceAll('-', '_');
 const realCases = [
-  { runtime: 'docker', path: `/kubepods/burstable/pod${D_UID}/${D_APP}`, pod: ['web-7d9f8b6c5d-x2k4q', 'shop', D_UID], container: 'app', labels: { app: 'web', 'pod-template-hash': '7d9f8b6c5d' } },
-  { runtime: 'docker', path: `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${us(D_UID)}.slice/docker-${D_SB}.scope`, pod: ['web-7d9f8b6c5d-x2k4q', 'shop', D_UID], container: 'POD', labels: { app: 'web', 'pod-template-hash': '7d9f8b6c5d' }, sandbox: true },
-  { runtime: 'containerd', path: `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${us(C_UID)}.slice/cri-containerd-${C_APP}.scope`, pod: ['test-pod-9240', 'default', C_UID], container: 'test-pod-9240', labels: {} },
-  { runtime: 'containerd', path: `/kubepods-besteffort-pod${us(C_UID)}.slice:cri-containerd:${C_APP}`, pod: ['test-pod-9240', 'default', C_UID], container: 'test-pod-9240', labels: {} },
-  { runtime: 'cri-o', path: `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${us(O_UID)}.slice/crio-${O_APP}.scope`, pod: ['wasm-test', 'default', O_UID], container: 'app', labels: { run: 'wasm-test' } },
+  { runtime: 'docker', path: `/kubepods/burstable/pod${D_UID}/${D_APP}`, pod: ['web-7d9f8b6c5d-x2k4q', 'shop', D_UID], container: 'app', labels: { app: 'web', 'pod-template-hash': '7d9f8b6c5d' }, workload: { kind: 'Deployment', name: 'web' }, ips: [] },
+  { runtime: 'docker', path: `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${us(D_UID)}.slice/docker-${D_SB}.scope`, pod: ['web-7d9f8b6c5d-x2k4q', 'shop', D_UID], container: 'POD', labels: { app: 'web', 'pod-template-hash': '7d9f8b6c5d' }, workload: { kind: 'Deployment', name: 'web' }, ips: [], sandbox: true },
+  { runtime: 'containerd', path: `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${us(C_UID)}.slice/cri-containerd-${C_APP}.scope`, pod: ['test-pod-9240', 'default', C_UID], container: 'test-pod-9240', labels: {}, workload: { kind: 'Pod', name: 'test-pod-9240' }, ips: [] },
+  { runtime: 'containerd', path: `/kubepods-besteffort-pod${us(C_UID)}.slice:cri-containerd:${C_APP}`, pod: ['test-pod-9240', 'default', C_UID], container: 'test-pod-9240', labels: {}, workload: { kind: 'Pod', name: 'test-pod-9240' }, ips: [] },
+  { runtime: 'cri-o', path: `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${us(O_UID)}.slice/crio-${O_APP}.scope`, pod: ['wasm-test', 'default', O_UID], container: 'app', labels: { run: 'wasm-test' }, workload: { kind: 'Pod', name: 'wasm-test' }, ips: ['10.128.2.57'] },
 ];
 
 for (const c of realCases) {
@@ -75,13 +76,13 @@ for (const c of realCases) {
     assert.equal(a.reason, c.sandbox ? 'sandbox (pause) container' : null);
     assert.equal(a.container?.runtime, c.runtime);
     assert.equal(a.container?.name, c.container);
-    assert.deepEqual(a.pod, { name: c.pod[0], namespace: c.pod[1], uid: c.pod[2], labels: c.labels, hostNetwork: false });
+    assert.deepEqual(a.pod, { name: c.pod[0], namespace: c.pod[1], uid: c.pod[2], labels: c.labels, hostNetwork: false, workload: c.workload, annotations: {}, ips: c.ips });
   });
 }
 
 test('every cgroup fixture row, with no metadata: HOST for host paths, else UNRESOLVED with the path IDs', () => {
   const lines = fix('cgroup-paths.tsv').split('\n').filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith('path\t'));
-  assert.equal(lines.length, 48);
+  assert.equal(lines.length, 65);
   for (const line of lines) {
     const [p, , , , cid, uid] = line.split('\t') as [string, string, string, string, string, string];
     const a = attribute({ cgroupPath: p, node: NODE, resolved: planLookup(p) ? NOT_FOUND : undefined });
@@ -120,7 +121,7 @@ test('UTS hint: pod name taken only when no metadata, the path names a pod, and 
   const hinted = attribute({ ...base, utsName: 'web-7d9f' });
   assert.equal(hinted.status, 'UNRESOLVED');
   assert.equal(hinted.source, 'uts');
-  assert.deepEqual(hinted.pod, { name: 'web-7d9f', namespace: null, uid: D_UID, labels: {}, hostNetwork: false });
+  assert.deepEqual(hinted.pod, { name: 'web-7d9f', namespace: null, uid: D_UID, labels: {}, hostNetwork: false, workload: null, annotations: {}, ips: [] });
   assert.match(hinted.reason ?? '', /^NOT_FOUND: .*UTS hint/);
   assert.deepEqual(hinted.container, { id: 'e'.repeat(64), runtime: null, name: null, image: null });
 

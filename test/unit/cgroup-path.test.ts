@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// Every row of test/fixtures/cgroup-paths.tsv (real paths from Falco, Tetragon, Datadog, Elastic,
-// runc and issue threads; copied from /work/shared/fixtures) plus hostile and layout cases.
+// Every row of test/fixtures/cgroup-paths.tsv (real paths from Falco, Tetragon, Datadog, Elastic, StackRox, podman,
+// runc and issue threads; provenance in cgroup-paths.README.md) plus hostile and layout cases.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { MetadataError } from '../../src/common/errors.js';
-import { parseCgroupPath, tryParseCgroupPath, type CgroupKind } from '../../src/enrich/cgroup-path.js';
+import { parseCgroupPath, tryParseCgroupPath, type CgroupKind } from '../../src/runtime/cgroup-path.js';
 
 const FIXTURE = new URL('../../../test/fixtures/cgroup-paths.tsv', import.meta.url);
 const COLUMNS = ['path', 'runtime', 'driver', 'cgroup_version', 'container_id', 'pod_uid', 'qos', 'source'];
@@ -37,8 +37,8 @@ function loadRows(): Row[] {
 
 const rows = loadRows();
 
-test('fixture: all 48 rows are read', () => {
-  assert.equal(rows.length, 48);
+test('fixture: all 65 rows are read', () => {
+  assert.equal(rows.length, 65);
 });
 
 for (const { line, cells } of rows) {
@@ -87,6 +87,43 @@ test('layouts: systemd per runtime prefix, v2 nesting, literal slice form, pod-l
     // pod<uid> outside kubepods is not a pod cgroup
     [`/user.slice/pod${uid}/${id}`, { kind: 'container', podUid: undefined, containerId: id }],
     [`/kubepods/guaranteed/pod${uid}/${id}`, { podUid: undefined, kind: 'container' }],
+  ];
+  for (const [path, want] of cases) {
+    const got = parseCgroupPath(path);
+    for (const [k, v] of Object.entries(want)) assert.equal(got[k as keyof typeof got], v, `${path}: ${k}`);
+  }
+});
+
+test('podman: crun subgroup, --cgroups=split payload, cgroupfs pods, conmon; a podman pod is not a Kubernetes pod', () => {
+  const id = 'c'.repeat(64);
+  const podId = 'd'.repeat(64);
+  const uid = '1e597579-417e-482f-bf65-5fe170c3aebd';
+  const slice = `kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice`;
+  const cases: Array<[string, Partial<ReturnType<typeof parseCgroupPath>>]> = [
+    [`/machine.slice/libpod-${id}.scope/container`, { runtime: 'podman', containerId: id, kind: 'container' }],
+    [`/machine.slice/machine-libpod_pod_${podId}.slice/libpod-${id}.scope/container`, { runtime: 'podman', containerId: id, podUid: undefined, kind: 'container' }],
+    // crun's subgroup is the rule for any runtime's systemd scope (CRI-O on crun), pod UID kept
+    [`/kubepods.slice/kubepods-besteffort.slice/${slice}/crio-${id}.scope/container`, { runtime: 'cri-o', containerId: id, podUid: uid, kind: 'pod-container' }],
+    // ...but only directly under a scope: a cgroupfs leaf has no crun subgroup, and deeper children are not the container
+    [`/libpod_parent/libpod-${id}/container`, { containerId: undefined, kind: 'host' }],
+    [`/machine.slice/libpod-${id}.scope/container/init.scope`, { containerId: undefined, kind: 'host' }],
+    [`/machine.slice/libpod-${id}.scope/other`, { containerId: undefined, kind: 'host' }],
+    [`/machine.slice/libpod-conmon-${id}.scope/container`, { containerId: undefined, monitor: false, kind: 'host' }],
+    ['/container', { containerId: undefined, kind: 'host' }],
+    // --cgroups=split: payload under whatever cgroup podman ran in, with or without .scope
+    [`/system.slice/app.service/libpod-payload-${id}`, { runtime: 'podman', containerId: id, kind: 'container' }],
+    [`/system.slice/app.service/libpod-payload-${id}.scope/container`, { runtime: 'podman', containerId: id }],
+    [`/kubepods/besteffort/pod${uid}/libpod-payload-${id}`, { runtime: 'podman', containerId: id, podUid: uid, kind: 'pod-container' }],
+    [`/system.slice/app.service/libpod-payload-${id.slice(1)}`, { containerId: undefined, kind: 'host' }],
+    [`/system.slice/app.service/libpod-payload-${id}/init.scope`, { containerId: undefined, kind: 'host' }],
+    [`/system.slice/app.service/runtime`, { containerId: undefined, runtime: undefined, kind: 'host' }],
+    // cgroupfs: a 64-hex child of libpod_parent is a podman pod's cgroup
+    [`/libpod_parent/${podId}`, { runtime: undefined, containerId: undefined, kind: 'host' }],
+    [`/libpod_parent/${podId}/libpod-${id}`, { runtime: 'podman', containerId: id }],
+    [`/libpod_parent/${podId}/conmon`, { containerId: undefined, kind: 'host' }],
+    // rootless cgroup v1: the podman CLI's scope names the runtime of a bare id
+    [`/user.slice/user-1000.slice/user@1000.service/user.slice/podman-4242.scope/${id}`, { runtime: 'podman', containerId: id }],
+    [`/user.slice/user-1000.slice/user@1000.service/user.slice/podman-x.scope/${id}`, { runtime: undefined, containerId: id }],
   ];
   for (const [path, want] of cases) {
     const got = parseCgroupPath(path);

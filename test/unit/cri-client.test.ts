@@ -11,8 +11,8 @@ import * as grpc from '@grpc/grpc-js';
 import { CriClient } from '../../src/runtime/cri/client.js';
 import { CriResolver } from '../../src/runtime/cri/resolver.js';
 import { CriWithFiles } from '../../src/runtime/cri/with-files.js';
-import { LABEL_LIMITS } from '../../src/runtime/cri/bounds.js';
-import type { ContainerMeta, MetadataResolver } from '../../src/enrich/types.js';
+import { POD_FACT_LIMITS, annotationFilter } from '../../src/runtime/pod-facts.js';
+import type { ContainerMeta, MetadataResolver } from '../../src/runtime/types.js';
 import { CriStatusError, startFakeCri, startRawServer, type FakeCri } from '../helpers/cri-server.js';
 
 const hex = (c: string): string => c.repeat(64);
@@ -93,21 +93,24 @@ describe('CRI client and resolver against in-process runtimes', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const resolver = (socket: string, deadlineMs = 2_000): CriResolver => new CriResolver(new CriClient(socket, { deadlineMs }));
+  const resolver = (socket: string, deadlineMs = 2_000, globs: string[] = []): CriResolver =>
+    new CriResolver(new CriClient(socket, { deadlineMs }), { keepAnnotation: annotationFilter(globs) });
 
   test('CRI-O: a container is resolved whole from ListContainers + PodSandboxStatus; kubelet keys are not labels', async () => {
-    const r = resolver(crio.socket);
+    const r = resolver(crio.socket, 2_000, ['kubernetes.io/*']);
     const res = await r.resolve(APP);
     assert.ok(res.ok, JSON.stringify(res));
     const want: ContainerMeta = {
       id: APP, runtime: 'cri-o', name: 'web', image: 'quay.io/shop/web:1.2', hostname: null, isSandbox: false, sandboxId: SB,
-      pod: { name: 'web-7d9f8b6c5d-x2k4q', namespace: 'shop', uid: 'uid-web-7d9f8b6c5d-x2k4q', labels: { app: 'web-7d9f8b6c5d-x2k4q', 'pod-template-hash': '7d9f8b6c5d' }, annotations: { 'kubernetes.io/config.source': 'api' }, hostNetwork: false },
-      networkMode: null, utsMode: null, created: '2023-11-14T22:13:20.123456789Z',
+      pod: {
+        name: 'web-7d9f8b6c5d-x2k4q', namespace: 'shop', uid: 'uid-web-7d9f8b6c5d-x2k4q', labels: { app: 'web-7d9f8b6c5d-x2k4q', 'pod-template-hash': '7d9f8b6c5d' },
+        annotations: { 'kubernetes.io/config.source': 'api' }, hostNetwork: false, ips: ['10.88.0.7', 'fd00::7'], workload: { kind: 'Deployment', name: 'web' },
+      },
+      networkMode: null, utsMode: null, created: '2023-11-14T22:13:20.123456789Z', origin: 'cri', bounded: null,
     };
     assert.deepEqual(res.meta, want);
     assert.equal(res.source, `cri:${crio.socket}`);
     assert.equal(res.warning, undefined);
-    assert.deepEqual(res.cri?.ips, ['10.88.0.7', 'fd00::7']);
     r.client.close();
   });
 
@@ -141,9 +144,11 @@ describe('CRI client and resolver against in-process runtimes', () => {
     const res = await r.resolve(BIG_APP);
     assert.ok(res.ok, JSON.stringify(res).slice(0, 500));
     assert.equal(res.meta.pod?.name, 'hostile-1');
-    assert.equal(Object.keys(res.meta.pod!.labels).length, LABEL_LIMITS.maxEntries);
+    assert.equal(Object.keys(res.meta.pod!.labels).length, POD_FACT_LIMITS.labels.maxEntries);
     assert.ok(!('big0' in res.meta.pod!.labels));
-    assert.match(res.warning ?? '', /too large: kept 256 of 10004 pod labels; 3 over 320 bytes of key or 1024 of value; limit 256 entries/);
+    assert.equal(res.meta.bounded, 'pod labels bounded: kept 256 of 10004 (3 over 317-byte keys or 1024-byte values; 9745 past 256 entries or 65536 bytes)');
+    // Annotations are not asked for (no --pod-annotations): none kept, nothing to bound.
+    assert.deepEqual(res.meta.pod?.annotations, {});
     r.client.close();
   });
 
@@ -234,6 +239,8 @@ describe('CRI client and resolver against in-process runtimes', () => {
     assert.ok(res.ok);
     assert.equal(res.meta.pod?.name, 'p');
     assert.match(res.warning ?? '', /^CRI failed \(CRI Version on .*absent\.sock: .*\); pod from the runtime files, labels unknown$/);
+    // The same note travels with the version (meta.bounded) and so reaches attribution.reason.
+    assert.equal(res.meta.bounded, res.warning);
     // A runtime that does not know the container is not a failure: the files answer without a warning.
     const live = new CriWithFiles([resolver(crio.socket)], files);
     const other = await live.resolve(hex('8'));

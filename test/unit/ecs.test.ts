@@ -16,7 +16,10 @@ import { auditArb, lossRecord } from '../helpers/audit-arb.js';
 import { sampleAudit, sampleRaw } from '../helpers/records.js';
 
 interface EcsField { type: string; normalize?: string[]; required?: boolean; allowed_values?: Array<{ name: string; expected_event_types: string[] | null }>; expected_values?: string[] }
-const FIELDS = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'test/fixtures/ecs/ecs_fields.subset.json'), 'utf8')) as { fields: Record<string, EcsField> }).fields;
+const ECS_FIELDS = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'test/fixtures/ecs/ecs_fields.subset.json'), 'utf8')) as { fields: Record<string, EcsField> }).fields;
+// Not ECS: the kubernetes.* fields Elastic Agent's kubernetes processor writes (see the fixture's README).
+const K8S_FIELDS = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'test/fixtures/ecs/kubernetes_fields.json'), 'utf8')) as { fields: Record<string, EcsField> }).fields;
+const FIELDS: Record<string, EcsField> = { ...ECS_FIELDS, ...K8S_FIELDS };
 // Our own fields, outside ECS by design (ECS reserves no top-level "podtrail").
 const CUSTOM = /^podtrail\./;
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { Codec } from '../../src/schema/codec.js';
 import { DLQ_HEADERS, EnrichProcessor, type InMessage } from '../../src/enrich/processor.js';
-import type { MetadataResolver, ResolveResult } from '../../src/enrich/types.js';
+import type { MetadataResolver, ResolveResult } from '../../src/runtime/types.js';
 import { sampleRaw } from '../helpers/records.js';
 
 const codec = new Codec();

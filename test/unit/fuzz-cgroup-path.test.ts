@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { MetadataError } from '../../src/common/errors.js';
-import { parseCgroupPath, tryParseCgroupPath, type ParsedCgroup } from '../../src/enrich/cgroup-path.js';
+import { parseCgroupPath, tryParseCgroupPath, type ParsedCgroup } from '../../src/runtime/cgroup-path.js';
 import { fuzzSuite, timed } from '../helpers/fuzz.js';
 
 const CALL_MS = 500;
@@ -22,8 +22,8 @@ const uid = fc.tuple(hex(8), hex(4), hex(4), hex(4), hex(12));
 // Pieces kubelet and the runtimes put in cgroup names, real ones, and hostile ones.
 const component = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom(...REAL_PARTS) },
-  { weight: 2, arbitrary: fc.constantFrom('kubepods', 'burstable', 'besteffort', 'kubepods.slice', 'docker', 'k8s.io', 'system.slice', 'docker.service', 'kubelet.slice') },
-  { weight: 2, arbitrary: fc.tuple(fc.constantFrom('docker-', 'cri-containerd-', 'crio-', 'libpod-', 'nerdctl-', 'crio-conmon-', 'libpod-conmon-', ''), hex(64), fc.constantFrom('.scope', '', '.scope.x')).map((a) => a.join('')) },
+  { weight: 2, arbitrary: fc.constantFrom('kubepods', 'burstable', 'besteffort', 'kubepods.slice', 'docker', 'k8s.io', 'system.slice', 'docker.service', 'kubelet.slice', 'container', 'libpod_parent', 'runtime', 'podman-42.scope') },
+  { weight: 2, arbitrary: fc.tuple(fc.constantFrom('docker-', 'cri-containerd-', 'crio-', 'libpod-', 'nerdctl-', 'crio-conmon-', 'libpod-conmon-', 'libpod-payload-', ''), hex(64), fc.constantFrom('.scope', '', '.scope.x')).map((a) => a.join('')) },
   { weight: 2, arbitrary: fc.tuple(fc.constantFrom('pod', 'kubepods-burstable-pod', 'kubepods-besteffort-pod', 'kubepods-pod', 'kubelet-kubepods-pod', 'Burstable-pod', 'BestEffort-pod'), uid, fc.constantFrom('-', '_'), fc.constantFrom('', '.slice'))
     .map(([p, u, sep, s]) => `${p}${u.join(sep)}${s}`) },
   { weight: 1, arbitrary: fc.tuple(fc.constantFrom('kubepods-burstable-pod1.slice', 'x.slice', ':.slice'), fc.constantFrom('cri-containerd', 'crio', 'docker', 'bogus'), hex(64)).map((a) => a.join(':')) },
@@ -43,10 +43,12 @@ const UID = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0
 /** What a successful parse promises. */
 function consistent(path: string, r: ParsedCgroup): void {
   assert.ok(KINDS.has(r.kind));
-  const leaf = path.split('/').pop()!;
+  const parts = path.split('/');
+  // crun's subgroup: <scope>/container is the scope's container.
+  const leaf = parts.at(-1) === 'container' && parts.length > 2 ? parts.at(-2)! : parts.at(-1)!;
   if (r.containerId !== undefined) {
     assert.match(r.containerId, /^[0-9a-f]{64}$/);
-    assert.ok(leaf.includes(r.containerId), 'the container ID comes from the leaf');
+    assert.ok(leaf.includes(r.containerId), 'the container ID comes from the leaf (or the scope above crun\'s subgroup)');
     assert.equal(r.monitor, false);
   }
   if (r.podUid !== undefined) {

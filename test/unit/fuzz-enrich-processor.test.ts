@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { Codec } from '../../src/schema/codec.js';
 import { fingerprintBytesLE } from '../../src/schema/rabin.js';
 import { DLQ_HEADERS, EnrichProcessor, type InMessage } from '../../src/enrich/processor.js';
-import type { MetadataResolver, ResolveResult } from '../../src/enrich/types.js';
+import type { MetadataResolver, ResolveResult } from '../../src/runtime/types.js';
 import type { RawConnectEvent } from '../../src/schema/types.js';
 import { avroArb } from '../helpers/avro-arb.js';
 import { fuzzSuite, mainTest, timedAsync } from '../helpers/fuzz.js';

@@ -9,7 +9,7 @@ import { lstatSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { MetadataError } from '../../src/common/errors.js';
-import { readFileInRoot, readJsonInRoot } from '../../src/enrich/safe-fs.js';
+import { readFileInRoot, readJsonInRoot } from '../../src/runtime/safe-fs.js';
 import { fuzzSuite, timedAsync } from '../helpers/fuzz.js';
 import { A, OUTSIDE_MARKER, buildTree, treeBase, metadataDocs, treeArb } from '../helpers/host-tree.js';
 import { assertWatchWorks, watchFsReads } from '../helpers/open-watch.js';

@@ -52,7 +52,7 @@ test('raw JSON form has the contract names and no attribution', () => {
 test('audit JSON form adds container, pod and attribution', () => {
   const j = auditToJson(sampleAudit());
   assert.deepEqual(j.container, { id: 'b5fa49123b796b99fe605af0f8d019f3b3a8cb445b529b892e0d3788682469af', runtime: 'docker', name: 'app', image: 'nginx:1.27' });
-  assert.deepEqual(j.pod, { name: 'web-7d9f', namespace: 'shop', uid: '35b82523-06c1-48e7-9e61-2521a89b703b', labels: { app: 'web' }, hostNetwork: false });
+  assert.deepEqual(j.pod, { name: 'web-7d9f', namespace: 'shop', uid: '35b82523-06c1-48e7-9e61-2521a89b703b', labels: { app: 'web' }, hostNetwork: false, workload: { kind: 'Pod', name: 'web-7d9f' }, annotations: {}, ips: [] });
   assert.deepEqual(j.attribution, { status: 'POD', source: 'docker', reason: null });
   const keys = Object.keys(j);
   for (const k of ['eventId', 'seq', 'time', 'node', 'protocol', 'family', 'src', 'dst', 'result', 'process', 'netns', 'utsName', 'cgroup', 'container', 'pod', 'attribution']) {

@@ -8,9 +8,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../../src/common/log.js';
-import { parseCgroupPath } from '../../src/enrich/cgroup-path.js';
-import { ContainerdResolver, createResolver } from '../../src/enrich/resolvers/index.js';
-import type { ContainerMeta, ResolveResult } from '../../src/enrich/types.js';
+import { parseCgroupPath } from '../../src/runtime/cgroup-path.js';
+import { ContainerdResolver, createResolver } from '../../src/runtime/index.js';
+import type { ContainerMeta, ResolveResult } from '../../src/runtime/types.js';
 
 const FIX = new URL('../../../test/fixtures/runtime-metadata/containerd/', import.meta.url);
 type Spec = Record<string, any>;

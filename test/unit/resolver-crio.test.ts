@@ -8,9 +8,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../../src/common/log.js';
-import { parseCgroupPath } from '../../src/enrich/cgroup-path.js';
-import { CrioResolver, createResolver } from '../../src/enrich/resolvers/index.js';
-import type { ContainerMeta, ResolveResult } from '../../src/enrich/types.js';
+import { parseCgroupPath } from '../../src/runtime/cgroup-path.js';
+import { CrioResolver, createResolver } from '../../src/runtime/index.js';
+import type { ContainerMeta, ResolveResult } from '../../src/runtime/types.js';
 
 const FIX = new URL('../../../test/fixtures/runtime-metadata/cri-o/', import.meta.url);
 type Spec = Record<string, any>;
@@ -62,6 +62,8 @@ const POD = {
   labels: { run: 'wasm-test' },
   annotations: { 'kubernetes.io/config.seen': '2023-05-10T16:35:33.916202677Z', 'kubernetes.io/config.source': 'api' },
   hostNetwork: false,
+  // The sandbox's io.kubernetes.cri-o.IP.0.
+  ips: ['10.128.2.57'],
 };
 
 test('app container: pod from plain annotations, labels from the sandbox io.kubernetes.cri-o.Labels', async () => {

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DockerResolver, createResolver } from '../../src/enrich/resolvers/index.js';
+import { DockerResolver, createResolver } from '../../src/runtime/index.js';
 import type { Logger } from '../../src/common/log.js';
-import type { ContainerMeta, ResolveResult } from '../../src/enrich/types.js';
+import type { ContainerMeta, ResolveResult } from '../../src/runtime/types.js';
 
 const FIX = new URL('../../../test/fixtures/runtime-metadata/docker/', import.meta.url);
 const fixture = (name: string): string => readFileSync(new URL(name, FIX), 'utf8');

@@ -5,8 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MetaTable } from '../../src/enrich/meta-table.js';
-import { TopicResolver } from '../../src/enrich/resolvers/topic.js';
-import type { MetadataResolver, ResolveResult } from '../../src/enrich/types.js';
+import { TopicResolver } from '../../src/enrich/topic-resolver.js';
+import type { MetadataResolver, ResolveResult } from '../../src/runtime/types.js';
 import type { ContainerMeta as MetaRecord } from '../../src/schema/types.js';
 
 const A = 'a'.repeat(64);

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, truncateSync,
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { MetadataError } from '../../src/common/errors.js';
-import { parseJson, readFileBounded, readFileInRoot, readJsonInRoot } from '../../src/enrich/safe-fs.js';
+import { parseJson, readFileBounded, readFileInRoot, readJsonInRoot } from '../../src/runtime/safe-fs.js';
 
 let base: string;
 let root: string;

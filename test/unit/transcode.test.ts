@@ -11,7 +11,7 @@ import { attribute, type Attribution } from '../../src/enrich/attribute.js';
 import { auditFromRaw } from '../../src/enrich/audit.js';
 import { AuditTranscoder, TranscodedAudit } from '../../src/enrich/transcode.js';
 import { EnrichProcessor, type InMessage, type OutMessage } from '../../src/enrich/processor.js';
-import type { MetadataResolver, ResolveResult } from '../../src/enrich/types.js';
+import type { MetadataResolver, ResolveResult } from '../../src/runtime/types.js';
 import type { RawConnectEvent } from '../../src/schema/types.js';
 import { plain, sampleRaw } from '../helpers/records.js';
 

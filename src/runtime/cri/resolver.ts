@@ -6,15 +6,17 @@
 // - PodSandboxStatus: pod name, namespace, uid, labels, annotations, network mode (NODE is
 //   hostNetwork) and IPs. Cached per sandbox: CRI fixes labels when the sandbox is created,
 //   so an answer stays true until the sandbox goes (forget() is called on deletion).
-// - Labels and annotations are bounded (bounds.ts); what is cut is said in the warning.
+// - The answer goes through finishPodFacts (pod-facts.ts) like every runtime's: annotations
+//   filtered by --pod-annotations, labels bounded (what is cut is named in meta.bounded, which
+//   reaches attribution.reason), IPs checked, workload inferred. origin is 'cri'.
 // - Answers are NOT_FOUND only when the runtime says it does not know the ID; an unreachable
 //   or broken runtime is IO with the reason, so the caller falls back to files and says why.
 import { LRUCache } from 'lru-cache';
 import { CriError, errMessage } from '../../common/errors.js';
 import { isoNanos } from '../../schema/json-form.js';
-import { withoutKubeletKeys } from '../../enrich/resolvers/common.js';
-import { isContainerId, type ContainerMeta, type MetadataResolver, type ResolveResult, type Runtime } from '../../enrich/types.js';
-import { ANNOTATION_LIMITS, LABEL_LIMITS, boundMap } from './bounds.js';
+import { withoutKubeletKeys } from '../common.js';
+import { isContainerId, type ContainerMeta, type MetadataResolver, type ResolveResult, type Runtime } from '../types.js';
+import { finishPodFacts } from '../pod-facts.js';
 import type { CriClient } from './client.js';
 import type { CriContainer, CriSandboxStatus } from './types.js';
 
@@ -28,16 +30,12 @@ export interface CriResolverOptions {
   defaultRuntime?: Runtime;
   sandboxTtlMs?: number;
   sandboxCacheSize?: number;
+  /** --pod-annotations: which pod annotations to keep (default none) */
+  keepAnnotation?: (key: string) => boolean;
   clock?: () => number;
 }
 
-/** What CRI says about a pod beyond ContainerMeta's fields today. */
-export interface CriPodExtra {
-  ips: string[];
-  sandboxState: string | number;
-}
-
-export type CriResolveResult = ResolveResult & { cri?: CriPodExtra };
+export type CriResolveResult = ResolveResult;
 
 /** Version's runtime_name -> our runtime names (cri-dockerd answers "docker"). */
 export function runtimeFromName(name: string): Runtime | undefined {
@@ -141,7 +139,7 @@ export class CriResolver implements MetadataResolver {
     const meta = this.base(c.id, runtime, c.name || null, image || c.imageRef || null, c.createdAtNs);
     if (!isContainerId(c.podSandboxId)) {
       // A CRI container always has a sandbox; without one this is not a pod we can name.
-      return { ok: true, meta, source: `cri:${this.client.socket}`, warning: 'CRI container has no valid pod_sandbox_id' };
+      return { ok: true, meta: this.finish(meta), source: `cri:${this.client.socket}`, warning: 'CRI container has no valid pod_sandbox_id' };
     }
     meta.sandboxId = c.podSandboxId;
     let status: CriSandboxStatus;
@@ -150,7 +148,7 @@ export class CriResolver implements MetadataResolver {
     } catch (err) {
       // The container is known without its pod: say what is missing, keep what we have.
       warnings.push(`pod sandbox unreadable: ${failure(err).reason}`);
-      return { ok: true, meta, source: `cri:${this.client.socket}`, warning: warnings.join('; ') };
+      return { ok: true, meta: this.finish(meta), source: `cri:${this.client.socket}`, warning: warnings.join('; ') };
     }
     return this.withPod(meta, status);
   }
@@ -158,31 +156,28 @@ export class CriResolver implements MetadataResolver {
   private base(id: string, runtime: Runtime, name: string | null, image: string | null, createdAtNs: bigint): ContainerMeta {
     return {
       id, runtime, name, image, hostname: null, isSandbox: false, sandboxId: null, pod: null,
-      networkMode: null, utsMode: null, created: createdAtNs > 0n ? isoNanos(createdAtNs) : null,
+      networkMode: null, utsMode: null, created: createdAtNs > 0n ? isoNanos(createdAtNs) : null, origin: 'cri',
     };
+  }
+
+  private finish(meta: ContainerMeta): ContainerMeta {
+    return finishPodFacts(meta, this.opts.keepAnnotation ?? (() => false));
   }
 
   private withPod(meta: ContainerMeta, s: CriSandboxStatus): CriResolveResult {
     const source = `cri:${this.client.socket}`;
-    const extra: CriPodExtra = { ips: s.ips.slice(0, 16), sandboxState: s.state };
     if (s.name === '' || s.namespace === '') {
-      return { ok: true, meta, source, warning: 'CRI sandbox has no pod name or namespace', cri: extra };
+      return { ok: true, meta: this.finish(meta), source, warning: 'CRI sandbox has no pod name or namespace' };
     }
-    const labels = boundMap('pod labels', withoutKubeletKeys(s.labels), LABEL_LIMITS);
-    const annotations = boundMap('pod annotations', s.annotations, ANNOTATION_LIMITS);
     const hostNetwork = s.networkMode === 'NODE';
-    meta.pod = { name: s.name, namespace: s.namespace, uid: s.uid, labels: labels.map, annotations: annotations.map, hostNetwork };
+    meta.pod = { name: s.name, namespace: s.namespace, uid: s.uid, labels: withoutKubeletKeys(s.labels), annotations: s.annotations, hostNetwork, ips: s.ips };
     if (hostNetwork) {
       meta.networkMode = 'host';
       meta.utsMode = 'host';
     }
-    const notes: string[] = [];
-    const cut = [labels.cut, annotations.cut].filter((x): x is string => x !== undefined);
-    if (cut.length > 0) notes.push(`CRI sandbox ${s.id || meta.sandboxId} too large: ${cut.join('; ')}`);
+    const out: CriResolveResult = { ok: true, meta: this.finish(meta), source };
     // A mode this subset does not name (a newer runtime's) is not taken for hostNetwork, but said.
-    if (typeof s.networkMode === 'number') notes.push(`CRI sandbox network mode ${s.networkMode} unknown; hostNetwork taken as false`);
-    const out: CriResolveResult = { ok: true, meta, source, cri: extra };
-    if (notes.length > 0) out.warning = notes.join('; ');
+    if (typeof s.networkMode === 'number') out.warning = `CRI sandbox network mode ${s.networkMode} unknown; hostNetwork taken as false`;
     return out;
   }
 }

@@ -2,7 +2,7 @@
 // The CRI runtimes of a node, opened together: one client, resolver and watcher per socket,
 // and the resolver that asks them before the runtime files.
 import type { Logger } from '../../common/log.js';
-import type { MetadataResolver } from '../../enrich/types.js';
+import type { MetadataResolver } from '../types.js';
 import { CriClient } from './client.js';
 import { CriResolver } from './resolver.js';
 import { criSockets, type CriSocket } from './sockets.js';
@@ -25,11 +25,15 @@ export async function openCriRuntimes(o: {
   deadlineMs?: number;
   pollMs?: number;
   files: MetadataResolver;
+  keepAnnotation?: (key: string) => boolean;
   log: Logger;
 }): Promise<CriRuntimes> {
   const sockets = await criSockets(o.hostRoot, o.sockets ?? []);
   const clients = sockets.map((s) => new CriClient(s.path, o.deadlineMs !== undefined ? { deadlineMs: o.deadlineMs } : {}));
-  const resolvers = clients.map((c, i) => new CriResolver(c, sockets[i]!.runtime ? { defaultRuntime: sockets[i]!.runtime } : {}));
+  const resolvers = clients.map((c, i) => new CriResolver(c, {
+    ...(sockets[i]!.runtime ? { defaultRuntime: sockets[i]!.runtime } : {}),
+    ...(o.keepAnnotation ? { keepAnnotation: o.keepAnnotation } : {}),
+  }));
   const watchers = clients.map((c) => new CriWatcher(c, o.log, o.pollMs !== undefined ? { pollMs: o.pollMs } : {}));
   return {
     sockets, resolvers, watchers,

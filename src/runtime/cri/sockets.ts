@@ -5,7 +5,7 @@
 import { lstat, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../../common/errors.js';
-import type { Runtime } from '../../enrich/types.js';
+import type { Runtime } from '../types.js';
 
 export interface KnownSocket {
   /** node path */

@@ -10,7 +10,7 @@
 //   every container look deleted.
 import type { Logger } from '../../common/log.js';
 import { CriError, errMessage } from '../../common/errors.js';
-import { isContainerId } from '../../enrich/types.js';
+import { isContainerId } from '../types.js';
 import type { CriClient, EventStream } from './client.js';
 
 export const CRI_WATCH_DEFAULTS = {

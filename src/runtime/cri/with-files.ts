@@ -4,7 +4,7 @@
 // Then the answer says so in its warning (which becomes attribution.reason), and a failing
 // socket is logged once per socket and kind of failure, not once per container.
 import type { Logger } from '../../common/log.js';
-import type { MetadataResolver, ResolveResult, RuntimeHint } from '../../enrich/types.js';
+import type { MetadataResolver, ResolveResult, RuntimeHint } from '../types.js';
 import type { CriResolver, CriResolveResult } from './resolver.js';
 
 const FELL_BACK = 'CRI failed (';
@@ -63,8 +63,11 @@ export class CriWithFiles implements MetadataResolver {
     const why = `${FELL_BACK}${failed.join('; ')})`;
     if (f.ok) {
       // Docker's files carry pod labels; containerd's and CRI-O's (without their socket) may not.
-      const what = f.meta.runtime === 'containerd' ? '; pod from the runtime files, labels unknown' : '; from the runtime files';
-      return { ...f, warning: [why + what, f.warning].filter(Boolean).join('; ') };
+      const note = why + (f.meta.runtime === 'containerd' ? '; pod from the runtime files, labels unknown' : '; from the runtime files');
+      // meta.bounded is the note that travels with the version on the containers topic and ends
+      // in attribution.reason, so a record says why its labels are missing wherever it is enriched.
+      const meta = { ...f.meta, bounded: [note, f.meta.bounded].filter(Boolean).join('; ') };
+      return { ...f, meta, warning: [note, f.warning].filter(Boolean).join('; ') };
     }
     return { ok: false, code: f.code === 'NOT_FOUND' ? 'IO' : f.code, reason: `${why}; files: ${f.reason}` };
   }

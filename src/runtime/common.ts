@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Helpers shared by the runtime resolvers: typed access to untrusted JSON, kubelet's keys,
 // and turning thrown errors into unresolved results.
-import { MetadataError, errMessage } from '../../common/errors.js';
-import { tryParseCgroupPath } from '../cgroup-path.js';
-import type { ResolveResult } from '../types.js';
+import { MetadataError, errMessage } from '../common/errors.js';
+import { tryParseCgroupPath } from './cgroup-path.js';
+import type { ResolveResult } from './types.js';
 
 export type Json = Record<string, unknown>;
 

@@ -2,9 +2,9 @@
 // Docker (dockershim / cri-dockerd) metadata from the data root, the seed's way: no API calls.
 // <data-root>/containers/<id>/config.v2.json (labels, name, image, hostname) and hostconfig.json
 // (NetworkMode, UTSMode). Pod labels live only on the sandbox, found via io.kubernetes.sandbox.id.
-import { MetadataError } from '../../common/errors.js';
-import { parseJson, readFileBounded, readJsonInRoot } from '../safe-fs.js';
-import { isContainerId, type Clock, type ContainerMeta, type MetadataResolver, type ResolveResult } from '../types.js';
+import { MetadataError } from '../common/errors.js';
+import { parseJson, readFileBounded, readJsonInRoot } from './safe-fs.js';
+import { isContainerId, type Clock, type ContainerMeta, type MetadataResolver, type ResolveResult } from './types.js';
 import { asRecord, failure, str, stringMap, withoutKubeletKeys, type Json } from './common.js';
 
 export const DEFAULT_DOCKER_DATA_ROOT = '/var/lib/docker';

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // The composite resolver: tries the runtime the cgroup path hints at first, then the others,
-// each behind its own cache. An unresolved container's reason (or a partial result's warning)
+// each behind its own cache. Each runtime is a MetadataResolver (types.ts); how to add one is
+// in this folder's README.md. An unresolved container's reason (or a partial result's warning)
 // is logged once per container and reason, not once per event.
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
-import { ConfigError } from '../../common/errors.js';
-import { moduleLogger, type Logger } from '../../common/log.js';
-import { DEFAULT_MAX_FILE_BYTES } from '../safe-fs.js';
+import { ConfigError } from '../common/errors.js';
+import { moduleLogger, type Logger } from '../common/log.js';
+import { DEFAULT_MAX_FILE_BYTES } from './safe-fs.js';
 import {
   RUNTIMES,
   isContainerId,
@@ -16,11 +17,12 @@ import {
   type ResolverOptions,
   type Runtime,
   type RuntimeHint,
-} from '../types.js';
+} from './types.js';
 import { CachedResolver, type CacheStats } from './cache.js';
 import { ContainerdResolver } from './containerd.js';
 import { CrioResolver } from './crio.js';
 import { DockerResolver } from './docker.js';
+import { annotationFilter, finishPodFacts } from './pod-facts.js';
 
 export const RESOLVER_DEFAULTS = {
   hostRoot: '/',
@@ -45,7 +47,7 @@ export interface CompositeResolver extends MetadataResolver {
 }
 
 export interface CreateResolverOptions extends ResolverOptions {
-  /** Default moduleLogger('enrich.resolver'). */
+  /** Default moduleLogger('runtime.resolver'). */
   logger?: Logger;
 }
 
@@ -84,10 +86,12 @@ export function createResolver(opts: CreateResolverOptions = {}): CompositeResol
     if (!RUNTIMES.includes(r)) throw new ConfigError(`unknown runtime ${JSON.stringify(r)}; known: ${RUNTIMES.join(', ')}`);
   }
   const clock = opts.clock ?? Date.now;
-  const log = opts.logger ?? moduleLogger('enrich.resolver');
+  const log = opts.logger ?? moduleLogger('runtime.resolver');
 
   const cacheOpts = { ttlMs, negativeTtlMs, size, clock };
-  const make = (r: Runtime): MetadataResolver => {
+  const keepAnnotation = annotationFilter(opts.podAnnotations ?? []);
+  const make = (r: Runtime): MetadataResolver => withPodFacts(makeRuntime(r), keepAnnotation);
+  const makeRuntime = (r: Runtime): MetadataResolver => {
     switch (r) {
       case 'docker':
         return new DockerResolver({ hostRoot, dockerConfigPath: opts.dockerConfigPath, maxFileBytes, configTtlMs: ttlMs, configNegativeTtlMs: negativeTtlMs, clock });
@@ -175,7 +179,22 @@ export function createResolver(opts: CreateResolverOptions = {}): CompositeResol
   };
 }
 
+/**
+ * A resolver whose answers leave src/runtime finished (pod-facts.ts): annotations filtered,
+ * labels bounded, workload inferred. Every runtime, files or CRI, goes through this once,
+ * before the cache, so a cached answer is the finished one.
+ */
+export function withPodFacts(inner: MetadataResolver, keepAnnotation: (key: string) => boolean): MetadataResolver {
+  return {
+    async resolve(containerId, hint, at) {
+      const res = await inner.resolve(containerId, hint, at);
+      return res.ok ? { ...res, meta: finishPodFacts(res.meta, keepAnnotation) } : res;
+    },
+  };
+}
+
 export { CachedResolver } from './cache.js';
+export { annotationFilter, finishPodFacts, POD_FACT_LIMITS } from './pod-facts.js';
 export { ContainerdResolver } from './containerd.js';
 export { CrioResolver } from './crio.js';
 export { DockerResolver, dataRootFromDaemonJson } from './docker.js';

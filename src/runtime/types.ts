@@ -3,6 +3,9 @@
 // Keep ContainerMeta aligned with src/schema/container-meta.avsc (PodMeta there has
 // non-null name/namespace/uid, hence uid '' below when a runtime does not record it).
 import type { MetadataError } from '../common/errors.js';
+import type { Workload } from './workload.js';
+
+export type { Workload, WorkloadKind } from './workload.js';
 
 /** Runtimes we have a node-file resolver for. */
 export type Runtime = 'docker' | 'containerd' | 'cri-o';
@@ -10,6 +13,12 @@ export const RUNTIMES: readonly Runtime[] = ['docker', 'containerd', 'cri-o'];
 
 /** What a cgroup path can tell about the runtime; podman and nerdctl have no resolver of their own. */
 export type RuntimeHint = Runtime | 'podman' | 'nerdctl';
+
+/** What a record's container.runtime says: nerdctl's containers are containerd's. */
+export type RecordRuntime = Runtime | 'podman';
+
+/** Where a resolver got its facts: the runtime's files, or its CRI API. */
+export type MetaOrigin = 'files' | 'cri';
 
 export type MetadataCode = MetadataError['code'];
 
@@ -19,8 +28,13 @@ export interface PodMeta {
   /** '' when the runtime's files do not carry it (containerd before 1.6.x/1.7); attribution fills it from the cgroup path. */
   uid: string;
   labels: Record<string, string>;
+  /** Only the annotations the operator asked for (--pod-annotations); see pod-facts.ts. */
   annotations: Record<string, string>;
   hostNetwork: boolean;
+  /** Inferred from labels and pod name (workload.ts); set by finishPodFacts, null when the names do not add up. */
+  workload?: Workload | null;
+  /** The pod's IP addresses, as the runtime reports them. */
+  ips?: string[];
 }
 
 export interface ContainerMeta {
@@ -40,6 +54,10 @@ export interface ContainerMeta {
   utsMode: string | null;
   /** Creation time as the runtime recorded it (RFC 3339), when its files carry it. */
   created?: string | null;
+  /** Default 'files'. A CRI-backed resolver sets 'cri'; attribution.source then says cri. */
+  origin?: MetaOrigin;
+  /** What finishPodFacts cut from hostile labels or annotations, and why; null/absent when nothing. */
+  bounded?: string | null;
 }
 
 export type ResolveResult =
@@ -77,6 +95,8 @@ export interface ResolverOptions {
   runtimes?: Runtime[];
   /** containerd namespaces searched, in order. Default ['k8s.io', 'default']. */
   containerdNamespaces?: string[];
+  /** Globs (`*`, `?`) of the pod annotation keys to keep. Default none: annotations can hold secrets. */
+  podAnnotations?: string[];
   /** Default Date.now. */
   clock?: Clock;
 }

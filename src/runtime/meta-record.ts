@@ -4,14 +4,15 @@
 import { createHash } from 'node:crypto';
 import type { ContainerMeta as MetaRecord } from '../schema/types.js';
 import { parseIsoNanos } from '../schema/json-form.js';
-import type { ContainerMeta, Runtime } from './types.js';
+import type { ContainerMeta, MetaOrigin, PodMeta, Runtime } from './types.js';
+import { inferWorkload } from './workload.js';
 
 /** What identifies a metadata version: changes here mean a new version on the topic. */
 export function metaFingerprint(m: ContainerMeta): string {
   const stable = {
     name: m.name, image: m.image, hostname: m.hostname, isSandbox: m.isSandbox, sandboxId: m.sandboxId,
     pod: m.pod ? { ...m.pod, labels: sorted(m.pod.labels), annotations: sorted(m.pod.annotations) } : null,
-    networkMode: m.networkMode, utsMode: m.utsMode,
+    networkMode: m.networkMode, utsMode: m.utsMode, origin: m.origin ?? 'files', bounded: m.bounded ?? null,
   };
   return createHash('sha256').update(JSON.stringify(stable)).digest('hex').slice(0, 32);
 }
@@ -38,18 +39,42 @@ export function toMetaRecord(
     containerId: m.id, node: t.node, runtime: m.runtime, time: t.time, firstSeen: t.firstSeen, validFrom: t.validFrom,
     deletedTime: t.deletedTime ?? null, name: m.name, image: m.image, hostname: m.hostname, isSandbox: m.isSandbox,
     sandboxId: m.sandboxId,
-    pod: m.pod ? { name: m.pod.name, namespace: m.pod.namespace, uid: m.pod.uid, labels: { ...m.pod.labels }, annotations: { ...m.pod.annotations }, hostNetwork: m.pod.hostNetwork } : null,
+    pod: m.pod
+      ? {
+        name: m.pod.name, namespace: m.pod.namespace, uid: m.pod.uid, labels: { ...m.pod.labels }, annotations: { ...m.pod.annotations },
+        hostNetwork: m.pod.hostNetwork, workload: m.pod.workload ? { ...m.pod.workload } : null, ips: [...(m.pod.ips ?? [])],
+      }
+      : null,
     networkMode: m.networkMode, utsMode: m.utsMode, cgroupPaths: t.cgroupPaths ?? [],
+    origin: m.origin ?? 'files', bounded: m.bounded ?? null,
   };
 }
 
 const RUNTIMES: readonly Runtime[] = ['docker', 'containerd', 'cri-o'];
 
-export function fromMetaRecord(r: MetaRecord): ContainerMeta {
+/**
+ * A version read back from the containers topic. keepAnnotation is the reader's own
+ * --pod-annotations (the node already applied its own). Older writers carry no workload: it is
+ * inferred here from the labels they do carry, as the node would have.
+ */
+export function fromMetaRecord(r: MetaRecord, keepAnnotation: (key: string) => boolean = () => true): ContainerMeta {
   const runtime = (RUNTIMES as readonly string[]).includes(r.runtime) ? (r.runtime as Runtime) : 'docker';
+  let pod: PodMeta | null = null;
+  if (r.pod) {
+    const annotations: Record<string, string> = {};
+    for (const [k, v] of Object.entries(r.pod.annotations)) {
+      if (keepAnnotation(k)) Object.defineProperty(annotations, k, { value: v, enumerable: true, writable: true, configurable: true });
+    }
+    const workload = r.pod.workload ?? inferWorkload(r.pod.name, r.pod.labels).workload;
+    pod = {
+      name: r.pod.name, namespace: r.pod.namespace, uid: r.pod.uid, labels: { ...r.pod.labels }, annotations,
+      hostNetwork: r.pod.hostNetwork, workload: workload ? { kind: workload.kind as NonNullable<PodMeta['workload']>['kind'], name: workload.name } : null,
+      ips: [...(r.pod.ips ?? [])],
+    };
+  }
+  const origin: MetaOrigin = r.origin === 'cri' ? 'cri' : 'files';
   return {
     id: r.containerId, runtime, name: r.name, image: r.image, hostname: r.hostname, isSandbox: r.isSandbox, sandboxId: r.sandboxId,
-    pod: r.pod ? { name: r.pod.name, namespace: r.pod.namespace, uid: r.pod.uid, labels: { ...r.pod.labels }, annotations: { ...r.pod.annotations }, hostNetwork: r.pod.hostNetwork } : null,
-    networkMode: r.networkMode, utsMode: r.utsMode,
+    pod, networkMode: r.networkMode, utsMode: r.utsMode, origin, bounded: r.bounded ?? null,
   };
 }

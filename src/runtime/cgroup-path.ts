@@ -5,6 +5,18 @@
 // - The container ID comes from the LEAF component only. `/docker/<id>/not_hex` is not a
 //   container (as the fixture's source expects), and nested layouts such as minikube's
 //   `/docker/<node>/kubepods.slice/.../crio-<id>.scope` yield the innermost ID.
+//   One exception: crun's subgroup. With the systemd driver on cgroup v2, crun moves the payload
+//   into `<scope>/container` (run.oci.systemd.subgroup, default `container`), so podman's
+//   `libpod-<id>.scope/container` (and CRI-O on crun's `crio-<id>.scope/container`) is that scope's
+//   container. Any other child of a container's cgroup (init.scope, a systemd tree inside the
+//   container) is still not the container.
+// - podman (libpod) layouts, from podman's getOCICgroupPath and Falco's/StackRox's matchers:
+//   systemd `<slice>/libpod-<id>.scope[/container]` (machine.slice, the rootless user.slice, a pod's
+//   machine-libpod_pod_<pod>.slice); cgroupfs `/libpod_parent[/<pod>]/libpod-<id>`;
+//   `--cgroups=split` (Quadlet's default) `<podman's own cgroup>/libpod-payload-<id>`, conmon in the
+//   sibling `runtime`; rootless cgroup v1 `.../podman-<pid>.scope/<id>`. conmon's cgroups
+//   (`libpod-conmon-<id>.scope`, `/libpod_parent/conmon`, split's `runtime`) are not the container.
+//   A podman pod is not a Kubernetes pod: its slice never gives a pod UID.
 // - The pod UID comes from the deepest ancestor (or the leaf) that is a kubelet pod cgroup:
 //   `pod<uid>` directly under `kubepods` or `kubepods/<qos>`, `[kubelet-]kubepods[-<qos>]-pod<uid_>.slice`,
 //   legacy `BestEffort|Burstable-pod<uid_>.slice`, or the slice part of `<slice>:<runtime>:<id>`.
@@ -46,6 +58,14 @@ const SCOPE_RE = new RegExp(`^(${PREFIXES})-(${HEX64})(?:\\.scope)?$`);
 // runc without systemd cgroups turns cgroupsPath "<slice>:<prefix>:<id>" into one directory name.
 const LITERAL_RE = new RegExp(`^([^:]+\\.slice):(${PREFIXES}):(${HEX64})$`);
 const BARE_RE = new RegExp(`^${HEX64}$`);
+// podman --cgroups=split: the payload's own child of the cgroup podman ran in.
+const PAYLOAD_RE = new RegExp(`^libpod-payload-(${HEX64})(?:\\.scope)?$`);
+// crun's default run.oci.systemd.subgroup on cgroup v2.
+const CRUN_SUBGROUP = 'container';
+// The podman CLI's own transient scope; rootless podman on cgroup v1 nests the container's id under it.
+const PODMAN_CLI_SCOPE_RE = /^podman-[0-9]+\.scope$/;
+// podman's cgroupfs parent: a 64-hex child of it is a podman pod's cgroup, not a container.
+const PODMAN_CGROUPFS_PARENT = 'libpod_parent';
 
 const DASHED_UID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 const UNDERSCORED_UID = '[0-9a-f]{8}_[0-9a-f]{4}_[0-9a-f]{4}_[0-9a-f]{4}_[0-9a-f]{12}';
@@ -115,11 +135,21 @@ function deepestPod(parts: readonly string[], end: number): PodMatch | undefined
 }
 
 /** Runtime of a bare 64-hex leaf, from its well-known parents. kubepods' cgroupfs form is shared by docker and containerd, so no hint there. */
-function bareRuntime(parts: readonly string[]): RuntimeHint | undefined {
-  const parent = parts[parts.length - 2];
+function bareRuntime(parts: readonly string[], leafIdx: number): RuntimeHint | undefined {
+  const parent = parts[leafIdx - 1];
   if (parent === 'docker' || parts.includes('docker.service')) return 'docker';
   if (parent === 'k8s.io') return 'containerd';
+  if (parent !== undefined && PODMAN_CLI_SCOPE_RE.test(parent)) return 'podman';
   return undefined;
+}
+
+/** Index of the component that names the container: the leaf, or its parent scope when the leaf is crun's subgroup. */
+function containerIndex(parts: readonly string[]): number {
+  const last = parts.length - 1;
+  if (last < 1 || parts[last] !== CRUN_SUBGROUP) return last;
+  const parent = parts[last - 1]!;
+  if (!parent.endsWith('.scope')) return last;
+  return SCOPE_RE.test(parent) || PAYLOAD_RE.test(parent) ? last - 1 : last;
 }
 
 /**
@@ -137,13 +167,14 @@ export function parseCgroupPath(path: string): ParsedCgroup {
     monitor: false,
   };
   if (parts.length === 0) return out;
-  const last = parts.length - 1;
+  const last = containerIndex(parts);
   const leaf = parts[last]!;
   let pod: PodMatch | undefined;
 
   const mon = MONITOR_RE.exec(leaf);
   const scope = mon ? null : SCOPE_RE.exec(leaf);
-  const literal = mon || scope ? null : LITERAL_RE.exec(leaf);
+  const payload = mon || scope ? null : PAYLOAD_RE.exec(leaf);
+  const literal = mon || scope || payload ? null : LITERAL_RE.exec(leaf);
   if (mon) {
     out.monitor = true;
     out.runtime = PREFIX_RUNTIME[mon[1] === 'crio' ? 'crio' : 'libpod'];
@@ -152,12 +183,18 @@ export function parseCgroupPath(path: string): ParsedCgroup {
     out.runtime = PREFIX_RUNTIME[scope[1]!];
     out.containerId = scope[2];
     pod = deepestPod(parts, last - 1);
+  } else if (payload) {
+    out.runtime = 'podman';
+    out.containerId = payload[1];
+    pod = deepestPod(parts, last - 1);
   } else if (literal) {
     out.runtime = PREFIX_RUNTIME[literal[2]!];
     out.containerId = literal[3];
     pod = podFromSlice(literal[1]!) ?? deepestPod(parts, last - 1);
+  } else if (BARE_RE.test(leaf) && parts[last - 1] === PODMAN_CGROUPFS_PARENT) {
+    // A podman pod's cgroup: no container, and (as for every host-kind path) no runtime hint.
   } else if (BARE_RE.test(leaf)) {
-    out.runtime = bareRuntime(parts);
+    out.runtime = bareRuntime(parts, last);
     out.containerId = leaf;
     pod = deepestPod(parts, last - 1);
   } else {
@@ -182,4 +219,11 @@ export function tryParseCgroupPath(path: string): { ok: true; value: ParsedCgrou
     if (err instanceof MetadataError) return { ok: false, error: err };
     return { ok: false, error: new MetadataError('bad cgroup path', 'BAD_PATH', { cause: err }) };
   }
+}
+
+/** What a node or consumer should look up for this path: null for host, pod-level or bad paths. */
+export function planLookup(cgroupPath: string): { containerId: string; hint: RuntimeHint | undefined } | null {
+  const p = tryParseCgroupPath(cgroupPath);
+  if (!p.ok || p.value.containerId === undefined) return null;
+  return { containerId: p.value.containerId, hint: p.value.runtime };
 }

@@ -9,9 +9,9 @@
 // What it cannot give: pod LABELS. CRI keeps them only in containerd's bolt database
 // (io.containerd.metadata.v1.bolt/meta.db), which we do not parse; pod.labels is {}. The bundle also
 // disappears when the task exits, so an exited container is NOT_FOUND.
-import { ConfigError, MetadataError } from '../../common/errors.js';
-import { readJsonInRoot } from '../safe-fs.js';
-import { isContainerId, type ContainerMeta, type MetadataResolver, type ResolveResult } from '../types.js';
+import { ConfigError, MetadataError } from '../common/errors.js';
+import { readJsonInRoot } from './safe-fs.js';
+import { isContainerId, type ContainerMeta, type MetadataResolver, type ResolveResult } from './types.js';
 import {
   asRecord,
   failure,

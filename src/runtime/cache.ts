@@ -5,7 +5,7 @@
 // move time by hand and nothing depends on timers.
 import { LRUCache } from 'lru-cache';
 import { failure } from './common.js';
-import type { Clock, MetadataResolver, ResolveResult, RuntimeHint } from '../types.js';
+import type { Clock, MetadataResolver, ResolveResult, RuntimeHint } from './types.js';
 
 export interface CacheOptions {
   ttlMs: number;

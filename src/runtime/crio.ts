@@ -5,9 +5,9 @@
 // io.kubernetes.container.name as plain keys; pod labels are only in the SANDBOX's
 // io.kubernetes.cri-o.Labels (a JSON string), pod annotations in its io.kubernetes.cri-o.Annotations.
 // Podman (libpod) uses the same storage layout; its containers are not ours (io.container.manager).
-import { MetadataError } from '../../common/errors.js';
-import { readJsonInRoot } from '../safe-fs.js';
-import { isContainerId, type ContainerMeta, type MetadataResolver, type ResolveResult } from '../types.js';
+import { MetadataError } from '../common/errors.js';
+import { readJsonInRoot } from './safe-fs.js';
+import { isContainerId, type ContainerMeta, type MetadataResolver, type ResolveResult } from './types.js';
 import {
   asRecord,
   failure,
@@ -43,6 +43,17 @@ function jsonMap(a: Record<string, string>, key: string, what: string): { map: R
   } catch {
     return { map: {}, error: `${what}: ${key} is bad JSON` };
   }
+}
+
+/** CRI-O writes the sandbox's IPs as io.kubernetes.cri-o.IP.0, .IP.1, ... (checked in pod-facts.ts). */
+function podIps(a: Record<string, string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < 16; i++) {
+    const ip = a[`${K}IP.${i}`];
+    if (ip === undefined) break;
+    out.push(ip);
+  }
+  return out;
 }
 
 export class CrioResolver implements MetadataResolver {
@@ -130,7 +141,7 @@ export class CrioResolver implements MetadataResolver {
         const hn = sandbox.annotations[`${K}HostNetwork`];
         if (hn !== undefined) hostNetwork = hn === 'true';
       }
-      meta.pod = { name: podName, namespace: podNs, uid: pick('io.kubernetes.pod.uid') ?? '', labels, annotations, hostNetwork };
+      meta.pod = { name: podName, namespace: podNs, uid: pick('io.kubernetes.pod.uid') ?? '', labels, annotations, hostNetwork, ips: sandbox ? podIps(sandbox.annotations) : [] };
     }
     const out: ResolveResult = { ok: true, meta, source: self.path };
     if (warnings.length > 0) out.warning = warnings.join('; ');

@@ -4,10 +4,10 @@
 // metadata waits a bounded time; a container that never shows up is remembered for a while
 // so its later events do not each wait again.
 import { LRUCache } from 'lru-cache';
-import type { MetaTable } from '../meta-table.js';
-import { fromMetaRecord } from '../meta-record.js';
-import type { ContainerMeta as MetaRecord } from '../../schema/types.js';
-import type { MetadataResolver, ResolveResult, RuntimeHint } from '../types.js';
+import type { MetaTable } from './meta-table.js';
+import { fromMetaRecord } from '../runtime/meta-record.js';
+import type { ContainerMeta as MetaRecord } from '../schema/types.js';
+import type { MetadataResolver, ResolveResult, RuntimeHint } from '../runtime/types.js';
 
 export interface TopicResolverOptions {
   topic: string;
@@ -15,6 +15,8 @@ export interface TopicResolverOptions {
   /** how long a container that never appeared skips the wait */
   missTtlMs: number;
   fallback?: MetadataResolver;
+  /** This reader's --pod-annotations; default: keep what the node published. */
+  keepAnnotation?: (key: string) => boolean;
 }
 
 export class TopicResolver implements MetadataResolver {
@@ -68,7 +70,7 @@ export class TopicResolver implements MetadataResolver {
   private answer(rec: MetaRecord): ResolveResult {
     let a = this.answers.get(rec);
     if (a === undefined) {
-      a = { ok: true, meta: fromMetaRecord(rec), source: `${this.opts.topic}@${rec.node}` };
+      a = { ok: true, meta: fromMetaRecord(rec, this.opts.keepAnnotation), source: `${this.opts.topic}@${rec.node}` };
       this.answers.set(rec, a);
     }
     return a;
