@@ -50,6 +50,8 @@ export interface CriPod {
   cgroupParent: string;
   /** the sandbox's network namespace file (own-netns pods), removed by RemovePodSandbox */
   netnsPath: string | undefined;
+  /** the pod's IP as CRI reports it ('' for hostNetwork pods) */
+  ip: string;
   containers: Map<string, string>;
   container(name: string): string;
   cgroupPath(containerId: string): string;
@@ -271,9 +273,10 @@ export async function startContainerd(opts: { startTimeoutMs?: number } = {}): P
       const sandboxId = String(sb.pod_sandbox_id);
       const status = await call('PodSandboxStatus', { pod_sandbox_id: sandboxId, verbose: true });
       const netnsPath = netnsOf(status);
+      const ip = String(((status.status as Obj | undefined)?.network as Obj | undefined)?.ip ?? '');
       const containers = new Map<string, string>();
       const pod: CriPod = {
-        name: spec.name, namespace: spec.namespace, uid, qos: spec.qos, hostNetwork, sandboxId, cgroupParent, netnsPath, containers,
+        name: spec.name, namespace: spec.namespace, uid, qos: spec.qos, hostNetwork, sandboxId, cgroupParent, netnsPath, ip, containers,
         container(name) {
           const id = containers.get(name);
           if (!id) throw new HarnessError(`pod ${spec.name} has no container ${name}`);

@@ -22,6 +22,9 @@ const pre = await checkPrerequisites();
 const kernelMissing = missingKernelPrereq();
 const missing = [...pre.missing, ...(kernelMissing ? [kernelMissing] : [])];
 const NODE = hostname();
+const JOB_UID = '0d7f6a2e-3c1b-4f5e-9a8d-2b6c4e1f7a90';
+/** What the Job controller puts on a CronJob's pod (both the old and the batch.kubernetes.io keys). */
+const JOB_LABELS = { 'job-name': 'blink-28012345', 'batch.kubernetes.io/job-name': 'blink-28012345', 'controller-uid': JOB_UID, 'batch.kubernetes.io/controller-uid': JOB_UID };
 
 /** httpd on 127.0.0.1:port in the container's network namespace, then sleep as the main process. */
 const serve = (port: number): string[] => ['sh', '-c', `httpd -p 127.0.0.1:${port} -h /www && exec sleep 100000`];
@@ -52,20 +55,20 @@ if (missing.length > 0) {
       web = await h.runPod({ name: 'web-7d9f8b6c5d-x2k4q', namespace: 'shop', qos: 'burstable', labels: { app: 'web', 'pod-template-hash': '7d9f8b6c5d' }, annotations: { owner: 'payments' }, containers: [{ name: 'app', cmd: serve(8080) }] });
       since = new Date().toISOString();
       // Both at once, as a user starts them; neither finds its topics made.
-      const capture = startStage('capture', ['capture', '--raw-topic', t.raw, '--containers-topic', t.meta, '--node', NODE, '--host-root', emptyRoot, '--cri-socket', h.socket, '--cri-poll-interval', '500']);
-      const enrich = startStage('enrich', ['enrich', '--raw-topic', t.raw, '--audit-topic', t.audit, '--dlq-topic', t.dlq, '--containers-topic', t.meta, '--group', uniqueTopic('ctd-group'), '--host-root', emptyRoot, '--transaction-timeout', '5000']);
+      const capture = startStage('capture', ['capture', '--raw-topic', t.raw, '--containers-topic', t.meta, '--node', NODE, '--host-root', emptyRoot, '--cri-socket', h.socket, '--cri-poll-interval', '500', '--pod-annotations', 'owner']);
+      const enrich = startStage('enrich', ['enrich', '--raw-topic', t.raw, '--audit-topic', t.audit, '--dlq-topic', t.dlq, '--containers-topic', t.meta, '--group', uniqueTopic('ctd-group'), '--host-root', emptyRoot, '--pod-annotations', 'owner', '--transaction-timeout', '5000']);
       stages.push(capture, enrich);
       await waitForLog(capture, 'kernel capture attached', 60_000);
       // Created while capture runs: seen by the relist (containerd 1.6 has no CRI events).
       db = await h.runPod({ name: 'db-0', namespace: 'data', qos: 'guaranteed', labels: { app: 'db', 'statefulset.kubernetes.io/pod-name': 'db-0', 'controller-revision-hash': 'db-5d8f7c9b8' }, containers: [{ name: 'postgres', cmd: serve(5432) }] });
-      agent = await h.runPod({ name: 'node-agent-abcde', namespace: 'kube-system', qos: 'besteffort', hostNetwork: true, labels: { app: 'node-agent', 'controller-revision-hash': '6b9d8c7f5', 'pod-template-generation': '1' }, containers: [{ name: 'agent', cmd: serve(18080) }] });
+      agent = await h.runPod({ name: 'node-agent-7xk2p', namespace: 'kube-system', qos: 'besteffort', hostNetwork: true, labels: { app: 'node-agent', 'controller-revision-hash': '6b9d8c7f5', 'pod-template-generation': '1' }, containers: [{ name: 'agent', cmd: serve(18080) }] });
       for (const [pod, name, port] of [[web, 'app', 8080], [db, 'postgres', 5432], [agent, 'agent', 18080]] as const) {
         const r = await h.exec(pod.container(name), ['nc', '-w', '2', '127.0.0.1', String(port)]);
         assert.equal(r.exitCode, 0, `${name}: ${r.stderr}`);
       }
       // A pod whose only container connects (refused: nothing listens) and exits at once, removed right after.
       const t0 = Date.now();
-      blink = await h.runPod({ name: 'blink-28012345-x7k2p', namespace: 'batch', qos: 'besteffort', labels: { 'job-name': 'blink-28012345', 'batch.kubernetes.io/job-name': 'blink-28012345' }, containers: [{ name: 'once', cmd: ['nc', '-w', '1', '127.0.0.1', '9'] }] });
+      blink = await h.runPod({ name: 'blink-28012345-x7k2p', namespace: 'batch', qos: 'besteffort', labels: JOB_LABELS, containers: [{ name: 'once', cmd: ['nc', '-w', '1', '127.0.0.1', '9'] }] });
       await new Promise((r) => setTimeout(r, 800));
       await h.deletePod(blink);
       blinkMs = Date.now() - t0;
@@ -94,8 +97,12 @@ if (missing.length > 0) {
 
     test('own network namespace, burstable: POD with the labels only CRI has, container and image named', () => {
       const r = one(live, paths.web);
-      assert.deepEqual(r.attribution, { status: 'POD', source: 'containerd', reason: null });
-      assert.deepEqual(r.pod, { name: web.name, namespace: 'shop', uid: web.uid, labels: { app: 'web', 'pod-template-hash': '7d9f8b6c5d' }, hostNetwork: false });
+      assert.deepEqual(r.attribution, { status: 'POD', source: 'cri', reason: null });
+      assert.deepEqual(r.pod, {
+        name: web.name, namespace: 'shop', uid: web.uid, labels: { app: 'web', 'pod-template-hash': '7d9f8b6c5d' }, hostNetwork: false,
+        workload: { kind: 'Deployment', name: 'web' }, annotations: { owner: 'payments' }, ips: [web.ip],
+      });
+      assert.match(web.ip, /^10\.231\./);
       assert.deepEqual(r.container, { id: web.container('app'), runtime: 'containerd', name: 'app', image: h.image });
       assert.deepEqual(r.result, { status: 'OK', errno: 0 });
       assert.deepEqual(r.dst, { addr: '127.0.0.1', port: 8080 });
@@ -105,22 +112,31 @@ if (missing.length > 0) {
     test('guaranteed (cgroup directly under /kubepods): POD', () => {
       const r = one(live, paths.db);
       assert.equal(paths.db, `/kubepods/pod${db.uid}/${db.container('postgres')}`);
-      assert.deepEqual(r.attribution, { status: 'POD', source: 'containerd', reason: null });
-      assert.deepEqual(r.pod, { name: 'db-0', namespace: 'data', uid: db.uid, labels: { app: 'db', 'statefulset.kubernetes.io/pod-name': 'db-0', 'controller-revision-hash': 'db-5d8f7c9b8' }, hostNetwork: false });
+      assert.deepEqual(r.attribution, { status: 'POD', source: 'cri', reason: null });
+      assert.deepEqual(r.pod, {
+        name: 'db-0', namespace: 'data', uid: db.uid, labels: { app: 'db', 'statefulset.kubernetes.io/pod-name': 'db-0', 'controller-revision-hash': 'db-5d8f7c9b8' }, hostNetwork: false,
+        workload: { kind: 'StatefulSet', name: 'db' }, annotations: {}, ips: [db.ip],
+      });
       assert.deepEqual(r.container, { id: db.container('postgres'), runtime: 'containerd', name: 'postgres', image: h.image });
     });
 
     test('hostNetwork (besteffort): POD with hostNetwork true', () => {
       const r = one(live, paths.agent);
-      assert.deepEqual(r.attribution, { status: 'POD', source: 'containerd', reason: null });
-      assert.deepEqual(r.pod, { name: agent.name, namespace: 'kube-system', uid: agent.uid, labels: { app: 'node-agent', 'controller-revision-hash': '6b9d8c7f5', 'pod-template-generation': '1' }, hostNetwork: true });
+      assert.deepEqual(r.attribution, { status: 'POD', source: 'cri', reason: null });
+      assert.deepEqual(r.pod, {
+        name: agent.name, namespace: 'kube-system', uid: agent.uid, labels: { app: 'node-agent', 'controller-revision-hash': '6b9d8c7f5', 'pod-template-generation': '1' }, hostNetwork: true,
+        workload: { kind: 'DaemonSet', name: 'node-agent' }, annotations: {}, ips: [],
+      });
       assert.deepEqual(r.container, { id: agent.container('agent'), runtime: 'containerd', name: 'agent', image: h.image });
     });
 
     test('a container that connects and exits within a second, its pod removed right after: POD with its labels', () => {
       const r = one(live, paths.blink);
-      assert.deepEqual(r.attribution, { status: 'POD', source: 'containerd', reason: null });
-      assert.deepEqual(r.pod, { name: blink.name, namespace: 'batch', uid: blink.uid, labels: { 'job-name': 'blink-28012345', 'batch.kubernetes.io/job-name': 'blink-28012345' }, hostNetwork: false });
+      assert.deepEqual(r.attribution, { status: 'POD', source: 'cri', reason: null });
+      assert.deepEqual(r.pod, {
+        name: blink.name, namespace: 'batch', uid: blink.uid, labels: JOB_LABELS, hostNetwork: false,
+        workload: { kind: 'CronJob', name: 'blink' }, annotations: {}, ips: [blink.ip],
+      });
       assert.deepEqual(r.container, { id: blink.container('once'), runtime: 'containerd', name: 'once', image: h.image });
       assert.equal(r.result.status, 'REFUSED');
       assert.ok(blinkMs < 3000, `the pod lived ${blinkMs} ms`);
@@ -143,7 +159,7 @@ if (missing.length > 0) {
     });
 
     test('replay after the pod is gone gives the same attribution as live', async () => {
-      const r = await runCli(['replay', '--since', since, '--until', until, '--raw-topic', t.raw, '--containers-topic', t.meta, '--stdout', '--format', 'json', '--brokers', BROKERS.join(',')], { timeoutMs: 120_000, env: { PODTRAIL_LOG_LEVEL: 'info' } });
+      const r = await runCli(['replay', '--since', since, '--until', until, '--raw-topic', t.raw, '--containers-topic', t.meta, '--pod-annotations', 'owner', '--stdout', '--format', 'json', '--brokers', BROKERS.join(',')], { timeoutMs: 120_000, env: { PODTRAIL_LOG_LEVEL: 'info' } });
       assert.equal(r.code, 0, r.stderr.slice(-3000));
       const replayed = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as J);
       for (const p of [paths.blink, paths.web, paths.agent]) assert.deepEqual(one(replayed, p), one(live, p), p);
