@@ -67,8 +67,9 @@ cmd_build() {
 #   package.json        `podtrail --version`, and "type": "module" for dist/
 #   native/binding.gyp  the marker src/capture/native-binding.ts finds the root by
 #   src/schema          the .avsc files and history/, read at run time
+#   src/runtime/cri     cri.proto, the CRI subset the client loads at run time
 RUNTIME_FILES=(package.json bin dist/src node_modules bpf/.output/podtrail.bpf.o
-  native/binding.gyp native/build/Release/podtrail.node src/schema/history)
+  native/binding.gyp native/build/Release/podtrail.node src/schema/history src/runtime/cri/cri.proto)
 
 cmd_stage() {
   local src=${1:?stage SRC DEST} dest=${2:?stage SRC DEST}
