@@ -38,9 +38,10 @@ export function diagnoseCri(p: { looked: string[]; found: CriProbe[] }, hostRoot
   if (p.found.length === 0) {
     return [{ ok: true, note: true, what: `CRI: no runtime socket under ${hostRoot} (looked for ${p.looked.join(', ')}); containerd and CRI-O pods get no labels` }];
   }
+  const where = (c: CriProbe): string => `CRI ${c.socket}${c.label !== 'CRI' ? ` (${c.label}'s default)` : ''}`;
   return p.found.map((c) => c.ok
-    ? { ok: true, what: `CRI ${c.label} at ${c.socket}: ${c.runtimeName} ${c.runtimeVersion} (API ${c.apiVersion}), container events: ${c.events}` }
-    : { ok: false, what: `CRI ${c.label} at ${c.socket}: ${c.error}`, fix: 'start the runtime, mount its socket into the capture pod (hostPath), or name the right one with --cri-socket' });
+    ? { ok: true, what: `${where(c)}: ${c.runtimeName} ${c.runtimeVersion}, CRI API ${c.apiVersion}, container events: ${c.events}` }
+    : { ok: false, what: `${where(c)}: ${c.error}`, fix: 'start the runtime, mount its socket into the capture pod (hostPath), or name the right one with --cri-socket' });
 }
 
 export default defineCommand({

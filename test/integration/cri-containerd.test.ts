@@ -152,7 +152,8 @@ if (!pre.ok) {
 
     test('podtrail doctor lists the socket with runtime name and version', () => {
       const out = spawnSync(process.execPath, [PODTRAIL_BIN, 'doctor', '--cri-socket', h.socket], { encoding: 'utf8', timeout: 60_000 });
-      assert.match(out.stdout, new RegExp(`^ok   CRI CRI at ${h.socket.replace(/[.]/g, '\\.')}: containerd 1\\.6\\.\\S+ \\(API v1\\), container events: no \\(polled\\)$`, 'm'));
+      const line = out.stdout.split('\n').find((l) => l.includes(h.socket));
+      assert.equal(line, `ok   CRI ${h.socket}: containerd ${h.version.runtimeVersion}, CRI API v1, container events: no (capture relists)`);
       assert.equal(out.status, 0, out.stdout + out.stderr);
     });
   });

@@ -12,7 +12,7 @@ export interface CriProbe {
   runtimeVersion?: string;
   apiVersion?: string;
   /** does it stream container events (else capture polls) */
-  events?: 'yes' | 'no (polled)' | 'unknown';
+  events?: 'yes' | 'no (capture relists)' | 'unknown';
   error?: string;
 }
 
@@ -27,7 +27,7 @@ export async function probeCri(hostRoot: string, explicit: readonly string[] = [
         const timer = setTimeout(() => { stream.cancel(); resolve('yes'); }, Math.min(deadlineMs, 500));
         const stream = c.events(() => {}, (err) => {
           clearTimeout(timer);
-          resolve(err.code === 'UNIMPLEMENTED' ? 'no (polled)' : 'unknown');
+          resolve(err.code === 'UNIMPLEMENTED' ? 'no (capture relists)' : 'unknown');
         });
       });
       return { socket: s.path, label: s.label, ok: true, runtimeName: v.runtimeName, runtimeVersion: v.runtimeVersion, apiVersion: v.runtimeApiVersion, events };
