@@ -19,7 +19,7 @@ const t = { raw: `readme.raw.${id}`, audit: `readme.audit.${id}`, meta: `readme.
 const d = await startDockerd();
 const stages = [];
 try {
-  const web = await createPod(d, { name: 'web-7d9f8b6c5d-x2k4q', namespace: 'shop', qos: 'burstable', labels: { app: 'web', tier: 'front' }, containers: [{ name: 'app', cmd: ['sleep', '100000'] }] });
+  const web = await createPod(d, { name: 'web-7d9f8b6c5d-x2k4q', namespace: 'shop', qos: 'burstable', labels: { app: 'web', tier: 'front', 'pod-template-hash': '7d9f8b6c5d' }, containers: [{ name: 'app', cmd: ['sleep', '100000'] }] });
   const common = ['--raw-topic', t.raw, '--containers-topic', t.meta, '--audit-topic', t.audit, '--dlq-topic', t.dlq, '--brokers', brokers];
   const capture = startStage('capture', ['capture', ...common, '--node', hostname(), '--host-root', d.hostRoot]);
   stages.push(capture);

@@ -62,9 +62,9 @@ if (missing.length > 0) {
       await createTopics(kafka, [t.raw, t.audit, t.audit2], 3);
       await createTopics(kafka, [t.dlq, t.dlq2], 1);
       d = await startDockerd();
-      web = await createPod(d, { name: 'web-7d9f8b6c5d-x2k4q', namespace: 'shop', qos: 'burstable', labels: { app: 'web', tier: 'front' }, annotations: { owner: 'payments' }, containers: [{ name: 'app', cmd: ['sleep', '100000'] }] });
-      db = await createPod(d, { name: 'db-0', namespace: 'data', qos: 'guaranteed', labels: { app: 'db' }, containers: [{ name: 'postgres', cmd: ['sleep', '100000'] }] });
-      hn = await createPod(d, { name: 'node-agent-abcde', namespace: 'kube-system', qos: 'besteffort', hostNetwork: true, labels: { app: 'node-agent' }, containers: [{ name: 'agent', cmd: ['sleep', '100000'] }] });
+      web = await createPod(d, { name: 'web-7d9f8b6c5d-x2k4q', namespace: 'shop', qos: 'burstable', labels: { app: 'web', tier: 'front', 'pod-template-hash': '7d9f8b6c5d' }, annotations: { owner: 'payments', 'vault.example.com/token': 's3cret' }, containers: [{ name: 'app', cmd: ['sleep', '100000'] }] });
+      db = await createPod(d, { name: 'db-0', namespace: 'data', qos: 'guaranteed', labels: { app: 'db', 'controller-revision-hash': 'db-5c7f9d8b4', 'statefulset.kubernetes.io/pod-name': 'db-0' }, containers: [{ name: 'postgres', cmd: ['sleep', '100000'] }] });
+      hn = await createPod(d, { name: 'node-agent-x7k2p', namespace: 'kube-system', qos: 'besteffort', hostNetwork: true, labels: { app: 'node-agent', 'controller-revision-hash': '6b8d9c7f5', 'pod-template-generation': '1' }, containers: [{ name: 'agent', cmd: ['sleep', '100000'] }] });
       plain = await createPlainContainer(d, 'plain-worker', ['sleep', '100000']);
 
       // A second node view whose copy of db-0's config.v2.json is corrupt; everything else is intact.
@@ -83,7 +83,8 @@ if (missing.length > 0) {
       await waitForLog(capture, 'kernel capture attached', 30_000);
       // Node files only: this test is about the file resolvers (the containers topic has its own test).
       const common = ['--raw-topic', t.raw, '--transaction-timeout', '5000', '--metadata', 'files'];
-      stages.push(startStage('enrich', ['enrich', ...common, '--audit-topic', t.audit, '--dlq-topic', t.dlq, '--group', `${group}-a`, '--host-root', d.hostRoot]));
+      // Keeps the owner annotation only: the token annotation must never reach a record.
+      stages.push(startStage('enrich', ['enrich', ...common, '--audit-topic', t.audit, '--dlq-topic', t.dlq, '--group', `${group}-a`, '--host-root', d.hostRoot, '--pod-annotations', 'own*']));
       stages.push(startStage('enrich (broken root)', ['enrich', ...common, '--audit-topic', t.audit2, '--dlq-topic', t.dlq2, '--group', `${group}-b`, '--host-root', brokenRoot]));
 
       // A forged raw record: its cgroup path climbs out with '..'. It must not become a file path.
@@ -129,7 +130,11 @@ if (missing.length > 0) {
       for (const [conn, status, errno] of [[c.webOk, 'OK', 0], [c.webRefused, 'REFUSED', 111]] as const) {
         const r = recordOf(recs, conn.hostPid, 'nc', path);
         assert.deepEqual(r.attribution, { status: 'POD', source: 'docker', reason: null });
-        assert.deepEqual(r.pod, { name: web.name, namespace: 'shop', uid: web.uid, labels: { app: 'web', tier: 'front' }, hostNetwork: false });
+        assert.deepEqual(r.pod, {
+          name: web.name, namespace: 'shop', uid: web.uid, labels: { app: 'web', tier: 'front', 'pod-template-hash': '7d9f8b6c5d' }, hostNetwork: false,
+          workload: { kind: 'Deployment', name: 'web' }, annotations: { owner: 'payments' }, ips: [],
+        });
+        assert.equal(recs.some((x) => JSON.stringify(x).includes('s3cret')), false, 'an annotation not asked for never reaches a record');
         assert.deepEqual(r.container, { id: app.id, runtime: 'docker', name: 'app', image: d.image });
         assert.deepEqual(r.result, { status, errno });
         assert.equal(r.process.nsPid, conn.nsPid);
@@ -145,7 +150,10 @@ if (missing.length > 0) {
       const pg = db.container('postgres');
       const r = recordOf(recs, c.db.hostPid, 'nc', `/kubepods/pod${db.uid}/${pg.id}`);
       assert.deepEqual(r.attribution, { status: 'POD', source: 'docker', reason: null });
-      assert.deepEqual(r.pod, { name: 'db-0', namespace: 'data', uid: db.uid, labels: { app: 'db' }, hostNetwork: false });
+      assert.deepEqual(r.pod, {
+        name: 'db-0', namespace: 'data', uid: db.uid, labels: { app: 'db', 'controller-revision-hash': 'db-5c7f9d8b4', 'statefulset.kubernetes.io/pod-name': 'db-0' },
+        hostNetwork: false, workload: { kind: 'StatefulSet', name: 'db' }, annotations: {}, ips: [],
+      });
       assert.deepEqual(r.container, { id: pg.id, runtime: 'docker', name: 'postgres', image: d.image });
       assert.deepEqual(r.result, { status: 'OK', errno: 0 });
       assert.equal(r.netns, await netnsIno(pg.pid));
@@ -155,7 +163,10 @@ if (missing.length > 0) {
       const agent = hn.container('agent');
       const r = recordOf(recs, c.hn.hostPid, 'nc', `/kubepods/besteffort/pod${hn.uid}/${agent.id}`);
       assert.deepEqual(r.attribution, { status: 'POD', source: 'docker', reason: null });
-      assert.deepEqual(r.pod, { name: hn.name, namespace: 'kube-system', uid: hn.uid, labels: { app: 'node-agent' }, hostNetwork: true });
+      assert.deepEqual(r.pod, {
+        name: hn.name, namespace: 'kube-system', uid: hn.uid, labels: { app: 'node-agent', 'controller-revision-hash': '6b8d9c7f5', 'pod-template-generation': '1' },
+        hostNetwork: true, workload: { kind: 'DaemonSet', name: 'node-agent' }, annotations: {}, ips: [],
+      });
       assert.deepEqual(r.container, { id: agent.id, runtime: 'docker', name: 'agent', image: d.image });
       assert.equal(r.utsName, NODE);
       assert.equal(r.netns, await netnsIno(process.pid));
@@ -200,7 +211,7 @@ if (missing.length > 0) {
       assert.match(r.attribution.reason, /^BAD_JSON: .*config\.v2\.json: bad JSON .*; pod name from UTS hint$/);
       // kubepods' cgroupfs layout is shared by docker and containerd: the path alone names no runtime.
       assert.deepEqual(r.container, { id: pg.id, runtime: null, name: null, image: null });
-      assert.deepEqual(r.pod, { name: 'db-0', namespace: null, uid: db.uid, labels: {}, hostNetwork: false });
+      assert.deepEqual(r.pod, { name: 'db-0', namespace: null, uid: db.uid, labels: {}, hostNetwork: false, workload: null, annotations: {}, ips: [] });
       const ok = recordOf(recs2, c.webOk.hostPid, 'nc', `/kubepods/burstable/pod${web.uid}/${web.container('app').id}`);
       assert.equal(ok.attribution.status, 'POD');
       assert.equal(recordOf(recs2, c.plain.hostPid, 'nc').attribution.status, 'CONTAINER');

@@ -68,3 +68,18 @@ test('a capture restart LOSS says how many is unknown, with no count', () => {
   assert.match(r.ext.msg!, /an unknown number of connections not captured, from seq 100 on, CAPTURE_RESTART/);
   assert.doesNotMatch(r.ext.msg!, /\b0 connection/);
 });
+
+test('the pod\'s workload goes in flexString2; a pod without one has no flexString2', () => {
+  const pod = {
+  ...sampleAudit().pod!,
+  name: 'web-7d9f8b6c5d-x2k4q',
+  labels: { app: 'web', 'app.kubernetes.io/name': 'web', 'pod-template-hash': '7d9f8b6c5d' },
+  workload: { kind: 'Deployment', name: 'web' },
+  annotations: { 'team.example.com/owner': 'payments' },
+  ips: ['10.244.1.17', 'fd00:10:244::17'],
+};
+  const { ext } = parseCef(toCef(sampleAudit({ pod })));
+  assert.equal(ext.flexString2Label, 'k8sWorkload');
+  assert.equal(ext.flexString2, 'Deployment/web');
+  assert.equal(parseCef(toCef(sampleAudit({ pod: { ...pod, workload: null } }))).ext.flexString2, undefined);
+});

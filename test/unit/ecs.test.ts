@@ -167,3 +167,46 @@ test('a capture restart LOSS conforms and says how many is unknown', () => {
   valid(ev);
   assert.match(ev.event.reason, /^an unknown number of connections not captured, from seq 100 on: CAPTURE_RESTART$/);
 });
+
+test('orchestrator.resource.* and kubernetes.* as Elastic Agent writes them: workload, annotations, IPs, dedotted labels', () => {
+  const pod = {
+  ...sampleAudit().pod!,
+  name: 'web-7d9f8b6c5d-x2k4q',
+  labels: { app: 'web', 'app.kubernetes.io/name': 'web', 'pod-template-hash': '7d9f8b6c5d' },
+  workload: { kind: 'Deployment', name: 'web' },
+  annotations: { 'team.example.com/owner': 'payments' },
+  ips: ['10.244.1.17', 'fd00:10:244::17'],
+};
+  const doc = toEcs(sampleAudit({ pod }));
+  valid(doc);
+  const res = (doc.orchestrator as any).resource;
+  assert.equal(res.parent.type, 'Deployment');
+  assert.deepEqual(res.annotation, ['team.example.com/owner=payments']);
+  assert.deepEqual(res.ip, ['10.244.1.17', 'fd00:10:244::17']);
+  const k = doc.kubernetes as any;
+  assert.deepEqual(k.pod, { name: 'web-7d9f8b6c5d-x2k4q', uid: pod.uid, ip: '10.244.1.17' });
+  assert.equal(k.namespace, 'shop');
+  assert.deepEqual(k.node, { name: 'node-a' });
+  assert.deepEqual(k.container, { name: 'app' });
+  assert.deepEqual(k.deployment, { name: 'web' });
+  assert.deepEqual(k.replicaset, { name: 'web-7d9f8b6c5d' });
+  assert.deepEqual(k.labels, { app: 'web', 'app_kubernetes_io/name': 'web', 'pod-template-hash': '7d9f8b6c5d' });
+  assert.deepEqual(k.annotations, { 'team_example_com/owner': 'payments' });
+  // Each other kind gets its own name field; a CronJob's pods also name their Job.
+  for (const [kind, field] of [['StatefulSet', 'statefulset'], ['DaemonSet', 'daemonset'], ['Job', 'job']] as const) {
+    const d = toEcs(sampleAudit({ pod: { ...pod, workload: { kind, name: 'w' } } }));
+    valid(d);
+    assert.deepEqual((d.kubernetes as any)[field], { name: 'w' });
+    assert.equal((d.kubernetes as any).deployment, undefined);
+  }
+  const cron = toEcs(sampleAudit({ pod: { ...pod, labels: { 'job-name': 'backup-28948930' }, workload: { kind: 'CronJob', name: 'backup' } } }));
+  valid(cron);
+  assert.deepEqual((cron.kubernetes as any).cronjob, { name: 'backup' });
+  assert.deepEqual((cron.kubernetes as any).job, { name: 'backup-28948930' });
+  // A bare Pod, no IPs, no annotations: none of those fields.
+  const bare = toEcs(sampleAudit());
+  valid(bare);
+  assert.equal((bare.orchestrator as any).resource.ip, undefined);
+  assert.equal((bare.kubernetes as any).annotations, undefined);
+  assert.equal((bare.orchestrator as any).resource.parent.type, 'Pod');
+});

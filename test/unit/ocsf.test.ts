@@ -153,3 +153,22 @@ test('a capture restart LOSS validates, with no count and an unknown number in t
   assert.equal(ev.count, undefined);
   assert.match(ev.message, /an unknown number of connections not captured on node-a, from seq 100 on \(CAPTURE_RESTART\)/);
 });
+
+test('labels in container.labels, orchestrator Kubernetes; workload, annotations and IPs in unmapped.pod', () => {
+  const ev = toOcsf(sampleAudit({ pod: {
+  ...sampleAudit().pod!,
+  name: 'web-7d9f8b6c5d-x2k4q',
+  labels: { app: 'web', 'app.kubernetes.io/name': 'web', 'pod-template-hash': '7d9f8b6c5d' },
+  workload: { kind: 'Deployment', name: 'web' },
+  annotations: { 'team.example.com/owner': 'payments' },
+  ips: ['10.244.1.17', 'fd00:10:244::17'],
+} }));
+  valid(ev);
+  const c = (ev.actor as any).process.container;
+  assert.equal(c.orchestrator, 'Kubernetes');
+  assert.deepEqual(c.labels, ['app=web', 'app.kubernetes.io/name=web', 'pod-template-hash=7d9f8b6c5d']);
+  const pod = (ev.unmapped as any).pod;
+  assert.deepEqual(pod.workload, { kind: 'Deployment', name: 'web' });
+  assert.deepEqual(pod.annotations, { 'team.example.com/owner': 'payments' });
+  assert.deepEqual(pod.ips, ['10.244.1.17', 'fd00:10:244::17']);
+});

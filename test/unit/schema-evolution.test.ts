@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Codec } from '../../src/schema/codec.js';
 import { fingerprintBytesLE } from '../../src/schema/rabin.js';
 import { fingerprintOf, parseSchema, schemaDir, SchemaSet } from '../../src/schema/registry.js';
-import { sampleRaw } from '../helpers/records.js';
+import { sampleAudit, sampleRaw } from '../helpers/records.js';
 
 const codec = new Codec();
 
@@ -44,4 +44,56 @@ test('an incompatible change is caught by the resolver', () => {
   schema.fields = schema.fields.filter((f: { name: string }) => f.name !== 'eventId');
   // An old writer without eventId cannot be read: eventId has no default.
   assert.throws(() => current.createResolver(parseSchema(schema)));
+});
+
+/** Frames a value written with a history schema, as an old writer would have. */
+function framedWith(file: string, value: unknown): Buffer {
+  const t = parseSchema(JSON.parse(readFileSync(path.join(schemaDir(), 'history', file), 'utf8')));
+  return Buffer.concat([Buffer.from([0xc3, 0x01]), fingerprintBytesLE(fingerprintOf(t)), t.toBuffer(value)]);
+}
+
+test('an AuditRecord written before pod.workload/annotations/ips (v1) reads with their defaults', () => {
+  const { workload: _w, annotations: _a, ips: _i, ...oldPod } = sampleAudit().pod!;
+  const old = { ...sampleAudit(), pod: oldPod };
+  const d = codec.decode(framedWith('AuditRecord.v1.avsc', old));
+  assert.equal(d.schema, 'AuditRecord');
+  assert.equal(d.writerVersion, 'v1');
+  const v = d.value as ReturnType<typeof sampleAudit>;
+  assert.equal(v.pod?.name, 'web-7d9f');
+  assert.deepEqual(v.pod?.labels, { app: 'web' });
+  assert.equal(v.pod?.workload, null);
+  assert.deepEqual(v.pod?.annotations, {});
+  assert.deepEqual(v.pod?.ips, []);
+  // And the current writer round-trips the new fields.
+  const now = sampleAudit({ pod: { ...sampleAudit().pod!, workload: { kind: 'CronJob', name: 'backup' }, annotations: { 'a/b': 'c' }, ips: ['10.0.0.1', 'fd00::1'] } });
+  const back = codec.decode(codec.encode('AuditRecord', now)).value as typeof now;
+  assert.deepEqual({ ...back.pod!.workload! }, { kind: 'CronJob', name: 'backup' });
+  assert.deepEqual([...back.pod!.ips], ['10.0.0.1', 'fd00::1']);
+});
+
+test('a ContainerMeta written before workload/ips/origin/bounded (v0) reads with their defaults', () => {
+  const old = {
+    containerId: 'a'.repeat(64), node: 'node-a', runtime: 'containerd', time: 1n, firstSeen: 1n, validFrom: 1n, deletedTime: null,
+    name: 'app', image: 'nginx', hostname: null, isSandbox: false, sandboxId: null,
+    pod: { name: 'web-7d9f8b6c5d-x2k4q', namespace: 'shop', uid: 'u', labels: { 'pod-template-hash': '7d9f8b6c5d' }, annotations: {}, hostNetwork: false },
+    networkMode: null, utsMode: null, cgroupPaths: [],
+  };
+  const d = codec.decode(framedWith('ContainerMeta.v0.avsc', old));
+  assert.equal(d.schema, 'ContainerMeta');
+  assert.equal(d.writerVersion, 'v0');
+  const v = d.value as Record<string, any>;
+  assert.equal(v.origin, null);
+  assert.equal(v.bounded, null);
+  assert.equal(v.pod.workload, null);
+  assert.deepEqual(v.pod.ips, []);
+  assert.equal(v.pod.name, 'web-7d9f8b6c5d-x2k4q');
+});
+
+test('the previous readers read records of the current schemas (new fields ignored)', () => {
+  // Forward direction, for consumers still on the older schema (Confluent FULL compatibility).
+  const set = new SchemaSet();
+  for (const [name, file] of [['AuditRecord', 'AuditRecord.v1.avsc'], ['ContainerMeta', 'ContainerMeta.v0.avsc']] as const) {
+    const older = parseSchema(JSON.parse(readFileSync(path.join(schemaDir(), 'history', file), 'utf8')));
+    assert.doesNotThrow(() => older.createResolver(set.get(name).type), `${file} reads current ${name}`);
+  }
 });
