@@ -132,8 +132,15 @@ export class MetadataPublisher {
           if (k && !k.deleted) this.publishDeletion(id, k);
         });
       };
+      // The first relist's lookups finish before start() returns: capture attaches the kernel
+      // next, which blocks the event loop long enough for their deadlines to pass unanswered.
+      const first: Promise<void>[] = [];
+      let starting = true;
       await w.start({
-        changed: (id) => void this.refresh(id),
+        changed: (id) => {
+          const p = this.refresh(id);
+          if (starting) first.push(p);
+        },
         gone: (id, sandboxId) => {
           gone(id);
           if (sandboxId === id) this.opts.onSandboxGone?.(id);
@@ -146,6 +153,8 @@ export class MetadataPublisher {
           }
         },
       });
+      starting = false;
+      await Promise.all(first);
     }
     await this.scan();
     this.timer = setInterval(() => void this.scan(), this.opts.scanIntervalMs);

@@ -20,7 +20,7 @@ import { MetadataPublisher } from '../capture/metadata-publisher.js';
 import { DEFAULT_STATE_DIR, InstanceState, endAnnouncement, stateDirCheck } from '../capture/instance-state.js';
 import { createResolver, DockerResolver, RESOLVER_DEFAULTS } from '../runtime/index.js';
 import { annotationFilter } from '../runtime/pod-facts.js';
-import { CRI_CLIENT_DEFAULTS } from '../runtime/cri/client.js';
+import { CRI_OPTIONS } from './cri-options.js';
 import { CRI_WATCH_DEFAULTS } from '../runtime/cri/watch.js';
 import { openCriRuntimes, type CriRuntimes } from '../runtime/cri/runtimes.js';
 import { METRICS_OPTIONS, createRegistry, serveMetrics } from '../common/metrics.js';
@@ -46,9 +46,7 @@ export const CAPTURE_OPTIONS = {
   'publish-metadata': { type: 'enum', choices: ['on', 'off'], default: 'on', desc: 'publish container metadata to the containers topic (so enrich can run anywhere)', env: 'PODTRAIL_PUBLISH_METADATA' },
   'host-root': { type: 'string', arg: 'DIR', default: '/', desc: "where the node's filesystem is mounted (runtime metadata files)", env: 'PODTRAIL_HOST_ROOT' },
   'docker-config': { type: 'string', arg: 'FILE', desc: "Docker's daemon.json (default <host-root>/etc/docker/daemon.json)", env: 'PODTRAIL_DOCKER_CONFIG' },
-  'cri-socket': { type: 'list', arg: 'PATH', desc: "a CRI runtime socket to ask for pod labels (repeatable; default: containerd's, k3s's, CRI-O's and cri-dockerd's default sockets found under --host-root)", env: 'PODTRAIL_CRI_SOCKET' },
-  'cri': { type: 'enum', choices: ['auto', 'off'], default: 'auto', desc: 'ask CRI runtimes (off: runtime files only; containerd pods then have no labels)', env: 'PODTRAIL_CRI' },
-  'cri-timeout': { type: 'int', arg: 'MS', min: 50, max: 60_000, default: CRI_CLIENT_DEFAULTS.deadlineMs, desc: 'deadline of each CRI call; after it the runtime files answer', env: 'PODTRAIL_CRI_TIMEOUT' },
+  ...CRI_OPTIONS,
   'cri-poll-interval': { type: 'int', arg: 'MS', min: 100, default: CRI_WATCH_DEFAULTS.pollMs, desc: 'relist period for runtimes without CRI container events (containerd 1.6)' },
   'metadata-scan-interval': { type: 'int', arg: 'MS', min: 100, default: 10_000, desc: 'how often to rescan the runtime for new, changed and deleted containers' },
   'state-dir': { type: 'string', arg: 'DIR', default: DEFAULT_STATE_DIR, desc: "where capture notes its instance, so the next one can report this one's end as LOSS if it is killed ('off': no note)", env: 'PODTRAIL_STATE_DIR', check: stateDirCheck },

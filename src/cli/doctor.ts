@@ -3,6 +3,7 @@
 import { loadNativeBinding, probeKernel, type KernelProbe } from '../capture/native.js';
 import { probeCri, type CriProbe } from '../runtime/cri/probe.js';
 import { defineCommand } from './command.js';
+import { CRI_SOCKET_OPTION } from './cri-options.js';
 import { writeLine } from './stdout.js';
 
 export interface Finding { ok: boolean; what: string; fix?: string; note?: boolean }
@@ -51,7 +52,7 @@ export default defineCommand({
   options: {
     json: { type: 'boolean', desc: 'print the probe as JSON' },
     'host-root': { type: 'string', arg: 'DIR', default: '/', desc: "where the node's filesystem is mounted (CRI sockets are looked for under it)", env: 'PODTRAIL_HOST_ROOT' },
-    'cri-socket': { type: 'list', arg: 'PATH', desc: 'CRI runtime sockets to check (repeatable; default: the known default paths)', env: 'PODTRAIL_CRI_SOCKET' },
+    ...CRI_SOCKET_OPTION,
   },
   async run(v) {
     const probe = probeKernel(loadNativeBinding());

@@ -35,7 +35,7 @@ if (missing.length > 0) {
   });
 } else {
   describe('e2e: capture (CRI) -> enrich (containers topic, empty host root) -> audit, on a real containerd', { concurrency: false }, () => {
-    const t = { raw: uniqueTopic('ctd-raw'), audit: uniqueTopic('ctd-audit'), dlq: uniqueTopic('ctd-dlq'), meta: uniqueTopic('ctd-meta') };
+    const t = { raw: uniqueTopic('ctd-raw'), audit: uniqueTopic('ctd-audit'), dlq: uniqueTopic('ctd-dlq'), meta: uniqueTopic('ctd-meta'), audit2: uniqueTopic('ctd-audit2'), dlq2: uniqueTopic('ctd-dlq2') };
     let kafka: Kafka;
     let h: Containerd;
     let emptyRoot = '';
@@ -45,6 +45,7 @@ if (missing.length > 0) {
     let since = '';
     let until = '';
     let live: J[] = [];
+    let onNode: J[] = [];
     const paths: Record<'web' | 'db' | 'agent' | 'blink', string> = {} as never;
 
     before(async () => {
@@ -57,7 +58,9 @@ if (missing.length > 0) {
       // Both at once, as a user starts them; neither finds its topics made.
       const capture = startStage('capture', ['capture', '--raw-topic', t.raw, '--containers-topic', t.meta, '--node', NODE, '--host-root', emptyRoot, '--cri-socket', h.socket, '--cri-poll-interval', '500', '--pod-annotations', 'owner']);
       const enrich = startStage('enrich', ['enrich', '--raw-topic', t.raw, '--audit-topic', t.audit, '--dlq-topic', t.dlq, '--containers-topic', t.meta, '--group', uniqueTopic('ctd-group'), '--host-root', emptyRoot, '--pod-annotations', 'owner', '--transaction-timeout', '5000']);
-      stages.push(capture, enrich);
+      // enrich on the node with no topic: its file fallback asks CRI first, as capture does.
+      const enrichNode = startStage('enrich (node, CRI)', ['enrich', '--metadata', 'files', '--raw-topic', t.raw, '--audit-topic', t.audit2, '--dlq-topic', t.dlq2, '--group', uniqueTopic('ctd-group2'), '--host-root', emptyRoot, '--cri-socket', h.socket, '--pod-annotations', 'owner', '--transaction-timeout', '5000']);
+      stages.push(capture, enrich, enrichNode);
       await waitForLog(capture, 'kernel capture attached', 60_000);
       // Created while capture runs: seen by the relist (containerd 1.6 has no CRI events).
       db = await h.runPod({ name: 'db-0', namespace: 'data', qos: 'guaranteed', labels: { app: 'db', 'statefulset.kubernetes.io/pod-name': 'db-0', 'controller-revision-hash': 'db-5d8f7c9b8' }, containers: [{ name: 'postgres', cmd: serve(5432) }] });
@@ -78,6 +81,7 @@ if (missing.length > 0) {
       paths.blink = blink.cgroupPath(blink.container('once'));
       const want = (rs: J[]): boolean => Object.values(paths).every((p) => rs.some((r) => r.cgroup?.path === p && r.process?.comm === 'nc'));
       live = await tailUntil(t.audit, want, 90_000);
+      onNode = await tailUntil(t.audit2, (rs) => rs.some((r) => r.cgroup?.path === paths.web && r.process?.comm === 'nc'), 60_000);
       until = new Date(Date.now() + 1000).toISOString();
     });
 
@@ -158,6 +162,13 @@ if (missing.length > 0) {
       assert.equal(app.length, 1, 'an unchanged container is published once, however often it is relisted');
     });
 
+    test('enrich on the node (--metadata files, --cri-socket) attributes from CRI too, with an empty host root', () => {
+      const r = one(onNode, paths.web);
+      const l = one(live, paths.web);
+      assert.deepEqual([r.attribution, r.pod, r.container], [l.attribution, l.pod, l.container]);
+      assert.equal(r.attribution.source, 'cri');
+    });
+
     test('replay after the pod is gone gives the same attribution as live', async () => {
       const r = await runCli(['replay', '--since', since, '--until', until, '--raw-topic', t.raw, '--containers-topic', t.meta, '--pod-annotations', 'owner', '--stdout', '--format', 'json', '--brokers', BROKERS.join(',')], { timeoutMs: 120_000, env: { PODTRAIL_LOG_LEVEL: 'info' } });
       assert.equal(r.code, 0, r.stderr.slice(-3000));
@@ -172,6 +183,7 @@ if (missing.length > 0) {
         assert.deepEqual(ownErrors, [], `${s.name} logged errors`);
       }
       assert.match(stages[0]!.log(), /asking CRI runtimes for pod metadata/);
+      assert.match(stages[2]!.log(), /node fallback asks CRI runtimes first/);
       for (const s of stages) assert.equal(await stopStage(s), 0, `${s.name}: ${s.log().slice(-2000)}`);
       for (const s of stages) assert.ok(await waitGone(s.child.pid!, 5000));
     });

@@ -133,13 +133,17 @@ export class CriResolver implements MetadataResolver {
     let image = c.image;
     const warnings: string[] = [];
     if (IMAGE_ID_RE.test(image)) {
-      // kubelet creates containers by image ID; ContainerStatus names the image.
-      image = (await this.client.containerImage(c.id).catch(() => '')) || image;
+      // kubelet creates containers by image ID; ContainerStatus names the image. Without it the ID stays, and the warning says why.
+      try {
+        image = (await this.client.containerImage(c.id)) || image;
+      } catch (err) {
+        warnings.push(`image name unknown (${failure(err).reason})`);
+      }
     }
     const meta = this.base(c.id, runtime, c.name || null, image || c.imageRef || null, c.createdAtNs);
     if (!isContainerId(c.podSandboxId)) {
       // A CRI container always has a sandbox; without one this is not a pod we can name.
-      return { ok: true, meta: this.finish(meta), source: `cri:${this.client.socket}`, warning: 'CRI container has no valid pod_sandbox_id' };
+      return { ok: true, meta: this.finish(meta), source: `cri:${this.client.socket}`, warning: ['CRI container has no valid pod_sandbox_id', ...warnings].join('; ') };
     }
     meta.sandboxId = c.podSandboxId;
     let status: CriSandboxStatus;
@@ -150,7 +154,9 @@ export class CriResolver implements MetadataResolver {
       warnings.push(`pod sandbox unreadable: ${failure(err).reason}`);
       return { ok: true, meta: this.finish(meta), source: `cri:${this.client.socket}`, warning: warnings.join('; ') };
     }
-    return this.withPod(meta, status);
+    const out = this.withPod(meta, status);
+    if (out.ok && warnings.length > 0) out.warning = [...warnings, out.warning].filter(Boolean).join('; ');
+    return out;
   }
 
   private base(id: string, runtime: Runtime, name: string | null, image: string | null, createdAtNs: bigint): ContainerMeta {

@@ -28,6 +28,17 @@ export class CriWithFiles implements MetadataResolver {
     private readonly clock: () => number = Date.now,
   ) {}
 
+  private readonly warned = new Set<string>();
+
+  /** A partial CRI answer (image name or sandbox missing, unknown enum) is logged once per container and text. */
+  private warnOnce(containerId: string, socket: string, warning: string): void {
+    const key = `${containerId}\0${warning}`;
+    if (this.warned.has(key)) return;
+    if (this.warned.size >= 10_000) this.warned.clear();
+    this.warned.add(key);
+    this.log?.warn({ containerId, socket, warning }, 'CRI answer partial');
+  }
+
   private note(socket: string, r: Extract<ResolveResult, { ok: false }>): void {
     const key = `${socket}\0${r.code}`;
     const now = this.clock();
@@ -49,6 +60,7 @@ export class CriWithFiles implements MetadataResolver {
       const r = await c.resolve(containerId);
       if (r.ok) {
         this.down.delete(socket);
+        if (r.warning) this.warnOnce(containerId, socket, r.warning);
         return r;
       }
       if (r.code === 'BAD_ID') return r;
