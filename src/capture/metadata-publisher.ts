@@ -49,6 +49,8 @@ interface Known {
   source: string;
   /** Date.now() when it was published */
   atMs: number;
+  /** the version last offered, for republish() */
+  last: MetaRecord;
 }
 
 export class MetadataPublisher {
@@ -110,16 +112,28 @@ export class MetadataPublisher {
     // The first version is valid from the container's creation; later ones from now.
     const validFrom = prev ? now : (createdNs(meta) ?? now);
     const cgroupPaths = prev?.cgroupPaths ?? (cgroupPath ? [cgroupPath] : []);
-    this.known.set(meta.id, { fp, firstSeen, meta, deleted: false, cgroupPaths, source, atMs: Date.now() });
-    this.sink.offerMeta(toMetaRecord(meta, { node: this.opts.node, time: now, firstSeen, validFrom, cgroupPaths }));
+    const last = toMetaRecord(meta, { node: this.opts.node, time: now, firstSeen, validFrom, cgroupPaths });
+    this.known.set(meta.id, { fp, firstSeen, meta, deleted: false, cgroupPaths, last, source, atMs: Date.now() });
+    this.sink.offerMeta(last);
     this.published++;
   }
 
   private publishDeletion(id: string, k: Known): void {
     const now = this.nowNs();
     k.deleted = true;
-    this.sink.offerMeta(toMetaRecord(k.meta, { node: this.opts.node, time: now, firstSeen: k.firstSeen, validFrom: now, deletedTime: now, cgroupPaths: k.cgroupPaths }));
+    k.last = toMetaRecord(k.meta, { node: this.opts.node, time: now, firstSeen: k.firstSeen, validFrom: now, deletedTime: now, cgroupPaths: k.cgroupPaths });
+    this.sink.offerMeta(k.last);
     this.deletions++;
+  }
+
+  /**
+   * Offers the latest version of every container known, unchanged (same time and validFrom, so
+   * a reader that has it already keeps one): for a containers topic that was made again empty
+   * (a cluster replaced, a topic deleted), which must still name the pods of later raw events.
+   */
+  republish(): number {
+    for (const k of this.known.values()) this.sink.offerMeta(k.last);
+    return this.known.size;
   }
 
   async start(): Promise<void> {

@@ -5,7 +5,8 @@
 // and the sequence range goes out first, so no loss is silent.
 import { CompressionTypes, type Message, type Producer } from 'kafkajs';
 import type { Logger } from '../common/log.js';
-import { errMessage } from '../common/errors.js';
+import { kafkaCondition, type KafkaCondition } from '../kafka/conditions.js';
+import { RetryEpisode, backoffMs, countProducerReset } from '../kafka/retry.js';
 import type { Codec, RecordTypes } from '../schema/codec.js';
 import type { CaptureLoss, ContainerMeta, LossCause, RawConnectEvent } from '../schema/types.js';
 import { rawKey } from './to-raw.js';
@@ -34,6 +35,16 @@ export interface PublisherOptions {
   onSent?: (seconds: number, messages: number) => void;
   /** called after a request with raw events was acknowledged: the highest seq in it, and its time */
   onProgress?: (lastSeq: bigint, lastTime: bigint) => void;
+  /**
+   * A new idempotent producer (a new producer id), for when the broker refuses the current
+   * one's sequence or epoch for good (OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID,
+   * INVALID_PRODUCER_EPOCH: a broker that lost its state, a producer id that expired).
+   */
+  renewProducer?: () => Promise<Pick<Producer, 'sendBatch'>>;
+  /** makes the topics exist again (a cluster replaced under a running capture); and whatever else that needs */
+  repairTopics?: () => Promise<void>;
+  /** a condition retrying cannot clear (no permission to write the topic): the stage should stop */
+  onFatal?: (c: KafkaCondition) => void;
 }
 
 export const PUBLISHER_DEFAULTS = {
@@ -48,6 +59,9 @@ export const PUBLISHER_DEFAULTS = {
   lingerMs: 10,
   compression: 'gzip',
 } as const;
+
+/** A topic missing for this long while publishing is made again (capture owns raw and containers). */
+const UNKNOWN_TOPIC_REPAIR_MS = 3000;
 
 interface Pending { key: string; value: Buffer; seq?: bigint; time?: bigint; topic?: string; onSent?: () => void }
 
@@ -79,9 +93,15 @@ export class RawPublisher {
   private drained: Array<() => void> = [];
 
   private readonly rawWriter: RawWriter;
+  /** the seqs (and their times) of raw events the current cluster acknowledged */
+  private acked: { from: bigint; to: bigint; first: bigint; last: bigint } | undefined;
 
+  /**
+   * `producer` may come later, with start(): capture attaches to the kernel and buffers events
+   * while a brand-new cluster is still making its topics.
+   */
   constructor(
-    private readonly producer: Pick<Producer, 'sendBatch'>,
+    private producer: Pick<Producer, 'sendBatch'> | undefined,
     private readonly codec: Codec,
     private readonly opts: PublisherOptions,
     private readonly log: Logger,
@@ -134,6 +154,19 @@ export class RawPublisher {
     this.kick();
   }
 
+  /**
+   * The cluster was replaced (a new cluster id): what the old one acknowledged is not in the new
+   * one. Says so with one CLUSTER_REPLACED loss record for that range, the first thing the new
+   * cluster gets; what was not acknowledged yet goes to the new cluster as usual.
+   */
+  clusterReplaced(): void {
+    const a = this.acked;
+    this.acked = undefined;
+    if (!a) return;
+    this.log.error({ fromSeq: String(a.from), toSeq: String(a.to) }, 'raw events the replaced cluster had acknowledged are not in the new one: publishing a CLUSTER_REPLACED loss record for them');
+    this.offerLoss({ fromSeq: a.from, toSeq: a.to, count: a.to - a.from + 1n, cause: 'CLUSTER_REPLACED', firstTime: a.first, lastTime: a.last, eventId: `${this.opts.node}:${this.opts.instance}:cluster-replaced:${a.from}-${a.to}` });
+  }
+
   private recordDrop(seq: bigint, time: bigint): void {
     this.counters.dropped++;
     const d = this.drop;
@@ -172,14 +205,19 @@ export class RawPublisher {
     return fitCount(this.queue, this.head, most, bytes, limit, urgent.length);
   }
 
-  start(): void {
+  start(producer?: Pick<Producer, 'sendBatch'>): void {
+    if (producer) this.producer = producer;
+    if (!this.producer) throw new Error('RawPublisher.start needs a producer');
     if (this.running) return;
     this.running = true;
     this.loop = this.run();
   }
 
   private async run(): Promise<void> {
-    let backoff = 200;
+    const episode = new RetryEpisode('publish raw events', this.log);
+    let attempt = 0;
+    let episodeStart: number | undefined;
+    let fatalSaid = false;
     let retry: { urgent: number; n: number } | undefined;
     while (this.running || this.pendingCount() > 0) {
       if (this.pendingCount() === 0) {
@@ -208,20 +246,28 @@ export class RawPublisher {
       const messages = urgentTaken.length + batch.length;
       const t0 = Date.now();
       try {
-        await this.producer.sendBatch({
+        await this.producer!.sendBatch({
           acks: -1,
           compression: this.opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
           topicMessages: [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs })),
         });
       } catch (err) {
         this.counters.sendErrors++;
-        this.log.error({ err, batch: messages, backoffMs: backoff }, `raw publish failed, will retry: ${errMessage(err)}`);
+        const c = kafkaCondition(err);
+        episode.failed(c, { batch: messages });
         retry = { urgent: urgentTaken.length, n };
-        await new Promise((r) => setTimeout(r, backoff));
-        backoff = Math.min(backoff * 2, 5000);
+        if (c.kind === 'fatal') {
+          if (!fatalSaid) this.opts.onFatal?.(c);
+          fatalSaid = true;
+        }
+        await new Promise((r) => setTimeout(r, backoffMs(attempt++)));
+        await this.recover(c, episodeStart ??= Date.now());
         continue;
       }
-      backoff = 200;
+      episode.succeeded();
+      episodeStart = undefined;
+      attempt = 0;
+      fatalSaid = false;
       retry = undefined;
       this.counters.lastSendMs = Date.now() - t0;
       this.opts.onSent?.(this.counters.lastSendMs / 1000, messages);
@@ -229,8 +275,19 @@ export class RawPublisher {
       for (const u of urgentTaken) u.onSent?.();
       this.head += n;
       let top: Pending | undefined;
-      for (const p of batch) if (p.seq !== undefined && (top === undefined || p.seq > top.seq!)) top = p;
-      if (top) this.opts.onProgress?.(top.seq!, top.time ?? 0n);
+      let low: Pending | undefined;
+      for (const p of batch) {
+        if (p.seq === undefined) continue;
+        if (top === undefined || p.seq > top.seq!) top = p;
+        if (low === undefined || p.seq < low.seq!) low = p;
+      }
+      if (top && low) {
+        const a = this.acked;
+        const keepFrom = a !== undefined && a.from < low.seq!;
+        const keepTo = a !== undefined && a.to > top.seq!;
+        this.acked = { from: keepFrom ? a.from : low.seq!, first: keepFrom ? a.first : low.time ?? 0n, to: keepTo ? a.to : top.seq!, last: keepTo ? a.last : top.time ?? 0n };
+        this.opts.onProgress?.(top.seq!, top.time ?? 0n);
+      }
       for (const p of batch) this.bytes -= p.value.length;
       this.counters.sent += batch.length;
       // Sent entries still hold their encoded bytes: drop them soon (amortized O(1): the
@@ -246,6 +303,28 @@ export class RawPublisher {
         this.log.warn({ count: Number(d.count), fromSeq: String(d.fromSeq), toSeq: String(d.toSeq) }, 'publishing loss record for events dropped while the buffer was full');
         this.offerLoss({ ...d, cause: 'CAPTURE_BUFFER' });
       }
+    }
+  }
+
+  /**
+   * After a failed request: a producer whose sequence or epoch the broker refuses for good is
+   * replaced, and the same request goes again under the new producer id (the refused request was
+   * not written: the broker checks the sequence before it appends). A topic still unknown a few
+   * seconds on, or a replaced producer, may mean the cluster itself was replaced: the topics are
+   * made again. Failures here are logged and left to the next round.
+   */
+  private async recover(c: KafkaCondition, since: number): Promise<void> {
+    try {
+      if (c.kind === 'reset' && this.opts.renewProducer) {
+        this.log.warn({ condition: c.type }, `the broker refuses this producer for good (${c.type}): starting a new idempotent producer; the unacknowledged request goes again under it`);
+        this.producer = await this.opts.renewProducer();
+        countProducerReset('capture raw producer');
+      }
+      if ((c.kind === 'reset' || (c.type === 'UNKNOWN_TOPIC_OR_PARTITION' && Date.now() - since > UNKNOWN_TOPIC_REPAIR_MS)) && this.opts.repairTopics) {
+        await this.opts.repairTopics();
+      }
+    } catch (err) {
+      this.log.debug({ err }, 'producer or topic repair failed; the next retry tries again');
     }
   }
 
@@ -265,7 +344,7 @@ export class RawPublisher {
 
   /** Flush, then stop. Returns how many events could not be sent (logged as lost). */
   async stop(flushTimeoutMs = 10_000): Promise<number> {
-    const ok = await this.flush(flushTimeoutMs);
+    const ok = this.running ? await this.flush(flushTimeoutMs) : this.pendingCount() === 0;
     this.running = false;
     this.kick();
     const unsent = this.pendingCount();

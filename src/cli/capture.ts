@@ -4,12 +4,14 @@
 import os from 'node:os';
 import { KAFKA_OPTIONS, SCHEMA_REGISTRY_OPTIONS, TOPIC_OPTIONS, kafkaConfigFrom, topicsConfigFrom } from '../common/config.js';
 import { ConfluentEncoder, SchemaRegistryClient } from '../schema/confluent.js';
-import { ConfigError } from '../common/errors.js';
+import { ConfigError, errMessage } from '../common/errors.js';
 import { moduleLogger } from '../common/log.js';
 import { CAPTURE_NODE_FLAGS, hasCaptureNodeFlags } from '../capture/node-flags.js';
 import { groupingPatched } from '../kafka/kafkajs-grouping.js';
-import { createKafka, IDEMPOTENT_RETRY } from '../kafka/client.js';
-import { ensureTopics } from '../kafka/topics.js';
+import { createKafka, CAPTURE_PRODUCER_RETRY } from '../kafka/client.js';
+import { ensureTopics, type TopicRole } from '../kafka/topics.js';
+import { ClusterIdentity } from '../kafka/cluster.js';
+import { retryKafka } from '../kafka/retry.js';
 import { nodePartitioner } from '../kafka/partitioner.js';
 import { codec } from '../schema/codec.js';
 import { CAPTURE_DEFAULTS, KernelCapture, loadNativeBinding } from '../capture/native.js';
@@ -26,6 +28,7 @@ import { openCriRuntimes, type CriRuntimes } from '../runtime/cri/runtimes.js';
 import { METRICS_OPTIONS, createRegistry, serveMetrics } from '../common/metrics.js';
 import { registerCaptureMetrics } from '../capture/metrics.js';
 import type { Histogram } from 'prom-client';
+import type { Producer } from 'kafkajs';
 import { defineCommand } from './command.js';
 import { POD_ANNOTATIONS_OPTION } from './pod-annotations.js';
 import { waitForSignal } from './signals.js';
@@ -95,15 +98,35 @@ export default defineCommand({
       return 0;
     }
 
+    // Signals from here on stop capture cleanly, also while Kafka is still coming up.
+    const signalled = waitForSignal();
     const topics = topicsConfigFrom(v);
     const kafka = createKafka(kafkaConfigFrom(v));
     const publishMeta = v['publish-metadata'] === 'on';
-    const created = await ensureTopics(kafka, topics, publishMeta ? ['raw', 'containers'] : ['raw']);
-    if (created.length) log.info({ created }, 'created topics');
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY, createPartitioner: nodePartitioner(topics.raw, node) });
-    await producer.connect();
+    const roles: TopicRole[] = publishMeta ? ['raw', 'containers'] : ['raw'];
+    const cluster = new ClusterIdentity(kafka, log);
+    let producer: Producer | undefined;
+    let metadata: MetadataPublisher | undefined;
+    let cri: CriRuntimes | undefined;
+    let fatal!: (why: string) => void;
+    const failed = new Promise<string>((r) => (fatal = r));
+    const newProducer = async () => {
+      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: CAPTURE_PRODUCER_RETRY, createPartitioner: nodePartitioner(topics.raw, node) });
+      await p.connect();
+      return p;
+    };
+    /** The cluster's id, the topics (made when missing), a producer. Retriable conditions are waited out. */
+    const connectKafka = async (): Promise<Producer> => {
+      const created = await ensureTopics(kafka, topics, roles);
+      if (created.length) log.info({ created }, 'created topics');
+      await retryKafka('read the Kafka cluster id', () => cluster.changed(), log);
+      return (producer = await newProducer());
+    };
     let encode: PublisherOptions['encode'];
     if (v['schema-registry']) {
+      // Records are framed with the registry's schema ids as they are offered: the registry and
+      // Kafka come first, before the kernel is attached.
+      await connectKafka();
       const enc = new ConfluentEncoder(codec(), new SchemaRegistryClient(v['schema-registry']));
       await enc.prepare(topics.raw, 'RawConnectEvent');
       // A second record type on the raw topic: TopicRecordNameStrategy's subject.
@@ -127,10 +150,24 @@ export default defineCommand({
       maxRequestBytes: PUBLISHER_DEFAULTS.maxRequestBytes,
       lingerMs: PUBLISHER_DEFAULTS.lingerMs,
       compression: v.compression as 'gzip' | 'none',
+      renewProducer: async () => {
+        const old = producer;
+        producer = await newProducer();
+        await old?.disconnect().catch(() => undefined);
+        return producer;
+      },
+      repairTopics: async () => {
+        const replaced = await cluster.changed();
+        if (replaced) publisher.clusterReplaced();
+        const made = await ensureTopics(kafka, topics, roles, log, { deadlineMs: 10_000 });
+        if (made.length) log.warn({ created: made }, 'made missing topics again');
+        if (replaced || made.includes(topics.containers)) {
+          const n = metadata?.republish() ?? 0;
+          if (n) log.warn({ containers: n }, 'republished container metadata to the new containers topic');
+        }
+      },
+      onFatal: (c) => fatal(`cannot publish to ${topics.raw}: ${c.message} (${c.type})`),
     }, log);
-    publisher.start();
-    let metadata: MetadataPublisher | undefined;
-    let cri: CriRuntimes | undefined;
     if (publishMeta) {
       const hostRoot = v['host-root'] as string;
       const resolverOpts = { hostRoot, ...(v['docker-config'] ? { dockerConfigPath: v['docker-config'] } : {}) };
@@ -164,7 +201,7 @@ export default defineCommand({
     });
     let stopping = false;
     const metricsServer = await serveMetrics(v['metrics-port'], v['metrics-host'] as string, registry, {
-      notReady: () => (kernel.stats().running ? null : 'kernel capture is not attached'),
+      notReady: () => (kernel.stats().running ? (producer ? null : 'Kafka is not reachable yet: events are buffered') : 'kernel capture is not attached'),
       unhealthy: () => (!stopping && !kernel.stats().running ? 'kernel capture stopped' : null),
     }, log);
     const statsTimer = setInterval(() => {
@@ -172,20 +209,29 @@ export default defineCommand({
       log.debug({ events: svc.events, ringReserveFails: Number(k.ringReserveFails), ...publisher.stats() }, 'capture stats');
     }, 10_000);
     statsTimer.unref();
-    const sig = await waitForSignal();
+    // The kernel is attached and events are buffered (bounded, counted when dropped) while a
+    // brand-new cluster makes its topics and elects leaders: no connection from capture's start on is missed.
+    if (!producer) {
+      const connected = await Promise.race([connectKafka().then(() => true, (err: unknown) => { fatal(errMessage(err)); return false; }), signalled.then(() => false), failed.then(() => false)]);
+      if (connected) publisher.start(producer);
+    } else {
+      publisher.start();
+    }
+    const sig = await Promise.race([signalled, failed.then((why) => ({ failed: why }))]);
     clearInterval(statsTimer);
     stopping = true;
-    log.info({ signal: sig }, 'stopping: detaching probes, flushing');
+    if (typeof sig === 'object') log.fatal({ why: sig.failed }, `capture cannot go on, exiting: ${sig.failed}`);
+    else log.info({ signal: sig }, 'stopping: detaching probes, flushing');
     svc.stop();
     await svc.drained();
     await metadata?.stop();
     cri?.close();
     const unsent = await publisher.stop(10_000);
     state?.stopped(BigInt(Date.now()) * 1_000_000n);
-    await producer.disconnect().catch(() => undefined);
+    await producer?.disconnect().catch(() => undefined);
     await metricsServer?.stop();
     const k = kernel.stats();
     log.info({ events: svc.events, kernelGaps: Number(svc.kernelGaps), ringReserveFails: Number(k.ringReserveFails), ...publisher.stats(), unsent }, 'capture stopped');
-    return unsent > 0 ? 1 : 0;
+    return typeof sig === 'object' || unsent > 0 ? 1 : 0;
   },
 });

@@ -4,6 +4,8 @@ import { KAFKA_OPTIONS, SCHEMA_REGISTRY_OPTIONS, TOPIC_OPTIONS, kafkaConfigFrom,
 import { ConfluentDecoder, ConfluentEncoder, SchemaRegistryClient } from '../schema/confluent.js';
 import { moduleLogger } from '../common/log.js';
 import { createKafka } from '../kafka/client.js';
+import { ClusterGuard, ClusterIdentity } from '../kafka/cluster.js';
+import { retryKafka } from '../kafka/retry.js';
 import { ensureTopics } from '../kafka/topics.js';
 import { codec } from '../schema/codec.js';
 import { DEFAULT_CONCURRENCY, EnrichProcessor } from '../enrich/processor.js';
@@ -20,7 +22,7 @@ import { POD_ANNOTATIONS_OPTION } from './pod-annotations.js';
 import { CRI_OPTIONS } from './cri-options.js';
 import { CachedResolver } from '../runtime/cache.js';
 import { openCriRuntimes, type CriRuntimes } from '../runtime/cri/runtimes.js';
-import { waitForSignal } from './signals.js';
+import { FAILED_STOP_MS, STOP_MS, settlesWithin, waitForSignal } from './signals.js';
 
 const options = {
   group: { type: 'string', desc: 'consumer group id', env: 'PODTRAIL_ENRICH_GROUP', default: 'podtrail-enrich' },
@@ -79,6 +81,8 @@ export default defineCommand({
     }
     const created = await ensureTopics(kafka, topics, useTopic ? ['raw', 'audit', 'dlq', 'containers'] : ['raw', 'audit', 'dlq']);
     if (created.length) log.info({ created }, 'created topics');
+    const cluster = new ClusterIdentity(kafka, log);
+    await retryKafka('read the Kafka cluster id', () => cluster.changed(), log);
     let confluent: { decoder: ConfluentDecoder; encodeAudit: (rec: AuditRecord) => Buffer } | undefined;
     if (v['schema-registry']) {
       const client = new SchemaRegistryClient(v['schema-registry']);
@@ -107,6 +111,7 @@ export default defineCommand({
       ...(v['transactional-id'] ? { transactionalId: v['transactional-id'] } : {}),
       transactionTimeoutMs: v['transaction-timeout'],
       maxBytesPerPartition: STAGE_MAX_BYTES_PER_PARTITION,
+      guard: new ClusterGuard(cluster),
     }, log);
     const registry = createRegistry('enrich');
     registerEnrichMetrics(registry, { processor, stage, ...(table ? { table } : {}), rawTopic: topics.raw, auditTopic: topics.audit });
@@ -115,9 +120,17 @@ export default defineCommand({
       unhealthy: () => (stage.crashed ? `consumer crashed: ${stage.crashed}` : null),
     }, log);
     await stage.start();
-    const sig = await waitForSignal();
+    const sig = await Promise.race([waitForSignal(), stage.failed.then((why) => ({ failed: why }))]);
+    if (typeof sig === 'object') {
+      log.fatal({ why: sig.failed }, `enrich cannot go on, exiting: ${sig.failed}`);
+      if (!(await settlesWithin(stage.stop(), FAILED_STOP_MS))) log.warn(`enrich did not stop within ${FAILED_STOP_MS / 1000} s; exiting anyway`);
+      return 1;
+    }
     log.info({ signal: sig, ...processor.stats, ...stage.stats }, 'stopping');
-    await stage.stop();
+    if (!(await settlesWithin(stage.stop(), STOP_MS))) {
+      log.error(`enrich did not stop within ${STOP_MS / 1000} s (a batch still waits on Kafka); exiting: what it had not committed comes again to the next member`);
+      return 1;
+    }
     await table?.stop();
     cri?.close();
     await metricsServer?.stop();

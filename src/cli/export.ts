@@ -6,6 +6,8 @@ import { KAFKA_OPTIONS, TOPIC_OPTIONS, kafkaConfigFrom, topicsConfigFrom } from 
 import { ConfigError } from '../common/errors.js';
 import { moduleLogger } from '../common/log.js';
 import { createKafka } from '../kafka/client.js';
+import { ClusterGuard, ClusterIdentity } from '../kafka/cluster.js';
+import { retryKafka } from '../kafka/retry.js';
 import { ensureTopics } from '../kafka/topics.js';
 import { codec } from '../schema/codec.js';
 import { ConfluentDecoder, SchemaRegistryClient } from '../schema/confluent.js';
@@ -19,7 +21,7 @@ import { TopicSink } from '../export/topic-sink.js';
 import { METRICS_OPTIONS, createRegistry, serveMetrics } from '../common/metrics.js';
 import { registerExportMetrics } from '../export/metrics.js';
 import { defineCommand } from './command.js';
-import { waitForSignal } from './signals.js';
+import { FAILED_STOP_MS, STOP_MS, settlesWithin, waitForSignal } from './signals.js';
 
 const topicName = (v: string) => (/^[A-Za-z0-9._-]{1,249}$/.test(v) && v !== '.' && v !== '..' ? undefined : 'not a valid Kafka topic name');
 
@@ -75,6 +77,8 @@ export default defineCommand({
     const created = await ensureTopics(kafka, topics, toTopic ? ['audit', 'dlq'] : ['audit']);
     if (toTopic && (await ensureTopic(kafka, toTopic, topics))) created.push(toTopic);
     if (created.length) log.info({ created }, 'created topics');
+    const cluster = new ClusterIdentity(kafka, log);
+    await retryKafka('read the Kafka cluster id', () => cluster.changed(), log);
 
     const sink: Sink = toTopic
       ? new TopicSink(kafka, {
@@ -84,7 +88,7 @@ export default defineCommand({
       }, log)
       : new SyslogSink(new SyslogSender({ target: target!, logger: moduleLogger('export.syslog') }), { facility: v['syslog-facility'] as Facility }, log);
     const decoder: Decoder = registry ? new ConfluentDecoder(codec(), registry) : codec();
-    const stage = new ExportStage(kafka, decoder, createRenderer(format), sink, { group, topic: topics.audit, maxBytesPerPartition: 1024 * 1024 }, log);
+    const stage = new ExportStage(kafka, decoder, createRenderer(format), sink, { group, topic: topics.audit, maxBytesPerPartition: 1024 * 1024, guard: new ClusterGuard(cluster) }, log);
     const metrics = createRegistry('export');
     registerExportMetrics(metrics, stage, { auditTopic: topics.audit, destination: toTopic ?? String(syslog) });
     const metricsServer = await serveMetrics(v['metrics-port'], v['metrics-host'] as string, metrics, {
@@ -92,9 +96,17 @@ export default defineCommand({
       unhealthy: () => (stage.crashed ? `consumer crashed: ${stage.crashed}` : null),
     }, log);
     await stage.start();
-    const sig = await waitForSignal();
+    const sig = await Promise.race([waitForSignal(), stage.failed.then((why) => ({ failed: why }))]);
+    if (typeof sig === 'object') {
+      log.fatal({ why: sig.failed }, `export cannot go on, exiting: ${sig.failed}`);
+      if (!(await settlesWithin(stage.stop(), FAILED_STOP_MS))) log.warn(`export did not stop within ${FAILED_STOP_MS / 1000} s; exiting anyway`);
+      return 1;
+    }
     log.info({ signal: sig, ...stage.stats }, 'stopping');
-    await stage.stop();
+    if (!(await settlesWithin(stage.stop(), STOP_MS))) {
+      log.error(`export did not stop within ${STOP_MS / 1000} s (a batch still waits on Kafka); exiting: what it had not committed comes again to the next member`);
+      return 1;
+    }
     await metricsServer?.stop();
     return 0;
   },

@@ -6,7 +6,9 @@ import { KAFKA_OPTIONS, SCHEMA_REGISTRY_OPTIONS, kafkaConfigFrom } from '../comm
 import { ConfluentDecoder, SchemaRegistryClient } from '../schema/confluent.js';
 import { ConfigError, DecodeError, KafkaError } from '../common/errors.js';
 import { moduleLogger } from '../common/log.js';
-import { createKafka } from '../kafka/client.js';
+import { createKafka, watchConsumer } from '../kafka/client.js';
+import { retryKafka } from '../kafka/retry.js';
+import { requireLeaders } from '../kafka/topics.js';
 import { codec } from '../schema/codec.js';
 import { parseIsoNanos } from '../schema/json-form.js';
 import { defineCommand } from './command.js';
@@ -54,25 +56,34 @@ export default defineCommand({
     let done!: (code: number) => void;
     const finished = new Promise<number>((resolve) => (done = resolve));
 
-    {
+    // On a brand-new cluster tail may start before capture or enrich made the topic: wait for
+    // it (said once), and through the moments its partitions have no leader yet.
+    await retryKafka(`wait for topic ${topic}`, async () => {
       const admin = kafka.admin();
-      await admin.connect();
       try {
-        const existing = await admin.listTopics();
-        if (!existing.includes(topic)) throw new KafkaError(`topic ${topic} does not exist on ${kafkaConfigFrom(v).brokers.join(',')}`);
+        await admin.connect();
+        if (!(await admin.listTopics()).includes(topic)) {
+          throw new KafkaError(`topic ${topic} does not exist (yet) on ${kafkaConfigFrom(v).brokers.join(',')}`, { retriable: true });
+        }
+        await requireLeaders(admin, [topic]);
       } finally {
-        await admin.disconnect();
+        await admin.disconnect().catch(() => undefined);
       }
-    }
+    }, log);
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: v['from-beginning'] || sinceMs !== undefined });
     consumer.on(consumer.events.GROUP_JOIN, () => { lastActivity = Date.now(); });
     let seekOffsets: Array<{ partition: number; offset: string }> | undefined;
     if (sinceMs !== undefined) {
-      const admin = kafka.admin();
-      await admin.connect();
-      seekOffsets = await admin.fetchTopicOffsetsByTimestamp(topic, sinceMs);
-      await admin.disconnect();
+      seekOffsets = await retryKafka(`find the offsets of ${topic} at --since`, async () => {
+        const admin = kafka.admin();
+        try {
+          await admin.connect();
+          return await admin.fetchTopicOffsetsByTimestamp(topic, sinceMs);
+        } finally {
+          await admin.disconnect().catch(() => undefined);
+        }
+      }, log);
     }
 
     await consumer.run({
@@ -106,10 +117,7 @@ export default defineCommand({
     const onSignal = () => done(0);
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
-    consumer.on(consumer.events.CRASH, (e) => {
-      log.error({ err: e.payload.error }, 'consumer crashed');
-      if (!e.payload.restart) done(1);
-    });
+    watchConsumer(consumer, 'tail consumer', log, () => done(1));
 
     const code = await finished;
     if (timer) clearInterval(timer);

@@ -5,6 +5,7 @@
 import http from 'node:http';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Logger } from './log.js';
+import { registerKafkaRetryMetrics } from '../kafka/retry.js';
 
 export const METRICS_OPTIONS = {
   'metrics-port': { type: 'int', arg: 'PORT', min: 0, max: 65535, desc: 'serve /metrics, /healthz and /readyz on this port (0: off)', env: 'PODTRAIL_METRICS_PORT', default: 0 },
@@ -15,6 +16,7 @@ export function createRegistry(stage: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ stage });
   collectDefaultMetrics({ register: registry, prefix: 'podtrail_' });
+  registerKafkaRetryMetrics(registry);
   return registry;
 }
 

@@ -52,5 +52,9 @@ export function lossAudit(l: LossInfo): AuditRecord {
 }
 
 export function lossFromCapture(c: CaptureLoss): AuditRecord {
-  return lossAudit({ ...c, firstTime: c.firstTime, lastTime: c.lastTime });
+  const rec = lossAudit({ ...c, firstTime: c.firstTime, lastTime: c.lastTime });
+  if (c.cause === 'CLUSTER_REPLACED') {
+    rec.attribution.reason = `${lossText(c, `from ${c.node} went to a Kafka cluster that was since replaced (another cluster id) and are not in this one`)} (CLUSTER_REPLACED)`;
+  }
+  return rec;
 }

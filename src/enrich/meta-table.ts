@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
 import { DecodeError, errMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { retryKafka } from '../kafka/retry.js';
 import type { Codec, Decoded } from '../schema/codec.js';
 import type { ContainerMeta as MetaRecord } from '../schema/types.js';
 
@@ -113,15 +114,18 @@ export class MetaTable {
   /** Consume the topic from the beginning (a throwaway group that never commits) and keep following it. */
   async start(kafka: Kafka): Promise<void> {
     const topic = this.opts.topic;
-    const admin = kafka.admin();
-    await admin.connect();
-    let targets: Map<number, bigint>;
-    try {
-      const offs = await admin.fetchTopicOffsets(topic);
-      targets = new Map(offs.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high)]));
-    } finally {
-      await admin.disconnect();
-    }
+    // Right after the topic was made, its partitions can still answer NOT_LEADER or
+    // UNKNOWN_TOPIC_OR_PARTITION to ListOffsets for a moment: retried, not fatal.
+    const targets = await retryKafka(`read the end offsets of ${topic}`, async () => {
+      const admin = kafka.admin();
+      try {
+        await admin.connect();
+        const offs = await admin.fetchTopicOffsets(topic);
+        return new Map(offs.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high)]));
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+    }, this.log);
     const pending = new Set(targets.keys());
     const checkCaughtUp = () => {
       if (!this.isCaughtUp && pending.size === 0) {

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from '../common/log.js';
+import { retryKafka } from '../kafka/retry.js';
 import type { Codec } from '../schema/codec.js';
 import type { EnrichProcessor, OutMessage } from './processor.js';
 
@@ -28,22 +29,28 @@ export async function replay(
   emit: (o: OutMessage) => Promise<void>,
   log: Logger,
 ): Promise<ReplayResult> {
-  const admin = kafka.admin();
-  await admin.connect();
   const sinceMs = Number(opts.sinceNs / 1_000_000n) - opts.slackMs;
-  const starts = await admin.fetchTopicOffsetsByTimestamp(opts.rawTopic, Math.max(0, sinceMs));
-  const highs = await admin.fetchTopicOffsets(opts.rawTopic);
-  let ends: Array<{ partition: number; offset: string }> = highs.map((h) => ({ partition: h.partition, offset: h.high }));
-  if (opts.untilNs !== undefined) {
-    const byTs = await admin.fetchTopicOffsetsByTimestamp(opts.rawTopic, Number(opts.untilNs / 1_000_000n) + opts.slackMs);
-    ends = byTs.map((e) => {
-      const h = highs.find((x) => x.partition === e.partition)!;
-      // -1 / high: nothing at or after that time yet; stop at today's end.
-      const off = BigInt(e.offset) < 0n ? BigInt(h.high) : BigInt(e.offset);
-      return { partition: e.partition, offset: String(off < BigInt(h.high) ? off : BigInt(h.high)) };
-    });
-  }
-  await admin.disconnect();
+  const { starts, ends } = await retryKafka(`find the window's offsets in ${opts.rawTopic}`, async () => {
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      const starts = await admin.fetchTopicOffsetsByTimestamp(opts.rawTopic, Math.max(0, sinceMs));
+      const highs = await admin.fetchTopicOffsets(opts.rawTopic);
+      let ends: Array<{ partition: number; offset: string }> = highs.map((h) => ({ partition: h.partition, offset: h.high }));
+      if (opts.untilNs !== undefined) {
+        const byTs = await admin.fetchTopicOffsetsByTimestamp(opts.rawTopic, Number(opts.untilNs / 1_000_000n) + opts.slackMs);
+        ends = byTs.map((e) => {
+          const h = highs.find((x) => x.partition === e.partition)!;
+          // -1 / high: nothing at or after that time yet; stop at today's end.
+          const off = BigInt(e.offset) < 0n ? BigInt(h.high) : BigInt(e.offset);
+          return { partition: e.partition, offset: String(off < BigInt(h.high) ? off : BigInt(h.high)) };
+        });
+      }
+      return { starts, ends };
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }, log);
 
   const work = new Map<number, { next: bigint; end: bigint }>();
   let total = 0n;

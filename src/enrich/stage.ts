@@ -6,7 +6,8 @@
 import os from 'node:os';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import { KafkaError, errMessage } from '../common/errors.js';
-import { IDEMPOTENT_RETRY, TRANSACTIONAL_RETRY } from '../kafka/client.js';
+import { IDEMPOTENT_RETRY, TRANSACTIONAL_RETRY, watchConsumer } from '../kafka/client.js';
+import { CLUSTER_CHECK_MS, CLUSTER_REPLACED, type ClusterGuard } from '../kafka/cluster.js';
 import { TransactionalProducer } from '../kafka/transactional.js';
 import type { Logger } from '../common/log.js';
 import type { TopicsConfig } from '../common/config.js';
@@ -24,6 +25,8 @@ export interface StageOptions {
   /** upper bound on how long a dead member's open transaction blocks read_committed readers */
   transactionTimeoutMs: number;
   maxBytesPerPartition: number;
+  /** checks after every group join that the cluster is still the one the stage started on */
+  guard?: ClusterGuard;
 }
 
 /** Consumer settings the stage uses (the benchmark's passthrough uses them too). */
@@ -57,6 +60,9 @@ export class EnrichStage {
   readonly lag = new Map<number, number>();
   joined = false;
   crashed: string | null = null;
+  private failedResolve!: (why: string) => void;
+  /** resolves when the consumer stopped for good (a crash kafkajs does not restart from) */
+  readonly failed: Promise<string> = new Promise((r) => (this.failedResolve = r));
   /** called with the seconds each output commit took (transaction or produce) */
   onCommitted?: (seconds: number) => void;
   private stopping = false;
@@ -94,14 +100,13 @@ export class EnrichStage {
     await this.consumer.subscribe({ topic: o.topics.raw, fromBeginning: true });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       this.joined = true;
+      o.guard?.rejoined();
       // Partitions that went to another member: their sequence tracking starts over there.
       const mine = new Set<number>(e.payload.memberAssignment[o.topics.raw] ?? []);
       this.processor.keepPartitions(mine);
     });
-    this.consumer.on(this.consumer.events.CRASH, (e) => {
-      if (!e.payload.restart) this.crashed = String(e.payload.error?.message ?? e.payload.error);
-      this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'enrich consumer crashed');
-    });
+    o.guard?.watch(CLUSTER_CHECK_MS, () => this.fail(CLUSTER_REPLACED));
+    watchConsumer(this.consumer, 'enrich consumer', this.log, (why) => this.fail(why));
     await this.consumer.run({
       autoCommit: o.atLeastOnce,
       eachBatchAutoResolve: false,
@@ -124,6 +129,7 @@ export class EnrichStage {
   private async onBatch(p: EachBatchPayload): Promise<void> {
     const { batch, isRunning, isStale } = p;
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    if (await this.clusterReplaced()) return;
     const t0 = Date.now();
     const myTurn = this.processing;
     let processed!: () => void;
@@ -224,9 +230,27 @@ export class EnrichStage {
     if (dlq.length) this.log.warn({ count: dlq.length, partition: batch.partition }, 'sent undecodable records to the DLQ');
   }
 
+  /**
+   * True (and the stage failed) when the cluster was replaced: nothing of it is processed. The
+   * group's offsets and transactions were in the old cluster; a restart joins the new one
+   * afresh and reads its topics from the beginning.
+   */
+  private async clusterReplaced(): Promise<boolean> {
+    if (!this.opts.guard || !(await this.opts.guard.replaced())) return false;
+    this.fail(CLUSTER_REPLACED);
+    return true;
+  }
+
+  private fail(why: string): void {
+    if (this.crashed) return;
+    this.crashed = why;
+    this.failedResolve(why);
+  }
+
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    await this.opts.guard?.stop();
     await this.consumer?.disconnect().catch((err: unknown) => this.log.warn({ err }, 'consumer disconnect failed'));
     await (this.txns ?? this.producer)?.disconnect().catch((err: unknown) => this.log.warn({ err }, 'producer disconnect failed'));
   }

@@ -8,6 +8,8 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { DecodeError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { watchConsumer } from '../kafka/client.js';
+import { CLUSTER_CHECK_MS, CLUSTER_REPLACED, type ClusterGuard } from '../kafka/cluster.js';
 import type { Decoded } from '../schema/codec.js';
 import { DLQ_HEADERS } from '../enrich/processor.js';
 import type { Rendered } from './render.js';
@@ -46,6 +48,8 @@ export interface ExportStageOptions {
   topic: string;
   maxBytesPerPartition: number;
   sessionTimeoutMs?: number;
+  /** checks after every group join that the cluster is still the one the stage started on */
+  guard?: ClusterGuard;
 }
 
 export interface ExportStats { in: number; out: number; bad: number; batches: number }
@@ -58,6 +62,9 @@ export class ExportStage {
   readonly lag = new Map<number, number>();
   joined = false;
   crashed: string | null = null;
+  private failedResolve!: (why: string) => void;
+  /** resolves when the consumer stopped for good (a crash kafkajs does not restart from) */
+  readonly failed: Promise<string> = new Promise((r) => (this.failedResolve = r));
   /** seconds each batch took to be delivered and committed (metrics) */
   onDelivered?: (seconds: number) => void;
 
@@ -84,11 +91,12 @@ export class ExportStage {
     await this.sink.start();
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: o.topic, fromBeginning: true });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, () => { this.joined = true; });
-    this.consumer.on(this.consumer.events.CRASH, (e) => {
-      if (!e.payload.restart) this.crashed = String(e.payload.error?.message ?? e.payload.error);
-      this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'export consumer crashed');
+    this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+      this.joined = true;
+      o.guard?.rejoined();
     });
+    o.guard?.watch(CLUSTER_CHECK_MS, () => this.fail(CLUSTER_REPLACED));
+    watchConsumer(this.consumer, 'export consumer', this.log, (why) => this.fail(why));
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -101,6 +109,7 @@ export class ExportStage {
   private async onBatch(p: EachBatchPayload): Promise<void> {
     const { batch } = p;
     if (batch.messages.length === 0 || !p.isRunning() || p.isStale()) return;
+    if (await this.clusterReplaced()) return;
     const items: Item[] = [];
     const bad: Bad[] = [];
     for (const m of batch.messages) {
@@ -147,9 +156,27 @@ export class ExportStage {
     await p.heartbeat();
   }
 
+  /**
+   * True (and the stage failed) when the cluster was replaced: nothing of it is processed. The
+   * group's offsets and transactions were in the old cluster; a restart joins the new one
+   * afresh and reads its topics from the beginning.
+   */
+  private async clusterReplaced(): Promise<boolean> {
+    if (!this.opts.guard || !(await this.opts.guard.replaced())) return false;
+    this.fail(CLUSTER_REPLACED);
+    return true;
+  }
+
+  private fail(why: string): void {
+    if (this.crashed) return;
+    this.crashed = why;
+    this.failedResolve(why);
+  }
+
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    await this.opts.guard?.stop();
     await this.consumer?.disconnect().catch((err: unknown) => this.log.warn({ err }, 'consumer disconnect failed'));
     await this.sink.stop().catch((err: unknown) => this.log.warn({ err }, 'sink stop failed'));
   }

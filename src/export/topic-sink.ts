@@ -10,6 +10,7 @@ import os from 'node:os';
 import type { Kafka, Message, Producer } from 'kafkajs';
 import { KafkaError, errMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { IDEMPOTENT_RETRY, TRANSACTIONAL_RETRY } from '../kafka/client.js';
 import { TransactionalProducer } from '../kafka/transactional.js';
 import type { BatchContext, Sink } from './stage.js';
 import { nextOffset } from './stage.js';
@@ -38,11 +39,11 @@ export class TopicSink implements Sink {
     const o = this.opts;
     const transactionalId = o.transactionalId ?? `${o.group}-${os.hostname()}-${process.pid}`;
     if (o.atLeastOnce) {
-      this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY });
       await this.producer.connect();
     } else {
       this.txns = new TransactionalProducer(this.kafka, {
-        transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: o.transactionTimeoutMs, allowAutoTopicCreation: false,
+        transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: o.transactionTimeoutMs, allowAutoTopicCreation: false, retry: TRANSACTIONAL_RETRY,
       }, o.group, this.log);
       await this.txns.connect();
     }

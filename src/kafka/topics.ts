@@ -1,8 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// Creates DESIGN.md's default topics when missing. Existing topics are left as they are.
-import type { Kafka, ITopicConfig } from 'kafkajs';
+// Creates podtrail's topics when missing (existing topics are left as they are), and returns
+// only once every partition of every topic it was asked for has a leader. Stages started
+// together on a brand-new cluster all get here at once: one creates, the others see
+// TOPIC_ALREADY_EXISTS, and all of them wait through the moments when a new topic is listed
+// but its partitions are not yet served (UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE).
+import type { Admin, Kafka, ITopicConfig } from 'kafkajs';
 import type { TopicsConfig } from '../common/config.js';
 import { KafkaError } from '../common/errors.js';
+import { moduleLogger, type Logger } from '../common/log.js';
+import { kafkaCondition } from './conditions.js';
+import { retryKafka, type RetryOptions } from './retry.js';
 
 export type TopicRole = 'raw' | 'audit' | 'containers' | 'dlq';
 
@@ -22,25 +29,50 @@ export function topicSpecs(t: TopicsConfig, roles: TopicRole[] = ['raw', 'audit'
   });
 }
 
-/** Returns the names of topics it created. */
-export async function ensureTopics(kafka: Kafka, t: TopicsConfig, roles?: TopicRole[]): Promise<string[]> {
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    const existing = new Set(await admin.listTopics());
-    const missing = topicSpecs(t, roles).filter((s) => !existing.has(s.topic));
-    if (missing.length === 0) return [];
-    try {
-      await admin.createTopics({ topics: missing, waitForLeaders: true });
-    } catch (err) {
-      // Another stage may have created it a moment ago.
-      const still = new Set(await admin.listTopics());
-      if (missing.some((s) => !still.has(s.topic))) throw err;
+/** Throws a retriable KafkaError until every partition of `topics` has a leader. */
+export async function requireLeaders(admin: Admin, topics: string[]): Promise<void> {
+  const md = await admin.fetchTopicMetadata({ topics });
+  for (const name of topics) {
+    const t = md.topics.find((x) => x.name === name);
+    const leaderless = t ? t.partitions.filter((p) => p.leader < 0).map((p) => p.partitionId) : undefined;
+    if (!t || t.partitions.length === 0 || leaderless!.length > 0) {
+      throw new KafkaError(`topic ${name} ${t ? `has no leader yet for partition(s) ${leaderless!.join(',')}` : 'is not in the metadata yet'}`, { retriable: true });
     }
-    return missing.map((s) => s.topic);
-  } catch (err) {
-    throw new KafkaError(`cannot create topics: ${(err as Error).message}`, { cause: err, retriable: true });
-  } finally {
-    await admin.disconnect().catch(() => undefined);
   }
+}
+
+/**
+ * Makes the topics of `specs` exist with leaders. Returns the names of those this call
+ * created. Retries retriable conditions (logged once per episode); fatal ones (no
+ * permission, an invalid name) throw.
+ */
+export async function ensureTopicSpecs(kafka: Kafka, specs: ITopicConfig[], log: Logger = moduleLogger('kafka.topics'), opts: RetryOptions = {}): Promise<string[]> {
+  const names = specs.map((s) => s.topic);
+  let created: string[] = [];
+  await retryKafka(`create topics ${names.join(', ')}`, async () => {
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      const existing = new Set(await admin.listTopics());
+      const missing = specs.filter((s) => !existing.has(s.topic));
+      if (missing.length > 0) {
+        try {
+          // waitForLeaders is ours (requireLeaders), retried as a whole with the listing.
+          if (await admin.createTopics({ topics: missing, waitForLeaders: false })) created = [...created, ...missing.map((s) => s.topic)];
+        } catch (err) {
+          // Another stage created some of them a moment ago: the listing next time says which.
+          if (kafkaCondition(err).type !== 'TOPIC_ALREADY_EXISTS') throw err;
+        }
+      }
+      await requireLeaders(admin, names);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }, log, opts);
+  return created;
+}
+
+/** Creates DESIGN.md's default topics for `roles` when missing; returns the names it created. */
+export function ensureTopics(kafka: Kafka, t: TopicsConfig, roles?: TopicRole[], log?: Logger, opts?: RetryOptions): Promise<string[]> {
+  return ensureTopicSpecs(kafka, topicSpecs(t, roles), log, opts);
 }

@@ -7,6 +7,8 @@
 import type { Kafka, Producer, ProducerConfig, TopicMessages, Transaction } from 'kafkajs';
 import { KafkaError, errMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { kafkaCondition } from './conditions.js';
+import { RetryEpisode } from './retry.js';
 
 /** The input position a transaction commits: the group's offset of topic/partition becomes `next`. */
 export interface TxnInput { topic: string; partition: number; next: string }
@@ -80,11 +82,14 @@ export class TransactionalProducer {
    * when `stopping` says so first.
    */
   private async retrying<T>(stopping: () => boolean, failure: string, attempt: () => Promise<T>): Promise<T | undefined> {
+    const episode = new RetryEpisode(failure, this.log);
     for (let delay = 500; !stopping(); delay = Math.min(delay * 2, 5000)) {
       try {
-        return await attempt();
+        const r = await attempt();
+        episode.succeeded();
+        return r;
       } catch (err) {
-        this.log.error({ err, retryMs: delay }, failure);
+        episode.failed(kafkaCondition(err), { retryMs: delay });
         await new Promise((r) => setTimeout(r, delay));
       }
     }
@@ -114,7 +119,7 @@ export class TransactionalProducer {
    */
   private async settledAsCommitted(requests: TopicMessages[][], input: TxnInput, stopping: () => boolean): Promise<boolean> {
     if (!(await this.renewProducer((t) => this.send(t, requests, input), stopping))) return false;
-    const committed = await this.retrying(stopping, 'cannot read the committed offset yet', async () => {
+    const committed = await this.retrying(stopping, 'read the committed offset', async () => {
       const admin = this.kafka.admin();
       try {
         await admin.connect();
@@ -139,7 +144,7 @@ export class TransactionalProducer {
    * A new producer again until that works; false when `stopping` says so first.
    */
   private async renewProducer(fence: (t: Transaction) => Promise<void>, stopping: () => boolean): Promise<boolean> {
-    const renewed = await this.retrying(stopping, 'new transactional producer cannot start yet', async () => {
+    const renewed = await this.retrying(stopping, 'start a new transactional producer', async () => {
       const old = this.producer;
       this.producer = this.kafka.producer(this.config);
       await old.disconnect().catch(() => undefined);

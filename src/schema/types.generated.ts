@@ -52,7 +52,7 @@ export interface RawConnectEvent {
   cgroup: Cgroup;
 }
 
-export type LossCause = 'KERNEL_RING_BUFFER' | 'CAPTURE_BUFFER' | 'SEQUENCE_GAP' | 'UNKNOWN' | 'CAPTURE_RESTART';
+export type LossCause = 'KERNEL_RING_BUFFER' | 'CAPTURE_BUFFER' | 'SEQUENCE_GAP' | 'UNKNOWN' | 'CAPTURE_RESTART' | 'CLUSTER_REPLACED';
 
 export interface CaptureLoss {
   eventId: string;

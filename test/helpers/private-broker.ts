@@ -134,6 +134,13 @@ export class PrivateBroker {
     if (pid !== undefined) process.kill(pid, 'SIGCONT');
   }
 
+  /** Ends a broker whose data nobody needs: SIGKILL (no clean shutdown to wait for), then removes the data dir. */
+  async discard(): Promise<void> {
+    this.thaw();
+    if (this.pid() !== undefined) await this.kill().catch(() => undefined);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
   /** For after(): thaws, stops and removes the data dir, whatever state it is in. */
   async destroy(): Promise<void> {
     this.thaw();
