@@ -124,6 +124,34 @@ if (!pre.ok) {
       assert.equal((st.status as { labels: Record<string, string> }).labels.track, 'v1');
     });
 
+    test('containerd itself refuses a label over 4096 bytes (key + value): a 1 MiB value never reaches a node agent from it', async () => {
+      await assert.rejects(
+        h.runPod({ name: 'huge-0', namespace: 'shop', qos: 'besteffort', labels: { big: 'x'.repeat(1024 * 1024) }, containers: [] }),
+        /INVALID_ARGUMENT: .*label key and value greater than maximum size \(4096 bytes\)/,
+      );
+    });
+
+    test('a hostile sandbox on the real runtime: 10,000 labels and 4000-byte values are bounded with the reason; the pod is still named', async () => {
+      const labels: Record<string, string> = { app: 'noisy' };
+      for (let i = 0; i < 10_000; i++) labels[`l${String(i).padStart(5, '0')}`] = `v${i}`;
+      for (let i = 0; i < 2; i++) labels[`big${i}`] = 'x'.repeat(4000);
+      const pod = await h.runPod({ name: 'noisy-0', namespace: 'shop', qos: 'besteffort', labels, containers: [{ name: 'app', cmd: ['sleep', '100000'] }] });
+      try {
+        const res = await r.resolve(pod.container('app'));
+        assert.ok(res.ok, JSON.stringify(res).slice(0, 300));
+        assert.equal(res.meta.pod?.name, 'noisy-0');
+        assert.equal(res.meta.pod?.uid, pod.uid);
+        assert.equal(Object.keys(res.meta.pod!.labels).length, 256);
+        assert.ok(!('big0' in res.meta.pod!.labels));
+        assert.equal(res.meta.bounded, 'pod labels bounded: kept 256 of 10003 (2 over 317-byte keys or 1024-byte values; 9745 past 256 entries or 65536 bytes)');
+        // The other pods' lookups are untouched.
+        const other = await r.resolve(web.container('app'));
+        assert.ok(other.ok && other.meta.bounded === null);
+      } finally {
+        await h.deletePod(pod);
+      }
+    });
+
     test('the watcher (relist, as containerd 1.6 has no events) sees a pod come and go; a removed container is then NOT_FOUND', async () => {
       const w = new CriWatcher(client, createRootLogger('silent', false), { pollMs: 200 });
       const changed = new Set<string>();

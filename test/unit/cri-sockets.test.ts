@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkSocketPath, criSockets } from '../../src/runtime/cri/sockets.js';
 import { ConfigError } from '../../src/common/errors.js';
+import { runCli } from '../helpers/cli.js';
 
 let root: string;
 let outside: string;
@@ -64,5 +65,13 @@ test('--cri-socket: taken as given (not probed), checked, de-duplicated; bad pat
   ]);
   for (const bad of ['relative.sock', '', '/a\0b', `/${'x'.repeat(200)}`]) {
     assert.throws(() => checkSocketPath(bad), ConfigError, JSON.stringify(bad));
+  }
+});
+
+test('the CLI refuses a bad --cri-socket with exit 2 and names the flag', async () => {
+  for (const cmd of ['capture', 'enrich', 'doctor']) {
+    const r = await runCli([cmd, '--cri-socket', 'relative.sock'], { timeoutMs: 30_000 });
+    assert.equal(r.code, 2, `${cmd}: ${r.stderr}`);
+    assert.match(r.stderr, /--cri-socket: must be an absolute path of at most 107 bytes \(a unix socket\), got "relative\.sock"/);
   }
 });
