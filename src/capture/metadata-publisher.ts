@@ -137,7 +137,8 @@ export class MetadataPublisher {
   }
 
   async start(): Promise<void> {
-    for (const w of this.opts.criWatchers ?? []) {
+    // All runtimes at once: a hung socket costs one deadline, not one per socket.
+    await Promise.all((this.opts.criWatchers ?? []).map(async (w) => {
       const source = `cri:${w.client.socket}`;
       // A lookup still running for it finishes first, so its version is not published after the deletion.
       const gone = (id: string): void => {
@@ -169,7 +170,7 @@ export class MetadataPublisher {
       });
       starting = false;
       await Promise.all(first);
-    }
+    }));
     await this.scan();
     this.timer = setInterval(() => void this.scan(), this.opts.scanIntervalMs);
     this.timer.unref();

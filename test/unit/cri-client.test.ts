@@ -226,6 +226,26 @@ describe('CRI client and resolver against in-process runtimes', () => {
     });
   }
 
+  test('a gRPC server whose answers are not protobuf (garbage inside valid gRPC frames): IO with the reason, nothing thrown', async () => {
+    const server = new grpc.Server();
+    const garbage = Buffer.from('ffffffffffffffffff0a05', 'hex');
+    for (const m of ['Version', 'ListContainers']) {
+      server.register(`/runtime.v1.RuntimeService/${m}`, (_call: unknown, cb: grpc.sendUnaryData<Buffer>) => cb(null, garbage), (b: Buffer) => b, (b: Buffer) => b, 'unary');
+    }
+    const socket = join(dir, 'garbage-grpc.sock');
+    await new Promise<void>((res, rej) => server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+    try {
+      const r = resolver(socket, 1_000);
+      const res = await r.resolve(APP);
+      assert.equal(res.ok, false);
+      assert.equal(!res.ok && res.code, 'IO');
+      assert.match(!res.ok ? res.reason : '', /^CRI Version on .*garbage-grpc\.sock: INTERNAL \(.*pars/i);
+      r.client.close();
+    } finally {
+      server.forceShutdown();
+    }
+  });
+
   test('CRI failing falls back to the files, and the warning says why and that labels are unknown', async () => {
     const files: MetadataResolver = {
       resolve: async (id) => ({
