@@ -90,6 +90,26 @@ function toEvent(v: unknown): CriContainerEvent {
   return { containerId: asStr(e.container_id), type: typeof t === 'string' ? (EVENT_TYPES[t] ?? null) : null, createdAtNs: asNs(e.created_at) };
 }
 
+/** Each answer's conversion from the decoded message; null: the answer lacks what makes it one. */
+export const ANSWERS = {
+  Version: (r: Obj): CriVersion => ({ version: asStr(r.version), runtimeName: asStr(r.runtime_name), runtimeVersion: asStr(r.runtime_version), runtimeApiVersion: asStr(r.runtime_api_version) }),
+  ListContainers: (r: Obj): CriContainer[] => (Array.isArray(r.containers) ? r.containers : []).map(toContainer),
+  ContainerStatus: (r: Obj): string => asStr(asObj(asObj(r.status).image).image),
+  PodSandboxStatus: (r: Obj): CriSandboxStatus | null => (r.status === null || r.status === undefined ? null : toSandboxStatus(r.status)),
+  ListPodSandbox: (r: Obj): CriPodSandbox[] => (Array.isArray(r.items) ? r.items : []).map(toPodSandbox),
+  GetContainerEvents: (r: Obj): CriContainerEvent => toEvent(r),
+} as const;
+
+/**
+ * Bytes of an answer as the client takes them: the protobuf decode (grpc-js turns a throw there
+ * into INTERNAL, which the client reports as PROTOCOL), then the conversion. For tests of hostile answers.
+ */
+export function decodeAnswer<M extends keyof typeof ANSWERS>(method: M, bytes: Buffer): ReturnType<(typeof ANSWERS)[M]> {
+  const def = runtimeServiceClient().service[method]!;
+  const decoded = def.responseDeserialize(bytes) as Obj;
+  return (ANSWERS[method] as (r: Obj) => ReturnType<(typeof ANSWERS)[M]>)(asObj(decoded));
+}
+
 export interface EventStream {
   cancel(): void;
 }
@@ -156,8 +176,7 @@ export class CriClient {
   }
 
   async version(): Promise<CriVersion> {
-    const r = asObj(await this.unary('Version', { version: 'v1' }));
-    return { version: asStr(r.version), runtimeName: asStr(r.runtime_name), runtimeVersion: asStr(r.runtime_version), runtimeApiVersion: asStr(r.runtime_api_version) };
+    return ANSWERS.Version(asObj(await this.unary('Version', { version: 'v1' })));
   }
 
   /** ListContainers; with id, only that container (an empty list when the runtime does not know it). */
@@ -165,27 +184,22 @@ export class CriClient {
     const f: Obj = {};
     if (filter.id) f.id = filter.id;
     if (filter.podSandboxId) f.pod_sandbox_id = filter.podSandboxId;
-    const r = asObj(await this.unary('ListContainers', Object.keys(f).length ? { filter: f } : {}));
-    return (Array.isArray(r.containers) ? r.containers : []).map(toContainer);
+    return ANSWERS.ListContainers(asObj(await this.unary('ListContainers', Object.keys(f).length ? { filter: f } : {})));
   }
 
   /** ContainerStatus's image name (the image's first tag on containerd); '' when it has none. */
   async containerImage(containerId: string): Promise<string> {
-    const r = asObj(await this.unary('ContainerStatus', { container_id: containerId, verbose: false }));
-    return asStr(asObj(asObj(r.status).image).image);
+    return ANSWERS.ContainerStatus(asObj(await this.unary('ContainerStatus', { container_id: containerId, verbose: false })));
   }
 
   async podSandboxStatus(podSandboxId: string): Promise<CriSandboxStatus> {
-    const r = asObj(await this.unary('PodSandboxStatus', { pod_sandbox_id: podSandboxId, verbose: false }));
-    if (r.status === null || r.status === undefined) {
-      throw new CriError(`CRI PodSandboxStatus on ${this.socket}: answer has no status`, 'PROTOCOL');
-    }
-    return toSandboxStatus(r.status);
+    const status = ANSWERS.PodSandboxStatus(asObj(await this.unary('PodSandboxStatus', { pod_sandbox_id: podSandboxId, verbose: false })));
+    if (status === null) throw new CriError(`CRI PodSandboxStatus on ${this.socket}: answer has no status`, 'PROTOCOL');
+    return status;
   }
 
   async listPodSandbox(): Promise<CriPodSandbox[]> {
-    const r = asObj(await this.unary('ListPodSandbox', {}));
-    return (Array.isArray(r.items) ? r.items : []).map(toPodSandbox);
+    return ANSWERS.ListPodSandbox(asObj(await this.unary('ListPodSandbox', {})));
   }
 
   /**
@@ -205,7 +219,7 @@ export class CriClient {
       ended = true;
       onEnd(err);
     };
-    call.on('data', (d: unknown) => onEvent(toEvent(d)));
+    call.on('data', (d: unknown) => onEvent(ANSWERS.GetContainerEvents(asObj(d))));
     call.on('error', (err: grpc.ServiceError) => end(this.mapError('GetContainerEvents', err)));
     call.on('end', () => end(new CriError(`CRI GetContainerEvents on ${this.socket}: the runtime ended the stream`, 'UNAVAILABLE', { retriable: true })));
     return {
