@@ -4,8 +4,8 @@
 import { createHash } from 'node:crypto';
 import type { ContainerMeta as MetaRecord } from '../schema/types.js';
 import { parseIsoNanos } from '../schema/json-form.js';
-import type { ContainerMeta, MetaOrigin, PodMeta, Runtime } from './types.js';
-import { inferWorkload } from './workload.js';
+import { finishPodFacts } from './pod-facts.js';
+import type { ContainerMeta, MetaOrigin, PodMeta, Runtime, WorkloadKind } from './types.js';
 
 /** What identifies a metadata version: changes here mean a new version on the topic. */
 export function metaFingerprint(m: ContainerMeta): string {
@@ -54,27 +54,26 @@ const RUNTIMES: readonly Runtime[] = ['docker', 'containerd', 'cri-o'];
 
 /**
  * A version read back from the containers topic. keepAnnotation is the reader's own
- * --pod-annotations (the node already applied its own). Older writers carry no workload: it is
- * inferred here from the labels they do carry, as the node would have.
+ * --pod-annotations (the node already applied its own). The reader bounds labels and
+ * annotations again (pod-facts.ts): a version from an older or compromised writer cannot put
+ * 10,000 labels into every audit record. The node's workload is kept; older writers carry none,
+ * so it is inferred here from the labels they do carry, as the node would have.
  */
 export function fromMetaRecord(r: MetaRecord, keepAnnotation: (key: string) => boolean = () => true): ContainerMeta {
   const runtime = (RUNTIMES as readonly string[]).includes(r.runtime) ? (r.runtime as Runtime) : 'docker';
   let pod: PodMeta | null = null;
   if (r.pod) {
-    const annotations: Record<string, string> = {};
-    for (const [k, v] of Object.entries(r.pod.annotations)) {
-      if (keepAnnotation(k)) Object.defineProperty(annotations, k, { value: v, enumerable: true, writable: true, configurable: true });
-    }
-    const workload = r.pod.workload ?? inferWorkload(r.pod.name, r.pod.labels).workload;
     pod = {
-      name: r.pod.name, namespace: r.pod.namespace, uid: r.pod.uid, labels: { ...r.pod.labels }, annotations,
-      hostNetwork: r.pod.hostNetwork, workload: workload ? { kind: workload.kind as NonNullable<PodMeta['workload']>['kind'], name: workload.name } : null,
-      ips: [...(r.pod.ips ?? [])],
+      name: r.pod.name, namespace: r.pod.namespace, uid: r.pod.uid, labels: { ...r.pod.labels }, annotations: { ...r.pod.annotations },
+      hostNetwork: r.pod.hostNetwork, ips: [...(r.pod.ips ?? [])],
     };
   }
   const origin: MetaOrigin = r.origin === 'cri' ? 'cri' : 'files';
-  return {
+  const meta = finishPodFacts({
     id: r.containerId, runtime, name: r.name, image: r.image, hostname: r.hostname, isSandbox: r.isSandbox, sandboxId: r.sandboxId,
     pod, networkMode: r.networkMode, utsMode: r.utsMode, origin, bounded: r.bounded ?? null,
-  };
+  }, keepAnnotation);
+  const stored = r.pod?.workload;
+  if (meta.pod && stored) meta.pod.workload = { kind: stored.kind as WorkloadKind, name: stored.name };
+  return meta;
 }

@@ -53,7 +53,7 @@ if (missing.length > 0) {
       await createTopics(kafka, [t.dlq], 1);
       d = await startDockerd();
       emptyRoot = await mkdtemp(join(tmpdir(), 'pt-empty-root-'));
-      web = await createPod(d, { name: 'web-5c8d7f9b4-q7x2m', namespace: 'shop', qos: 'burstable', labels: { app: 'web' }, containers: [{ name: 'app', cmd: ['sleep', '100000'] }] });
+      web = await createPod(d, { name: 'web-5c8d7f9b4-q7x2m', namespace: 'shop', qos: 'burstable', labels: { app: 'web', 'pod-template-hash': '5c8d7f9b4' }, containers: [{ name: 'app', cmd: ['sleep', '100000'] }] });
 
       since = new Date().toISOString();
       const capture = startStage('capture', ['capture', '--raw-topic', t.raw, '--containers-topic', t.meta, '--node', NODE, '--host-root', d.hostRoot, '--brokers', BROKERS.join(',')]);
@@ -108,7 +108,10 @@ if (missing.length > 0) {
       const app = metas.find((m) => m.containerId === web.container('app').id);
       assert.ok(app, 'the web app container has a metadata record');
       assert.equal(app.pod.name, web.name);
-      assert.deepEqual(app.pod.labels, { app: 'web' });
+      assert.deepEqual(app.pod.labels, { app: 'web', 'pod-template-hash': '5c8d7f9b4' });
+      assert.deepEqual(app.pod.workload, { kind: 'Deployment', name: 'web' });
+      assert.equal(app.origin, 'files');
+      assert.equal(app.bounded, null);
       const once = metas.filter((m) => m.containerId === blink.container('once').id);
       assert.ok(once.length >= 1, 'the short-lived container was published');
       assert.ok(once.some((m) => m.deletedTime !== null), 'and its deletion too, as a version, not a tombstone');
@@ -119,7 +122,11 @@ if (missing.length > 0) {
       const mine = live.filter((r) => r.process?.pid === webConn.hostPid && r.cgroup?.path === web.cgroupPath(app.id));
       assert.equal(mine.length, 1);
       assert.deepEqual(mine[0]!.attribution, { status: 'POD', source: 'docker', reason: null });
-      assert.deepEqual(mine[0]!.pod, { name: web.name, namespace: 'shop', uid: web.uid, labels: { app: 'web' }, hostNetwork: false });
+      // The workload was inferred on the node and travelled on the containers topic.
+      assert.deepEqual(mine[0]!.pod, {
+        name: web.name, namespace: 'shop', uid: web.uid, labels: { app: 'web', 'pod-template-hash': '5c8d7f9b4' }, hostNetwork: false,
+        workload: { kind: 'Deployment', name: 'web' }, annotations: {}, ips: [],
+      });
       assert.deepEqual(mine[0]!.container, { id: app.id, runtime: 'docker', name: 'app', image: d.image });
     });
 

@@ -212,3 +212,27 @@ test('containers topic round trip: workload, ips, origin and bounded survive; ol
   const a = attribute({ cgroupPath: PATH, node: NODE, resolved: { ok: true, meta: again, source: 'topic' } });
   assert.equal(a.source, 'cri');
 });
+
+test('--pod-annotations: comma-separated globs from the flag or PODTRAIL_POD_ANNOTATIONS, default none, bad globs refused', async () => {
+  const { parseOptions } = await import('../../src/common/options.js');
+  const { POD_ANNOTATIONS_OPTION } = await import('../../src/cli/pod-annotations.js');
+  const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseOptions('enrich', argv, POD_ANNOTATIONS_OPTION, env).values['pod-annotations'];
+  assert.deepEqual(parse([]), []);
+  assert.deepEqual(parse(['--pod-annotations', 'kubernetes.io/*, team.example.com/owner']), ['kubernetes.io/*', 'team.example.com/owner']);
+  assert.deepEqual(parse([], { PODTRAIL_POD_ANNOTATIONS: 'a/*' }), ['a/*']);
+  assert.throws(() => parse(['--pod-annotations', 'ok/*,bad glob']), (e: unknown) => e instanceof ConfigError && /--pod-annotations: .*"bad glob" is not an annotation key glob/.test((e as Error).message));
+});
+
+test('a containers-topic version from an unbounded writer is bounded on read, its stored workload kept', () => {
+  const labels = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`l${i}`, 'v']));
+  const rec = toMetaRecord(meta({ labels, ips: ['10.1.2.3'] }), { node: 'node-a', time: 1n, firstSeen: 1n, validFrom: 1n });
+  rec.pod!.workload = { kind: 'StatefulSet', name: 'db' };
+  const read = fromMetaRecord(rec);
+  assert.equal(Object.keys(read.pod!.labels).length, 256);
+  assert.match(read.bounded!, /^pod labels bounded: kept 256 of 10000/);
+  assert.deepEqual(read.pod!.workload, { kind: 'StatefulSet', name: 'db' }, "the node's answer, not re-inferred");
+  const a = attribute({ cgroupPath: PATH, node: NODE, resolved: { ok: true, meta: read, source: 'topic' } });
+  assert.equal(a.status, 'POD');
+  assert.match(a.reason!, /pod labels bounded/);
+  assert.deepEqual(a.pod!.ips, ['10.1.2.3']);
+});
