@@ -31,7 +31,10 @@ import type { Histogram } from 'prom-client';
 import type { Producer } from 'kafkajs';
 import { defineCommand } from './command.js';
 import { POD_ANNOTATIONS_OPTION } from './pod-annotations.js';
-import { waitForSignal } from './signals.js';
+import { settlesWithin, waitForSignal } from './signals.js';
+
+/** How long a stopping capture may spend getting its buffered events to Kafka. */
+const FLUSH_MS = 10_000;
 
 const nodeName = (v: string) => (/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(v) && !v.includes('/') ? undefined : 'not a node name (letters, digits, ., _, -)');
 
@@ -120,7 +123,7 @@ export default defineCommand({
       const created = await ensureTopics(kafka, topics, roles);
       if (created.length) log.info({ created }, 'created topics');
       await retryKafka('read the Kafka cluster id', () => cluster.changed(), log);
-      return (producer = await newProducer());
+      return (producer = await retryKafka('connect the raw producer', newProducer, log));
     };
     let encode: PublisherOptions['encode'];
     if (v['schema-registry']) {
@@ -211,12 +214,9 @@ export default defineCommand({
     statsTimer.unref();
     // The kernel is attached and events are buffered (bounded, counted when dropped) while a
     // brand-new cluster makes its topics and elects leaders: no connection from capture's start on is missed.
-    if (!producer) {
-      const connected = await Promise.race([connectKafka().then(() => true, (err: unknown) => { fatal(errMessage(err)); return false; }), signalled.then(() => false), failed.then(() => false)]);
-      if (connected) publisher.start(producer);
-    } else {
-      publisher.start();
-    }
+    const connected: Promise<unknown> = producer
+      ? Promise.resolve(publisher.start())
+      : connectKafka().then(() => publisher.start(producer), (err: unknown) => fatal(errMessage(err)));
     const sig = await Promise.race([signalled, failed.then((why) => ({ failed: why }))]);
     clearInterval(statsTimer);
     stopping = true;
@@ -226,7 +226,10 @@ export default defineCommand({
     await svc.drained();
     await metadata?.stop();
     cri?.close();
-    const unsent = await publisher.stop(10_000);
+    // Stopped while Kafka was still coming up: it gets the flush's time to take what was captured.
+    const t0 = Date.now();
+    await settlesWithin(connected, FLUSH_MS);
+    const unsent = await publisher.stop(Math.max(1000, FLUSH_MS - (Date.now() - t0)));
     state?.stopped(BigInt(Date.now()) * 1_000_000n);
     await producer?.disconnect().catch(() => undefined);
     await metricsServer?.stop();

@@ -3,6 +3,7 @@
 import { KAFKA_OPTIONS, TOPIC_OPTIONS, kafkaConfigFrom, topicsConfigFrom } from '../common/config.js';
 import { ConfigError } from '../common/errors.js';
 import { moduleLogger } from '../common/log.js';
+import { ensureTopic } from '../export/ensure-topic.js';
 import { createKafka, IDEMPOTENT_RETRY } from '../kafka/client.js';
 import { codec } from '../schema/codec.js';
 import { parseIsoNanos } from '../schema/json-form.js';
@@ -65,6 +66,9 @@ export default defineCommand({
     });
     const processor = new EnrichProcessor(c, resolver, { concurrency: 64, topic: topics.raw, gapWindow: v['gap-window'] }, log);
     const format = createFormatter(v.format as string);
+    // The target is made when missing, as export's is: an idempotent producer would otherwise
+    // retry a topic nobody makes for ever.
+    if (v['to-topic'] && (await ensureTopic(kafka, v['to-topic'], topics, log))) log.info({ created: [v['to-topic']] }, 'created topics');
     const producer = v['to-topic'] ? kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: IDEMPOTENT_RETRY }) : undefined;
     await producer?.connect();
     const pending: Array<{ key: Buffer | string | null; value: Buffer }> = [];

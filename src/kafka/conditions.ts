@@ -60,6 +60,8 @@ const RETRY_CLASSES = new Set([
   'KafkaJSStaleTopicMetadataAssignment',
   'KafkaJSLockTimeout',
   'KafkaJSGroupCoordinatorNotFound',
+  'KafkaJSNoBrokerAvailableError',
+  'KafkaJSTimeout',
   'KafkaJSNotImplemented',
 ]);
 

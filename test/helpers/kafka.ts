@@ -2,6 +2,8 @@
 // Test helpers for the real broker (started by `npm test`, or scripts/kafka-local.sh start).
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
+import { pino } from 'pino';
+import { ensureTopicSpecs } from '../../src/kafka/topics.js';
 
 export const BROKERS = (process.env.PODTRAIL_BROKERS ?? '127.0.0.1:9092').split(',');
 
@@ -28,15 +30,15 @@ export function uniqueTopic(prefix: string): string {
   return `test.${prefix}.${Date.now().toString(36)}.${randomBytes(3).toString('hex')}`;
 }
 
+/**
+ * Makes the topics and returns once every partition has a leader, through the moments a new
+ * topic is listed but not yet served (kafkajs's own waitForLeaders threw then on a busy machine).
+ */
 export async function createTopics(kafka: Kafka, topics: string[], numPartitions = 1): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions, replicationFactor: 1 })), waitForLeaders: true });
-  } finally {
-    await admin.disconnect();
-  }
+  await ensureTopicSpecs(kafka, topics.map((topic) => ({ topic, numPartitions, replicationFactor: 1 })), silent, { deadlineMs: 60_000 });
 }
+
+const silent = pino({ level: 'silent' });
 
 export async function deleteTopics(kafka: Kafka, topics: string[]): Promise<void> {
   const admin = kafka.admin();
