@@ -35,7 +35,6 @@ export interface CriResolverOptions {
   clock?: () => number;
 }
 
-export type CriResolveResult = ResolveResult;
 
 /** Version's runtime_name -> our runtime names (cri-dockerd answers "docker"). */
 export function runtimeFromName(name: string): Runtime | undefined {
@@ -101,7 +100,7 @@ export class CriResolver implements MetadataResolver {
     return p;
   }
 
-  async resolve(containerId: string): Promise<CriResolveResult> {
+  async resolve(containerId: string): Promise<ResolveResult> {
     if (!isContainerId(containerId)) return { ok: false, code: 'BAD_ID', reason: 'not a 64-hex container ID' };
     try {
       const runtime = await this.runtimeName();
@@ -113,7 +112,7 @@ export class CriResolver implements MetadataResolver {
     }
   }
 
-  private async resolveSandbox(id: string, runtime: Runtime): Promise<CriResolveResult> {
+  private async resolveSandbox(id: string, runtime: Runtime): Promise<ResolveResult> {
     let status: CriSandboxStatus;
     try {
       status = await this.sandboxStatus(id);
@@ -129,7 +128,7 @@ export class CriResolver implements MetadataResolver {
     return this.withPod(meta, status);
   }
 
-  private async resolveContainer(c: CriContainer, runtime: Runtime): Promise<CriResolveResult> {
+  private async resolveContainer(c: CriContainer, runtime: Runtime): Promise<ResolveResult> {
     let image = c.image;
     const warnings: string[] = [];
     if (IMAGE_ID_RE.test(image)) {
@@ -170,7 +169,7 @@ export class CriResolver implements MetadataResolver {
     return finishPodFacts(meta, this.opts.keepAnnotation ?? (() => false));
   }
 
-  private withPod(meta: ContainerMeta, s: CriSandboxStatus): CriResolveResult {
+  private withPod(meta: ContainerMeta, s: CriSandboxStatus): ResolveResult {
     const source = `cri:${this.client.socket}`;
     if (s.name === '' || s.namespace === '') {
       return { ok: true, meta: this.finish(meta), source, warning: 'CRI sandbox has no pod name or namespace' };
@@ -181,7 +180,7 @@ export class CriResolver implements MetadataResolver {
       meta.networkMode = 'host';
       meta.utsMode = 'host';
     }
-    const out: CriResolveResult = { ok: true, meta: this.finish(meta), source };
+    const out: ResolveResult = { ok: true, meta: this.finish(meta), source };
     // A mode this subset does not name (a newer runtime's) is not taken for hostNetwork, but said.
     if (typeof s.networkMode === 'number') out.warning = `CRI sandbox network mode ${s.networkMode} unknown; hostNetwork taken as false`;
     return out;

@@ -5,7 +5,7 @@
 // socket is logged once per socket and kind of failure, not once per container.
 import type { Logger } from '../../common/log.js';
 import type { MetadataResolver, ResolveResult, RuntimeHint } from '../types.js';
-import type { CriResolver, CriResolveResult } from './resolver.js';
+import type { CriResolver } from './resolver.js';
 
 const FELL_BACK = 'CRI failed (';
 
@@ -48,7 +48,7 @@ export class CriWithFiles implements MetadataResolver {
     this.log?.warn({ socket, code: r.code, reason: r.reason }, 'CRI lookup failed; using the runtime files (pod labels unknown)');
   }
 
-  async resolve(containerId: string, hint?: RuntimeHint): Promise<CriResolveResult> {
+  async resolve(containerId: string, hint?: RuntimeHint): Promise<ResolveResult> {
     const failed: string[] = [];
     for (const c of this.cri) {
       const socket = c.client.socket;
