@@ -17,6 +17,17 @@
 #   PODTRAIL_KAFKA_START_TIMEOUT [90]          seconds until start gives up
 #   PODTRAIL_KAFKA_STOP_TIMEOUT [30]           seconds between SIGTERM and SIGKILL
 #   PODTRAIL_KAFKA_AUTO_CREATE_TOPICS [false]  auto.create.topics.enable
+#   PODTRAIL_KAFKA_SECURITY [plaintext]        plaintext, or sasl_ssl: the client listener takes
+#                                              TLS (a CA and broker certificate made with openssl
+#                                              under DIR/tls) and SCRAM-SHA-512, with the
+#                                              StandardAuthorizer and no access without an ACL.
+#                                              The super user is admin (password in
+#                                              DIR/tls/admin.password; Kafka tools' client
+#                                              properties in DIR/admin.properties); the controller
+#                                              listener takes only the broker's own certificate.
+#   PODTRAIL_KAFKA_USERS_DIR                   sasl_ssl: more SCRAM-SHA-512 users, one file
+#                                              <name>.password each, made when the storage is
+#                                              formatted (kafka-storage format --add-scram)
 #   JAVA_HOME                                  JDK to use (17 or newer), else java on PATH
 set -euo pipefail
 
@@ -51,6 +62,11 @@ is_uint "$STOP_TIMEOUT" || die "PODTRAIL_KAFKA_STOP_TIMEOUT must be a positive n
 AUTO_CREATE=${PODTRAIL_KAFKA_AUTO_CREATE_TOPICS:-false}
 [[ $AUTO_CREATE == true || $AUTO_CREATE == false ]] ||
   die "PODTRAIL_KAFKA_AUTO_CREATE_TOPICS must be true or false, got '$AUTO_CREATE'"
+
+SECURITY=${PODTRAIL_KAFKA_SECURITY:-plaintext}
+[[ $SECURITY == plaintext || $SECURITY == sasl_ssl ]] ||
+  die "PODTRAIL_KAFKA_SECURITY must be plaintext or sasl_ssl, got '$SECURITY'"
+USERS_DIR=${PODTRAIL_KAFKA_USERS_DIR:-}
 
 DIR=${PODTRAIL_KAFKA_DIR:-.kafka}
 [[ $DIR == /* ]] || DIR=$ROOT/$DIR
@@ -133,7 +149,7 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 probe() {
   local timeout=$1 pid=$2
   if command -v node >/dev/null && (cd "$KDIR" && node -e "import('kafkajs')" >/dev/null 2>&1); then
-    node "$KDIR/probe.mjs" "$PORT" "$((timeout * 1000))" "$pid"
+    KAFKA_LOCAL_TLS=$([[ $SECURITY == sasl_ssl ]] && echo "$TLS") node "$KDIR/probe.mjs" "$PORT" "$((timeout * 1000))" "$pid"
     return
   fi
   local deadline=$((SECONDS + timeout)) java
@@ -142,7 +158,7 @@ probe() {
     [[ -d /proc/$pid ]] || { echo "broker process $pid exited during startup" >&2; return 1; }
     if "$java" -Xmx128m -cp "$LIBS/*" -Dlog4j2.configurationFile="file:$KDIR/log4j2.properties" \
         org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$PORT" --list \
-        --command-config <(printf 'default.api.timeout.ms=5000\nrequest.timeout.ms=3000\n') \
+        --command-config <(printf 'default.api.timeout.ms=5000\nrequest.timeout.ms=3000\n'; [[ $SECURITY == sasl_ssl ]] && cat "$DIR/admin.properties") \
         >/dev/null 2>&1; then
       echo "broker at 127.0.0.1:$PORT answers (kafka-topics --list)"
       return 0
@@ -153,28 +169,102 @@ probe() {
   return 2
 }
 
+TLS=$DIR/tls
+
+# sasl_ssl: a CA and a broker certificate (SAN 127.0.0.1 and localhost), made once; the key in
+# PKCS#8 PEM beside its chain, as Kafka's PEM keystore wants it. And the admin's password.
+ensure_tls() {
+  [[ -f $TLS/broker.pem && -f $TLS/ca.crt && -f $TLS/admin.password ]] && return
+  command -v openssl >/dev/null || die "openssl not found: PODTRAIL_KAFKA_SECURITY=sasl_ssl makes its certificates with it"
+  mkdir -p "$TLS"
+  chmod 700 "$TLS"
+  local days=3650
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TLS/ca.key" -out "$TLS/ca.crt" -days $days \
+    -subj "/CN=podtrail-local-ca" >/dev/null 2>&1 || die "openssl: making the CA failed"
+  openssl req -newkey rsa:2048 -nodes -keyout "$TLS/broker.key" -out "$TLS/broker.csr" \
+    -subj "/CN=podtrail-broker" >/dev/null 2>&1 || die "openssl: making the broker key failed"
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' >"$TLS/broker.ext"
+  openssl x509 -req -in "$TLS/broker.csr" -CA "$TLS/ca.crt" -CAkey "$TLS/ca.key" -CAcreateserial \
+    -out "$TLS/broker.crt" -days $days -extfile "$TLS/broker.ext" >/dev/null 2>&1 || die "openssl: signing the broker certificate failed"
+  openssl pkcs8 -topk8 -nocrypt -in "$TLS/broker.key" -out "$TLS/broker.p8" || die "openssl: PKCS#8 conversion failed"
+  cat "$TLS/broker.crt" "$TLS/broker.p8" >"$TLS/broker.pem"
+  head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$TLS/admin.password"
+  chmod 600 "$TLS"/*
+}
+
 render_props() {
   sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CPORT|g" -e "s|@DATA_DIR@|$DATA|g" \
     -e "s|@AUTO_CREATE@|$AUTO_CREATE|g" "$KDIR/server.properties.in" >"$PROPS.tmp"
+  if [[ $SECURITY == sasl_ssl ]]; then
+    ensure_tls
+    local pw
+    pw=$(<"$TLS/admin.password")
+    # Later keys win when Java loads a properties file: these replace the template's listeners.
+    cat >>"$PROPS.tmp" <<PROPS
+
+# PODTRAIL_KAFKA_SECURITY=sasl_ssl
+listeners=SASL_SSL://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT
+advertised.listeners=SASL_SSL://127.0.0.1:$PORT
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL
+inter.broker.listener.name=SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$pw";
+ssl.keystore.type=PEM
+ssl.keystore.location=$TLS/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS/ca.crt
+listener.name.controller.ssl.client.auth=required
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:admin;User:CN=podtrail-broker
+PROPS
+    cat >"$DIR/admin.properties.tmp" <<PROPS
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$pw";
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS/ca.crt
+PROPS
+    chmod 600 "$DIR/admin.properties.tmp"
+    mv "$DIR/admin.properties.tmp" "$DIR/admin.properties"
+  fi
+  chmod 600 "$PROPS.tmp"
   mv "$PROPS.tmp" "$PROPS"
+}
+
+# kafka-storage format's --add-scram arguments: admin, and each <name>.password in the users dir.
+scram_args() {
+  [[ $SECURITY == sasl_ssl ]] || return 0
+  printf '%s\0' --add-scram "SCRAM-SHA-512=[name=admin,password=$(<"$TLS/admin.password")]"
+  [[ -n $USERS_DIR ]] || return 0
+  local f name
+  for f in "$USERS_DIR"/*.password; do
+    [[ -e $f ]] || continue
+    name=$(basename "$f" .password)
+    [[ $name =~ ^[A-Za-z0-9._-]+$ ]] || die "user file $f: the name must be letters, digits, ., _ or -"
+    printf '%s\0' --add-scram "SCRAM-SHA-512=[name=$name,password=$(tr -d '\n' <"$f")]"
+  done
 }
 
 # The KRaft voter set records the controller's endpoint and the metadata log its
 # version, so storage formatted for other ports or another Kafka is started afresh.
 ensure_formatted() {
   local java=$1 want
-  want="kafka=$(kafka_version) port=$PORT controller=$CPORT"
+  want="kafka=$(kafka_version) port=$PORT controller=$CPORT security=$SECURITY users=$(ls "${USERS_DIR:-/nonexistent}" 2>/dev/null | sha256sum | cut -c1-12)"
   if [[ -f $DATA/meta.properties && -f $FORMATSTAMP && $(<"$FORMATSTAMP") == "$want" ]]; then
     return
   fi
   [[ -d $DATA ]] && say "storage was formatted for another version or ports; wiping $DATA"
   rm -rf "$DATA" "$FORMATSTAMP"
-  local cid
+  local cid scram=()
+  # The users' passwords go to the tool as arguments, never into the log.
+  mapfile -d '' -t scram < <(scram_args)
   # A cluster id is 16 random bytes in URL-safe base64 without padding (22 chars).
   cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
   if ! "$java" -Xmx256m -cp "$LIBS/*" -Dlog4j2.configurationFile="file:$KDIR/log4j2.properties" \
       kafka.tools.StorageTool format --standalone --cluster-id="$cid" --config "$PROPS" \
-      </dev/null >>"$LOG" 2>&1; then
+      "${scram[@]}" </dev/null >>"$LOG" 2>&1; then
     tail -n 20 "$LOG" >&2
     die "formatting KRaft storage failed (log: $LOG)"
   fi

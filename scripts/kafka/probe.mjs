@@ -2,6 +2,7 @@
 // Readiness probe for kafka-local.sh: exits 0 once the broker at 127.0.0.1:PORT
 // answers a Metadata request that lists at least one broker, 1 if PID dies first,
 // 2 on timeout. Usage: node probe.mjs PORT TIMEOUT_MS [PID]
+import { readFileSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
 
 const [portArg, timeoutArg, pidArg] = process.argv.slice(2);
@@ -22,6 +23,15 @@ function alive(p) {
   }
 }
 
+// PODTRAIL_KAFKA_SECURITY=sasl_ssl: kafka-local.sh passes its TLS dir; the probe is the admin.
+const tlsDir = process.env.KAFKA_LOCAL_TLS;
+const secure = tlsDir
+  ? {
+    ssl: { ca: [readFileSync(`${tlsDir}/ca.crt`, 'utf8')] },
+    sasl: { mechanism: 'scram-sha-512', username: 'admin', password: readFileSync(`${tlsDir}/admin.password`, 'utf8').trim() },
+  }
+  : {};
+
 const deadline = Date.now() + timeoutMs;
 let lastError = 'no attempt';
 while (Date.now() < deadline) {
@@ -37,6 +47,7 @@ while (Date.now() < deadline) {
     connectionTimeout: 1000,
     requestTimeout: 2000,
     retry: { retries: 0 },
+    ...secure,
   });
   const admin = kafka.admin();
   try {

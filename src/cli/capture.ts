@@ -111,6 +111,8 @@ export default defineCommand({
     let producer: Producer | undefined;
     let metadata: MetadataPublisher | undefined;
     let cri: CriRuntimes | undefined;
+    /** exit code 2 when Kafka refused access (credentials, certificate, ACL): the operator's to fix */
+    let exitCode = 1;
     let fatal!: (why: string) => void;
     const failed = new Promise<string>((r) => (fatal = r));
     const newProducer = async () => {
@@ -169,7 +171,10 @@ export default defineCommand({
           if (n) log.warn({ containers: n }, 'republished container metadata to the new containers topic');
         }
       },
-      onFatal: (c) => fatal(`cannot publish to ${topics.raw}: ${c.message} (${c.type})`),
+      onFatal: (c) => {
+        if (c.access) exitCode = 2;
+        fatal(`cannot publish to ${topics.raw}: ${c.message} (${c.type})`);
+      },
     }, log);
     if (publishMeta) {
       const hostRoot = v['host-root'] as string;
@@ -216,7 +221,10 @@ export default defineCommand({
     // brand-new cluster makes its topics and elects leaders: no connection from capture's start on is missed.
     const connected: Promise<unknown> = producer
       ? Promise.resolve(publisher.start())
-      : connectKafka().then(() => publisher.start(producer), (err: unknown) => fatal(errMessage(err)));
+      : connectKafka().then(() => publisher.start(producer), (err: unknown) => {
+        if (err instanceof ConfigError) exitCode = 2;
+        fatal(errMessage(err));
+      });
     const sig = await Promise.race([signalled, failed.then((why) => ({ failed: why }))]);
     clearInterval(statsTimer);
     stopping = true;
@@ -235,6 +243,7 @@ export default defineCommand({
     await metricsServer?.stop();
     const k = kernel.stats();
     log.info({ events: svc.events, kernelGaps: Number(svc.kernelGaps), ringReserveFails: Number(k.ringReserveFails), ...publisher.stats(), unsent }, 'capture stopped');
-    return typeof sig === 'object' || unsent > 0 ? 1 : 0;
+    if (typeof sig === 'object') return exitCode;
+    return unsent > 0 ? 1 : 0;
   },
 });

@@ -39,6 +39,12 @@ export class EncodeError extends PodtrailError {}
 /** Kafka failures: connection, produce, consume, admin. */
 export class KafkaError extends PodtrailError {}
 
+/**
+ * Kafka refused us for want of access: a wrong password, a certificate we do not trust, a
+ * missing ACL. Retrying cannot help; like bad configuration it is the operator's to fix (exit 2).
+ */
+export class KafkaAccessError extends ConfigError {}
+
 /** Kernel side: BPF load/attach, tracefs, privileges, BTF. */
 export class KernelError extends PodtrailError {
   constructor(

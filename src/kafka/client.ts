@@ -17,9 +17,10 @@ import { RetryEpisode } from './retry.js';
  */
 export function kafkajsLevel(level: number, namespace: string, message: string, extra: Record<string, unknown>): 'error' | 'warn' | 'debug' | 'trace' {
   if (level === KafkaLogLevel.ERROR || level === KafkaLogLevel.WARN) {
-    // A failed response, a step kafkajs itself retries, or a crash it restarts from: the
-    // outcome reaches podtrail's code, which logs it once per episode.
-    if (namespace === 'Connection' || retriableLogMessage(extra.error) || 'retryCount' in extra || 'retryTime' in extra) return 'debug';
+    // A failed response or authentication, a step kafkajs itself retries, or a crash it
+    // restarts from: the outcome reaches podtrail's code, which logs it once per episode (or,
+    // refused access, once as the reason it exits).
+    if (namespace === 'Connection' || namespace.startsWith('SaslAuthenticator') || retriableLogMessage(extra.error) || 'retryCount' in extra || 'retryTime' in extra) return 'debug';
     if (KAFKAJS_HANDLED.test(message)) return 'debug';
     return level === KafkaLogLevel.ERROR ? 'error' : 'warn';
   }

@@ -15,6 +15,8 @@ export type ConditionKind = 'retry' | 'reset' | 'fatal';
 
 export interface KafkaCondition {
   kind: ConditionKind;
+  /** fatal for want of access: credentials, a certificate, an ACL. The operator must act (exit 2). */
+  access?: boolean;
   /** a protocol error type (NOT_LEADER_FOR_PARTITION) or a kafkajs error name (KafkaJSConnectionError) */
   type: string;
   message: string;
@@ -70,6 +72,9 @@ const FATAL_CLASSES = new Set(['KafkaJSSASLAuthenticationError', 'KafkaJSInvalid
 /** Node TLS verification codes: a certificate the client does not trust never becomes trusted by waiting. */
 const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|HOSTNAME_MISMATCH)/;
 
+/** Protocol errors that say the principal may not do it, or could not prove who it is. */
+const ACCESS = /_AUTHORIZATION_FAILED$|^SASL_AUTHENTICATION_FAILED$|^UNSUPPORTED_SASL_MECHANISM$|^ILLEGAL_SASL_STATE$/;
+
 const byType = new Map(PROTOCOL.map((p) => [p.type, p]));
 
 interface ErrLike { name?: unknown; type?: unknown; code?: unknown; message?: unknown; retriable?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown }
@@ -91,9 +96,10 @@ function one(e: ErrLike): KafkaCondition | undefined {
     if (type === 'TOPIC_ALREADY_EXISTS') return undefined;
     if (RESET.has(type)) return { kind: 'reset', type, message };
     if (TRANSIENT.has(type) || byType.get(type)!.retriable) return { kind: 'retry', type, message };
-    return { kind: 'fatal', type, message };
+    return { kind: 'fatal', type, message, ...(ACCESS.test(type) ? { access: true } : {}) };
   }
-  if (typeof e.code === 'string' && TLS_CODES.test(e.code)) return { kind: 'fatal', type: e.code, message };
+  if (typeof e.code === 'string' && TLS_CODES.test(e.code)) return { kind: 'fatal', type: e.code, message, access: true };
+  if (name === 'KafkaJSSASLAuthenticationError') return { kind: 'fatal', type: name, message, access: true };
   if (FATAL_CLASSES.has(name)) return { kind: 'fatal', type: name, message };
   if (RETRY_CLASSES.has(name)) return { kind: 'retry', type: name, message };
   if (typeof e.code === 'string' && /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ENOTFOUND)$/.test(e.code)) {

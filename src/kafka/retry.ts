@@ -3,7 +3,7 @@
 // changes (src/kafka/conditions.ts), with backoff, one log line when an episode starts and one
 // when it ends (never one per retry), and counters every stage's /metrics exposes.
 import { Counter, type Registry } from 'prom-client';
-import { KafkaError } from '../common/errors.js';
+import { KafkaAccessError, KafkaError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { kafkaCondition, type KafkaCondition } from './conditions.js';
 
@@ -128,6 +128,7 @@ export async function retryKafka<T>(op: string, run: () => Promise<T>, log: Logg
       return r;
     } catch (err) {
       const c = kafkaCondition(err);
+      if (c.access) throw new KafkaAccessError(`podtrail: Kafka refused access: ${op}: ${c.message} (${c.type})`, { cause: err });
       if (c.kind === 'fatal' || (c.kind === 'reset' && !opts.onReset)) {
         throw new KafkaError(`${op}: ${c.message} (${c.type})`, { cause: err, retriable: false });
       }

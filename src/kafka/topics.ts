@@ -60,8 +60,15 @@ export async function ensureTopicSpecs(kafka: Kafka, specs: ITopicConfig[], log:
           // waitForLeaders is ours (requireLeaders), retried as a whole with the listing.
           if (await admin.createTopics({ topics: missing, waitForLeaders: false })) created = [...created, ...missing.map((s) => s.topic)];
         } catch (err) {
+          const c = kafkaCondition(err);
+          // Least privilege (deploy/kafka/acls.tsv): a stage may create only the topics it
+          // writes. One it reads is made by its writer, or by an administrator: wait for it.
+          // (No cause: the authorization error under it would make the condition fatal.)
+          if (c.type === 'TOPIC_AUTHORIZATION_FAILED' || c.type === 'CLUSTER_AUTHORIZATION_FAILED') {
+            throw new KafkaError(`no permission to create ${missing.map((m) => m.topic).join(', ')} (${c.type}): waiting for a principal that may (the stage that writes it, or an administrator) to create it`, { retriable: true });
+          }
           // Another stage created some of them a moment ago: the listing next time says which.
-          if (kafkaCondition(err).type !== 'TOPIC_ALREADY_EXISTS') throw err;
+          if (c.type !== 'TOPIC_ALREADY_EXISTS') throw err;
         }
       }
       await requireLeaders(admin, names);

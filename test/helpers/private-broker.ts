@@ -37,11 +37,12 @@ const alive = (pid: number): boolean => {
 };
 
 export class PrivateBroker {
-  private constructor(readonly port: number, readonly dir: string) {}
+  private constructor(readonly port: number, readonly dir: string, private readonly env: NodeJS.ProcessEnv = {}) {}
 
-  static async create(tag: string): Promise<PrivateBroker> {
+  /** env: more of kafka-local.sh's settings (PODTRAIL_KAFKA_SECURITY, PODTRAIL_KAFKA_USERS_DIR). */
+  static async create(tag: string, env: NodeJS.ProcessEnv = {}): Promise<PrivateBroker> {
     const port = await freePortPair();
-    return new PrivateBroker(port, join(repoRoot, '.tmp', `kafka-${tag}-${process.pid}-${port}`));
+    return new PrivateBroker(port, join(repoRoot, '.tmp', `kafka-${tag}-${process.pid}-${port}`), env);
   }
 
   get address(): string {
@@ -73,7 +74,7 @@ export class PrivateBroker {
   }
 
   private async script(cmd: 'start' | 'stop'): Promise<void> {
-    const env = { ...process.env, PODTRAIL_KAFKA_PORT: String(this.port), PODTRAIL_KAFKA_DIR: this.dir, PODTRAIL_KAFKA_HEAP: '512m' }; // 256m ran out on a restart with a fault test's transactions to recover
+    const env = { ...process.env, ...this.env, PODTRAIL_KAFKA_PORT: String(this.port), PODTRAIL_KAFKA_DIR: this.dir, PODTRAIL_KAFKA_HEAP: '512m' }; // 256m ran out on a restart with a fault test's transactions to recover
     try {
       await promisify(execFile)('bash', [join(repoRoot, 'scripts', 'kafka-local.sh'), cmd], { env, timeout: 150_000 });
     } catch (err) {

@@ -11,7 +11,7 @@ import { logLevel } from 'kafkajs';
 import { kafkaCondition, retriableLogMessage } from '../../src/kafka/conditions.js';
 import { RetryEpisode, backoffMs, retryKafka, retryCounts } from '../../src/kafka/retry.js';
 import { kafkajsLevel } from '../../src/kafka/client.js';
-import { KafkaError } from '../../src/common/errors.js';
+import { ConfigError, KafkaAccessError, KafkaError } from '../../src/common/errors.js';
 
 const require = createRequire(import.meta.url);
 const kerr = require('kafkajs/src/errors.js') as Record<string, new (...a: any[]) => Error>;
@@ -101,8 +101,10 @@ test('retryKafka retries a retriable condition, throws a fatal one at once, and 
   assert.equal(n, 4);
   let calls = 0;
   await assert.rejects(retryKafka('op-f', async () => { calls++; throw proto('TOPIC_AUTHORIZATION_FAILED'); }, log, { initialMs: 1 }),
-    (e: unknown) => e instanceof KafkaError && !e.retriable && /op-f: .*TOPIC_AUTHORIZATION_FAILED/.test(e.message));
+    (e: unknown) => e instanceof KafkaAccessError && e instanceof ConfigError && !e.retriable && /refused access: op-f: .*TOPIC_AUTHORIZATION_FAILED/.test(e.message));
   assert.equal(calls, 1, 'a fatal condition is not retried');
+  await assert.rejects(retryKafka('op-fatal', async () => { throw proto('INVALID_TOPIC_EXCEPTION'); }, log, { initialMs: 1 }),
+    (e: unknown) => e instanceof KafkaError && !(e instanceof ConfigError) && !e.retriable, 'a fatal condition that is not about access');
   await assert.rejects(retryKafka('op-nr', async () => { throw proto('UNKNOWN_PRODUCER_ID'); }, log, { initialMs: 1 }), /UNKNOWN_PRODUCER_ID/, 'reset without onReset is fatal');
   let resets = 0;
   let m = 0;
@@ -128,6 +130,7 @@ test("kafkajs's own lines: failed responses and what it retries or restarts are 
   assert.equal(kafkajsLevel(logLevel.ERROR, 'Consumer', 'Crash: KafkaJSNumberOfRetriesExceeded: The coordinator is loading', {}), 'debug');
   assert.equal(kafkajsLevel(logLevel.ERROR, 'Consumer', 'Restarting the consumer in 300ms', {}), 'debug');
   assert.equal(kafkajsLevel(logLevel.WARN, 'Admin', 'Could not create topics', { error: 'The coordinator is loading and hence can\'t process requests for this group' }), 'debug');
+  assert.equal(kafkajsLevel(logLevel.ERROR, 'SaslAuthenticator-SCRAM-SHA-512', 'SASL SCRAM SHA512 authentication failed: x', {}), 'debug');
   assert.equal(kafkajsLevel(logLevel.ERROR, 'ConsumerGroup', 'Offset out of range, resetting to default offset', { topic: 't' }), 'error');
   assert.equal(kafkajsLevel(logLevel.WARN, 'Consumer', 'something kafkajs alone knows', {}), 'warn');
   assert.equal(kafkajsLevel(logLevel.INFO, 'Consumer', 'Starting', {}), 'debug');
