@@ -38,9 +38,6 @@ export interface AttributedPod {
   ips: string[];
 }
 
-const EMPTY: Record<string, string> = Object.freeze({}) as Record<string, string>;
-const NO_IPS: string[] = Object.freeze([]) as unknown as string[];
-
 /** nerdctl runs on containerd: a record names the runtime, not the client. */
 function recordRuntime(h: RuntimeHint | undefined): RecordRuntime | null {
   if (h === undefined) return null;
@@ -99,8 +96,8 @@ function unresolved(input: AttributeInput, parsed: ParsedCgroup, reason: string,
   if (parsed.podUid !== undefined) {
     const utsName = utsPodName(input);
     pod = {
-      name: utsName, namespace: null, uid: parsed.podUid, labels: EMPTY, hostNetwork: sameNs(input.netns, input.node.netns) === true,
-      workload: null, annotations: EMPTY, ips: NO_IPS,
+      name: utsName, namespace: null, uid: parsed.podUid, labels: {}, hostNetwork: sameNs(input.netns, input.node.netns) === true,
+      workload: null, annotations: {}, ips: [],
     };
     if (utsName !== null) {
       source = 'uts';
@@ -159,7 +156,7 @@ export function attribute(input: AttributeInput): Attribution {
       hostNetwork: meta.pod.hostNetwork || sameNs(input.netns, input.node.netns) === true,
       workload: meta.pod.workload ?? null,
       annotations: meta.pod.annotations,
-      ips: meta.pod.ips ?? NO_IPS,
+      ips: meta.pod.ips ?? [],
     },
   };
 }

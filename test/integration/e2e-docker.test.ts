@@ -47,11 +47,11 @@ if (missing.length > 0) {
     const group = uniqueTopic('e2e-group');
     let kafka: Kafka;
     let d: Dockerd;
-    let web: Pod, db: Pod, hn: Pod, plain: PlainContainer;
+    let web: Pod, db: Pod, hn: Pod, flood: Pod, plain: PlainContainer;
     const stages: Stage[] = [];
     let brokenRoot = '';
     let hostServer: Server | undefined;
-    const c: Record<'webOk' | 'webRefused' | 'db' | 'hn' | 'plain', ConnectResult> = {} as never;
+    const c: Record<'webOk' | 'webRefused' | 'db' | 'hn' | 'flood' | 'plain', ConnectResult> = {} as never;
     let hostPid = 0;
     const badEventId = `${NODE}:e2e-bad:1`;
     let recs: J[] = [];
@@ -65,6 +65,10 @@ if (missing.length > 0) {
       web = await createPod(d, { name: 'web-7d9f8b6c5d-x2k4q', namespace: 'shop', qos: 'burstable', labels: { app: 'web', tier: 'front', 'pod-template-hash': '7d9f8b6c5d' }, annotations: { owner: 'payments', 'vault.example.com/token': 's3cret' }, containers: [{ name: 'app', cmd: ['sleep', '100000'] }] });
       db = await createPod(d, { name: 'db-0', namespace: 'data', qos: 'guaranteed', labels: { app: 'db', 'controller-revision-hash': 'db-5c7f9d8b4', 'statefulset.kubernetes.io/pod-name': 'db-0' }, containers: [{ name: 'postgres', cmd: ['sleep', '100000'] }] });
       hn = await createPod(d, { name: 'node-agent-x7k2p', namespace: 'kube-system', qos: 'besteffort', hostNetwork: true, labels: { app: 'node-agent', 'controller-revision-hash': '6b8d9c7f5', 'pod-template-generation': '1' }, containers: [{ name: 'agent', cmd: ['sleep', '100000'] }] });
+      // A hostile pod: 10,000 labels and one 100 KiB value (argv caps one argument at 128 KiB).
+      const floodLabels: Record<string, string> = { app: 'flood', 'pod-template-hash': '6c9b8d7f5', big: 'x'.repeat(100 * 1024) };
+      for (let i = 0; i < 10_000; i++) floodLabels[`example.com/l${i}`] = `v${i}`;
+      flood = await createPod(d, { name: 'flood-6c9b8d7f5-k2m9p', namespace: 'shop', qos: 'besteffort', labels: floodLabels, containers: [{ name: 'app', cmd: ['sleep', '100000'] }] });
       plain = await createPlainContainer(d, 'plain-worker', ['sleep', '100000']);
 
       // A second node view whose copy of db-0's config.v2.json is corrupt; everything else is intact.
@@ -97,6 +101,7 @@ if (missing.length > 0) {
       c.webRefused = await connectFrom(d, app, { port: await freePort(app) });
       c.db = await connectFrom(d, db.container('postgres'), { port: (await listenTcp(d, db.container('postgres'))).port });
       c.hn = await connectFrom(d, hn.container('agent'), { port: (await listenTcp(d, hn.container('agent'))).port });
+      c.flood = await connectFrom(d, flood.container('app'), { port: (await listenTcp(d, flood.container('app'))).port });
       c.plain = await connectFrom(d, plain, { port: (await listenTcp(d, plain)).port });
       hostServer = createServer((s) => s.destroy());
       await new Promise<void>((r) => hostServer!.listen(0, '127.0.0.1', r));
@@ -105,7 +110,7 @@ if (missing.length > 0) {
       hostPid = nc.pid!;
       await new Promise((r) => nc.once('exit', r));
 
-      const want = (rs: J[]) => [c.webOk, c.webRefused, c.db, c.hn, c.plain].every((x) => rs.some((r) => r.process?.pid === x.hostPid))
+      const want = (rs: J[]) => [c.webOk, c.webRefused, c.db, c.hn, c.flood, c.plain].every((x) => rs.some((r) => r.process?.pid === x.hostPid))
         && rs.some((r) => r.process?.pid === hostPid) && rs.some((r) => r.eventId === badEventId);
       recs = await tailUntil(t.audit, want, 90_000);
       recs2 = await tailUntil(t.audit2, want, 60_000);
@@ -120,7 +125,7 @@ if (missing.length > 0) {
     });
 
     test('the connects themselves happened as planned', () => {
-      for (const k of ['webOk', 'db', 'hn', 'plain'] as const) assert.equal(c[k].ok, true, `${k}: ${c[k].stderr}`);
+      for (const k of ['webOk', 'db', 'hn', 'flood', 'plain'] as const) assert.equal(c[k].ok, true, `${k}: ${c[k].stderr}`);
       assert.equal(c.webRefused.refused, true, c.webRefused.stderr);
     });
 
@@ -170,6 +175,20 @@ if (missing.length > 0) {
       assert.deepEqual(r.container, { id: agent.id, runtime: 'docker', name: 'agent', image: d.image });
       assert.equal(r.utsName, NODE);
       assert.equal(r.netns, await netnsIno(process.pid));
+    });
+
+    test('(c2) hostile pod, 10,000 labels and a 100 KiB value: POD, labels bounded with the reason, nothing else lost', () => {
+      const app = flood.container('app');
+      const r = recordOf(recs, c.flood.hostPid, 'nc', `/kubepods/besteffort/pod${flood.uid}/${app.id}`);
+      assert.equal(r.attribution.status, 'POD');
+      assert.equal(r.attribution.source, 'docker');
+      assert.match(r.attribution.reason, /^pod labels bounded: kept 256 of 10003 \(1 over 317-byte keys or 1024-byte values; 9746 past 256 entries or 65536 bytes\)$/);
+      assert.equal(Object.keys(r.pod.labels).length, 256);
+      assert.equal(r.pod.labels.big, undefined);
+      assert.deepEqual([r.pod.name, r.pod.namespace, r.pod.uid], [flood.name, 'shop', flood.uid]);
+      assert.deepEqual(r.pod.workload, { kind: 'Deployment', name: 'flood' });
+      assert.deepEqual(r.container, { id: app.id, runtime: 'docker', name: 'app', image: d.image });
+      assert.deepEqual(r.result, { status: 'OK', errno: 0 });
     });
 
     test('(d) plain container: CONTAINER, no pod', async () => {

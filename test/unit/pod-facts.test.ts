@@ -236,3 +236,25 @@ test('a containers-topic version from an unbounded writer is bounded on read, it
   assert.match(a.reason!, /pod labels bounded/);
   assert.deepEqual(a.pod!.ips, ['10.1.2.3']);
 });
+
+test('property: any pod facts come out within the limits, encodable, and never throw', () => {
+  const str = fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'binary', maxLength: 400 }), fc.constantFrom('', 'x'.repeat(2000), '__proto__', 'constructor'));
+  const map = fc.dictionary(str, str, { maxKeys: 300 });
+  fc.assert(fc.property(str, map, map, fc.array(fc.oneof(str, fc.ipV4(), fc.ipV6()), { maxLength: 40 }), fc.boolean(), (name, labels, annotations, ips, keepAll) => {
+    const out = finishPodFacts(meta({ name, labels, annotations, ips }), () => keepAll);
+    const pod = out.pod!;
+    const within = (m: Record<string, string>, lim: { maxEntries: number; maxKeyBytes: number; maxValueBytes: number; maxTotalBytes: number }) => {
+      const e = Object.entries(m);
+      assert.ok(e.length <= lim.maxEntries);
+      assert.ok(e.reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0) <= lim.maxTotalBytes);
+      for (const [k, v] of e) assert.ok(Buffer.byteLength(k) <= lim.maxKeyBytes && Buffer.byteLength(v) <= lim.maxValueBytes);
+    };
+    within(pod.labels, POD_FACT_LIMITS.labels);
+    within(pod.annotations, POD_FACT_LIMITS.annotations);
+    if (!keepAll) assert.deepEqual(pod.annotations, {});
+    assert.ok(pod.ips!.length <= POD_FACT_LIMITS.maxIps);
+    assert.equal(pod.name, name, 'the pod identity is never cut');
+    // What goes on the containers topic encodes, whatever came in.
+    codec.encode('ContainerMeta', toMetaRecord(out, { node: 'n', time: 1n, firstSeen: 1n, validFrom: 1n }));
+  }), { numRuns: 300 });
+});
