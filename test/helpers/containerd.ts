@@ -12,7 +12,7 @@
 // containerd runs inside a network namespace the test makes (nsenter --net), so the CNI
 // bridge, every pod address and every hostNetwork pod live there and nowhere else.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { accessSync, closeSync, constants, openSync, readFileSync } from 'node:fs';
+import { accessSync, appendFileSync, closeSync, constants, openSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { delimiter, join } from 'node:path';
@@ -273,6 +273,8 @@ export async function startContainerd(opts: { startTimeoutMs?: number } = {}): P
       const sandboxId = String(sb.pod_sandbox_id);
       const status = await call('PodSandboxStatus', { pod_sandbox_id: sandboxId, verbose: true });
       const netnsPath = netnsOf(status);
+      // Recorded for a sweep of a run killed before stop(): the file is a bind mount that outlives containerd.
+      if (netnsPath) appendFileSync(join(tmpDir, 'podnetns'), `${netnsPath}\n`);
       const ip = String(((status.status as Obj | undefined)?.network as Obj | undefined)?.ip ?? '');
       const containers = new Map<string, string>();
       const pod: CriPod = {

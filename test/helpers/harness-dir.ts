@@ -62,13 +62,17 @@ export async function teardownHarnessDir(dir: string, cgroups: string[], busybox
   return problems;
 }
 
-/** The network namespace a containerd harness ran in (its name in <dir>/netns), once nothing uses it. */
+/** The network namespaces of a containerd harness (names in <dir>/netns and <dir>/podnetns), once nothing uses them. */
 async function removeNetns(dir: string, busybox: string): Promise<void> {
+  // Pod namespaces containerd made (RemovePodSandbox removes them; a killed run does not), then ours.
+  const pods = (await readFile(join(dir, 'podnetns'), 'utf8').catch(() => '')).split('\n').filter((l) => /^\/(var\/)?run\/netns\/cni-[0-9a-f-]{36}$/.test(l));
   const name = (await readFile(join(dir, 'netns'), 'utf8').catch(() => '')).trim();
-  if (!/^ptcri-[0-9a-f]{8}$/.test(name)) return;
-  // As `ip netns del` does: detach the bind mount, then remove the file.
-  await run(busybox, ['umount', '-l', join('/run/netns', name)], { timeoutMs: 10_000 }).catch(() => undefined);
-  await unlink(join('/run/netns', name)).catch(() => {});
+  const files = [...pods, ...(/^ptcri-[0-9a-f]{8}$/.test(name) ? [join('/run/netns', name)] : [])];
+  for (const f of files) {
+    // As `ip netns del` does: detach the bind mount, then remove the file.
+    await run(busybox, ['umount', '-l', f], { timeoutMs: 10_000 }).catch(() => undefined);
+    await unlink(f).catch(() => {});
+  }
 }
 
 /**

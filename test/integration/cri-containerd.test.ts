@@ -9,11 +9,17 @@ import { CriClient } from '../../src/runtime/cri/client.js';
 import { CriResolver } from '../../src/runtime/cri/resolver.js';
 import { CriWatcher } from '../../src/runtime/cri/watch.js';
 import { annotationFilter } from '../../src/runtime/pod-facts.js';
+import { spawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { checkPrerequisites, startContainerd, type Containerd, type CriPod } from '../helpers/containerd.js';
+import { globalDirsPresent, leftovers, recordedCgroups, removeGlobalDirs, sweepStaleHarnessDirs } from '../helpers/harness-dir.js';
+import { waitGone } from '../helpers/proc.js';
 import { PODTRAIL_BIN } from '../helpers/cli.js';
 import { createRootLogger } from '../../src/common/log.js';
 
 const pre = await checkPrerequisites();
+const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
 
 async function until<T>(what: string, ms: number, f: () => T | undefined): Promise<T> {
   const end = Date.now() + ms;
@@ -184,5 +190,50 @@ if (!pre.ok) {
       assert.equal(line, `ok   CRI ${h.socket}: containerd ${h.version.runtimeVersion}, CRI API v1, container events: no (capture relists)`);
       assert.equal(out.status, 0, out.stdout + out.stderr);
     });
+
+    test('stop() leaves no process, mount, cgroup, directory or network namespace behind', async () => {
+      const snapshot = { tmpDir: h.tmpDir, ownedCgroups: await recordedCgroups(h.tmpDir) };
+      const netnsFiles = [`/run/netns/${h.netns}`, ...[web, db].map((p) => p.netnsPath!)];
+      const pid = h.pid;
+      assert.ok(snapshot.ownedCgroups.length >= 5);
+      for (const f of netnsFiles) assert.ok(await exists(f), `${f} exists while running`);
+      await h.stop();
+      assert.deepEqual(await leftovers(snapshot), []);
+      for (const f of netnsFiles) assert.equal(await exists(f), false, `${f} removed`);
+      assert.ok(await waitGone(pid, 1_000), 'containerd is gone');
+    });
+  });
+
+  test('a harness killed mid-run (SIGKILL) is swept by the next start: containerd, shims, pods, cgroups, namespaces', async () => {
+    const helpers = fileURLToPath(new URL('../helpers/', import.meta.url));
+    const script = `
+      const { startContainerd } = await import(${JSON.stringify(helpers + 'containerd.js')});
+      const h = await startContainerd();
+      const p = await h.runPod({ name: 'doomed-0', namespace: 'x', qos: 'burstable', containers: [{ name: 'c', cmd: ['sleep', '100000'] }] });
+      console.log(JSON.stringify({ tmpDir: h.tmpDir, netns: h.netns, podNetns: p.netnsPath, pid: h.pid }));
+      setInterval(() => {}, 1000);`;
+    const preexisting = await globalDirsPresent();
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = await new Promise<string>((resolve, reject) => {
+      let buf = '';
+      child.stdout.on('data', (b: Buffer) => {
+        buf += b.toString();
+        if (buf.includes('\n')) resolve(buf.slice(0, buf.indexOf('\n')));
+      });
+      child.on('close', (code) => reject(new Error(`child exited ${code} before reporting`)));
+    });
+    const crashed = JSON.parse(line) as { tmpDir: string; netns: string; podNetns: string; pid: number };
+    child.kill('SIGKILL');
+    assert.ok(await waitGone(child.pid!, 5_000));
+    const snapshot = { tmpDir: crashed.tmpDir, ownedCgroups: await recordedCgroups(crashed.tmpDir) };
+    // Killed without stop(): containerd, its shim, the pod, its cgroups and namespaces are all still there.
+    assert.notDeepEqual(await leftovers(snapshot), []);
+    assert.ok(await exists(crashed.podNetns), crashed.podNetns);
+    const swept = await sweepStaleHarnessDirs(pre.bins.busybox!);
+    assert.ok(swept.includes(crashed.tmpDir), `swept ${swept.join(', ')}`);
+    assert.deepEqual(await leftovers(snapshot), []);
+    assert.ok(await waitGone(crashed.pid, 1_000), 'containerd is gone');
+    for (const f of [`/run/netns/${crashed.netns}`, crashed.podNetns]) assert.equal(await exists(f), false, `${f} removed`);
+    await removeGlobalDirs(preexisting);
   });
 }
