@@ -156,7 +156,8 @@ export class CriClient {
 
   private mapError(method: string, err: grpc.ServiceError): CriError {
     const where = `CRI ${method} on ${this.socket}`;
-    const detail = (err.details || err.message || '').slice(0, 300);
+    // grpc-js appends an empty "Resolution note: " and a timestamp to connection errors; neither helps an operator.
+    const detail = (err.details || err.message || '').replace(/\. Resolution note: ?$/, '').replace(/ \(\d{4}-\d\d-\d\dT[\d:.]+Z\)/, '').slice(0, 300);
     switch (err.code) {
       case grpc.status.DEADLINE_EXCEEDED:
         return new CriError(`${where}: no answer within ${this.deadlineMs} ms`, 'DEADLINE', { retriable: true, cause: err });
