@@ -17,7 +17,9 @@ BUILD_PKGS=(clang llvm libbpf-dev bpftool pkg-config libelf-dev zlib1g-dev make 
 # What podtrail.node links besides libc/libstdc++/libgcc_s, which node:20-bookworm-slim has.
 RUNTIME_PKGS=(libbpf1 libelf1 zlib1g)
 # devDependencies that must not reach the runtime tree (npm prune --omit=dev removes them).
-DEV_MODULES=(typescript node-gyp fast-check @types/node)
+# Not @types/node: @grpc/grpc-js and protobufjs (the CRI client) list it as a dependency of
+# their own, so it stays; it is type declarations only, nothing in it runs.
+DEV_MODULES=(typescript node-gyp fast-check)
 
 die() { echo "build-in-image: $*" >&2; exit 1; }
 say() { echo "build-in-image: $*" >&2; }
@@ -67,8 +69,9 @@ cmd_build() {
 #   package.json        `podtrail --version`, and "type": "module" for dist/
 #   native/binding.gyp  the marker src/capture/native-binding.ts finds the root by
 #   src/schema          the .avsc files and history/, read at run time
+#   src/runtime/cri     cri.proto, the CRI subset the client loads at run time
 RUNTIME_FILES=(package.json bin dist/src node_modules bpf/.output/podtrail.bpf.o
-  native/binding.gyp native/build/Release/podtrail.node src/schema/history)
+  native/binding.gyp native/build/Release/podtrail.node src/schema/history src/runtime/cri/cri.proto)
 
 cmd_stage() {
   local src=${1:?stage SRC DEST} dest=${2:?stage SRC DEST}

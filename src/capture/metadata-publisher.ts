@@ -7,6 +7,9 @@
 //   (CaptureService holds it), so the metadata goes out before or with that event.
 // - Docker's containers directory is watched (inotify) and scanned periodically, which
 //   catches containers that live for less than a second and notices changes and deletions.
+// - CRI runtimes (containerd, CRI-O, cri-dockerd) are followed by a CriWatcher each: its
+//   event stream, or a relist once a second. A lookup that fell back to files because CRI
+//   failed for a moment never replaces a version already published (it would drop labels).
 // - A deletion is a new version with deletedTime set, never a tombstone: audit keeps history.
 import { watch, type FSWatcher } from 'node:fs';
 import { access, readdir, realpath } from 'node:fs/promises';
@@ -16,6 +19,8 @@ import { errMessage } from '../common/errors.js';
 import type { ContainerMeta as MetaRecord } from '../schema/types.js';
 import { createdNs, metaFingerprint, toMetaRecord } from '../runtime/meta-record.js';
 import { isContainerId, type ContainerMeta, type MetadataResolver, type RuntimeHint } from '../runtime/types.js';
+import type { CriWatcher } from '../runtime/cri/watch.js';
+import { criFellBack } from '../runtime/cri/with-files.js';
 
 export interface MetaSink {
   offerMeta(rec: MetaRecord): void;
@@ -27,6 +32,10 @@ export interface MetadataPublisherOptions {
   /** Docker's data root as the node sees it (from daemon.json); undefined: no Docker scan */
   dockerDataRoot?: () => Promise<string>;
   scanIntervalMs: number;
+  /** CRI runtimes to follow; `resolver` must already ask them (CriWithFiles) */
+  criWatchers?: CriWatcher[];
+  /** a sandbox went away: drop what is cached about it */
+  onSandboxGone?: (sandboxId: string) => void;
   nowNs?: () => bigint;
 }
 
@@ -36,6 +45,10 @@ interface Known {
   meta: ContainerMeta;
   deleted: boolean;
   cgroupPaths: string[];
+  /** where the version came from (a file path, or cri:<socket>) */
+  source: string;
+  /** Date.now() when it was published */
+  atMs: number;
   /** the version last offered, for republish() */
   last: MetaRecord;
 }
@@ -79,7 +92,7 @@ export class MetadataPublisher {
     const p = (async () => {
       try {
         const res = await this.resolver.resolve(id, hint);
-        if (res.ok) this.publish(res.meta, cgroupPath);
+        if (res.ok && !(criFellBack(res) && this.known.has(id))) this.publish(res.meta, res.source, cgroupPath);
       } catch (err) {
         this.log.warn({ err, containerId: id }, `metadata lookup failed: ${errMessage(err)}`);
       } finally {
@@ -90,7 +103,7 @@ export class MetadataPublisher {
     return p;
   }
 
-  private publish(meta: ContainerMeta, cgroupPath?: string): void {
+  private publish(meta: ContainerMeta, source: string, cgroupPath?: string): void {
     const fp = metaFingerprint(meta);
     const prev = this.known.get(meta.id);
     if (prev && prev.fp === fp && !prev.deleted) return;
@@ -100,7 +113,7 @@ export class MetadataPublisher {
     const validFrom = prev ? now : (createdNs(meta) ?? now);
     const cgroupPaths = prev?.cgroupPaths ?? (cgroupPath ? [cgroupPath] : []);
     const last = toMetaRecord(meta, { node: this.opts.node, time: now, firstSeen, validFrom, cgroupPaths });
-    this.known.set(meta.id, { fp, firstSeen, meta, deleted: false, cgroupPaths, last });
+    this.known.set(meta.id, { fp, firstSeen, meta, deleted: false, cgroupPaths, last, source, atMs: Date.now() });
     this.sink.offerMeta(last);
     this.published++;
   }
@@ -124,6 +137,40 @@ export class MetadataPublisher {
   }
 
   async start(): Promise<void> {
+    // All runtimes at once: a hung socket costs one deadline, not one per socket.
+    await Promise.all((this.opts.criWatchers ?? []).map(async (w) => {
+      const source = `cri:${w.client.socket}`;
+      // A lookup still running for it finishes first, so its version is not published after the deletion.
+      const gone = (id: string): void => {
+        void (this.inflight.get(id) ?? Promise.resolve()).then(() => {
+          const k = this.known.get(id);
+          if (k && !k.deleted) this.publishDeletion(id, k);
+        });
+      };
+      // The first relist's lookups finish before start() returns: capture attaches the kernel
+      // next, which blocks the event loop long enough for their deadlines to pass unanswered.
+      const first: Promise<void>[] = [];
+      let starting = true;
+      await w.start({
+        changed: (id) => {
+          const p = this.refresh(id);
+          if (starting) first.push(p);
+        },
+        gone: (id, sandboxId) => {
+          gone(id);
+          if (sandboxId === id) this.opts.onSandboxGone?.(id);
+        },
+        // Known from this runtime but not listed: it came (capture looked it up) and went between two lists.
+        // Only versions older than the list: one published while the list was on its way is not in it yet.
+        listed: (present, askedAtMs) => {
+          for (const [id, k] of this.known) {
+            if (!k.deleted && k.source === source && k.atMs < askedAtMs && !present.has(id) && !this.inflight.has(id)) gone(id);
+          }
+        },
+      });
+      starting = false;
+      await Promise.all(first);
+    }));
     await this.scan();
     this.timer = setInterval(() => void this.scan(), this.opts.scanIntervalMs);
     this.timer.unref();
@@ -199,6 +246,7 @@ export class MetadataPublisher {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    for (const w of this.opts.criWatchers ?? []) await w.stop();
     this.watcher?.close();
     await this.scanning;
     await Promise.all(this.inflight.values());

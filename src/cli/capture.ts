@@ -21,6 +21,10 @@ import { StdoutSink } from '../capture/stdout-sink.js';
 import { MetadataPublisher } from '../capture/metadata-publisher.js';
 import { DEFAULT_STATE_DIR, InstanceState, endAnnouncement, stateDirCheck } from '../capture/instance-state.js';
 import { createResolver, DockerResolver, RESOLVER_DEFAULTS } from '../runtime/index.js';
+import { annotationFilter } from '../runtime/pod-facts.js';
+import { CRI_OPTIONS } from './cri-options.js';
+import { CRI_WATCH_DEFAULTS } from '../runtime/cri/watch.js';
+import { openCriRuntimes, type CriRuntimes } from '../runtime/cri/runtimes.js';
 import { METRICS_OPTIONS, createRegistry, serveMetrics } from '../common/metrics.js';
 import { registerCaptureMetrics } from '../capture/metrics.js';
 import type { Histogram } from 'prom-client';
@@ -48,6 +52,8 @@ export const CAPTURE_OPTIONS = {
   'publish-metadata': { type: 'enum', choices: ['on', 'off'], default: 'on', desc: 'publish container metadata to the containers topic (so enrich can run anywhere)', env: 'PODTRAIL_PUBLISH_METADATA' },
   'host-root': { type: 'string', arg: 'DIR', default: '/', desc: "where the node's filesystem is mounted (runtime metadata files)", env: 'PODTRAIL_HOST_ROOT' },
   'docker-config': { type: 'string', arg: 'FILE', desc: "Docker's daemon.json (default <host-root>/etc/docker/daemon.json)", env: 'PODTRAIL_DOCKER_CONFIG' },
+  ...CRI_OPTIONS,
+  'cri-poll-interval': { type: 'int', arg: 'MS', min: 100, default: CRI_WATCH_DEFAULTS.pollMs, desc: 'relist period for runtimes without CRI container events (containerd 1.6)' },
   'metadata-scan-interval': { type: 'int', arg: 'MS', min: 100, default: 10_000, desc: 'how often to rescan the runtime for new, changed and deleted containers' },
   'state-dir': { type: 'string', arg: 'DIR', default: DEFAULT_STATE_DIR, desc: "where capture notes its instance, so the next one can report this one's end as LOSS if it is killed ('off': no note)", env: 'PODTRAIL_STATE_DIR', check: stateDirCheck },
   compression: { type: 'enum', choices: ['gzip', 'none'], default: PUBLISHER_DEFAULTS.compression, desc: 'raw topic compression' },
@@ -104,6 +110,7 @@ export default defineCommand({
     const cluster = new ClusterIdentity(kafka, log);
     let producer: Producer | undefined;
     let metadata: MetadataPublisher | undefined;
+    let cri: CriRuntimes | undefined;
     /** exit code 2 when Kafka refused access (credentials, certificate, ACL): the operator's to fix */
     let exitCode = 1;
     let fatal!: (why: string) => void;
@@ -174,9 +181,17 @@ export default defineCommand({
       const resolverOpts = { hostRoot, ...(v['docker-config'] ? { dockerConfigPath: v['docker-config'] } : {}) };
       const podAnnotations = v['pod-annotations'];
       // Uncached: the publisher must see changes; it keeps its own record of what it sent.
-      const resolver = createResolver({ ...resolverOpts, podAnnotations, cacheTtlMs: 0, negativeTtlMs: 0, logger: moduleLogger('capture.metadata') });
+      const files = createResolver({ ...resolverOpts, podAnnotations, cacheTtlMs: 0, negativeTtlMs: 0, logger: moduleLogger('capture.metadata') });
+      cri = v.cri === 'off' ? undefined : await openCriRuntimes({
+        hostRoot, sockets: v['cri-socket'], deadlineMs: v['cri-timeout'], pollMs: v['cri-poll-interval'], files,
+        keepAnnotation: annotationFilter(podAnnotations), log: moduleLogger('capture.cri'),
+      });
+      if (cri) log.info({ sockets: cri.sockets.map((s) => s.path) }, cri.sockets.length ? 'asking CRI runtimes for pod metadata' : 'no CRI runtime socket found; runtime files only');
       const docker = new DockerResolver({ ...resolverOpts, maxFileBytes: RESOLVER_DEFAULTS.maxFileBytes, configTtlMs: 10_000, configNegativeTtlMs: 1_000, clock: Date.now });
-      metadata = new MetadataPublisher(resolver, publisher, { node, hostRoot, dockerDataRoot: () => docker.getDataRoot(), scanIntervalMs: v['metadata-scan-interval'] }, moduleLogger('capture.metadata'));
+      metadata = new MetadataPublisher(cri?.resolver ?? files, publisher, {
+        node, hostRoot, dockerDataRoot: () => docker.getDataRoot(), scanIntervalMs: v['metadata-scan-interval'],
+        ...(cri ? { criWatchers: cri.watchers, onSandboxGone: (id: string) => cri!.forget(id) } : {}),
+      }, moduleLogger('capture.metadata'));
       await metadata.start();
     }
     const svc = new CaptureService(kernel, binding, publisher, { node, instance, ...(metadata ? { metadata } : {}) }, log);
@@ -218,6 +233,7 @@ export default defineCommand({
     svc.stop();
     await svc.drained();
     await metadata?.stop();
+    cri?.close();
     // Stopped while Kafka was still coming up: it gets the flush's time to take what was captured.
     const t0 = Date.now();
     await settlesWithin(connected, FLUSH_MS);

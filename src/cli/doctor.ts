@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // podtrail doctor: can capture run here, and if not, what to do about it.
 import { loadNativeBinding, probeKernel, type KernelProbe } from '../capture/native.js';
+import { probeCri, type CriProbe } from '../runtime/cri/probe.js';
 import { defineCommand } from './command.js';
+import { CRI_SOCKET_OPTION } from './cri-options.js';
 import { writeLine } from './stdout.js';
 
 export interface Finding { ok: boolean; what: string; fix?: string; note?: boolean }
@@ -32,20 +34,38 @@ export function diagnose(p: KernelProbe): Finding[] {
   return f;
 }
 
+/** CRI runtimes: none found is a note (a Docker-only node needs none), one that does not answer is a failure. */
+export function diagnoseCri(p: { looked: string[]; found: CriProbe[] }, hostRoot: string): Finding[] {
+  if (p.found.length === 0) {
+    return [{ ok: true, note: true, what: `CRI: no runtime socket under ${hostRoot} (looked for ${p.looked.join(', ')}); containerd and CRI-O pods get no labels` }];
+  }
+  const where = (c: CriProbe): string => `CRI ${c.socket}${c.label !== 'CRI' ? ` (${c.label}'s default)` : ''}`;
+  return p.found.map((c) => c.ok
+    ? { ok: true, what: `${where(c)}: ${c.runtimeName} ${c.runtimeVersion}, CRI API ${c.apiVersion}, container events: ${c.events}` }
+    : { ok: false, what: `${where(c)}: ${c.error}`, fix: 'start the runtime, mount its socket into the capture pod (hostPath), or name the right one with --cri-socket' });
+}
+
 export default defineCommand({
   name: 'doctor',
   summary: 'check this node: kernel, BTF, tracefs, attach modes, cgroup layout, privileges',
-  usage: 'Usage: podtrail doctor [--json]',
-  options: { json: { type: 'boolean', desc: 'print the probe as JSON' } },
+  usage: 'Usage: podtrail doctor [--json] [--host-root DIR] [--cri-socket PATH]',
+  options: {
+    json: { type: 'boolean', desc: 'print the probe as JSON' },
+    'host-root': { type: 'string', arg: 'DIR', default: '/', desc: "where the node's filesystem is mounted (CRI sockets are looked for under it)", env: 'PODTRAIL_HOST_ROOT' },
+    ...CRI_SOCKET_OPTION,
+  },
   async run(v) {
     const probe = probeKernel(loadNativeBinding());
+    const hostRoot = v['host-root'] as string;
+    const cri = await probeCri(hostRoot, v['cri-socket']);
+    const findings = [...diagnose(probe), ...diagnoseCri(cri, hostRoot)];
     if (v.json) {
-      await writeLine(JSON.stringify(probe));
+      await writeLine(JSON.stringify({ ...probe, cri: cri.found }));
     } else {
-      for (const x of diagnose(probe)) {
+      for (const x of findings) {
         await writeLine(`${x.note ? 'n/a ' : x.ok ? 'ok  ' : 'FAIL'} ${x.what}${x.fix ? `\n     fix: ${x.fix}` : ''}`);
       }
     }
-    return diagnose(probe).every((x) => x.ok) ? 0 : 1;
+    return findings.every((x) => x.ok) ? 0 : 1;
   },
 });

@@ -19,6 +19,9 @@ import { METRICS_OPTIONS, createRegistry, serveMetrics } from '../common/metrics
 import { registerEnrichMetrics } from '../enrich/metrics.js';
 import { defineCommand } from './command.js';
 import { POD_ANNOTATIONS_OPTION } from './pod-annotations.js';
+import { CRI_OPTIONS } from './cri-options.js';
+import { CachedResolver } from '../runtime/cache.js';
+import { openCriRuntimes, type CriRuntimes } from '../runtime/cri/runtimes.js';
 import { FAILED_STOP_MS, STOP_MS, settlesWithin, waitForSignal } from './signals.js';
 
 const options = {
@@ -37,6 +40,7 @@ const options = {
   'cache-ttl': { type: 'int', arg: 'MS', min: 0, default: 300000, desc: 'metadata cache TTL' },
   'negative-ttl': { type: 'int', arg: 'MS', min: 0, default: 5000, desc: 'TTL of cached "not found" answers' },
   ...POD_ANNOTATIONS_OPTION,
+  ...CRI_OPTIONS,
   ...METRICS_OPTIONS,
   ...SCHEMA_REGISTRY_OPTIONS,
   ...TOPIC_OPTIONS,
@@ -52,7 +56,7 @@ export default defineCommand({
     const log = moduleLogger('enrich');
     const topics = topicsConfigFrom(v);
     const kafka = createKafka(kafkaConfigFrom(v));
-    const fileResolver = createResolver({
+    const files = createResolver({
       hostRoot: v['host-root'] as string,
       ...(v['docker-config'] ? { dockerConfigPath: v['docker-config'] } : {}),
       cacheTtlMs: v['cache-ttl'],
@@ -61,6 +65,20 @@ export default defineCommand({
       logger: moduleLogger('enrich.resolver'),
     });
     const useTopic = v.metadata === 'topic';
+    // The node fallback asks the node's CRI runtimes first, as capture does (enrich on a node,
+    // or with --metadata files); elsewhere no socket is found and the files answer alone.
+    let cri: CriRuntimes | undefined;
+    let fileResolver: MetadataResolver = files;
+    if ((!useTopic || v['file-fallback'] === 'on') && v.cri !== 'off') {
+      cri = await openCriRuntimes({
+        hostRoot: v['host-root'] as string, sockets: v['cri-socket'], deadlineMs: v['cri-timeout'], files,
+        keepAnnotation: annotationFilter(v['pod-annotations']), log: moduleLogger('enrich.cri'),
+      });
+      if (cri.sockets.length > 0) {
+        log.info({ sockets: cri.sockets.map((s) => s.path) }, 'node fallback asks CRI runtimes first');
+        fileResolver = new CachedResolver(cri.resolver, { ttlMs: v['cache-ttl'], negativeTtlMs: v['negative-ttl'], size: 10_000, clock: Date.now });
+      }
+    }
     const created = await ensureTopics(kafka, topics, useTopic ? ['raw', 'audit', 'dlq', 'containers'] : ['raw', 'audit', 'dlq']);
     if (created.length) log.info({ created }, 'created topics');
     const cluster = new ClusterIdentity(kafka, log);
@@ -114,6 +132,7 @@ export default defineCommand({
       return 1;
     }
     await table?.stop();
+    cri?.close();
     await metricsServer?.stop();
     return 0;
   },

@@ -74,6 +74,21 @@ export class MetadataError extends PodtrailError {
   }
 }
 
+/**
+ * A CRI call (gRPC on the runtime's socket) that gave no usable answer. UNAVAILABLE: no socket,
+ * refused, or not speaking gRPC; DEADLINE: no answer in time; TOO_LARGE: the answer passed our
+ * size limit; PROTOCOL: an answer we cannot decode; NOT_FOUND: the runtime does not know the ID.
+ */
+export class CriError extends PodtrailError {
+  constructor(
+    message: string,
+    readonly code: 'UNAVAILABLE' | 'DEADLINE' | 'NOT_FOUND' | 'UNIMPLEMENTED' | 'TOO_LARGE' | 'PROTOCOL' | 'CLOSED',
+    opts: PodtrailErrorOptions = {},
+  ) {
+    super(message, opts);
+  }
+}
+
 export function isRetriable(err: unknown): boolean {
   return err instanceof PodtrailError ? err.retriable : false;
 }

@@ -39,8 +39,9 @@ export function parseOptions<S extends OptSpecs>(
   specs: S,
   env: NodeJS.ProcessEnv = process.env,
 ): { values: OptValues<S>; positionals: string[] } {
-  const options: Record<string, { type: 'string' | 'boolean' }> = {};
-  for (const [name, s] of Object.entries(specs)) options[name] = { type: s.type === 'boolean' ? 'boolean' : 'string' };
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
+  // A list may be given comma-separated, by repeating the flag, or both.
+  for (const [name, s] of Object.entries(specs)) options[name] = s.type === 'boolean' ? { type: 'boolean' } : s.type === 'list' ? { type: 'string', multiple: true } : { type: 'string' };
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
@@ -54,6 +55,7 @@ export function parseOptions<S extends OptSpecs>(
     const fromEnv = s.env !== undefined ? env[s.env] : undefined;
     const where = fromFlag !== undefined ? `--${name}` : `${s.env}`;
     let raw: unknown = fromFlag ?? (fromEnv === '' ? undefined : fromEnv);
+    if (Array.isArray(raw)) raw = raw.join(',');
     if (raw === undefined) {
       values[name] = s.type === 'boolean' ? (s.default ?? false) : s.type === 'list' ? (s.default ?? []) : s.default;
       continue;

@@ -8,7 +8,7 @@ import { mkdtemp, readFile, readdir, rm, rmdir, stat, unlink, writeFile } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { existingCgroupDirs, mountsUnder, processesOf, removeCgroups, unmountUnder } from './host-state.js';
-import { signal, waitGone } from './proc.js';
+import { run, signal, waitGone } from './proc.js';
 
 const PREFIX = 'ptd-';
 
@@ -53,12 +53,26 @@ export async function teardownHarnessDir(dir: string, cgroups: string[], busybox
   for (const p of strays) signal(p.pid, 'SIGKILL');
   for (const p of strays) await waitGone(p.pid, 5_000);
   await removeShimSockets(dir);
+  await removeNetns(dir, busybox);
   problems.push(...(await removeCgroups(cgroups, sharedAncestors(cgroups))));
   const left = await unmountUnder(dir, busybox);
   if (left.length > 0) problems.push(`still mounted: ${left.join(', ')}`);
   // Never rm -r through a mount point: it would delete what is mounted there.
   else await rm(dir, { recursive: true, force: true }).catch((e: Error) => problems.push(`rm ${dir}: ${e.message}`));
   return problems;
+}
+
+/** The network namespaces of a containerd harness (names in <dir>/netns and <dir>/podnetns), once nothing uses them. */
+async function removeNetns(dir: string, busybox: string): Promise<void> {
+  // Pod namespaces containerd made (RemovePodSandbox removes them; a killed run does not), then ours.
+  const pods = (await readFile(join(dir, 'podnetns'), 'utf8').catch(() => '')).split('\n').filter((l) => /^\/(var\/)?run\/netns\/cni-[0-9a-f-]{36}$/.test(l));
+  const name = (await readFile(join(dir, 'netns'), 'utf8').catch(() => '')).trim();
+  const files = [...pods, ...(/^ptcri-[0-9a-f]{8}$/.test(name) ? [join('/run/netns', name)] : [])];
+  for (const f of files) {
+    // As `ip netns del` does: detach the bind mount, then remove the file.
+    await run(busybox, ['umount', '-l', f], { timeoutMs: 10_000 }).catch(() => undefined);
+    await unlink(f).catch(() => {});
+  }
 }
 
 /**

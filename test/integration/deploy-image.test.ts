@@ -59,7 +59,8 @@ describe('container image build steps (Dockerfile as shell)', { skip: skipUnless
 
   test('the runtime tree: the artifacts, no dev packages, no tests, no C sources', () => {
     for (const f of ['bin/podtrail.js', 'dist/src/cli/main.js', 'bpf/.output/podtrail.bpf.o', 'native/build/Release/podtrail.node',
-      'src/schema/raw-connect-event.avsc', 'src/schema/audit-record.avsc', 'src/schema/history', 'package.json', 'node_modules/kafkajs']) {
+      'src/schema/raw-connect-event.avsc', 'src/schema/audit-record.avsc', 'src/schema/history', 'package.json', 'node_modules/kafkajs',
+      'src/runtime/cri/cri.proto', 'node_modules/@grpc/grpc-js']) {
       assert.ok(existsSync(path.join(out, f)), f);
     }
     for (const f of ['node_modules/typescript', 'node_modules/node-gyp', 'node_modules/fast-check', 'dist/test', 'native/src', 'bpf/podtrail.bpf.c', 'src/cli']) {
@@ -68,6 +69,13 @@ describe('container image build steps (Dockerfile as shell)', { skip: skipUnless
     // The build context is git's index, so compare with the staged package.json.
     const staged = spawnSync('git', ['show', ':package.json'], { cwd: REPO_ROOT, encoding: 'utf8' }).stdout;
     assert.deepEqual(JSON.parse(readFileSync(path.join(out, 'package.json'), 'utf8')), JSON.parse(staged));
+  });
+
+  test("the CRI client loads the tree's cri.proto", () => {
+    const code = `const m = await import(${JSON.stringify(path.join(out, 'dist/src/runtime/cri/proto.js'))}); m.runtimeServiceClient(); console.log(m.protoPath());`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: '/', encoding: 'utf8', env });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), path.join(out, 'src/runtime/cri/cri.proto'));
   });
 
   test('podtrail --help runs from the runtime tree alone', () => {
