@@ -3,6 +3,7 @@
 import { Kafka, logLevel as KafkaLogLevel, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { KafkaConfig } from '../common/config.js';
 import { moduleLogger, type Logger } from '../common/log.js';
+import { checkAndLogKafkajs } from './kafkajs-changes.js';
 
 function pinoLogCreator(logger: Logger) {
   return () => (entry: LogEntry) => {
@@ -36,6 +37,8 @@ export const IDEMPOTENT_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetry
 export const TRANSACTIONAL_RETRY = { ...IDEMPOTENT_RETRY, initialRetryTime: 20 };
 
 export function createKafka(cfg: KafkaConfig, logger: Logger = moduleLogger('kafka')): Kafka {
+  // The pinned, patched kafkajs, or a clear error; what is in force is logged once per process.
+  checkAndLogKafkajs(logger);
   const sasl: SASLOptions | undefined = cfg.sasl
     ? ({ mechanism: cfg.sasl.mechanism, username: cfg.sasl.username, password: cfg.sasl.password } as SASLOptions)
     : undefined;
