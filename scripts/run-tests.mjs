@@ -44,6 +44,8 @@ if (!process.env.PODTRAIL_BROKERS) {
     }
     startedBroker = true;
   }
+  // The local broker listens where scripts/kafka-local.sh puts it; tell the tests.
+  process.env.PODTRAIL_BROKERS = `127.0.0.1:${process.env.PODTRAIL_KAFKA_PORT || 9092}`;
 }
 
 function stopBroker() {

