@@ -62,8 +62,12 @@ describe('container image build steps (Dockerfile as shell)', { skip: skipUnless
       'src/schema/raw-connect-event.avsc', 'src/schema/audit-record.avsc', 'src/schema/history', 'package.json', 'node_modules/kafkajs']) {
       assert.ok(existsSync(path.join(out, f)), f);
     }
-    for (const f of ['node_modules/typescript', 'node_modules/node-gyp', 'node_modules/fast-check', 'dist/test', 'native/src', 'bpf/podtrail.bpf.c', 'src/cli']) {
+    for (const f of ['node_modules/typescript', 'node_modules/node-gyp', 'node_modules/fast-check', 'node_modules/patch-package', 'dist/test', 'native/src', 'bpf/podtrail.bpf.c', 'src/cli']) {
       assert.ok(!existsSync(path.join(out, f)), `${f} should not be there`);
+    }
+    // npm ci's postinstall patched kafkajs in the build stage; pruning patch-package keeps the patch.
+    for (const [f, name] of [['src/producer/groupMessagesPerPartition.js', 'linear-grouping'], ['src/protocol/recordBatch/record/v0/index.js', 'exact-size-record']]) {
+      assert.match(readFileSync(path.join(out, 'node_modules/kafkajs', f!), 'utf8'), new RegExp(`podtrailPatch = '${name}'`), f);
     }
     // The build context is git's index, so compare with the staged package.json.
     const staged = spawnSync('git', ['show', ':package.json'], { cwd: REPO_ROOT, encoding: 'utf8' }).stdout;
