@@ -2,9 +2,10 @@
 // Everything podtrail changes in kafkajs, known in one place:
 //  - kafkajs is pinned to exactly KAFKAJS_VERSION (package.json), because
 //    patches/kafkajs+2.2.4.patch edits its files; npm's postinstall applies it with
-//    patch-package. The patch's hunks say why and which bench line justifies each:
-//      linear-grouping     src/producer/groupMessagesPerPartition.js
-//      exact-size-record   src/protocol/recordBatch/record/v0/index.js
+//    patch-package. The patch's hunks say why, and which bench line (or test) justifies each:
+//      linear-grouping      src/producer/groupMessagesPerPartition.js    (CPU per event)
+//      exact-size-record    src/protocol/recordBatch/record/v0/index.js  (CPU per event)
+//      no-negative-timeout  src/network/requestQueue/index.js            (Node 24+'s warning)
 //    Each patched file exports `podtrailPatch`, so a missing patch is seen here.
 //  - gzip-level-1 goes through kafkajs's public codec table (CompressionCodecs, the way
 //    kafkajs documents for adding codecs), not the patch: only capture wants it, and a
@@ -27,6 +28,7 @@ export const KAFKAJS_PATCH = `patches/kafkajs+${KAFKAJS_VERSION}.patch`;
 export const PATCHED_FILES = {
   'linear-grouping': 'kafkajs/src/producer/groupMessagesPerPartition.js',
   'exact-size-record': 'kafkajs/src/protocol/recordBatch/record/v0/index.js',
+  'no-negative-timeout': 'kafkajs/src/network/requestQueue/index.js',
 } as const;
 export type PatchName = keyof typeof PATCHED_FILES;
 
@@ -83,6 +85,7 @@ export function kafkajsChanges(): Record<Change, boolean> {
   return {
     'linear-grouping': patchApplied('linear-grouping'),
     'exact-size-record': patchApplied('exact-size-record'),
+    'no-negative-timeout': patchApplied('no-negative-timeout'),
     'gzip-level-1': fastGzipInUse(),
   };
 }

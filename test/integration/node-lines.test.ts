@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pristineKafkajsDir } from '../helpers/kafkajs-pristine.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const LINES = ['22', '24', '26'];
@@ -49,3 +50,27 @@ for (const major of LINES) {
     assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
   });
 }
+
+test('Node 26: kafkajs\'s request queue warns TimeoutNegativeWarning; the patched one does not', () => {
+  const node = nodeOf('26');
+  // What a stage's first connection does: schedule the pending-request check, not throttled.
+  const schedule = (file: string) => spawnSync(node, ['-e', `
+    const RequestQueue = require(${JSON.stringify(file)});
+    const logger = { debug() {}, info() {}, warn() {}, error() {}, namespace() { return logger; } };
+    const q = new RequestQueue({ instrumentationEmitter: null, maxInFlightRequests: null, requestTimeout: 1000,
+      enforceRequestTimeout: false, clientId: 't', broker: 'b', logger, isConnected: () => true });
+    // kafkajs re-schedules the check every millisecond until the queue is destroyed.
+    let checks = 0;
+    const check = q.checkPendingRequests.bind(q);
+    q.checkPendingRequests = () => { checks++; check(); };
+    q.scheduleCheckPendingRequests();
+    setTimeout(() => { q.destroy(); process.stdout.write(String(checks > 0)); }, 50);`], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+  const own = schedule(path.join(pristineKafkajsDir(), 'src/network/requestQueue/index.js'));
+  assert.equal(own.status, 0, own.stderr);
+  assert.match(own.stderr, /TimeoutNegativeWarning/, 'kafkajs\'s own file warns on Node 26 (else this test shows nothing)');
+  const patched = schedule(path.join(root, 'node_modules/kafkajs/src/network/requestQueue/index.js'));
+  assert.equal(patched.status, 0, patched.stderr);
+  assert.equal(patched.stderr, '');
+  assert.equal(own.stdout, 'true', 'the check ran');
+  assert.equal(patched.stdout, 'true', 'the check ran, as in kafkajs');
+});
