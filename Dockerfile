@@ -6,7 +6,7 @@
 # each such RUN on one line, with /src, /out and /opt/podtrail as the only paths.
 
 # ---- build: BPF object (clang), addon (node-gyp, libbpf), TypeScript ----
-FROM node:20-bookworm AS build
+FROM node:26-bookworm AS build
 WORKDIR /src
 COPY scripts/build-in-image.sh /usr/local/bin/build-in-image.sh
 RUN build-in-image.sh install build
@@ -16,7 +16,7 @@ RUN build-in-image.sh stage /src /out
 RUN build-in-image.sh check /out
 
 # ---- runtime: Node, the three shared libraries the addon links, the built tree ----
-FROM node:20-bookworm-slim AS runtime
+FROM node:26-bookworm-slim AS runtime
 COPY --from=build /usr/local/bin/build-in-image.sh /usr/local/bin/build-in-image.sh
 RUN build-in-image.sh install runtime
 COPY --from=build /out /opt/podtrail

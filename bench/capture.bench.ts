@@ -14,8 +14,6 @@
 //        [--capture-args="FLAGS"]   (more `podtrail capture` flags for the podtrail arms)
 //        [--capture-node-options="OPTS"]   (NODE_OPTIONS for them; default: src/capture/node-flags.ts)
 // Brokers: PODTRAIL_BROKERS (default 127.0.0.1:9092). Needs root (BPF).
-// First, as bin/podtrail.js does: kafkajs must load with the linear grouping.
-import '../src/kafka/kafkajs-grouping.js';
 import './capture-env.js';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

@@ -19,7 +19,7 @@
 import { cpus, loadavg } from 'node:os';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { CAPTURE_GZIP_LEVEL } from '../src/capture/gzip-codec.js';
+import { CAPTURE_GZIP_LEVEL } from '../src/kafka/kafkajs-changes.js';
 import { RawWriter } from '../src/capture/raw-writer.js';
 import { parseAddr } from '../src/schema/addr.js';
 import { Codec } from '../src/schema/codec.js';

@@ -3,8 +3,6 @@
 // its own: either the real EnrichStage (built as `podtrail enrich` builds it, cache warmed
 // first) or the bare passthrough. Reports to the parent over IPC once everything it was
 // handed is committed.
-// First, as bin/podtrail.js does: kafkajs must load with the linear grouping.
-import '../src/kafka/kafkajs-grouping.js';
 import { createKafka } from '../src/kafka/client.js';
 import { moduleLogger } from '../src/common/log.js';
 import { codec } from '../src/schema/codec.js';

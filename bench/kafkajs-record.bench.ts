@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// `npm run bench:kafkajs-record`: kafkajs's per-record encoder against ours
-// (src/kafka/kafkajs-record.ts), side by side in one process. Each arm encodes produce
+// `npm run bench:kafkajs-record`: kafkajs's own per-record encoder and per-partition grouping
+// (from its npm tarball, test/helpers/kafkajs-pristine.ts) against the installed ones, which
+// patches/kafkajs+2.2.4.patch replaced, side by side in one process. Each record arm encodes produce
 // requests' worth of records shaped like capture's (a `<node>/<cgroupId>` string key, an
 // Avro value of ~200-400 bytes, no headers, timestamp delta 0) and joins them as kafkajs's
 // RecordBatch does before compressing (Encoder.writeEncoderArray). Before the timed rounds
 // the joined bytes of both arms are compared; any difference exits 1. Prints records/s
 // (median over --rounds, the arms' order alternating) and the GC time each arm caused.
+// The grouping arms group the same requests' messages to one partition, as capture's
+// partitioner does (all of a node's events to one partition), and print messages/s.
 // Wrap it in `flock /tmp/podtrail-bench.lock`.
 //
 //   node --expose-gc --max-semi-space-size=4 dist/bench/kafkajs-record.bench.js [--records N] [--batch N] [--rounds N]
@@ -14,7 +17,7 @@ import { createRequire } from 'node:module';
 import { cpus, loadavg } from 'node:os';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { kafkajsRecord, makeRecordEncoder, type RecordArgs } from '../src/kafka/kafkajs-record.js';
+import { pristineRequire } from '../test/helpers/kafkajs-pristine.js';
 
 const require = createRequire(import.meta.url);
 interface EncoderT {
@@ -52,11 +55,23 @@ for (let i = 0; i < batch; i++) {
   messages.push({ key: `node-${Math.floor(rnd() * 4)}/${1000 + Math.floor(rnd() * 5000)}`, value });
 }
 
-type RecordFn = (a: RecordArgs) => EncoderT;
+interface RecordArgs { offsetDelta: number; timestampDelta: number; key: string; value: Buffer }
+type RecordFn = ((a: RecordArgs) => EncoderT) & { podtrailPatch?: string };
+const RECORD = './src/protocol/recordBatch/record/v0/index.js';
+const patchedRecord = require(`kafkajs/${RECORD.slice(2)}`) as RecordFn;
+if (patchedRecord.podtrailPatch !== 'exact-size-record') fail('node_modules/kafkajs is not patched (npm ci applies patches/kafkajs+2.2.4.patch)');
 const arms: Record<string, RecordFn> = {
-  'kafkajs Record': kafkajsRecord() as unknown as RecordFn,
-  'podtrail Record': makeRecordEncoder(Encoder, kafkajsRecord()) as unknown as RecordFn,
+  'kafkajs Record': pristineRequire<RecordFn>(RECORD),
+  'podtrail Record': patchedRecord,
 };
+type GroupFn = (a: { topic: string; partitionMetadata: unknown[]; messages: unknown[]; partitioner: () => number }) => Record<number, unknown[]>;
+const GROUPING = './src/producer/groupMessagesPerPartition.js';
+const groupArms: Record<string, GroupFn> = {
+  'kafkajs grouping': pristineRequire<GroupFn>(GROUPING),
+  'podtrail grouping': require(`kafkajs/${GROUPING.slice(2)}`) as GroupFn,
+};
+const partitionMetadata = [{ partitionId: 0 }, { partitionId: 1 }, { partitionId: 2 }];
+const group = (g: GroupFn) => g({ topic: 't', partitionMetadata, messages, partitioner: () => 1 });
 
 /** One request's records, as kafkajs's produce request builds and joins them. */
 function encodeBatch(rec: RecordFn): Buffer {
@@ -66,6 +81,8 @@ function encodeBatch(rec: RecordFn): Buffer {
 
 const [a, b] = Object.values(arms).map(encodeBatch);
 if (!a!.equals(b!)) fail('the two encoders produced different bytes', 1);
+const [ga, gb] = Object.values(groupArms).map(group);
+if (JSON.stringify(ga) !== JSON.stringify(gb) || ga![1]!.length !== batch) fail('the two groupings differ', 1);
 
 let gcMs = 0;
 const obs = new PerformanceObserver((list) => {
@@ -75,14 +92,16 @@ obs.observe({ entryTypes: ['gc'] });
 const gc = (globalThis as { gc?: () => void }).gc;
 
 async function run(name: string): Promise<{ rate: number; gcMs: number }> {
-  const rec = arms[name]!;
+  const rec = arms[name];
+  const grp = groupArms[name];
   gc?.();
   await new Promise((r) => setImmediate(r)); // deliver the forced GC's entry first
   gcMs = 0;
   const t0 = performance.now();
   let n = 0;
   while (n < total) {
-    encodeBatch(rec);
+    if (rec) encodeBatch(rec);
+    else group(grp!);
     n += batch;
   }
   const secs = (performance.now() - t0) / 1000;
@@ -91,7 +110,7 @@ async function run(name: string): Promise<{ rate: number; gcMs: number }> {
 }
 
 const results = new Map<string, Array<{ rate: number; gcMs: number }>>();
-const names = Object.keys(arms);
+const names = [...Object.keys(arms), ...Object.keys(groupArms)];
 for (let r = 0; r < rounds; r++) {
   const order = r % 2 ? [...names].reverse() : names;
   for (const name of order) {
@@ -106,11 +125,12 @@ const median = (xs: number[]) => {
 };
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 console.log(`kafkajs record encoding, ${fmt(total)} records per round in requests of ${fmt(batch)}, ${rounds} rounds (node ${process.version}, ${cpus().length} CPUs, load average ${loadavg()[0]!.toFixed(2)}${gc ? '' : ', no --expose-gc'})`);
-console.log('bytes: identical in both arms');
+console.log('bytes: identical in both record arms; grouping: identical in both grouping arms (one partition, as capture)');
 const rate = new Map<string, number>();
 for (const name of names) {
   const rs = results.get(name)!;
   rate.set(name, median(rs.map((x) => x.rate)));
-  console.log(`  ${name.padEnd(16)} ${fmt(rate.get(name)!).padStart(11)} records/s   GC ${median(rs.map((x) => x.gcMs)).toFixed(0).padStart(5)} ms per round (median)`);
+  console.log(`  ${name.padEnd(17)} ${fmt(rate.get(name)!).padStart(11)} ${name.endsWith('grouping') ? 'messages' : 'records'}/s   GC ${median(rs.map((x) => x.gcMs)).toFixed(0).padStart(5)} ms per round (median)`);
 }
 console.log(`podtrail's encoder: ${(rate.get('podtrail Record')! / rate.get('kafkajs Record')!).toFixed(2)}x kafkajs's records/s`);
+console.log(`podtrail's grouping: ${(rate.get('podtrail grouping')! / rate.get('kafkajs grouping')!).toFixed(2)}x kafkajs's messages/s`);

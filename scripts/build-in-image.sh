@@ -12,14 +12,14 @@
 #   build-in-image.sh check DEST              DEST has every artifact, no compiler, no dev package
 set -euo pipefail
 
-# python3: node-gyp runs gyp with it (node:20-bookworm happens to carry one; say so anyway).
+# python3: node-gyp runs gyp with it (node:26-bookworm happens to carry one; say so anyway).
 BUILD_PKGS=(clang llvm libbpf-dev bpftool pkg-config libelf-dev zlib1g-dev make g++ python3)
-# What podtrail.node links besides libc/libstdc++/libgcc_s, which node:20-bookworm-slim has.
+# What podtrail.node links besides libc/libstdc++/libgcc_s, which node:26-bookworm-slim has.
 RUNTIME_PKGS=(libbpf1 libelf1 zlib1g)
 # devDependencies that must not reach the runtime tree (npm prune --omit=dev removes them).
 # Not @types/node: @grpc/grpc-js and protobufjs (the CRI client) list it as a dependency of
 # their own, so it stays; it is type declarations only, nothing in it runs.
-DEV_MODULES=(typescript node-gyp fast-check)
+DEV_MODULES=(typescript node-gyp fast-check patch-package)
 
 die() { echo "build-in-image: $*" >&2; exit 1; }
 say() { echo "build-in-image: $*" >&2; }

@@ -16,7 +16,7 @@
 #   - RUN lines that are not build-in-image.sh or node (the runtime stage's "no
 #     compiler on PATH") are image-only; the runtime packages' dependency closure is
 #     checked instead.
-#   - Node and the Debian packages are this host's, not the node:20 images' (the
+#   - Node and the Debian packages are this host's, not the node:26 images' (the
 #     addon uses N-API, which is ABI-stable; the package names are bookworm's).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

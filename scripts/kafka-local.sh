@@ -8,6 +8,7 @@
 #                                   return when the broker answers a Metadata request
 #   scripts/kafka-local.sh stop     SIGTERM, then SIGKILL after the stop timeout
 #   scripts/kafka-local.sh status   exit 0 when running, 3 when not
+#   scripts/kafka-local.sh fetch    only fetch the jars (once; scripts/setup.sh runs it)
 #
 # Environment (defaults in brackets):
 #   PODTRAIL_KAFKA_PORT [9092]                 client listener on 127.0.0.1
@@ -138,7 +139,9 @@ ensure_libs() {
   flock -w 900 8 || die "timed out waiting for $KDIR/target/libs.lock"
   libs_current "$want" && { exec 8>&-; return; }
   command -v mvn >/dev/null || die "mvn not found: Maven is needed once to fetch the Kafka jars"
-  say "fetching Kafka jars with Maven into scripts/kafka/libs (first run only)"
+  local ver
+  ver=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KDIR/pom.xml")
+  say "fetching Kafka ${ver:-?} jars with Maven into scripts/kafka/libs, ~45 MB (first run only, ~1 min)"
   local tmp=$KDIR/target/libs.tmp mlog=$KDIR/target/mvn.log
   rm -rf "$tmp"
   if ! mvn -B -q -Dstyle.color=never -f "$KDIR/pom.xml" dependency:copy-dependencies \
@@ -461,5 +464,6 @@ case ${1:-} in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 64 ;;
+  fetch) ensure_libs ;;
+  *) echo "usage: $0 start|stop|status|fetch" >&2; exit 64 ;;
 esac

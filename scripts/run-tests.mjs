@@ -5,7 +5,7 @@
 // mounts tracefs when root, then runs every test file with node:test, serially,
 // because the integration tests share the broker, the kernel and dockerd.
 import { spawnSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +44,8 @@ if (!process.env.PODTRAIL_BROKERS) {
     }
     startedBroker = true;
   }
+  // The local broker listens where scripts/kafka-local.sh puts it; tell the tests.
+  process.env.PODTRAIL_BROKERS = `127.0.0.1:${process.env.PODTRAIL_KAFKA_PORT || 9092}`;
 }
 
 function stopBroker() {
@@ -57,7 +59,11 @@ function stopBroker() {
 // Captures started by tests keep their instance state here, not in the node's /run/podtrail.
 const stateDir = mkdtempSync(path.join(os.tmpdir(), 'podtrail-test-state-'));
 
-const dirs = ['dist/test/unit', 'dist/test/integration'].filter((d) => existsSync(path.join(root, d)));
+// Files, not directories: Node 22 and later take --test arguments as globs and find no
+// test in a bare directory name.
+const dirs = ['dist/test/unit', 'dist/test/integration']
+  .filter((d) => existsSync(path.join(root, d)))
+  .flatMap((d) => readdirSync(path.join(root, d)).filter((f) => f.endsWith('.test.js')).sort().map((f) => `${d}/${f}`));
 const extra = process.argv.slice(2);
 const child = spawn(
   process.execPath,

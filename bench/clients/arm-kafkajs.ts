@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// kafkajs 2.2.4, set up as podtrail uses it: idempotent producer with one request in flight
+// kafkajs 2.2.4 (as published, or patched as podtrail runs it: spec.client), set up as podtrail uses it: idempotent producer with one request in flight
 // per broker, acks=all; the passthrough is one transaction per fetched batch with
 // sendOffsets, read_committed (enrich's exactly-once shape).
 import { type ArmSpec, type Msg, loadClient, windowed } from './workload.js';
@@ -9,7 +9,7 @@ import { type ArmSpec, type Msg, loadClient, windowed } from './workload.js';
 const retry = (spec: ArmSpec) => ({ retries: Number.MAX_SAFE_INTEGER, initialRetryTime: spec.retryDelayMs ?? 200, maxRetryTime: 5000 });
 
 async function client(spec: ArmSpec): Promise<any> {
-  const m = await loadClient('kafkajs');
+  const m = await loadClient(spec.client === 'kafkajs-patched' ? 'kafkajs-patched' : 'kafkajs');
   const k = m.default ?? m;
   return { k, kafka: new k.Kafka({ clientId: 'bench-clients-kafkajs', brokers: spec.brokers, logLevel: k.logLevel.NOTHING }) };
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Kafka clients side by side on the same broker in one run: kafkajs 2.2.4 (what podtrail
-// ships), @confluentinc/kafka-javascript's KafkaJS-compatible API, and @platformatic/kafka 1.x.
+// Kafka clients side by side on the same broker in one run: kafkajs 2.2.4 as published and
+// as podtrail ships it (patches/kafkajs+2.2.4.patch, arm kafkajs-patched), @confluentinc/kafka-javascript's KafkaJS-compatible API, and @platformatic/kafka 1.x.
 // Two workloads, each arm in a fresh child process (so CPU and RSS are that client's alone):
 //  - produce: N Avro RawConnectEvents, acks=all, idempotent, no compression, send() calls of
 //    --batch messages with --window in flight;
@@ -36,6 +36,7 @@ async function child(spec: ArmSpec): Promise<void> {
   const msgs = spec.workload === 'produce' ? rawRecords(spec.records) : [];
   const arms = {
     kafkajs: [() => produceKafkajs(spec, msgs, run), () => passthroughKafkajs(spec, run)],
+    'kafkajs-patched': [() => produceKafkajs(spec, msgs, run), () => passthroughKafkajs(spec, run)],
     confluent: [() => produceConfluent(spec, msgs, run), () => passthroughConfluent(spec, run)],
     platformatic: [() => producePlatformatic(spec, msgs, run), () => passthroughPlatformatic(spec, run)],
   } as const;
@@ -121,7 +122,7 @@ async function main(): Promise<void> {
   const clients: ClientName[] = [];
   for (const c of o.clients) {
     const v = installedVersion(c);
-    const loaded = v ? await loadClient(c).then(() => 'loads', (e: Error) => `does not load: ${e.message.split('\n')[0]}`) : 'not installed in bench/clients/node_modules';
+    const loaded = v ? await loadClient(c).then(() => 'loads', (e: Error) => `does not load: ${e.message.split('\n')[0]}`) : `not installed in ${c === 'kafkajs-patched' ? 'node_modules' : 'bench/clients/node_modules'}`;
     say(`  ${c}: ${PACKAGES[c]} ${v ?? '-'} ${loaded}`);
     if (v && loaded === 'loads') clients.push(c);
   }
@@ -148,7 +149,7 @@ async function main(): Promise<void> {
           await admin.createTopics({ topics: [{ topic: out, numPartitions: o.partitions, replicationFactor: 1 }], waitForLeaders: true });
           topics.push(out);
           const group = `bench-clients-${run}-${client}-${round}`;
-          const retryDelayMs = client === 'kafkajs' ? o.kafkajsRetryMs : o.retryDelayMs;
+          const retryDelayMs = client.startsWith('kafkajs') ? o.kafkajsRetryMs : o.retryDelayMs;
           const spec: ArmSpec = workload === 'produce'
             ? { client, workload, brokers: BROKERS, records: o.records, batch: o.batch, window: o.window, topic: out, retryDelayMs }
             : { client, workload, brokers: BROKERS, records: o.records, batch: o.batch, window: o.window, topic: input, outTopic: out, group, transactionalId: `${group}-tx`, retryDelayMs };
@@ -187,7 +188,7 @@ async function main(): Promise<void> {
     for (const c of clients) {
       const vs = clients.includes('kafkajs') ? `${(rate(c) / rate('kafkajs')).toFixed(2)}x, ${(cpu(c) / cpu('kafkajs')).toFixed(2)}x` : '-';
       const tx = workload === 'passthrough' ? `, ${median(of(c).map((r) => r.transactions ?? 0))}` : '';
-      say(`  ${c.padEnd(13)} ${fmt(rate(c)).padStart(8)}/s  ${cpu(c).toFixed(1).padStart(6)} us  ${median(of(c).map((r) => r.peakRssMiB)).toFixed(0).padStart(4)} MiB  ${vs}${tx}`);
+      say(`  ${c.padEnd(15)} ${fmt(rate(c)).padStart(8)}/s  ${cpu(c).toFixed(1).padStart(6)} us  ${median(of(c).map((r) => r.peakRssMiB)).toFixed(0).padStart(4)} MiB  ${vs}${tx}`);
     }
   }
 }

@@ -11,10 +11,13 @@ import { Codec } from '../../src/schema/codec.js';
 import { repoRoot } from '../../test/helpers/ns.js';
 import { sampleRaw } from '../../test/helpers/records.js';
 
-export const CLIENTS = ['kafkajs', 'confluent', 'platformatic'] as const;
+// kafkajs-patched: the main tree's kafkajs, with patches/kafkajs+2.2.4.patch, as podtrail runs it;
+// kafkajs: bench/clients's own, as published.
+export const CLIENTS = ['kafkajs', 'kafkajs-patched', 'confluent', 'platformatic'] as const;
 export type ClientName = (typeof CLIENTS)[number];
 export const PACKAGES: Record<ClientName, string> = {
   kafkajs: 'kafkajs',
+  'kafkajs-patched': 'kafkajs',
   confluent: '@confluentinc/kafka-javascript',
   platformatic: '@platformatic/kafka',
 };
@@ -44,18 +47,25 @@ export interface Msg { key: Buffer; value: Buffer }
 // The packages are optional and live in bench/clients/node_modules, not the main tree's:
 // resolve them from there, whatever directory the compiled file runs from.
 const req = createRequire(join(repoRoot, 'bench', 'clients', 'package.json'));
+const mainReq = createRequire(join(repoRoot, 'package.json'));
+const dirOf = (name: ClientName) => (name === 'kafkajs-patched' ? join(repoRoot, 'node_modules') : join(repoRoot, 'bench', 'clients', 'node_modules'));
 
 /** The client's module, or an Error saying why it cannot be loaded (not installed, no build). */
 export async function loadClient(name: ClientName): Promise<any> {
   const pkg = PACKAGES[name];
   if (name === 'confluent') return req(pkg); // CommonJS with a native addon
+  if (name === 'kafkajs-patched') {
+    const grouping = mainReq('kafkajs/src/producer/groupMessagesPerPartition.js') as { podtrailPatch?: string };
+    if (grouping.podtrailPatch !== 'linear-grouping') throw new Error('the main tree\'s kafkajs is not patched (npm ci)');
+    return import(pathToFileURL(mainReq.resolve(pkg)).href);
+  }
   return import(pathToFileURL(req.resolve(pkg)).href);
 }
 
 export function installedVersion(name: ClientName): string | undefined {
   try {
     // Read the file: a package's "exports" may not list its package.json.
-    return (JSON.parse(readFileSync(join(repoRoot, 'bench', 'clients', 'node_modules', PACKAGES[name], 'package.json'), 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(join(dirOf(name), PACKAGES[name], 'package.json'), 'utf8')) as { version: string }).version;
   } catch {
     return undefined;
   }

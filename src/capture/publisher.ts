@@ -11,7 +11,7 @@ import type { Codec, RecordTypes } from '../schema/codec.js';
 import type { CaptureLoss, ContainerMeta, LossCause, RawConnectEvent } from '../schema/types.js';
 import { rawKey } from './to-raw.js';
 import { RawWriter } from './raw-writer.js';
-import { useFastGzip } from './gzip-codec.js';
+import { useFastGzip } from '../kafka/kafkajs-changes.js';
 
 export interface PublisherOptions {
   topic: string;
@@ -50,9 +50,9 @@ export interface PublisherOptions {
 export const PUBLISHER_DEFAULTS = {
   maxBufferedEvents: 200_000,
   maxBufferedBytes: 48 * 1024 * 1024,
-  // kafkajs's per-partition grouping is quadratic unless src/kafka/kafkajs-grouping.ts
-  // replaced it (bin/podtrail.js does); linear, 2000 per request cost less per event
-  // than 500 (fewer requests, record batches and gzip streams).
+  // kafkajs's per-partition grouping is quadratic unless patched (src/kafka/kafkajs-changes.ts);
+  // linear, 2000 per request cost less per event than 500 (fewer requests, record
+  // batches and gzip streams).
   maxBatch: 2000,
   // Under the broker's default message.max.bytes (1 MiB) with room for record framing.
   maxRequestBytes: 768 * 1024,

@@ -7,7 +7,7 @@ import { ConfluentEncoder, SchemaRegistryClient } from '../schema/confluent.js';
 import { ConfigError, errMessage } from '../common/errors.js';
 import { moduleLogger } from '../common/log.js';
 import { CAPTURE_NODE_FLAGS, hasCaptureNodeFlags } from '../capture/node-flags.js';
-import { groupingPatched } from '../kafka/kafkajs-grouping.js';
+import { useFastGzip } from '../kafka/kafkajs-changes.js';
 import { createKafka, CAPTURE_PRODUCER_RETRY } from '../kafka/client.js';
 import { ensureTopics, type TopicRole } from '../kafka/topics.js';
 import { ClusterIdentity } from '../kafka/cluster.js';
@@ -78,9 +78,6 @@ export default defineCommand({
         'node was started without capture\'s flags: peak RSS can pass 150 MiB at high connect rates; start it as `node ' +
         CAPTURE_NODE_FLAGS.join(' ') + ' bin/podtrail.js capture` or set NODE_OPTIONS');
     }
-    if (!groupingPatched()) {
-      log.warn('kafkajs was loaded before src/kafka/kafkajs-grouping.js: its quadratic per-partition grouping costs CPU per event (start podtrail through bin/podtrail.js)');
-    }
     const binding = loadNativeBinding();
     const kernel = new KernelCapture(binding.Capture, {
       attach: v.attach as 'auto',
@@ -104,6 +101,8 @@ export default defineCommand({
     // Signals from here on stop capture cleanly, also while Kafka is still coming up.
     const signalled = waitForSignal();
     const topics = topicsConfigFrom(v);
+    // Before the client, so its startup line lists gzip-level-1 with the patches.
+    if (v.compression === 'gzip') useFastGzip();
     const kafka = createKafka(kafkaConfigFrom(v));
     const publishMeta = v['publish-metadata'] === 'on';
     const roles: TopicRole[] = publishMeta ? ['raw', 'containers'] : ['raw'];

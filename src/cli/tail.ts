@@ -72,10 +72,14 @@ export default defineCommand({
     }, log);
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: v['from-beginning'] || sinceMs !== undefined });
-    consumer.on(consumer.events.GROUP_JOIN, () => { lastActivity = Date.now(); });
-    let seekOffsets: Array<{ partition: number; offset: string }> | undefined;
+    // Where each partition resumes: --since's offsets, then just past the last record read.
+    // Sought at every group join, because kafkajs drops seeks when it restarts a crashed
+    // consumer: on a fresh broker the first join can fail (the coordinator is still loading
+    // __consumer_offsets), and a seek made right after run() then threw "Consumer group was
+    // not initialized" and ended tail (npm start on a fresh clone, test/integration/setup.test.ts).
+    const resume = new Map<number, string>();
     if (sinceMs !== undefined) {
-      seekOffsets = await retryKafka(`find the offsets of ${topic} at --since`, async () => {
+      const found = await retryKafka(`find the offsets of ${topic} at --since`, async () => {
         const admin = kafka.admin();
         try {
           await admin.connect();
@@ -84,16 +88,23 @@ export default defineCommand({
           await admin.disconnect().catch(() => undefined);
         }
       }, log);
+      for (const o of found) resume.set(o.partition, o.offset);
     }
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      lastActivity = Date.now();
+      for (const [partition, offset] of resume) consumer.seek({ topic, partition, offset });
+    });
 
     await consumer.run({
       autoCommit: false,
       eachMessage: async ({ partition, message }) => {
         lastActivity = Date.now();
-        if (v.max !== undefined && printed >= v.max) return;
+        // Past this record once it is handled (printed or skipped); not when handling threw.
+        const handled = () => resume.set(partition, (BigInt(message.offset) + 1n).toString());
+        if (v.max !== undefined && printed >= v.max) return void handled();
         if (!message.value) {
           log.warn({ topic, partition, offset: message.offset }, 'skipped empty message (tombstone)');
-          return;
+          return void handled();
         }
         let line: string;
         try {
@@ -101,14 +112,14 @@ export default defineCommand({
         } catch (err) {
           if (!(err instanceof DecodeError)) throw err;
           log.warn({ topic, partition, offset: message.offset, code: err.code, error: err.message }, `skipped undecodable message at ${topic}/${partition}@${message.offset}: ${err.message}`);
-          return;
+          return void handled();
         }
         await writeLine(line);
+        handled();
         printed++;
         if (v.max !== undefined && printed >= v.max) done(0);
       },
     });
-    if (seekOffsets) for (const o of seekOffsets) consumer.seek({ topic, partition: o.partition, offset: o.offset });
 
     const idle = v['idle-exit'];
     const timer = idle !== undefined

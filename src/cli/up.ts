@@ -12,6 +12,15 @@ import { ensureTopics } from '../kafka/topics.js';
 import { defineCommand } from './command.js';
 import { CAPTURE_NODE_FLAGS } from '../capture/node-flags.js';
 
+/** The port scripts/kafka-local.sh listens on: PODTRAIL_KAFKA_PORT, else 9092. */
+export function localKafkaPort(env: NodeJS.ProcessEnv): number {
+  const raw = env.PODTRAIL_KAFKA_PORT;
+  if (raw === undefined || raw === '') return 9092;
+  const port = /^[0-9]{1,5}$/.test(raw) ? Number(raw) : NaN;
+  if (!(port >= 1 && port <= 65535)) throw new ConfigError(`podtrail up: PODTRAIL_KAFKA_PORT must be a port number (1-65535), got ${JSON.stringify(raw)}`);
+  return port;
+}
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const bin = path.join(root, 'bin/podtrail.js');
 
@@ -32,6 +41,7 @@ export default defineCommand({
     let startedKafka = false;
     const env = { ...process.env };
     if (!env.PODTRAIL_BROKERS) {
+      localKafkaPort(env); // a bad port is a ConfigError before anything starts
       const script = path.join(root, 'scripts/kafka-local.sh');
       const status = spawnSync('bash', [script, 'status'], { stdio: 'ignore' });
       if (status.status !== 0) {
@@ -40,7 +50,7 @@ export default defineCommand({
         if (r.status !== 0) throw new Error('could not start the local Kafka broker; see the lines above');
         startedKafka = true;
       }
-      env.PODTRAIL_BROKERS = '127.0.0.1:9092';
+      env.PODTRAIL_BROKERS = `127.0.0.1:${localKafkaPort(env)}`;
     }
     // Create the topics first, so tail has something to subscribe to.
     const { KAFKA_OPTIONS, TOPIC_OPTIONS, kafkaConfigFrom, topicsConfigFrom } = await import('../common/config.js');

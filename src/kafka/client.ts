@@ -4,6 +4,7 @@ import { Kafka, logLevel as KafkaLogLevel, type Consumer, type LogEntry, type SA
 import { errMessage } from '../common/errors.js';
 import type { KafkaConfig } from '../common/config.js';
 import { moduleLogger, type Logger } from '../common/log.js';
+import { checkAndLogKafkajs } from './kafkajs-changes.js';
 import { kafkaCondition, retriableLogMessage } from './conditions.js';
 import { RetryEpisode } from './retry.js';
 
@@ -68,6 +69,8 @@ export const TRANSACTIONAL_RETRY = { ...IDEMPOTENT_RETRY, initialRetryTime: 20 }
 export const CAPTURE_PRODUCER_RETRY = { retries: 5, initialRetryTime: 200, maxRetryTime: 5000 };
 
 export function createKafka(cfg: KafkaConfig, logger: Logger = moduleLogger('kafka')): Kafka {
+  // The pinned, patched kafkajs, or a clear error; what is in force is logged once per process.
+  checkAndLogKafkajs(logger);
   const sasl: SASLOptions | undefined = cfg.sasl
     ? ({ mechanism: cfg.sasl.mechanism, username: cfg.sasl.username, password: cfg.sasl.password } as SASLOptions)
     : undefined;

@@ -18,7 +18,7 @@ function portFree(port: number): Promise<boolean> {
 }
 
 /** A client port whose controller port (+1000) is free too. */
-async function freePortPair(): Promise<number> {
+export async function freePortPair(): Promise<number> {
   for (let i = 0; i < 50; i++) {
     // Below the ephemeral range (32768+), so no outgoing connection holds it meanwhile.
     const p = 22000 + Math.floor(Math.random() * 6000);

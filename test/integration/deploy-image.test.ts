@@ -37,12 +37,12 @@ describe('container image build steps (Dockerfile as shell)', { skip: skipUnless
   });
   after(() => rmSync(work, { recursive: true, force: true }));
 
-  test('the Dockerfile: node:20-bookworm builds, node:20-bookworm-slim runs, without build packages or sources', () => {
+  test('the Dockerfile: node:26-bookworm builds, node:26-bookworm-slim runs, without build packages or sources', () => {
     const df = readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8');
     const stages = df.split(/^FROM /m).slice(1);
     assert.equal(stages.length, 2);
-    assert.match(stages[0]!, /^node:20-bookworm AS build\n/);
-    assert.match(stages[1]!, /^node:20-bookworm-slim AS runtime\n/);
+    assert.match(stages[0]!, /^node:26-bookworm AS build\n/);
+    assert.match(stages[1]!, /^node:26-bookworm-slim AS runtime\n/);
     assert.doesNotMatch(stages[1]!, /install build|COPY \. |npm /, 'the runtime stage installs or builds nothing');
     assert.match(stages[1]!, /^COPY --from=build \/out \/opt\/podtrail$/m);
     assert.match(stages[1]!, /^USER node$/m);
@@ -63,8 +63,12 @@ describe('container image build steps (Dockerfile as shell)', { skip: skipUnless
       'src/runtime/cri/cri.proto', 'node_modules/@grpc/grpc-js']) {
       assert.ok(existsSync(path.join(out, f)), f);
     }
-    for (const f of ['node_modules/typescript', 'node_modules/node-gyp', 'node_modules/fast-check', 'dist/test', 'native/src', 'bpf/podtrail.bpf.c', 'src/cli']) {
+    for (const f of ['node_modules/typescript', 'node_modules/node-gyp', 'node_modules/fast-check', 'node_modules/patch-package', 'dist/test', 'native/src', 'bpf/podtrail.bpf.c', 'src/cli']) {
       assert.ok(!existsSync(path.join(out, f)), `${f} should not be there`);
+    }
+    // npm ci's postinstall patched kafkajs in the build stage; pruning patch-package keeps the patch.
+    for (const [f, name] of [['src/producer/groupMessagesPerPartition.js', 'linear-grouping'], ['src/protocol/recordBatch/record/v0/index.js', 'exact-size-record']]) {
+      assert.match(readFileSync(path.join(out, 'node_modules/kafkajs', f!), 'utf8'), new RegExp(`podtrailPatch = '${name}'`), f);
     }
     // The build context is git's index, so compare with the staged package.json.
     const staged = spawnSync('git', ['show', ':package.json'], { cwd: REPO_ROOT, encoding: 'utf8' }).stdout;

@@ -26,7 +26,7 @@ function haveStrace(): boolean {
 
 test('strace: every file the resolvers open lies under the host root being resolved', { timeout: 120_000 }, (t) => {
   if (!haveStrace()) {
-    // CI installs strace (.ci/run); elsewhere say so loudly rather than pass.
+    // CI installs strace (scripts/setup.sh); elsewhere say so loudly rather than pass.
     if (process.env.CI === 'true') assert.fail('strace is not installed (apt-get install strace)');
     t.skip('strace is not installed (apt-get install strace)');
     return;

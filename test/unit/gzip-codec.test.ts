@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
 import kafkajs from 'kafkajs';
-import { useFastGzip } from '../../src/capture/gzip-codec.js';
+import { useFastGzip } from '../../src/kafka/kafkajs-changes.js';
 
 const { CompressionCodecs, CompressionTypes } = kafkajs;
 

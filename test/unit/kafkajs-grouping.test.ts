@@ -1,21 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
+// patches/kafkajs+2.2.4.patch's linear per-partition grouping gives exactly what kafkajs's
+// own (quadratic) one gives: the installed file against the one in kafkajs's npm tarball.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
+import { createRequire } from 'node:module';
 import fc from 'fast-check';
-import { compileOwn } from '../../src/kafka/cjs-cache.js';
-import { KAFKAJS_GROUPING_FILE, groupMessagesPerPartition } from '../../src/kafka/kafkajs-grouping.js';
+import { pristineRequire } from '../helpers/kafkajs-pristine.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const require = createRequire(import.meta.url);
+type Group = (a: { topic: string; partitionMetadata: unknown[]; messages: unknown[]; partitioner: (a: { message: never }) => number }) => Record<number, unknown[]>;
+const patched = require('kafkajs/src/producer/groupMessagesPerPartition.js') as Group & { podtrailPatch?: string };
+const theirs = pristineRequire<Group & { podtrailPatch?: string }>('./src/producer/groupMessagesPerPartition.js');
 
-/** kafkajs's own function, compiled from its file (the cache may hold ours). */
-const original = () => compileOwn<typeof groupMessagesPerPartition>(KAFKAJS_GROUPING_FILE);
+test('the installed grouping is the patched one, the tarball\'s is kafkajs\'s own', () => {
+  assert.equal(patched.podtrailPatch, 'linear-grouping', 'node_modules/kafkajs is not patched: npm ci runs patch-package');
+  assert.equal(theirs.podtrailPatch, undefined);
+  assert.notEqual(patched.toString(), theirs.toString());
+});
 
 test('linear grouping gives exactly what kafkajs\'s quadratic one gives', () => {
-  const theirs = original();
   fc.assert(fc.property(
     fc.array(fc.record({ key: fc.string(), partition: fc.nat(7) }), { maxLength: 300 }),
     fc.integer({ min: 0, max: 8 }),
@@ -26,26 +29,20 @@ test('linear grouping gives exactly what kafkajs\'s quadratic one gives', () => 
         messages,
         partitioner: ({ message }: { message: { partition: number } }) => message.partition,
       };
-      const a = groupMessagesPerPartition(args);
-      const b = theirs(args);
+      const a = patched(args as never);
+      const b = theirs(args as never);
       assert.deepEqual(a, b);
       assert.deepEqual(Object.keys(a), Object.keys(b), 'same key order');
+      for (const k of Object.keys(a)) assert.notEqual(a[Number(k)], messages, 'a fresh array per partition');
     },
   ), { numRuns: 300 });
 });
 
-test('installed before kafkajs loads, kafkajs\'s producer gets it; bin/podtrail.js imports it first', () => {
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', `
-    const g = await import(${JSON.stringify(path.join(root, 'dist/src/kafka/kafkajs-grouping.js'))});
-    await import('kafkajs');
-    process.stdout.write(String(g.groupingPatched()));`], { cwd: root, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stdout, 'true');
-  const late = spawnSync(process.execPath, ['--input-type=module', '-e', `
-    await import('kafkajs');
-    const g = await import(${JSON.stringify(path.join(root, 'dist/src/kafka/kafkajs-grouping.js'))});
-    process.stdout.write(String(g.groupingPatched()));`], { cwd: root, encoding: 'utf8' });
-  assert.equal(late.stdout, 'false', 'imported after kafkajs it must leave kafkajs alone');
-  const imports = readFileSync(path.join(root, 'bin/podtrail.js'), 'utf8').split('\n').filter((l) => l.startsWith('import '));
-  assert.equal(imports[0], "import '../dist/src/kafka/kafkajs-grouping.js';");
+test('a partitioner that throws fails the same way in both', () => {
+  const args = {
+    topic: 't', partitionMetadata: [{ partitionId: 0 }], messages: [{ key: 'a' }],
+    partitioner: () => { throw new RangeError('no partition'); },
+  };
+  assert.throws(() => patched(args as never), RangeError);
+  assert.throws(() => theirs(args as never), RangeError);
 });

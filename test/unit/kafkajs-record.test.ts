@@ -1,24 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
+// patches/kafkajs+2.2.4.patch's record encoder writes exactly kafkajs's bytes: the installed
+// file against the one in kafkajs's npm tarball, for every record shape.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
 import fc from 'fast-check';
-import { kafkajsRecord, makeRecordEncoder, recordPatched, type RecordArgs } from '../../src/kafka/kafkajs-record.js';
+import { pristineRequire } from '../helpers/kafkajs-pristine.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const require = createRequire(import.meta.url);
-const Encoder = require('kafkajs/src/protocol/encoder.js') as { prototype: { buf: Buffer; offset: number } };
-
-const theirs = kafkajsRecord();
-let fellBack = 0;
-const ours = makeRecordEncoder(Encoder, (a) => {
-  fellBack++;
-  return theirs(a);
-});
-const bytes = (e: { buf: Buffer; offset: number }) => Buffer.from(e.buf.subarray(0, e.offset));
+interface Enc { buf: Buffer; offset: number }
+interface RecordArgs { offsetDelta?: number; timestampDelta?: unknown; key?: unknown; value?: unknown; headers?: Record<string, unknown> }
+type RecordFn = ((a: RecordArgs) => Enc) & { podtrailPatch?: string };
+const ours = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as RecordFn;
+const Encoder = require('kafkajs/src/protocol/encoder.js') as new () => Enc;
+const theirs = pristineRequire<RecordFn>('./src/protocol/recordBatch/record/v0/index.js');
+const bytes = (e: Enc) => Buffer.from(e.buf.subarray(0, e.offset));
+/** The patched fast path allocates exactly the record; kafkajs's Encoder starts at 512 bytes. */
+const fastPath = (e: Enc) => e.buf.length === e.offset;
 
 const keyOrValue = fc.oneof(
   fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
@@ -29,7 +27,12 @@ const keyOrValue = fc.oneof(
 );
 const int = fc.oneof(fc.integer({ min: -200, max: 200 }), fc.integer({ min: -0x80000000, max: 0x7fffffff }));
 
-test('record bytes are exactly kafkajs\'s, with and without its fallback', () => {
+test('the installed record encoder is the patched one, the tarball\'s is kafkajs\'s own', () => {
+  assert.equal(ours.podtrailPatch, 'exact-size-record', 'node_modules/kafkajs is not patched: npm ci runs patch-package');
+  assert.equal(theirs.podtrailPatch, undefined);
+});
+
+test('record bytes are exactly kafkajs\'s, on the fast path and off it', () => {
   fc.assert(fc.property(
     fc.record({
       key: keyOrValue,
@@ -40,43 +43,23 @@ test('record bytes are exactly kafkajs\'s, with and without its fallback', () =>
     }, { requiredKeys: [] }),
     (args: RecordArgs) => {
       const a = ours(args);
-      assert.ok(a instanceof (Encoder as unknown as new () => object), 'an Encoder, as RecordBatch needs');
+      assert.ok(a instanceof Encoder, 'an Encoder, as RecordBatch needs');
       assert.deepEqual(bytes(a), bytes(theirs(args)));
     },
   ), { numRuns: 2000 });
 });
 
-test('the common record (Buffer value, string key, no headers, small deltas) takes the fast path', () => {
-  fellBack = 0;
+test('the common record (Buffer value, string key, no headers, small deltas) takes the fast path; the rest kafkajs\'s code', () => {
   const args = { key: 'node-a/1234', value: Buffer.from('avro bytes'), offsetDelta: 7, timestampDelta: 0 };
-  assert.deepEqual(bytes(ours(args)), bytes(theirs(args)));
-  assert.equal(fellBack, 0);
-  ours({ ...args, headers: { h: 'v' } });
-  ours({ ...args, timestampDelta: 2 ** 40 });
-  // kafkajs refuses a number value; through the fallback, so do we.
+  const fast = ours(args);
+  assert.deepEqual(bytes(fast), bytes(theirs(args)));
+  assert.ok(fastPath(fast));
+  assert.ok(!fastPath(theirs(args)), 'kafkajs\'s own Encoder is not exact-size');
+  assert.ok(!fastPath(ours({ ...args, headers: { h: 'v' } })), 'headers go to kafkajs\'s code');
+  assert.ok(!fastPath(ours({ ...args, timestampDelta: 2 ** 40 })), 'a 64-bit delta goes to kafkajs\'s code');
+  // kafkajs refuses a number value and null headers; through its code, so does the patch.
   assert.throws(() => theirs({ ...args, value: 42 }), TypeError);
   assert.throws(() => ours({ ...args, value: 42 }), TypeError);
-  assert.equal(fellBack, 3, 'headers, a 64-bit delta and a number value go to kafkajs\'s encoder');
-  assert.throws(() => ours({ ...args, headers: null as unknown as Record<string, unknown> }), TypeError, 'null headers fail as in kafkajs');
-});
-
-test('installed before kafkajs loads, kafkajs\'s produce request gets it; through bin/podtrail.js\'s first import too', () => {
-  const viaGrouping = spawnSync(process.execPath, ['--input-type=module', '-e', `
-    const g = await import(${JSON.stringify(path.join(root, 'dist/src/kafka/kafkajs-grouping.js'))});
-    await import('kafkajs');
-    const r = await import(${JSON.stringify(path.join(root, 'dist/src/kafka/kafkajs-record.js'))});
-    const { createRequire } = await import('node:module');
-    const req = createRequire(${JSON.stringify(path.join(root, 'package.json'))});
-    const used = req('kafkajs/src/protocol/requests/produce/v3/request.js');
-    process.stdout.write(String(r.recordPatched() && typeof used === 'function'));`], { cwd: root, encoding: 'utf8' });
-  assert.equal(viaGrouping.status, 0, viaGrouping.stderr);
-  assert.equal(viaGrouping.stdout, 'true');
-  const late = spawnSync(process.execPath, ['--input-type=module', '-e', `
-    const { createRequire } = await import('node:module');
-    createRequire(${JSON.stringify(path.join(root, 'package.json'))})('kafkajs/src/protocol/recordBatch/record/v0/index.js');
-    const r = await import(${JSON.stringify(path.join(root, 'dist/src/kafka/kafkajs-record.js'))});
-    process.stdout.write(String(r.recordPatched()));`], { cwd: root, encoding: 'utf8' });
-  assert.equal(late.status, 0, late.stderr);
-  assert.equal(late.stdout, 'false', 'loaded after kafkajs\'s own encoder it must leave kafkajs alone');
-  assert.equal(recordPatched(), true, 'this test process imported it before kafkajs');
+  assert.throws(() => theirs({ ...args, headers: null as never }), TypeError);
+  assert.throws(() => ours({ ...args, headers: null as never }), TypeError);
 });
