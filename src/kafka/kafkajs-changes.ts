@@ -6,6 +6,7 @@
 //      linear-grouping      src/producer/groupMessagesPerPartition.js    (CPU per event)
 //      exact-size-record    src/protocol/recordBatch/record/v0/index.js  (CPU per event)
 //      no-negative-timeout  src/network/requestQueue/index.js            (Node 24+'s warning)
+//      stable-offset-fetch  src/protocol/requests/offsetFetch/v7/*       (exactly-once across failover)
 //    Each patched file exports `podtrailPatch`, so a missing patch is seen here.
 //  - gzip-level-1 goes through kafkajs's public codec table (CompressionCodecs, the way
 //    kafkajs documents for adding codecs), not the patch: only capture wants it, and a
@@ -29,8 +30,14 @@ export const PATCHED_FILES = {
   'linear-grouping': 'kafkajs/src/producer/groupMessagesPerPartition.js',
   'exact-size-record': 'kafkajs/src/protocol/recordBatch/record/v0/index.js',
   'no-negative-timeout': 'kafkajs/src/network/requestQueue/index.js',
+  'stable-offset-fetch': 'kafkajs/src/protocol/requests/offsetFetch/v7/request.js',
 } as const;
 export type PatchName = keyof typeof PATCHED_FILES;
+
+/** Files a patch changes besides the one carrying its name. */
+export const PATCHED_ALSO: Partial<Record<PatchName, readonly string[]>> = {
+  'stable-offset-fetch': ['kafkajs/src/protocol/requests/offsetFetch/index.js', 'kafkajs/src/protocol/requests/offsetFetch/v7/response.js'],
+};
 
 export type Change = PatchName | 'gzip-level-1';
 
@@ -86,6 +93,7 @@ export function kafkajsChanges(): Record<Change, boolean> {
     'linear-grouping': patchApplied('linear-grouping'),
     'exact-size-record': patchApplied('exact-size-record'),
     'no-negative-timeout': patchApplied('no-negative-timeout'),
+    'stable-offset-fetch': patchApplied('stable-offset-fetch'),
     'gzip-level-1': fastGzipInUse(),
   };
 }

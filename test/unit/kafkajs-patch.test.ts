@@ -9,7 +9,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../../src/common/errors.js';
-import { KAFKAJS_PATCH, KAFKAJS_VERSION, PATCHED_FILES, checkKafkajsVersion, installedKafkajsVersion, kafkajsChanges } from '../../src/kafka/kafkajs-changes.js';
+import { KAFKAJS_PATCH, KAFKAJS_VERSION, PATCHED_ALSO, PATCHED_FILES, checkKafkajsVersion, installedKafkajsVersion, kafkajsChanges } from '../../src/kafka/kafkajs-changes.js';
 import { pristineKafkajsDir, repoRoot } from '../helpers/kafkajs-pristine.js';
 
 const patchFile = path.join(repoRoot, KAFKAJS_PATCH);
@@ -37,7 +37,8 @@ test('node_modules/kafkajs is exactly the npm tarball with the patch applied', (
     const apply = spawnSync('git', ['apply', '-p3', '--whitespace=nowarn', patchFile], { cwd: tmp, encoding: 'utf8' });
     assert.equal(apply.status, 0, `the patch does not apply to kafkajs ${KAFKAJS_VERSION}'s tarball: ${apply.stderr}`);
     const touched = readFileSync(patchFile, 'utf8').match(/^\+\+\+ b\/node_modules\/kafkajs\/(.+)$/gm)!.map((l) => l.replace(/^\+\+\+ b\/node_modules\/kafkajs\//, ''));
-    assert.deepEqual(touched.sort(), Object.values(PATCHED_FILES).map((f) => f.replace(/^kafkajs\//, '')).sort(), 'the patch touches exactly the files kafkajs-changes.ts knows');
+    const known = [...Object.values(PATCHED_FILES), ...Object.values(PATCHED_ALSO).flat()].map((f) => f!.replace(/^kafkajs\//, ''));
+    assert.deepEqual(touched.sort(), known.sort(), 'the patch touches exactly the files kafkajs-changes.ts knows');
     for (const rel of touched) {
       assert.equal(readFileSync(path.join(repoRoot, 'node_modules/kafkajs', rel), 'utf8'), readFileSync(path.join(tmp, rel), 'utf8'),
         `node_modules/kafkajs/${rel} is not the patched file: run npm ci (its postinstall runs patch-package)`);
@@ -50,7 +51,7 @@ test('node_modules/kafkajs is exactly the npm tarball with the patch applied', (
 test('every hunk of the patch says why, and names the bench line or test that justifies it', () => {
   const text = readFileSync(patchFile, 'utf8');
   const files = text.split(/^diff --git /m).slice(1);
-  assert.equal(files.length, Object.keys(PATCHED_FILES).length);
+  assert.equal(files.length, Object.keys(PATCHED_FILES).length + Object.values(PATCHED_ALSO).flat().length);
   for (const f of files) {
     for (const hunk of f.split(/^@@ /m).slice(1)) {
       assert.match(hunk, /^\+\s*\/\/ podtrail patch/m, `a hunk without a "podtrail patch" comment:\n${hunk.slice(0, 300)}`);
@@ -59,8 +60,8 @@ test('every hunk of the patch says why, and names the bench line or test that ju
   }
 });
 
-test('the changes in force: both patches here; gzip level 1 only once capture asks for it', async () => {
-  assert.deepEqual(kafkajsChanges(), { 'linear-grouping': true, 'exact-size-record': true, 'no-negative-timeout': true, 'gzip-level-1': false });
+test('the changes in force: every patch here; gzip level 1 only once capture asks for it', async () => {
+  assert.deepEqual(kafkajsChanges(), { 'linear-grouping': true, 'exact-size-record': true, 'no-negative-timeout': true, 'stable-offset-fetch': true, 'gzip-level-1': false });
   const { useFastGzip } = await import('../../src/kafka/kafkajs-changes.js');
   useFastGzip();
   assert.equal(kafkajsChanges()['gzip-level-1'], true);
@@ -80,7 +81,7 @@ test('a stage\'s first Kafka client logs the kafkajs version and the changes in 
   const info = lines.filter((l) => l.kafkajs !== undefined);
   assert.equal(info.length, 1, r.stdout);
   assert.equal(info[0]!.kafkajs, KAFKAJS_VERSION);
-  assert.deepEqual(info[0]!.changes, ['linear-grouping', 'exact-size-record', 'no-negative-timeout']);
-  assert.match(info[0]!.msg, /changes in force: linear-grouping, exact-size-record, no-negative-timeout$/);
+  assert.deepEqual(info[0]!.changes, ['linear-grouping', 'exact-size-record', 'no-negative-timeout', 'stable-offset-fetch']);
+  assert.match(info[0]!.msg, /changes in force: linear-grouping, exact-size-record, no-negative-timeout, stable-offset-fetch$/);
   assert.equal(lines.filter((l) => l.level >= 40).length, 0, 'no warning when patched');
 });
