@@ -7,6 +7,7 @@
 //      exact-size-record    src/protocol/recordBatch/record/v0/index.js  (CPU per event)
 //      no-negative-timeout  src/network/requestQueue/index.js            (Node 24+'s warning)
 //      stable-offset-fetch  src/protocol/requests/offsetFetch/v7/*       (exactly-once across failover)
+//      per-partition-retry  src/producer/sendMessages.js                 (no loss, no duplicate when leaders move)
 //    Each patched file exports `podtrailPatch`, so a missing patch is seen here.
 //  - gzip-level-1 goes through kafkajs's public codec table (CompressionCodecs, the way
 //    kafkajs documents for adding codecs), not the patch: only capture wants it, and a
@@ -31,6 +32,7 @@ export const PATCHED_FILES = {
   'exact-size-record': 'kafkajs/src/protocol/recordBatch/record/v0/index.js',
   'no-negative-timeout': 'kafkajs/src/network/requestQueue/index.js',
   'stable-offset-fetch': 'kafkajs/src/protocol/requests/offsetFetch/v7/request.js',
+  'per-partition-retry': 'kafkajs/src/producer/sendMessages.js',
 } as const;
 export type PatchName = keyof typeof PATCHED_FILES;
 
@@ -94,6 +96,7 @@ export function kafkajsChanges(): Record<Change, boolean> {
     'exact-size-record': patchApplied('exact-size-record'),
     'no-negative-timeout': patchApplied('no-negative-timeout'),
     'stable-offset-fetch': patchApplied('stable-offset-fetch'),
+    'per-partition-retry': patchApplied('per-partition-retry'),
     'gzip-level-1': fastGzipInUse(),
   };
 }

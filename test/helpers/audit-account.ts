@@ -27,6 +27,7 @@ export async function readAuditUntil(kafka: Kafka, topic: string, done: (recs: A
   const consumer = kafka.consumer({ groupId, readUncommitted: false, sessionTimeout: 10_000, maxWaitTimeInMs: 500, allowAutoTopicCreation: false });
   const admin = kafka.admin();
   const recs: AuditRecord[] = [];
+  const seen = new Set<string>();
   /** partition -> the next offset to read, past records and transaction markers alike */
   const position = new Map<number, bigint>();
   /** partition -> its end offset once `done` held: read up to there, then stop */
@@ -64,6 +65,12 @@ export async function readAuditUntil(kafka: Kafka, topic: string, done: (recs: A
       autoCommit: false,
       eachBatch: async ({ batch }) => {
         for (const m of batch.messages) {
+          // The reader's own consumer can be restarted by kafkajs (a coordinator that moved):
+          // it never commits, so it reads again from the start. The topic holds a record once
+          // per offset; count each offset once.
+          const at = `${batch.partition}@${m.offset}`;
+          if (seen.has(at)) continue;
+          seen.add(at);
           const r = codec.decodeAs('AuditRecord', m.value!);
           recs.push(r);
           // the record's Kafka timestamp: when enrich produced it (appended: eventId -> ms)
