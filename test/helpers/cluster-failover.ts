@@ -85,6 +85,11 @@ export async function runFailoverScenario(opts: { settleMs?: number; logs?: stri
       const minIsr = cfg.resources[0]?.configEntries.find((e) => e.configName === 'min.insync.replicas')?.configValue;
 
       gen.start();
+      // The first transactions on a new cluster wait for its transaction and group coordinators
+      // to load: a warm-up, reported apart from the steady state.
+      await phase('warm-up (first transactions on the new cluster)', async () => {
+        await new Promise((r) => setTimeout(r, settle));
+      });
       await phase('steady', async () => {
         await new Promise((r) => setTimeout(r, settle));
       });
