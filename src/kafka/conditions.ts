@@ -91,10 +91,11 @@ function* chain(err: unknown, depth = 0): Generator<ErrLike> {
 function one(e: ErrLike): KafkaCondition | undefined {
   const message = typeof e.message === 'string' ? e.message : String(e.message ?? '');
   const name = typeof e.name === 'string' ? e.name : '';
+  // PRODUCER_FENCED (code 90) is newer than kafkajs's table: a reset all the same.
+  if (typeof e.type === 'string' && RESET.has(e.type)) return { kind: 'reset', type: e.type, message };
   if (typeof e.type === 'string' && byType.has(e.type)) {
     const type = e.type;
     if (type === 'TOPIC_ALREADY_EXISTS') return undefined;
-    if (RESET.has(type)) return { kind: 'reset', type, message };
     if (TRANSIENT.has(type) || byType.get(type)!.retriable) return { kind: 'retry', type, message };
     return { kind: 'fatal', type, message, ...(ACCESS.test(type) ? { access: true } : {}) };
   }

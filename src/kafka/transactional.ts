@@ -159,11 +159,13 @@ export class TransactionalProducer {
   }
 }
 
-/** kafkajs errors (or their causes) that leave a transactional producer unusable. */
+/**
+ * kafkajs errors (or their causes) that leave a transactional producer unusable: fenced (its
+ * epoch bumped by the broker, which expired its transaction), or its producer id or sequence
+ * refused for good (UNKNOWN_PRODUCER_ID, OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_ID_MAPPING:
+ * a broker that lost its state). Aborting and going on with it repeats the refusal for ever;
+ * the settlement replaces it (src/kafka/conditions.ts, the 'reset' kind).
+ */
 export function fenced(err: unknown): boolean {
-  for (let e = err as { type?: unknown; cause?: unknown; originalError?: unknown } | undefined, i = 0; e && i < 8; i++) {
-    if (e.type === 'INVALID_PRODUCER_EPOCH' || e.type === 'PRODUCER_FENCED') return true;
-    e = (e.cause ?? e.originalError) as typeof e;
-  }
-  return false;
+  return kafkaCondition(err).kind === 'reset';
 }
