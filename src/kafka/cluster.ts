@@ -35,10 +35,18 @@ export class ClusterIdentity {
     return true;
   }
 
+  /**
+   * Disconnects its admin client, waiting at most 2 s: it only reads the cluster id, so nothing
+   * is lost by not waiting, and kafkajs's disconnect waits for any request still in flight (up
+   * to its 30 s request timeout), which held a stopping enrich past its grace period.
+   */
   async close(): Promise<void> {
     const a = this.admin;
     this.admin = undefined;
-    await a?.disconnect().catch(() => undefined);
+    if (!a) return;
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([a.disconnect().catch(() => undefined), new Promise<void>((r) => { t = setTimeout(r, 2000); t.unref(); })]);
+    clearTimeout(t);
   }
 }
 
