@@ -6,8 +6,9 @@
 import os from 'node:os';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import { KafkaError, errMessage } from '../common/errors.js';
-import { IDEMPOTENT_RETRY, TRANSACTIONAL_RETRY, watchConsumer } from '../kafka/client.js';
-import { CLUSTER_CHECK_MS, CLUSTER_REPLACED, type ClusterGuard } from '../kafka/cluster.js';
+import { IDEMPOTENT_RETRY, TRANSACTIONAL_RETRY } from '../kafka/client.js';
+import type { ClusterGuard } from '../kafka/cluster.js';
+import { StageFailure } from '../kafka/stage-failure.js';
 import { TransactionalProducer } from '../kafka/transactional.js';
 import type { Logger } from '../common/log.js';
 import type { TopicsConfig } from '../common/config.js';
@@ -59,10 +60,7 @@ export class EnrichStage {
   /** per input partition: records behind the high watermark after the last batch */
   readonly lag = new Map<number, number>();
   joined = false;
-  crashed: string | null = null;
-  private failedResolve!: (why: string) => void;
-  /** resolves when the consumer stopped for good (a crash kafkajs does not restart from) */
-  readonly failed: Promise<string> = new Promise((r) => (this.failedResolve = r));
+  private readonly failure: StageFailure;
   /** called with the seconds each output commit took (transaction or produce) */
   onCommitted?: (seconds: number) => void;
   private stopping = false;
@@ -76,7 +74,9 @@ export class EnrichStage {
     private readonly processor: EnrichProcessor,
     private readonly opts: StageOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.failure = new StageFailure(opts.guard);
+  }
 
   async start(): Promise<void> {
     const o = this.opts;
@@ -100,13 +100,12 @@ export class EnrichStage {
     await this.consumer.subscribe({ topic: o.topics.raw, fromBeginning: true });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       this.joined = true;
-      o.guard?.rejoined();
+      this.failure.rejoined();
       // Partitions that went to another member: their sequence tracking starts over there.
       const mine = new Set<number>(e.payload.memberAssignment[o.topics.raw] ?? []);
       this.processor.keepPartitions(mine);
     });
-    o.guard?.watch(CLUSTER_CHECK_MS, () => this.fail(CLUSTER_REPLACED));
-    watchConsumer(this.consumer, 'enrich consumer', this.log, (why) => this.fail(why));
+    this.failure.watch(this.consumer, 'enrich consumer', this.log);
     await this.consumer.run({
       autoCommit: o.atLeastOnce,
       eachBatchAutoResolve: false,
@@ -129,7 +128,7 @@ export class EnrichStage {
   private async onBatch(p: EachBatchPayload): Promise<void> {
     const { batch, isRunning, isStale } = p;
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
-    if (await this.clusterReplaced()) return;
+    if (await this.failure.clusterReplaced()) return;
     const t0 = Date.now();
     const myTurn = this.processing;
     let processed!: () => void;
@@ -230,27 +229,20 @@ export class EnrichStage {
     if (dlq.length) this.log.warn({ count: dlq.length, partition: batch.partition }, 'sent undecodable records to the DLQ');
   }
 
-  /**
-   * True (and the stage failed) when the cluster was replaced: nothing of it is processed. The
-   * group's offsets and transactions were in the old cluster; a restart joins the new one
-   * afresh and reads its topics from the beginning.
-   */
-  private async clusterReplaced(): Promise<boolean> {
-    if (!this.opts.guard || !(await this.opts.guard.replaced())) return false;
-    this.fail(CLUSTER_REPLACED);
-    return true;
+  /** why the stage cannot go on (its consumer stopped for good, its cluster was replaced), or null */
+  get crashed(): string | null {
+    return this.failure.reason;
   }
 
-  private fail(why: string): void {
-    if (this.crashed) return;
-    this.crashed = why;
-    this.failedResolve(why);
+  /** resolves with that reason when it comes */
+  get failed(): Promise<string> {
+    return this.failure.failed;
   }
 
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    await this.opts.guard?.stop();
+    await this.failure.stop();
     await this.consumer?.disconnect().catch((err: unknown) => this.log.warn({ err }, 'consumer disconnect failed'));
     await (this.txns ?? this.producer)?.disconnect().catch((err: unknown) => this.log.warn({ err }, 'producer disconnect failed'));
   }

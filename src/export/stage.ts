@@ -8,8 +8,8 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { DecodeError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import { watchConsumer } from '../kafka/client.js';
-import { CLUSTER_CHECK_MS, CLUSTER_REPLACED, type ClusterGuard } from '../kafka/cluster.js';
+import type { ClusterGuard } from '../kafka/cluster.js';
+import { StageFailure } from '../kafka/stage-failure.js';
 import type { Decoded } from '../schema/codec.js';
 import { DLQ_HEADERS } from '../enrich/processor.js';
 import type { Rendered } from './render.js';
@@ -61,10 +61,7 @@ export class ExportStage {
   /** per input partition: records behind the high watermark after the last batch */
   readonly lag = new Map<number, number>();
   joined = false;
-  crashed: string | null = null;
-  private failedResolve!: (why: string) => void;
-  /** resolves when the consumer stopped for good (a crash kafkajs does not restart from) */
-  readonly failed: Promise<string> = new Promise((r) => (this.failedResolve = r));
+  private readonly failure: StageFailure;
   /** seconds each batch took to be delivered and committed (metrics) */
   onDelivered?: (seconds: number) => void;
 
@@ -75,7 +72,9 @@ export class ExportStage {
     private readonly sink: Sink,
     private readonly opts: ExportStageOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.failure = new StageFailure(opts.guard);
+  }
 
   async start(): Promise<void> {
     const o = this.opts;
@@ -93,10 +92,9 @@ export class ExportStage {
     await this.consumer.subscribe({ topic: o.topic, fromBeginning: true });
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
       this.joined = true;
-      o.guard?.rejoined();
+      this.failure.rejoined();
     });
-    o.guard?.watch(CLUSTER_CHECK_MS, () => this.fail(CLUSTER_REPLACED));
-    watchConsumer(this.consumer, 'export consumer', this.log, (why) => this.fail(why));
+    this.failure.watch(this.consumer, 'export consumer', this.log);
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -109,7 +107,7 @@ export class ExportStage {
   private async onBatch(p: EachBatchPayload): Promise<void> {
     const { batch } = p;
     if (batch.messages.length === 0 || !p.isRunning() || p.isStale()) return;
-    if (await this.clusterReplaced()) return;
+    if (await this.failure.clusterReplaced()) return;
     const items: Item[] = [];
     const bad: Bad[] = [];
     for (const m of batch.messages) {
@@ -156,27 +154,20 @@ export class ExportStage {
     await p.heartbeat();
   }
 
-  /**
-   * True (and the stage failed) when the cluster was replaced: nothing of it is processed. The
-   * group's offsets and transactions were in the old cluster; a restart joins the new one
-   * afresh and reads its topics from the beginning.
-   */
-  private async clusterReplaced(): Promise<boolean> {
-    if (!this.opts.guard || !(await this.opts.guard.replaced())) return false;
-    this.fail(CLUSTER_REPLACED);
-    return true;
+  /** why the stage cannot go on (its consumer stopped for good, its cluster was replaced), or null */
+  get crashed(): string | null {
+    return this.failure.reason;
   }
 
-  private fail(why: string): void {
-    if (this.crashed) return;
-    this.crashed = why;
-    this.failedResolve(why);
+  /** resolves with that reason when it comes */
+  get failed(): Promise<string> {
+    return this.failure.failed;
   }
 
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    await this.opts.guard?.stop();
+    await this.failure.stop();
     await this.consumer?.disconnect().catch((err: unknown) => this.log.warn({ err }, 'consumer disconnect failed'));
     await this.sink.stop().catch((err: unknown) => this.log.warn({ err }, 'sink stop failed'));
   }
