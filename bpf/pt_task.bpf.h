@@ -31,7 +31,17 @@ static __always_inline void fill_identity(struct pt_connect_event *e)
 	struct pid *pid = leader->thread_pid;
 	unsigned int level = pid->level;
 
+	struct mm_struct *mm = t->mm;
+
 	e->tgid = pid_tgid >> 32;
+	/* The one map lookup per event: everything else about the image was sent at exec. */
+	e->proc_key_ns = key_of(e->tgid, t, NULL);
+	if (mm) {
+		struct file *xf = mm->exe_file;
+
+		if (xf && xf->f_inode->i_nlink == 0)
+			e->flags |= PT_F_EXE_UNLINKED;
+	}
 	e->tid = (__u32)pid_tgid;
 	e->uid = (__u32)uid_gid;
 	e->gid = uid_gid >> 32;
