@@ -48,7 +48,7 @@ build nomark 's/if \(in_connect_syscall\(\)\) \{/if (0) {/'
 build noseen 's/if \(bpf_map_lookup_elem\(&cgroup_seen, &key\)\)\n\t\treturn 0;/return 0;/'
 build noident 's/\tfill_identity\(e\);\n//'
 build noemit 's/fill_src\(e, sk\);\n\treturn emit_event\(e, status, err\);\n\}/fill_src(e, sk);\n\treturn 0;\n}/'
-build noproc 's/\te->proc_key_ns = key_of\(e->tgid, t, NULL\);\n//; s/\tif \(mm\) \{\n.*?\n\t\}\n//s'
+build noproc 's/\tpp = bpf_map_lookup_elem\(&procs, &e->tgid\);\n\te->proc_key_ns = pp \? pp->key_ns : e->start_ns;\n//; s/\tif \(mm\) \{\n.*?\n\t\}\n//s'
 variants=(${PODTRAIL_VARIANTS:-full nomark noseen noident noemit noproc})
 
 sysctl -qw kernel.bpf_stats_enabled=1

@@ -33,11 +33,14 @@ export interface ProcEntry {
 
 export interface ProcessTableOptions {
   maxEntries?: number;
+  /** path and argv bytes held at most: each process can bring 8 KiB of them */
+  maxBytes?: number;
   exitGraceMs?: number;
   now?: () => number;
 }
 
-const DEFAULTS = { maxEntries: 131_072, exitGraceMs: 30_000 };
+const DEFAULTS = { maxEntries: 131_072, maxBytes: 64 * 2 ** 20, exitGraceMs: 30_000 };
+const bytesOf = (e: ProcEntry) => e.exe.length + e.args.length;
 
 const keyOf = (tgid: number, keyNs: bigint) => `${tgid}:${keyNs}`;
 const tickKey = (tgid: number, ticks: bigint) => `${tgid}:t${ticks}`;
@@ -45,6 +48,8 @@ const tickKey = (tgid: number, ticks: bigint) => `${tgid}:t${ticks}`;
 export class ProcessTable {
   private readonly map = new Map<string, ProcEntry>();
   private readonly max: number;
+  private readonly maxBytes: number;
+  private bytes = 0;
   private readonly grace: number;
   private readonly now: () => number;
   /** exited entries in exit order, for pruning */
@@ -54,6 +59,8 @@ export class ProcessTable {
   constructor(o: ProcessTableOptions = {}) {
     this.max = o.maxEntries ?? DEFAULTS.maxEntries;
     this.grace = o.exitGraceMs ?? DEFAULTS.exitGraceMs;
+    this.maxBytes = o.maxBytes ?? DEFAULTS.maxBytes;
+    if (!Number.isInteger(this.maxBytes) || this.maxBytes < 65_536) throw new ConfigError(`process table maxBytes must be an integer >= 65536, got ${String(this.maxBytes)}`);
     if (!Number.isInteger(this.max) || this.max < 16) throw new ConfigError(`process table maxEntries must be an integer >= 16, got ${String(this.max)}`);
     if (!Number.isInteger(this.grace) || this.grace < 0) throw new ConfigError(`process table exitGraceMs must be an integer >= 0, got ${String(this.grace)}`);
     this.now = o.now ?? Date.now;
@@ -63,13 +70,24 @@ export class ProcessTable {
     return this.map.size;
   }
 
-  private put(k: string, e: ProcEntry): void {
+  get heldBytes(): number {
+    return this.bytes;
+  }
+
+  private remove(k: string): void {
+    const e = this.map.get(k);
+    if (!e) return;
+    this.bytes -= bytesOf(e);
     this.map.delete(k);
+  }
+
+  private put(k: string, e: ProcEntry): void {
+    this.remove(k);
     this.map.set(k, e);
+    this.bytes += bytesOf(e);
     // A Map iterates in insertion order: the first key is the least recently put.
-    while (this.map.size > this.max) {
-      const first = this.map.keys().next().value as string;
-      this.map.delete(first);
+    while (this.map.size > this.max || (this.bytes > this.maxBytes && this.map.size > 1)) {
+      this.remove(this.map.keys().next().value as string);
       this.evicted++;
     }
   }
@@ -111,7 +129,7 @@ export class ProcessTable {
     let i = 0;
     for (; i < this.exited.length && this.exited[i]!.at <= limit; i++) {
       const { k } = this.exited[i]!;
-      if (this.map.get(k)?.exitedAt !== undefined) this.map.delete(k);
+      if (this.map.get(k)?.exitedAt !== undefined) this.remove(k);
     }
     if (i > 0) this.exited = this.exited.slice(i);
   }

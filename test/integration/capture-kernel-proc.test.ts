@@ -10,6 +10,8 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { KernelCapture, loadNativeBinding } from '../../src/capture/native.js';
 import { CONSTANTS, type RawProcRecord } from '../../src/capture/event-layout.js';
+import { ProcessTable, type ProcEntry } from '../../src/capture/process-table.js';
+import type { KernelConnectEvent } from '../../src/capture/native.js';
 import { buildClient } from '../helpers/ns.js';
 import { EventSink, missingKernelPrereq } from '../helpers/capture-sink.js';
 
@@ -67,6 +69,10 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
   let earlyTicks = 0n;
   const sink = new EventSink();
   const procs = new ProcSink();
+  // As capture's service would: the table learns from the batch's process records first,
+  // then each connect is resolved the moment it arrives (its process may be gone by then).
+  const table = new ProcessTable({ exitGraceMs: 60_000 });
+  const resolved = new Map<KernelConnectEvent, { self?: ProcEntry; ancestry: ProcEntry[] }>();
   const nodeKey = () => startTicks(process.pid);
 
   before(async () => {
@@ -81,7 +87,18 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     await new Promise((r) => setTimeout(r, 300));
     earlyTicks = startTicks(early.pid!);
     capture = new KernelCapture(loadNativeBinding().Capture, { pendingTimeoutMs: 2000 });
-    capture.start((evs) => sink.push(evs), (ps) => procs.push(ps));
+    capture.start((evs) => {
+      for (const e of evs) {
+        const self = table.get(e.pid, e.procKeyNs);
+        resolved.set(e, { self, ancestry: self ? table.ancestry(self) : [] });
+      }
+      sink.push(evs);
+    }, (ps) => {
+      for (const p of ps) table.apply(p);
+      procs.push(ps);
+    });
+    // After attach, so no exec falls between the scan and the probes.
+    assert.ok(table.seedFromProc() > 0);
   });
 
   after(async () => {
@@ -103,6 +120,11 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     assert.equal(e!.procKeyNs, e!.startBootNs);
     assert.equal(e!.procKeyNs / TICK_NS, earlyTicks);
     assert.equal(procs.all.filter((r) => r.tgid === early.pid && r.procKind === 'exec').length, 0);
+    const id = resolved.get(e!)!.self!;
+    assert.equal(id.source, 'proc');
+    assert.equal(id.exe.toString(), realpathSync(PY));
+    assert.equal(argv({ args: id.args } as RawProcRecord)[0], PY);
+    assert.equal(resolved.get(e!)!.ancestry[0]?.tgid, process.pid);
     const [x] = await procs.of(early.pid!, 'exit');
     assert.deepEqual({ ...x!, tsNs: 0n, uid: 0 }, {
       kind: 'proc', procKind: 'exit', seq: x!.seq, tsNs: 0n, tgid: early.pid, keyNs: e!.procKeyNs, ppid: 0,
@@ -110,7 +132,7 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     });
   });
 
-  test('a binary at a deep odd path (spaces, unicode) run with arguments: exec, connect and exit share one key', async () => {
+  test('a binary at a deep odd path (spaces, unicode) run with arguments: exec, connect and exit share one key', async (t) => {
     const dir = join(tmp, 'with space', 'ünï cødé ✓', ...Array(12).fill('deep'), '..dots');
     mkdirSync(dir, { recursive: true });
     const bin = join(dir, 'pt client');
@@ -133,6 +155,12 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     assert.equal(end!.keyNs, x!.keyNs);
     assert.equal(end!.parentKeyNs, x!.parentKeyNs);
     assert.ok(end!.seq > x!.seq);
+    // Resolved when the connect arrived, whether or not its exit had come first.
+    const id = resolved.get(e!)!;
+    assert.equal(id.self!.exe.toString(), bin);
+    assert.equal(id.self!.source, 'exec');
+    assert.equal(id.ancestry[0]?.tgid, process.pid);
+    t.diagnostic(`exec to exit ${Number(end!.tsNs - x!.tsNs) / 1e6} ms`);
   });
 
   test('python3 script.py: the exe is the interpreter, the args hold the script', async () => {
@@ -173,6 +201,8 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     assert.equal(cl.parentKeyNs, pyExec.keyNs);
     assert.equal(pyExec.parentKeyNs, sh!.keyNs);
     assert.equal(sh!.parentKeyNs / TICK_NS, nodeKey());
+    // The table's ancestry of the client's connect, nearest first, down to the test runner.
+    assert.deepEqual(resolved.get(e!)!.ancestry.slice(0, 3).map((a) => [a.tgid, a.comm]), [[pyExec.tgid, 'python3'], [r.pid, 'sh'], [process.pid, readFileSync('/proc/self/comm', 'utf8').trim()]]);
     // Each forked child first ran its parent's image under its own start-time key.
     const forks = procs.all.filter((p) => p.procKind === 'fork' && (p.tgid === pyExec.tgid || p.tgid === cl.tgid));
     assert.deepEqual(forks.map((f) => [f.tgid, f.keyNs === f.startNs, f.parentKeyNs]), [[pyExec.tgid, true, sh!.keyNs], [cl.tgid, true, pyExec.keyNs]]);

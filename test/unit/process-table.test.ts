@@ -53,6 +53,7 @@ test('the table is bounded: the least recently put entries go first', () => {
   assert.equal(t.get(100, 0n), undefined);
   assert.ok(t.get(139, 39n));
   assert.throws(() => new ProcessTable({ maxEntries: 3 }), ConfigError);
+  assert.throws(() => new ProcessTable({ maxBytes: 10 }), ConfigError);
   assert.throws(() => new ProcessTable({ exitGraceMs: -1 }), ConfigError);
 });
 
@@ -115,4 +116,20 @@ test('seeding from a hostile /proc: odd comm, missing exe, 100 KiB cmdline, malf
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('the table is bounded in bytes too: 8 KiB processes push the oldest out, and exits give their bytes back', () => {
+  let now = 0;
+  const t = new ProcessTable({ maxBytes: 65_536, exitGraceMs: 10, now: () => now });
+  const big = (i: number) => rec({ procKind: 'exec', tgid: 1000 + i, keyNs: BigInt(i), exe: Buffer.alloc(4095, 0x61), args: Buffer.alloc(4096, 0x62), argsFull: 4096 });
+  for (let i = 0; i < 20; i++) t.apply(big(i));
+  assert.equal(t.size, 8);
+  assert.equal(t.heldBytes, 8 * 8191);
+  assert.equal(t.get(1000, 0n), undefined);
+  assert.ok(t.get(1019, 19n));
+  t.apply(rec({ procKind: 'exit', tgid: 1019, keyNs: 19n }));
+  now = 11;
+  t.prune();
+  assert.equal(t.size, 7);
+  assert.equal(t.heldBytes, 7 * 8191);
 });
