@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { KernelCapture, loadNativeBinding } from '../../src/capture/native.js';
@@ -174,6 +174,33 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     assert.equal(x!.exeFlags, 0);
     assert.equal(x!.comm, 'python3');
     assert.equal(e!.procKeyNs, x!.keyNs);
+  });
+
+  test('a script run through its #! line: the exe is the interpreter, argv as the kernel rewrote it', async () => {
+    const script = join(tmp, 'she bang.py');
+    writeFileSync(script, `#!${PY} -u\nimport socket,sys\nsocket.create_connection(("127.0.0.1", int(sys.argv[1]))).close()\n`);
+    chmodSync(script, 0o755);
+    const r = await run(script, [String(port)]);
+    const [x] = await procs.of(r.pid, 'exec');
+    const [e] = await sink.forPid(r.pid, 1);
+    assert.equal(x!.exe.toString(), realpathSync(PY));
+    assert.deepEqual(argv(x!), [PY, '-u', script, String(port)]);
+    assert.equal(x!.exeFlags, 0);
+    assert.equal(e!.procKeyNs, x!.keyNs);
+  });
+
+  test('run through a path with .. and a symlink: the exe is the file reached, argv[0] as typed', async () => {
+    const dir = join(tmp, 'dots');
+    mkdirSync(join(dir, 'a', 'b'), { recursive: true });
+    copyFileSync(client, join(dir, 'a', 'real client'));
+    chmodSync(join(dir, 'a', 'real client'), 0o755);
+    symlinkSync(join(dir, 'a', 'real client'), join(dir, 'a', 'b', 'link'));
+    const typed = `${dir}/a/b/../b/./link`;
+    const r = await run(typed, ['tcp']);
+    const [x] = await procs.of(r.pid, 'exec');
+    assert.equal(x!.exe.toString(), join(dir, 'a', 'real client'));
+    assert.deepEqual(argv(x!), [typed, 'tcp']);
+    assert.equal(x!.comm, 'link');
   });
 
   test('the same pid running a new program after exec gets a new key', async () => {
