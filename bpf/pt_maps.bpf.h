@@ -188,6 +188,8 @@ struct {
 /* The dentries of the path being built, leaf first. Writer and reader: exec. */
 struct pt_path_walk {
 	__u64 dentry[PT_PATH_DEPTH];
+	__u32 total; /* bytes the whole path needs: "/name" per component */
+	__u32 _pad;
 };
 
 struct {

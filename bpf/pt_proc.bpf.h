@@ -119,6 +119,7 @@ static long walk_up(__u64 i, struct pt_walk_ctx *c)
 			return 1;
 		c->w->dentry[c->n & (PT_PATH_DEPTH - 1)] = (__u64)d;
 		c->n++;
+		c->w->total += 1 + BPF_CORE_READ(d, d_name.len);
 		c->d = parent;
 		return 0;
 	}
@@ -131,6 +132,7 @@ static long walk_up(__u64 i, struct pt_walk_ctx *c)
 
 			c->w->dentry[c->n & (PT_PATH_DEPTH - 1)] = (__u64)d;
 			c->n++;
+			c->w->total += 1 + BPF_CORE_READ(d, d_name.len);
 			bpf_probe_read_kernel(pfx, sizeof(pfx), BPF_CORE_READ(d, d_name.name));
 			if (pfx[0] == 'm' && pfx[1] == 'e' && pfx[2] == 'm' && pfx[3] == 'f' && pfx[4] == 'd' &&
 			    pfx[5] == ':')
@@ -147,7 +149,8 @@ static long walk_up(__u64 i, struct pt_walk_ctx *c)
 	return 0;
 }
 
-/* Component i from the root: "/" and its name. 1 ends the writing. */
+/* Component i from the root: "/" and its name. 1 ends the writing. A path
+ * longer than PT_EXE_MAX loses its top components, not the file's own name. */
 static long write_down(__u64 i, struct pt_walk_ctx *c)
 {
 	struct dentry *d;
@@ -159,6 +162,11 @@ static long write_down(__u64 i, struct pt_walk_ctx *c)
 	d = (struct dentry *)c->w->dentry[(c->n - 1 - i) & (PT_PATH_DEPTH - 1)];
 	name = BPF_CORE_READ(d, d_name.name);
 	len = BPF_CORE_READ(d, d_name.len);
+	if (c->w->total >= PT_EXE_MAX && i + 1 < c->n) {
+		c->w->total -= 1 + len;
+		c->r->exe_flags |= PT_EXE_PATH_TRUNCATED;
+		return 0;
+	}
 	if (len > 255 || off + 1 + len >= PT_EXE_MAX) {
 		c->r->exe_flags |= PT_EXE_PATH_TRUNCATED;
 		return 1;
@@ -189,6 +197,9 @@ static __always_inline void exe_path(struct pt_proc_rec *r, struct file *f, stru
 
 	if (!c.w)
 		return;
+	/* In the map value, not on the stack: the verifier need not follow its value
+	 * through every step, which it would for a stack slot. */
+	c.w->total = 0;
 	c.m = real_mount(c.vm);
 	/* Crossings take steps too: twice the depth bounds both. */
 	bpf_loop(2 * PT_PATH_DEPTH, walk_up, &c, 0);

@@ -203,6 +203,35 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     assert.equal(x!.comm, 'link');
   });
 
+  test('paths beyond the walk (over 4 KiB, over 64 levels): top components dropped, the file\'s own name kept, flagged', async () => {
+    // Built relative to the current directory: the whole path is longer than PATH_MAX.
+    const long = 'L'.repeat(250);
+    const deep = join(tmp, 'long');
+    mkdirSync(deep);
+    const mk = (name: string, levels: number) => ['-c', [
+      'import os, shutil, sys',
+      `os.chdir(${JSON.stringify(deep)})`,
+      `for _ in range(${levels}):\n    os.mkdir(${JSON.stringify(name)})\n    os.chdir(${JSON.stringify(name)})`,
+      `shutil.copy(${JSON.stringify(client)}, "x")`,
+      'os.execv("./x", ["./x", "tcp"])',
+    ].join('\n')];
+    const r1 = await run(PY, mk(long, 17));
+    const [, x1] = await procs.of(r1.pid, 'exec', 2);
+    const p1 = x1!.exe.toString();
+    assert.equal(x1!.exeFlags, CONSTANTS.PT_EXE_PATH_TRUNCATED);
+    assert.ok(p1.length < CONSTANTS.PT_EXE_MAX && p1.length > CONSTANTS.PT_EXE_MAX - 260, `kept ${p1.length} bytes`);
+    assert.ok(p1.endsWith(`/${long}/x`));
+    assert.match(p1, new RegExp(`^(/${long})+/x$`));
+    const [e1] = await sink.forPid(r1.pid, 1);
+    assert.equal(e1!.procKeyNs, x1!.keyNs);
+    // Node's rmSync walks by whole paths, which are too long here; rm walks by directory fd.
+    execFileSync('rm', ['-rf', join(deep, long)]);
+    const r2 = await run(PY, mk('d', 70));
+    const [, x2] = await procs.of(r2.pid, 'exec', 2);
+    assert.equal(x2!.exeFlags, CONSTANTS.PT_EXE_PATH_TRUNCATED);
+    assert.equal(x2!.exe.toString(), '/d'.repeat(63) + '/x');
+  });
+
   test('the same pid running a new program after exec gets a new key', async () => {
     const script = join(tmp, 'reexec.py');
     writeFileSync(script, `import socket,sys\nsocket.create_connection(("127.0.0.1", int(sys.argv[1]))).close()\n`);
