@@ -265,6 +265,37 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     assert.deepEqual(forks.map((f) => [f.tgid, f.keyNs === f.startNs, f.parentKeyNs]), [[pyExec.tgid, true, sh!.keyNs], [cl.tgid, true, pyExec.keyNs]]);
   });
 
+  test('a pid reused by another program: both processes are told apart by their keys', async () => {
+    const script = join(tmp, 'first.py');
+    writeFileSync(script, `import socket,sys\nsocket.create_connection(("127.0.0.1", int(sys.argv[1]))).close()\n`);
+    const a = await run(PY, [script, String(port)]);
+    // Hand the same pid to a second program: ns_last_pid makes the next fork take it,
+    // unless another fork on the machine gets there first (then try again).
+    const reuse = [
+      'import os, sys',
+      'target, client = int(sys.argv[1]), sys.argv[2]',
+      'for _ in range(500):',
+      '    with open("/proc/sys/kernel/ns_last_pid", "w") as f: f.write(str(target - 1))',
+      '    pid = os.fork()',
+      '    if pid == 0:',
+      '        if os.getpid() == target: os.execv(client, [client, "tcp"])',
+      '        os._exit(3)',
+      '    _, st = os.waitpid(pid, 0)',
+      '    if pid == target: sys.exit(os.waitstatus_to_exitcode(st))',
+      'sys.exit(4)',
+    ].join('\n');
+    await run(PY, ['-c', reuse, String(a.pid), client]);
+    const [xa, xb] = await procs.of(a.pid, 'exec', 2);
+    const evs = await sink.forPid(a.pid, 2);
+    assert.equal(xa!.exe.toString(), realpathSync(PY));
+    assert.equal(xb!.exe.toString(), client);
+    assert.notEqual(xa!.keyNs, xb!.keyNs);
+    assert.deepEqual(evs.map((e) => [e.comm, e.procKeyNs]), [['python3', xa!.keyNs], ['pt-client', xb!.keyNs]]);
+    // The table keeps both: a late connect of the first still finds the first.
+    assert.equal(table.get(a.pid, xa!.keyNs)!.exe.toString(), realpathSync(PY));
+    assert.equal(table.get(a.pid, xb!.keyNs)!.exe.toString(), client);
+  });
+
   test('a binary deleted while it runs: exec flags clear, its connect says unlinked', async () => {
     const copy = join(tmp, 'py-deleted');
     copyFileSync(realpathSync(PY), copy);
