@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePortPair } from '../helpers/private-broker.js';
+import { PATCHED_FILES } from '../../src/kafka/kafkajs-changes.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const setup = path.join(root, 'scripts/setup.sh');
@@ -146,7 +147,7 @@ test('a fresh clone: no network names the step; then `npm start` alone reaches a
   for (const step of [/installing npm packages and building .* \(npm ci, ~1-2 min\)/, /fetching Kafka 4\.4\.0 jars with Maven .*\(first run only/, /started Kafka 4\.4\.0: .*127\.0\.0\.1:\d+/]) {
     assert.match(err + out, step);
   }
-  assert.match(err, /"changes":\["linear-grouping","exact-size-record","no-negative-timeout"\]/, 'the stages log the kafkajs changes in force');
+  assert.ok(err.includes(`"changes":${JSON.stringify(Object.keys(PATCHED_FILES))}`), 'the stages log the kafkajs changes in force');
   assert.doesNotMatch(err, /TimeoutNegativeWarning/);
   noStackTrace(err);
   // Ctrl-C reaches the whole group: npm ends by the signal, podtrail up stops capture,
