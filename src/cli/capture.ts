@@ -239,6 +239,7 @@ export default defineCommand({
     const unsent = await publisher.stop(Math.max(1000, FLUSH_MS - (Date.now() - t0)));
     state?.stopped(BigInt(Date.now()) * 1_000_000n);
     await producer?.disconnect().catch(() => undefined);
+    await cluster.close();
     await metricsServer?.stop();
     const k = kernel.stats();
     log.info({ events: svc.events, kernelGaps: Number(svc.kernelGaps), ringReserveFails: Number(k.ringReserveFails), ...publisher.stats(), unsent }, 'capture stopped');
