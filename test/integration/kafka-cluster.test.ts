@@ -34,8 +34,8 @@ describe('a three-broker cluster: leader killed, then a rolling restart, under l
       if (n === 0 && !a.covered(s)) lost.push(s);
     }
     // Known open bug (issue 18): exactly once across a leader kill is not yet guaranteed. After
-    // the kafkajs patch's per-partition-retry and stable-offset-fetch hunks, one CI run of four
-    // still had one record twice (seq 1388, in the warm-up phase, before any fault). What this
+    // the kafkajs patch's per-partition-retry and stable-offset-fetch hunks, CI runs still had
+    // records twice (one, seq 1388, before any fault; in another 3,823). What this
     // test holds to until that is found: nothing lost, and a record that came twice is the same
     // record (same eventId and content), so a reader can tell. The count is printed.
     if (twice.length) {
