@@ -18,18 +18,7 @@ export const STOP_MS = 20_000;
 /** The same after the stage failed (its batch may wait on a cluster that is gone): nothing is left to finish. */
 export const FAILED_STOP_MS = 5_000;
 
-/**
- * Waits for `p` at most `ms`; false when it did not settle by then. A stage's stop waits for
- * the batch in hand, and a batch can wait on a broker that will not answer (a replaced
- * cluster, a partition with no leader): exiting then is safe, since nothing unacknowledged
- * was committed.
- */
-export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let t: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<false>((r) => { t = setTimeout(() => r(false), ms); t.unref(); });
-  try {
-    return await Promise.race([p.then(() => true, () => true), timedOut]);
-  } finally {
-    clearTimeout(t);
-  }
-}
+// A stage's stop waits for the batch in hand, and a batch can wait on a broker that will not
+// answer (a replaced cluster, a partition with no leader): exiting then is safe, since nothing
+// unacknowledged was committed.
+export { settlesWithin } from '../common/settle.js';

@@ -4,6 +4,7 @@
 // producer ids and group offsets are gone, and what the stage published before is not in it.
 import type { Admin, Kafka } from 'kafkajs';
 import type { Logger } from '../common/log.js';
+import { settlesWithin } from '../common/settle.js';
 
 export class ClusterIdentity {
   private id: string | undefined;
@@ -43,10 +44,7 @@ export class ClusterIdentity {
   async close(): Promise<void> {
     const a = this.admin;
     this.admin = undefined;
-    if (!a) return;
-    let t: NodeJS.Timeout | undefined;
-    await Promise.race([a.disconnect().catch(() => undefined), new Promise<void>((r) => { t = setTimeout(r, 2000); t.unref(); })]);
-    clearTimeout(t);
+    if (a) await settlesWithin(a.disconnect(), 2000);
   }
 }
 
