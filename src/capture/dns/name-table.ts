@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: Apache-2.0
+// Per-pod table of what each pod's own lookups resolved: IP -> names, with answer time, TTL
+// and CNAME chain. A connect takes its name from here (join). Bounded twice: per pod (so one
+// noisy pod only evicts itself) and node-wide (the pods least recently used give way).
+// Entries outlive their TTL by a retention window because clients cache past it (glibc with
+// nscd, JVMs, Go's long-lived connection pools); Cilium keeps such "zombies" for the same reason.
+import type { NameOwner } from './events.js';
+
+export type Trust = 'unmatched' | 'matched' | 'resolver';
+
+export interface NameAnswer {
+  /** the name the client asked for */
+  name: string;
+  /** [name, cname1, ...]: the chain that led to the address */
+  chain: string[];
+  /** ns since the epoch */
+  answeredAt: bigint;
+  /** seconds */
+  ttl: number;
+  /** the answering server's address as text */
+  server: string;
+  trust: Trust;
+  process: string;
+  container: string;
+}
+
+export interface JoinedName extends NameAnswer {
+  /** how close the lookup was to the connect */
+  matchedBy: 'process' | 'container' | 'pod';
+  /** false: the connect came after the TTL ran out (still within the retention window) */
+  withinTtl: boolean;
+}
+
+export interface NameTableOptions {
+  /** answers kept per pod */
+  maxPerPod: number;
+  /** answers kept on the node */
+  maxTotal: number;
+  /** distinct answers kept per IP in one pod (newest win): CDNs put many names on one IP */
+  maxNamesPerIp: number;
+  /** how long past its TTL an answer still names a connect, ms */
+  retentionMs: number;
+}
+
+export const NAME_TABLE_DEFAULTS: NameTableOptions = { maxPerPod: 4096, maxTotal: 262_144, maxNamesPerIp: 8, retentionMs: 3_600_000 };
+
+interface PodTable {
+  /** ip -> answers, newest last; map order is the LRU order of IPs */
+  byIp: Map<string, NameAnswer[]>;
+  count: number;
+}
+
+const NS_PER_MS = 1_000_000n;
+
+export class NameTable {
+  /** map order is the LRU order of pods */
+  private readonly pods = new Map<string, PodTable>();
+  private total = 0;
+  evictedPerPod = 0;
+  evictedNodeWide = 0;
+  private readonly opts: NameTableOptions;
+
+  constructor(opts: Partial<NameTableOptions> = {}) {
+    this.opts = { ...NAME_TABLE_DEFAULTS, ...opts };
+    const o = this.opts;
+    if (!(o.maxPerPod >= 1 && o.maxTotal >= o.maxPerPod && o.maxNamesPerIp >= 1 && o.retentionMs >= 0)) {
+      throw new RangeError('name table: need maxPerPod >= 1, maxTotal >= maxPerPod, maxNamesPerIp >= 1, retentionMs >= 0');
+    }
+  }
+
+  get size(): number {
+    return this.total;
+  }
+
+  podCount(): number {
+    return this.pods.size;
+  }
+
+  /** Records one answer's addresses for the owner's pod. */
+  record(owner: NameOwner, a: { name: string; chain: string[]; answeredAt: bigint; server: string; trust: Trust }, addrs: ReadonlyArray<{ ip: string; ttl: number }>): void {
+    if (addrs.length === 0) return;
+    let pt = this.pods.get(owner.pod);
+    if (pt) this.pods.delete(owner.pod);
+    else pt = { byIp: new Map(), count: 0 };
+    this.pods.set(owner.pod, pt);
+    for (const { ip, ttl } of addrs) {
+      let list = pt.byIp.get(ip);
+      if (list) pt.byIp.delete(ip);
+      else list = [];
+      pt.byIp.set(ip, list);
+      // The same process asking the same name again replaces its older answer.
+      const same = list.findIndex((e) => e.process === owner.process && e.name === a.name);
+      if (same >= 0) {
+        list.splice(same, 1);
+        pt.count--;
+        this.total--;
+      }
+      list.push({ name: a.name, chain: [...a.chain], answeredAt: a.answeredAt, ttl, server: a.server, trust: a.trust, process: owner.process, container: owner.container });
+      pt.count++;
+      this.total++;
+      // Answers can arrive out of time order (a TCP retry finishing after a later UDP answer).
+      if (list.length > 1 && list[list.length - 2]!.answeredAt > a.answeredAt) list.sort((x, y) => (x.answeredAt < y.answeredAt ? -1 : x.answeredAt > y.answeredAt ? 1 : 0));
+      if (list.length > this.opts.maxNamesPerIp) {
+        list.shift();
+        pt.count--;
+        this.total--;
+        this.evictedPerPod++;
+      }
+    }
+    while (pt.count > this.opts.maxPerPod) {
+      this.evictOldestIp(pt);
+      this.evictedPerPod++;
+    }
+    while (this.total > this.opts.maxTotal) {
+      // The least recently used pod gives way, never the one just written unless it is alone.
+      const [key, victim] = this.pods.entries().next().value as [string, PodTable];
+      this.evictOldestIp(victim);
+      this.evictedNodeWide++;
+      if (victim.count === 0) this.pods.delete(key);
+    }
+  }
+
+  private evictOldestIp(pt: PodTable): void {
+    const [ip, list] = pt.byIp.entries().next().value as [string, NameAnswer[]];
+    pt.byIp.delete(ip);
+    pt.count -= list.length;
+    this.total -= list.length;
+  }
+
+  /**
+   * The name for a connect by `owner` to `ip` at `at` (ns): the newest answer from the same
+   * process, else the same container, else the same pod, answered at or before the connect and
+   * not past TTL + retention. Only the owner's own pod is ever searched.
+   */
+  join(owner: NameOwner, ip: string, at: bigint): JoinedName | null {
+    const pt = this.pods.get(owner.pod);
+    const list = pt?.byIp.get(ip);
+    if (!pt || !list) return null;
+    const retention = BigInt(this.opts.retentionMs) * NS_PER_MS;
+    let best: { e: NameAnswer; rank: number } | undefined;
+    for (let i = list.length - 1; i >= 0; i--) {
+      const e = list[i]!;
+      if (e.answeredAt > at) continue;
+      if (at > e.answeredAt + BigInt(e.ttl) * 1_000_000_000n + retention) continue;
+      const rank = e.process === owner.process ? 0 : e.container === owner.container ? 1 : 2;
+      // Newest first, so the first answer at a rank is that rank's newest.
+      if (!best || rank < best.rank) best = { e, rank };
+      if (rank === 0) break;
+    }
+    if (!best) return null;
+    pt.byIp.delete(ip);
+    pt.byIp.set(ip, list);
+    this.pods.delete(owner.pod);
+    this.pods.set(owner.pod, pt);
+    const e = best.e;
+    return {
+      ...e, chain: [...e.chain],
+      matchedBy: best.rank === 0 ? 'process' : best.rank === 1 ? 'container' : 'pod',
+      withinTtl: at <= e.answeredAt + BigInt(e.ttl) * 1_000_000_000n,
+    };
+  }
+
+  /** The pod went away: its names go with it. */
+  dropPod(pod: string): void {
+    const pt = this.pods.get(pod);
+    if (!pt) return;
+    this.total -= pt.count;
+    this.pods.delete(pod);
+  }
+
+  /** Drops answers past TTL + retention at `now` (ns); returns how many. */
+  sweep(now: bigint): number {
+    const retention = BigInt(this.opts.retentionMs) * NS_PER_MS;
+    let dropped = 0;
+    for (const [pod, pt] of this.pods) {
+      for (const [ip, list] of pt.byIp) {
+        const keep = list.filter((e) => now <= e.answeredAt + BigInt(e.ttl) * 1_000_000_000n + retention);
+        const gone = list.length - keep.length;
+        if (gone === 0) continue;
+        dropped += gone;
+        pt.count -= gone;
+        if (keep.length === 0) pt.byIp.delete(ip);
+        else pt.byIp.set(ip, keep);
+      }
+      if (pt.count === 0) this.pods.delete(pod);
+    }
+    this.total -= dropped;
+    return dropped;
+  }
+}
