@@ -117,10 +117,11 @@ export class DnsNames {
     this.table.dropPod(pod);
   }
 
-  sweep(now: bigint): void {
+  /** Periodic upkeep; returns the repeats of windows that ended with no later lookup to carry them. */
+  sweep(now: bigint): Array<{ key: string; repeats: number }> {
     this.table.sweep(now);
     this.matcher.sweep(now);
-    this.dedup.flush(now);
+    return this.dedup.flush(now);
   }
 }
 
