@@ -3,7 +3,8 @@
 // (socket cookie, transaction id, question); an answer that meets one is "matched", and
 // "resolver" when, besides, its server is a configured cluster resolver reached over a
 // non-loopback path. Matching is by socket, not by server address: with kube-proxy the answer
-// comes from the ClusterIP, with socket-level load balancing it may carry the backend's.
+// comes from the ClusterIP, with socket-level load balancing it may carry the backend's (so
+// the resolver list must then hold the backends' addresses as well).
 // Honest limits: a process can always forge answers to itself, and anyone who can see a query
 // can race a matched answer in; trust says what was checked, not that the name is true.
 import type { Trust } from './name-table.js';
@@ -20,7 +21,7 @@ export interface QueryMatchOptions {
   maxPending: number;
   /** a query unanswered this long is forgotten, ms (resolvers give up after 5 s x attempts) */
   timeoutMs: number;
-  /** cluster resolvers' addresses as text (kube-dns ClusterIP, node-local cache, backends) */
+  /** cluster resolvers' addresses as text: kube-dns's ClusterIP, a node-local cache, and under socket-level load balancing the resolver pods' own */
   resolvers: readonly string[];
 }
 
@@ -82,9 +83,10 @@ export class QueryMatcher {
       this.expired++;
       return 'unmatched';
     }
-    // The query's destination counts too: under socket-level load balancing the client asked
-    // the resolver's ClusterIP while the answer carries a backend's address.
-    const fromResolver = (this.resolvers.has(server) || this.resolvers.has(q.server)) && !isLoopbackText(server) && !isLoopbackText(q.server);
+    // Only the answer's own source counts: trusting the query's destination would let any pod
+    // that guesses the id pass as the resolver. Under socket-level load balancing the answer
+    // carries a backend's address, so the operator lists the resolver pods' addresses too.
+    const fromResolver = this.resolvers.has(server) && !isLoopbackText(server) && !isLoopbackText(q.server);
     return fromResolver ? 'resolver' : 'matched';
   }
 
