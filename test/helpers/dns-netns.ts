@@ -4,7 +4,7 @@
 // client's resolv.conf is /etc/netns/<client>/resolv.conf, which `ip netns exec` binds over
 // /etc/resolv.conf for the commands it runs (glibc and busybox read it there).
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { HarnessError, run, type RunResult } from './proc.js';
@@ -32,6 +32,8 @@ export async function makeDnsNetns(resolvConf?: string): Promise<DnsNetns> {
   const serverAddr = '192.0.2.1';
   const clientAddr = '192.0.2.2';
   const etc = join('/etc/netns', client);
+  // /etc/netns itself goes too if this made it, so a run leaves the host as it found it.
+  const madeParent = !existsSync('/etc/netns');
   const cleanup = async (): Promise<string[]> => {
     const problems: string[] = [];
     for (const ns of [server, client]) {
@@ -40,6 +42,7 @@ export async function makeDnsNetns(resolvConf?: string): Promise<DnsNetns> {
       if (r.code !== 0) problems.push(`ip netns del ${ns}: ${r.stderr.trim()}`);
     }
     await rm(etc, { recursive: true, force: true }).catch((e: Error) => problems.push(`rm ${etc}: ${e.message}`));
+    if (madeParent) await rmdir('/etc/netns').catch(() => undefined); // not empty: another test's, keep it
     return problems;
   };
   try {
