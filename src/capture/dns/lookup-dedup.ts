@@ -5,6 +5,7 @@
 // rides on the next published one. A different answer set is a new event at once (that is
 // exactly what fast-flux or DNS exfiltration looks like).
 import type { AnswerSet } from './answer-set.js';
+import { Lru } from './lru.js';
 
 export interface LookupDedupOptions {
   windowMs: number;
@@ -31,7 +32,7 @@ export function lookupKey(process: string, a: AnswerSet): string {
 }
 
 export class LookupDedup {
-  private readonly slots = new Map<string, Slot>();
+  private readonly slots = new Lru<string, Slot>();
   private readonly opts: LookupDedupOptions;
 
   constructor(opts: Partial<LookupDedupOptions> = {}) {
@@ -48,14 +49,16 @@ export class LookupDedup {
     const window = BigInt(this.opts.windowMs) * 1_000_000n;
     if (s && time >= s.since && time - s.since < window) {
       s.suppressed++;
-      this.slots.delete(key);
-      this.slots.set(key, s);
       return { publish: false };
     }
     const repeats = s?.suppressed ?? 0;
-    this.slots.delete(key);
-    if (this.slots.size >= this.opts.maxKeys) this.slots.delete(this.slots.keys().next().value as string);
-    this.slots.set(key, { since: time, suppressed: 0 });
+    if (s) {
+      s.since = time;
+      s.suppressed = 0;
+    } else {
+      if (this.slots.size >= this.opts.maxKeys) this.slots.shift();
+      this.slots.set(key, { since: time, suppressed: 0 });
+    }
     return { publish: true, repeats };
   }
 
@@ -63,7 +66,7 @@ export class LookupDedup {
   flush(now: bigint): Array<{ key: string; repeats: number }> {
     const window = BigInt(this.opts.windowMs) * 1_000_000n;
     const out: Array<{ key: string; repeats: number }> = [];
-    for (const [key, s] of this.slots) {
+    for (const [key, s] of this.slots.entries()) {
       if (now - s.since >= window) {
         if (s.suppressed > 0) out.push({ key, repeats: s.suppressed });
         this.slots.delete(key);

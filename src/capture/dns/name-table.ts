@@ -5,6 +5,7 @@
 // Entries outlive their TTL by a retention window because clients cache past it (glibc with
 // nscd, JVMs, Go's long-lived connection pools); Cilium keeps such "zombies" for the same reason.
 import type { NameOwner } from './events.js';
+import { Lru } from './lru.js';
 
 export type Trust = 'unmatched' | 'matched' | 'resolver';
 
@@ -42,19 +43,27 @@ export interface NameTableOptions {
   retentionMs: number;
 }
 
-export const NAME_TABLE_DEFAULTS: NameTableOptions = { maxPerPod: 4096, maxTotal: 262_144, maxNamesPerIp: 8, retentionMs: 3_600_000 };
+export const NAME_TABLE_DEFAULTS: NameTableOptions = { maxPerPod: 4096, maxTotal: 131_072, maxNamesPerIp: 8, retentionMs: 3_600_000 };
+
+/** One answer, shared by the entries of all its addresses (a CDN answer has several). */
+type Shared = Omit<NameAnswer, 'ttl'>;
+
+interface Entry {
+  s: Shared;
+  /** this address's TTL */
+  ttl: number;
+}
 
 interface PodTable {
-  /** ip -> answers, newest last; map order is the LRU order of IPs */
-  byIp: Map<string, NameAnswer[]>;
+  /** ip -> entries, oldest answer first */
+  byIp: Lru<string, Entry[]>;
   count: number;
 }
 
 const NS_PER_MS = 1_000_000n;
 
 export class NameTable {
-  /** map order is the LRU order of pods */
-  private readonly pods = new Map<string, PodTable>();
+  private readonly pods = new Lru<string, PodTable>();
   private total = 0;
   evictedPerPod = 0;
   evictedNodeWide = 0;
@@ -80,26 +89,23 @@ export class NameTable {
   record(owner: NameOwner, a: { name: string; chain: string[]; answeredAt: bigint; server: string; trust: Trust }, addrs: ReadonlyArray<{ ip: string; ttl: number }>): void {
     if (addrs.length === 0) return;
     let pt = this.pods.get(owner.pod);
-    if (pt) this.pods.delete(owner.pod);
-    else pt = { byIp: new Map(), count: 0 };
-    this.pods.set(owner.pod, pt);
+    if (!pt) this.pods.set(owner.pod, (pt = { byIp: new Lru(), count: 0 }));
+    const shared: Shared = { name: a.name, chain: [...a.chain], answeredAt: a.answeredAt, server: a.server, trust: a.trust, process: owner.process, container: owner.container };
     for (const { ip, ttl } of addrs) {
       let list = pt.byIp.get(ip);
-      if (list) pt.byIp.delete(ip);
-      else list = [];
-      pt.byIp.set(ip, list);
+      if (!list) pt.byIp.set(ip, (list = []));
       // The same process asking the same name again replaces its older answer.
-      const same = list.findIndex((e) => e.process === owner.process && e.name === a.name);
+      const same = list.findIndex((e) => e.s.process === owner.process && e.s.name === a.name);
       if (same >= 0) {
         list.splice(same, 1);
         pt.count--;
         this.total--;
       }
-      list.push({ name: a.name, chain: [...a.chain], answeredAt: a.answeredAt, ttl, server: a.server, trust: a.trust, process: owner.process, container: owner.container });
+      list.push({ s: shared, ttl });
       pt.count++;
       this.total++;
       // Answers can arrive out of time order (a TCP retry finishing after a later UDP answer).
-      if (list.length > 1 && list[list.length - 2]!.answeredAt > a.answeredAt) list.sort((x, y) => (x.answeredAt < y.answeredAt ? -1 : x.answeredAt > y.answeredAt ? 1 : 0));
+      if (list.length > 1 && list[list.length - 2]!.s.answeredAt > a.answeredAt) list.sort((x, y) => (x.s.answeredAt < y.s.answeredAt ? -1 : x.s.answeredAt > y.s.answeredAt ? 1 : 0));
       if (list.length > this.opts.maxNamesPerIp) {
         list.shift();
         pt.count--;
@@ -113,7 +119,7 @@ export class NameTable {
     }
     while (this.total > this.opts.maxTotal) {
       // The least recently used pod gives way, never the one just written unless it is alone.
-      const [key, victim] = this.pods.entries().next().value as [string, PodTable];
+      const [key, victim] = this.pods.oldest()!;
       this.evictOldestIp(victim);
       this.evictedNodeWide++;
       if (victim.count === 0) this.pods.delete(key);
@@ -121,8 +127,7 @@ export class NameTable {
   }
 
   private evictOldestIp(pt: PodTable): void {
-    const [ip, list] = pt.byIp.entries().next().value as [string, NameAnswer[]];
-    pt.byIp.delete(ip);
+    const [, list] = pt.byIp.shift()!;
     pt.count -= list.length;
     this.total -= list.length;
   }
@@ -133,36 +138,35 @@ export class NameTable {
    * not past TTL + retention. Only the owner's own pod is ever searched.
    */
   join(owner: NameOwner, ip: string, at: bigint): JoinedName | null {
-    const pt = this.pods.get(owner.pod);
-    const list = pt?.byIp.get(ip);
+    const pt = this.pods.peek(owner.pod);
+    const list = pt?.byIp.peek(ip);
     if (!pt || !list) return null;
     const retention = BigInt(this.opts.retentionMs) * NS_PER_MS;
-    let best: { e: NameAnswer; rank: number } | undefined;
+    let best: { e: Entry; rank: number } | undefined;
     for (let i = list.length - 1; i >= 0; i--) {
       const e = list[i]!;
-      if (e.answeredAt > at) continue;
-      if (at > e.answeredAt + BigInt(e.ttl) * 1_000_000_000n + retention) continue;
-      const rank = e.process === owner.process ? 0 : e.container === owner.container ? 1 : 2;
+      if (e.s.answeredAt > at) continue;
+      if (at > e.s.answeredAt + BigInt(e.ttl) * 1_000_000_000n + retention) continue;
+      const rank = e.s.process === owner.process ? 0 : e.s.container === owner.container ? 1 : 2;
       // Newest first, so the first answer at a rank is that rank's newest.
       if (!best || rank < best.rank) best = { e, rank };
       if (rank === 0) break;
     }
     if (!best) return null;
-    pt.byIp.delete(ip);
-    pt.byIp.set(ip, list);
-    this.pods.delete(owner.pod);
-    this.pods.set(owner.pod, pt);
+    // A name in use is recently used: touch the IP and the pod.
+    pt.byIp.get(ip);
+    this.pods.get(owner.pod);
     const e = best.e;
     return {
-      ...e, chain: [...e.chain],
+      ...e.s, ttl: e.ttl, chain: [...e.s.chain],
       matchedBy: best.rank === 0 ? 'process' : best.rank === 1 ? 'container' : 'pod',
-      withinTtl: at <= e.answeredAt + BigInt(e.ttl) * 1_000_000_000n,
+      withinTtl: at <= e.s.answeredAt + BigInt(e.ttl) * 1_000_000_000n,
     };
   }
 
   /** The pod went away: its names go with it. */
   dropPod(pod: string): void {
-    const pt = this.pods.get(pod);
+    const pt = this.pods.peek(pod);
     if (!pt) return;
     this.total -= pt.count;
     this.pods.delete(pod);
@@ -172,15 +176,15 @@ export class NameTable {
   sweep(now: bigint): number {
     const retention = BigInt(this.opts.retentionMs) * NS_PER_MS;
     let dropped = 0;
-    for (const [pod, pt] of this.pods) {
-      for (const [ip, list] of pt.byIp) {
-        const keep = list.filter((e) => now <= e.answeredAt + BigInt(e.ttl) * 1_000_000_000n + retention);
+    for (const [pod, pt] of this.pods.entries()) {
+      for (const [ip, list] of pt.byIp.entries()) {
+        const keep = list.filter((e) => now <= e.s.answeredAt + BigInt(e.ttl) * 1_000_000_000n + retention);
         const gone = list.length - keep.length;
         if (gone === 0) continue;
         dropped += gone;
         pt.count -= gone;
         if (keep.length === 0) pt.byIp.delete(ip);
-        else pt.byIp.set(ip, keep);
+        else list.splice(0, list.length, ...keep);
       }
       if (pt.count === 0) this.pods.delete(pod);
     }

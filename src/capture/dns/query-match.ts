@@ -7,6 +7,7 @@
 // the resolver list must then hold the backends' addresses as well).
 // Honest limits: a process can always forge answers to itself, and anyone who can see a query
 // can race a matched answer in; trust says what was checked, not that the name is true.
+import { Lru } from './lru.js';
 import type { Trust } from './name-table.js';
 
 export interface QueryKey {
@@ -39,7 +40,7 @@ export function isLoopbackText(ip: string): boolean {
 }
 
 export class QueryMatcher {
-  private readonly pending = new Map<string, Pending>();
+  private readonly pending = new Lru<string, Pending>();
   private readonly resolvers: Set<string>;
   private readonly opts: QueryMatchOptions;
   evicted = 0;
@@ -64,7 +65,7 @@ export class QueryMatcher {
     const key = QueryMatcher.key(k);
     this.pending.delete(key);
     if (this.pending.size >= this.opts.maxPending) {
-      this.pending.delete(this.pending.keys().next().value as string);
+      this.pending.shift();
       this.evicted++;
     }
     this.pending.set(key, { time, server });
@@ -76,7 +77,7 @@ export class QueryMatcher {
    */
   answer(k: QueryKey, time: bigint, server: string): Trust {
     const key = QueryMatcher.key(k);
-    const q = this.pending.get(key);
+    const q = this.pending.peek(key);
     if (!q) return 'unmatched';
     this.pending.delete(key);
     if (time < q.time || time - q.time > BigInt(this.opts.timeoutMs) * 1_000_000n) {
@@ -94,7 +95,7 @@ export class QueryMatcher {
   sweep(now: bigint): number {
     const limit = BigInt(this.opts.timeoutMs) * 1_000_000n;
     let n = 0;
-    for (const [key, q] of this.pending) {
+    for (const [key, q] of this.pending.entries()) {
       if (now - q.time > limit) {
         this.pending.delete(key);
         n++;

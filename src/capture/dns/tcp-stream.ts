@@ -4,6 +4,8 @@
 // several. Reassembled here per socket, with a byte cap per stream and a cap on streams, so a
 // pod that opens many connections or announces huge messages costs us a bounded amount.
 
+import { Lru } from './lru.js';
+
 export type TcpStreamIssue =
   | 'message-too-large' // a length prefix over the cap: the stream is dropped
   | 'bad-length' // a length prefix under a DNS header's 12 bytes: not DNS framing, dropped
@@ -28,7 +30,7 @@ interface Stream {
 }
 
 export class DnsTcpReassembler {
-  private readonly streams = new Map<string, Stream>();
+  private readonly streams = new Lru<string, Stream>();
   readonly issues = new Map<TcpStreamIssue, number>();
   private readonly opts: TcpStreamOptions;
 
@@ -53,17 +55,14 @@ export class DnsTcpReassembler {
    */
   push(key: string, data: Uint8Array, seq?: number): Buffer[] {
     let s = this.streams.get(key);
-    if (s) {
-      this.streams.delete(key); // re-insert: the map's order is the LRU order
-    } else {
+    if (!s) {
       s = { buf: Buffer.alloc(0), nextSeq: null, dead: false };
       if (this.streams.size >= this.opts.maxStreams) {
-        const oldest = this.streams.keys().next().value as string;
-        this.streams.delete(oldest);
+        this.streams.shift();
         this.note('streams-full');
       }
+      this.streams.set(key, s);
     }
-    this.streams.set(key, s);
     if (seq !== undefined) {
       if (s.nextSeq !== null && seq !== s.nextSeq) {
         this.note('gap');
