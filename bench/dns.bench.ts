@@ -89,7 +89,7 @@ if (ok !== LOOKUPS) throw new Error(`only ${ok} of ${LOOKUPS} answers parsed`);
 
 // 2. the whole lookup path
 const heap0 = heapMiB();
-const names = new DnsNames((o) => ({ pod: `pod${o.cgroupId}`, container: `c${o.cgroupId}`, process: o.processKey }), { match: { resolvers: ['10.96.0.10'] } });
+let names = new DnsNames((o) => ({ pod: `pod${o.cgroupId}`, container: `c${o.cgroupId}`, process: o.processKey }), { match: { resolvers: ['10.96.0.10'] } });
 let published = 0;
 t = performance.now();
 c = cpuUs();
@@ -119,3 +119,38 @@ console.log(`query+answer pipeline: ${r2(lookupUs)} us CPU/lookup (${Math.round(
 console.log(`  lookup events published ${published} (dedup folds repeats), name table ${names.table.size} answers in ${names.table.podCount()} pods, evicted per pod ${names.table.evictedPerPod}, node-wide ${names.table.evictedNodeWide}`);
 console.log(`  heap: ${r2(heap0)} MiB before, ${r2(heap1)} MiB after (${gc ? 'after gc' : 'no --expose-gc: not collected'})`);
 console.log(`join per connect:      ${r2(joinUs)} us CPU (${hits} of ${LOOKUPS} named)`);
+
+// 4. enrich's destination lookup: a cluster of DEST_PODS pods (each a sandbox record with one
+// IP, a third of them replaced once so IPs have history), then one resolve per event, half to
+// pod IPs and half to external addresses, with a service name on a quarter.
+const DEST_PODS = arg('dest-pods', 10_000);
+names = undefined as unknown as DnsNames; // its heap is not the index's
+const { DestinationIndex } = await import('../src/enrich/destination.js');
+const idx = new DestinationIndex({ serviceCidrs: ['10.96.0.0/12'] });
+const podIp = (k: number) => `10.244.${(k >> 8) & 255}.${k & 255}`;
+const heapD0 = heapMiB();
+for (let k = 0; k < DEST_PODS; k++) {
+  const base = {
+    node: 'node-a', runtime: 'containerd', image: 'app', hostname: null, isSandbox: true, sandboxId: null, networkMode: null, utsMode: null,
+    cgroupPaths: [], origin: null, bounded: null, name: 'POD',
+  };
+  const pod = (name: string, uid: string) => ({ name, namespace: `ns${k % 50}`, uid, labels: { app: `app${k % 300}`, tier: 'web' }, annotations: {}, hostNetwork: false, workload: { kind: 'Deployment', name: `app${k % 300}` }, ips: [podIp(k)] });
+  idx.add({ ...base, containerId: `sb${k}`, time: T0, firstSeen: T0, validFrom: T0, deletedTime: null, pod: pod(`p${k}`, `u${k}`) });
+  if (k % 3 === 0) {
+    idx.add({ ...base, containerId: `sb${k}`, time: T0 + 10n * S, firstSeen: T0, validFrom: T0, deletedTime: T0 + 10n * S, pod: pod(`p${k}`, `u${k}`) });
+    idx.add({ ...base, containerId: `sc${k}`, time: T0 + 20n * S, firstSeen: T0 + 20n * S, validFrom: T0 + 20n * S, deletedTime: null, pod: pod(`q${k}`, `v${k}`) });
+  }
+}
+const heapD1 = heapMiB();
+const EVENTS = arg('dest-events', 500_000);
+const addrs = Array.from({ length: 4096 }, (_, k) => parseAddr(k % 2 === 0 ? podIp((k * 7919) % DEST_PODS) : `93.184.${k & 255}.${(k >> 8) & 255}`));
+let inPods = 0;
+c = cpuUs();
+t = performance.now();
+for (let i = 0; i < EVENTS; i++) {
+  const d = idx.resolve(addrs[i & 4095]!, T0 + BigInt(i % 40) * S, (i & 3) === 0 ? 'web.shop.svc.cluster.local' : null);
+  if (d.pod) inPods++;
+}
+const resolveUs = (cpuUs() - c) / EVENTS;
+const resolveWall = performance.now() - t;
+console.log(`destination resolve:   ${r2(resolveUs)} us CPU/event (${Math.round(EVENTS / (resolveWall / 1000))} events/s wall; ${inPods} of ${EVENTS} named a pod), ${DEST_PODS} pods indexed in ${r2(heapD1 - heapD0)} MiB of heap`);

@@ -3,7 +3,9 @@
 // pod deletion, sandbox recreation, container restarts), cluster service names, CIDRs, scope.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { pino } from 'pino';
 import { DestinationIndex, serviceOfName } from '../../src/enrich/destination.js';
+import { MetaTable } from '../../src/enrich/meta-table.js';
 import { inCidr, isLoopback, parseCidr } from '../../src/enrich/cidr.js';
 import { ConfigError } from '../../src/common/errors.js';
 import { parseAddr } from '../../src/schema/addr.js';
@@ -151,4 +153,16 @@ test('bounded: IPs whose owners all ended go first; owners per IP are capped', (
   // a records with hostile IP text is skipped, not thrown
   d.add(meta({ pod: 'bad', ips: ['not-an-ip', '10.0.0.999'], sandbox: true, id: 'bad', from: 0 }));
   assert.equal(d.size, 2);
+});
+
+test('fed from the metadata table: every record the table adds reaches the index', async () => {
+  const table = new MetaTable({} as never, { topic: 't', maxContainers: 1, maxVersionsPerContainer: 2 }, pino({ level: 'silent' }));
+  const d = new DestinationIndex({ earlyMs: 0 });
+  table.onRecord((r) => d.add(r));
+  table.add(meta({ pod: 'a', ips: ['10.1.0.1'], sandbox: true, id: 'sa', from: 0 }));
+  // The table evicts 'sa' for 'sb' (cap 1); the index has its own bounds and keeps both.
+  table.add(meta({ pod: 'b', ips: ['10.1.0.2'], sandbox: true, id: 'sb', from: 0 }));
+  assert.equal(table.size, 1);
+  assert.equal(d.resolve(ip('10.1.0.1'), at(1)).pod!.name, 'a');
+  assert.equal(d.resolve(ip('10.1.0.2'), at(1)).pod!.name, 'b');
 });
