@@ -26,7 +26,8 @@ import {
 } from './common.js';
 
 export const DEFAULT_CONTAINERD_NAMESPACES = ['k8s.io', 'default'];
-const STATE_DIRS = ['/run/containerd/io.containerd.runtime.v2.task', '/run/containerd/io.containerd.runtime.v1.linux'];
+// k3s runs its own containerd with its state under /run/k3s/containerd (its CRI socket is there too).
+const STATE_DIRS = ['/run/containerd/io.containerd.runtime.v2.task', '/run/containerd/io.containerd.runtime.v1.linux', '/run/k3s/containerd/io.containerd.runtime.v2.task'];
 const CRI = 'io.kubernetes.cri.';
 export const CONTAINERD_LABELS_UNKNOWN = 'pod labels and workload unknown: containerd gives pod labels only through its CRI socket';
 // containerd's own namespace rule (namespaces/validate.go), so a namespace never injects path syntax.

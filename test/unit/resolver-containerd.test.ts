@@ -78,6 +78,12 @@ test('app container: CRI annotations give pod, container name, image; hostname f
   });
 });
 
+test("k3s: its containerd's bundles under /run/k3s/containerd are read too", async () => {
+  const m = metaOf(await resolver(node(undefined, 'run/k3s/containerd/io.containerd.runtime.v2.task/k8s.io')).resolve(APP));
+  assert.equal(m.pod?.name, 'test-pod-9240');
+  assert.equal(m.sandboxId, SANDBOX);
+});
+
 test('unknown labels give no workload: a Deployment\'s pod from the files is not called a bare Pod, on the node or on read', async () => {
   const root = node((app, sb) => {
     for (const s of [app, sb]) s.annotations['io.kubernetes.cri.sandbox-name'] = 'web-7d9f8b6c5d-x2k4q';
