@@ -132,7 +132,7 @@ const heapD0 = heapMiB();
 for (let k = 0; k < DEST_PODS; k++) {
   const base = {
     node: 'node-a', runtime: 'containerd', image: 'app', hostname: null, isSandbox: true, sandboxId: null, networkMode: null, utsMode: null,
-    cgroupPaths: [], origin: null, bounded: null, name: 'POD',
+    cgroupPaths: [], origin: null, bounded: null, note: null, name: 'POD',
   };
   const pod = (name: string, uid: string) => ({ name, namespace: `ns${k % 50}`, uid, labels: { app: `app${k % 300}`, tier: 'web' }, annotations: {}, hostNetwork: false, workload: { kind: 'Deployment', name: `app${k % 300}` }, ips: [podIp(k)] });
   idx.add({ ...base, containerId: `sb${k}`, time: T0, firstSeen: T0, validFrom: T0, deletedTime: null, pod: pod(`p${k}`, `u${k}`) });

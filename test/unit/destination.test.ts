@@ -20,7 +20,7 @@ function meta(o: { pod: string; ns?: string; uid?: string; ips?: string[]; sandb
   return {
     containerId: o.id ?? `c${n++}`.padEnd(64, '0'), node: 'node-a', runtime: 'containerd', time: at(o.from), firstSeen: at(o.from), validFrom: at(o.from),
     deletedTime: o.deleted === undefined ? null : at(o.deleted), name: o.sandbox ? 'POD' : 'app', image: 'busybox', hostname: o.pod, isSandbox: o.sandbox ?? false,
-    sandboxId: null, networkMode: null, utsMode: null, cgroupPaths: [], origin: null, bounded: null,
+    sandboxId: null, networkMode: null, utsMode: null, cgroupPaths: [], origin: null, bounded: null, note: null,
     pod: {
       name: o.pod, namespace: o.ns ?? 'shop', uid: o.uid ?? `uid-${o.pod}`, labels: o.labels ?? { app: o.pod }, annotations: {},
       hostNetwork: o.hostNetwork ?? false, workload: { kind: 'Deployment', name: o.pod.replace(/-[a-z0-9]+-[a-z0-9]+$/, '') }, ips: o.ips ?? [],
