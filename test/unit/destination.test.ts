@@ -166,3 +166,33 @@ test('fed from the metadata table: every record the table adds reaches the index
   assert.equal(d.resolve(ip('10.1.0.1'), at(1)).pod!.name, 'a');
   assert.equal(d.resolve(ip('10.1.0.2'), at(1)).pod!.name, 'b');
 });
+
+test('property: in any record order, an IP names the pod with the latest start that had not ended', async () => {
+  const fc = (await import('fast-check')).default;
+  const podArb = fc.record({ ip: fc.nat(2), from: fc.nat(100), life: fc.option(fc.integer({ min: 1, max: 60 }), { nil: null }) });
+  fc.assert(fc.property(fc.uniqueArray(podArb, { maxLength: 8, selector: (p) => p.from }), fc.infiniteStream(fc.nat()), fc.array(fc.nat(180), { minLength: 1, maxLength: 10 }), (pods, order, probes) => {
+    const recs: ContainerMeta[] = [];
+    pods.forEach((p, k) => {
+      const base = { pod: `p${k}`, ips: [`10.9.0.${p.ip}`], sandbox: true, id: `s${k}`, from: p.from };
+      recs.push(meta(base));
+      if (p.life !== null) recs.push(meta({ ...base, deleted: p.from + p.life }));
+    });
+    // shuffle by the stream
+    const it = order[Symbol.iterator]();
+    for (let i = recs.length - 1; i > 0; i--) {
+      const j = (it.next().value as number) % (i + 1);
+      [recs[i], recs[j]] = [recs[j]!, recs[i]!];
+    }
+    const d = new DestinationIndex({ earlyMs: 0 });
+    for (const r of recs) d.add(r);
+    for (const sec of probes) {
+      for (let a = 0; a < 3; a++) {
+        const live = pods.map((p, k) => ({ ...p, k })).filter((p) => p.ip === a && p.from <= sec && (p.life === null || sec < p.from + p.life));
+        const want = live.sort((x, y) => y.from - x.from)[0];
+        const got = d.resolve(ip(`10.9.0.${a}`), at(sec));
+        assert.equal(got.pod?.name ?? null, want ? `p${want.k}` : null, `ip .${a} at ${sec}`);
+        assert.equal(got.scope, want ? 'pod' : 'external');
+      }
+    }
+  }), { numRuns: 300 });
+});

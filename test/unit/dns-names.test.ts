@@ -339,3 +339,35 @@ test('nameOwner: pod UID when the cgroup has one; a process in no pod is its own
   assert.deepEqual(nameOwner({ podUid: 'u1', containerId: 'c1', cgroupId: 5n, processKey: '10:1' }), { pod: 'u1', container: 'c1', process: '10:1' });
   assert.deepEqual(nameOwner({ podUid: null, containerId: null, cgroupId: 5n, processKey: '10:1' }), { pod: 'cgroup:5', container: 'cgroup:5', process: '10:1' });
 });
+
+test('property: a join never returns another pod\'s answer or a later one, and the bounds hold', async () => {
+  const fc = (await import('fast-check')).default;
+  const step = fc.record({ pod: fc.nat(3), ctr: fc.nat(2), proc: fc.nat(3), ip: fc.nat(6), sec: fc.nat(200), ttl: fc.nat(30), join: fc.boolean(), drop: fc.nat(40) });
+  fc.assert(fc.property(fc.array(step, { maxLength: 80 }), (steps) => {
+    const t = new NameTable({ maxPerPod: 5, maxTotal: 12, maxNamesPerIp: 3, retentionMs: 20_000 });
+    const truth: Array<{ pod: string; name: string; ip: string; at: bigint }> = [];
+    for (const s of steps) {
+      const o = own(`pod${s.pod}`, `pod${s.pod}-c${s.ctr}`, `pod${s.pod}-p${s.proc}`);
+      const ip = `10.0.0.${s.ip}`;
+      if (s.drop === 0) {
+        t.dropPod(o.pod);
+        continue;
+      }
+      if (s.join) {
+        const j = t.join(o, ip, at(s.sec));
+        if (j) {
+          const src = truth.find((x) => x.name === j.name && x.ip === ip && x.at === j.answeredAt);
+          assert.ok(src, 'the joined answer was recorded');
+          assert.equal(src.pod, o.pod, 'never another pod\'s');
+          assert.ok(j.answeredAt <= at(s.sec), 'never a later answer');
+          assert.ok(at(s.sec) <= j.answeredAt + BigInt(j.ttl) * S + 20n * S, 'never past TTL + retention');
+        }
+      } else {
+        const name = `${o.pod}-n${truth.length}.example`;
+        rec(t, o, name, s.sec, ip, s.ttl);
+        truth.push({ pod: o.pod, name, ip, at: at(s.sec) });
+      }
+      assert.ok(t.size <= 12);
+    }
+  }), { numRuns: 400 });
+});
