@@ -2,6 +2,7 @@
 // The per-pod name table and its join, query/answer trust, the encrypted-DNS flag, lookup
 // dedup, and the DnsNames pipeline that ties them to kernel-side packet events.
 import { test } from 'node:test';
+import { ConfigError } from '../../src/common/errors.js';
 import assert from 'node:assert/strict';
 import { NameTable } from '../../src/capture/dns/name-table.js';
 import { QueryMatcher, isLoopbackText } from '../../src/capture/dns/query-match.js';
@@ -144,7 +145,7 @@ test('names per IP are bounded; the same process asking again replaces its answe
   // the oldest (x, by p1) went: p1 now gets the container's newest
   const j = t.join(A1, '10.0.0.1', at(5))!;
   assert.deepEqual([j.name, j.matchedBy], ['y.example', 'container']);
-  assert.throws(() => new NameTable({ maxPerPod: 10, maxTotal: 5 }), RangeError);
+  assert.throws(() => new NameTable({ maxPerPod: 10, maxTotal: 5 }), ConfigError);
 });
 
 test('answers recorded out of time order are still joined newest-first', () => {
@@ -229,6 +230,8 @@ test('lookup dedup: per process, name and answer set, over a window; repeats rid
   assert.deepEqual(d.offer(k, at(10)), { publish: true, repeats: 2 });
   assert.deepEqual(d.offer(k, at(11)), { publish: false });
   assert.deepEqual(d.flush(at(25)), [{ key: k, repeats: 1 }]);
+  assert.throws(() => new LookupDedup({ maxKeys: 0 }), ConfigError);
+  assert.throws(() => new QueryMatcher({ timeoutMs: 0 }), ConfigError);
   assert.equal(d.size, 0);
 });
 

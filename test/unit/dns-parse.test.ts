@@ -2,6 +2,7 @@
 // The DNS wire-format parser and answer sets: hand-built packets for each field and each
 // malformed form (every reason reachable and counted), and the TCP framing reassembler.
 import { test } from 'node:test';
+import { ConfigError } from '../../src/common/errors.js';
 import assert from 'node:assert/strict';
 import { DnsParseStats, MALFORMED_REASONS, MAX_RECORDS, parseDns, rcodeName, type DnsMessage, type MalformedReason } from '../../src/capture/dns/parse.js';
 import { answerSet } from '../../src/capture/dns/answer-set.js';
@@ -248,5 +249,5 @@ test('TCP framing: the stream count is capped, least recently used dropped', () 
   // 'b' was dropped: its half prefix is gone, so a whole frame now parses from scratch.
   const m = encodeDns({ id: 3, response: true, question: { name: 'x.test', type: 1 } });
   assert.deepEqual(r.push('b', Buffer.concat([Buffer.from([0, m.length]), m])), [m]);
-  assert.throws(() => new DnsTcpReassembler({ maxMessageBytes: 70_000 }), RangeError);
+  assert.throws(() => new DnsTcpReassembler({ maxMessageBytes: 70_000 }), ConfigError);
 });

@@ -4,6 +4,7 @@
 // type and answer set within a window is published, later ones are counted, and the count
 // rides on the next published one. A different answer set is a new event at once (that is
 // exactly what fast-flux or DNS exfiltration looks like).
+import { ConfigError } from '../../common/errors.js';
 import type { AnswerSet } from './answer-set.js';
 import { Lru } from './lru.js';
 
@@ -37,7 +38,7 @@ export class LookupDedup {
 
   constructor(opts: Partial<LookupDedupOptions> = {}) {
     this.opts = { ...LOOKUP_DEDUP_DEFAULTS, ...opts };
-    if (!(this.opts.windowMs >= 0 && this.opts.maxKeys >= 1)) throw new RangeError('lookup dedup: need windowMs >= 0 and maxKeys >= 1');
+    if (!(this.opts.windowMs >= 0 && this.opts.maxKeys >= 1)) throw new ConfigError('lookup dedup: need windowMs >= 0 and maxKeys >= 1');
   }
 
   get size(): number {

@@ -4,6 +4,7 @@
 // noisy pod only evicts itself) and node-wide (the pods least recently used give way).
 // Entries outlive their TTL by a retention window because clients cache past it (glibc with
 // nscd, JVMs, Go's long-lived connection pools); Cilium keeps such "zombies" for the same reason.
+import { ConfigError } from '../../common/errors.js';
 import type { NameOwner } from './events.js';
 import { Lru } from './lru.js';
 
@@ -73,7 +74,7 @@ export class NameTable {
     this.opts = { ...NAME_TABLE_DEFAULTS, ...opts };
     const o = this.opts;
     if (!(o.maxPerPod >= 1 && o.maxTotal >= o.maxPerPod && o.maxNamesPerIp >= 1 && o.retentionMs >= 0)) {
-      throw new RangeError('name table: need maxPerPod >= 1, maxTotal >= maxPerPod, maxNamesPerIp >= 1, retentionMs >= 0');
+      throw new ConfigError('name table: need maxPerPod >= 1, maxTotal >= maxPerPod, maxNamesPerIp >= 1, retentionMs >= 0');
     }
   }
 

@@ -7,6 +7,7 @@
 // the resolver list must then hold the backends' addresses as well).
 // Honest limits: a process can always forge answers to itself, and anyone who can see a query
 // can race a matched answer in; trust says what was checked, not that the name is true.
+import { ConfigError } from '../../common/errors.js';
 import { Lru } from './lru.js';
 import type { Trust } from './name-table.js';
 
@@ -48,7 +49,7 @@ export class QueryMatcher {
 
   constructor(opts: Partial<QueryMatchOptions> = {}) {
     this.opts = { ...QUERY_MATCH_DEFAULTS, ...opts };
-    if (!(this.opts.maxPending >= 1 && this.opts.timeoutMs > 0)) throw new RangeError('query matcher: need maxPending >= 1 and timeoutMs > 0');
+    if (!(this.opts.maxPending >= 1 && this.opts.timeoutMs > 0)) throw new ConfigError('query matcher: need maxPending >= 1 and timeoutMs > 0');
     this.resolvers = new Set(this.opts.resolvers);
   }
 

@@ -4,6 +4,7 @@
 // several. Reassembled here per socket, with a byte cap per stream and a cap on streams, so a
 // pod that opens many connections or announces huge messages costs us a bounded amount.
 
+import { ConfigError } from '../../common/errors.js';
 import { Lru } from './lru.js';
 
 export type TcpStreamIssue =
@@ -36,8 +37,8 @@ export class DnsTcpReassembler {
 
   constructor(opts: Partial<TcpStreamOptions> = {}) {
     this.opts = { ...TCP_STREAM_DEFAULTS, ...opts };
-    if (!(this.opts.maxMessageBytes >= 12 && this.opts.maxMessageBytes <= 65_535)) throw new RangeError('maxMessageBytes must be 12..65535');
-    if (!(this.opts.maxStreams >= 1)) throw new RangeError('maxStreams must be >= 1');
+    if (!(this.opts.maxMessageBytes >= 12 && this.opts.maxMessageBytes <= 65_535)) throw new ConfigError('DNS over TCP: maxMessageBytes must be 12..65535');
+    if (!(this.opts.maxStreams >= 1)) throw new ConfigError('DNS over TCP: maxStreams must be >= 1');
   }
 
   get size(): number {
