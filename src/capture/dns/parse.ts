@@ -86,7 +86,7 @@ class Bad {
 }
 
 /** Escapes a label byte-for-byte so a hostile name cannot carry dots, controls or quotes. */
-function labelText(b: Uint8Array, start: number, len: number): string {
+function labelText(b: Buffer, start: number, len: number): string {
   let s = '';
   for (let i = start; i < start + len; i++) {
     let c = b[i] as number;
@@ -98,13 +98,15 @@ function labelText(b: Uint8Array, start: number, len: number): string {
 }
 
 /** Reads a (possibly compressed) name at `off`; returns it and the offset after it in the original stream. */
-function readName(b: Uint8Array, off: number): { name: string; next: number } {
+function readName(b: Buffer, off: number): { name: string; next: number } {
   const labels: string[] = [];
   let wire = 0;
   let pos = off;
   let next = -1;
   let hops = 0;
-  const seen = new Set<number>();
+  // Allocated at the second pointer: most names follow at most one.
+  let seen: Set<number> | null = null;
+  let firstPtr = -1;
   for (;;) {
     if (pos >= b.length) throw new Bad('truncated-record');
     const len = b[pos] as number;
@@ -119,8 +121,11 @@ function readName(b: Uint8Array, off: number): { name: string; next: number } {
       if (pos + 1 >= b.length) throw new Bad('truncated-record');
       const target = ((len & 0x3f) << 8) | (b[pos + 1] as number);
       if (next < 0) next = pos + 2;
-      if (seen.has(pos)) throw new Bad('pointer-loop');
-      seen.add(pos);
+      if (firstPtr < 0) firstPtr = pos;
+      else {
+        if (pos === firstPtr || seen?.has(pos)) throw new Bad('pointer-loop');
+        (seen ??= new Set()).add(pos);
+      }
       if (++hops > MAX_HOPS) throw new Bad('too-many-hops');
       if (target >= b.length) throw new Bad('pointer-out-of-range');
       pos = target;
@@ -146,7 +151,7 @@ function u32(b: Uint8Array, o: number): number {
 
 interface Section { records: DnsRecord[]; skipped: number; next: number; edns: number | null }
 
-function readSection(b: Uint8Array, off: number, count: number, keep: boolean): Section {
+function readSection(b: Buffer, off: number, count: number, keep: boolean): Section {
   const records: DnsRecord[] = [];
   let skipped = 0;
   let edns: number | null = null;
@@ -191,7 +196,7 @@ function readSection(b: Uint8Array, off: number, count: number, keep: boolean): 
 /** Parses one DNS message (UDP payload, or one TCP message without its length prefix). Never throws. */
 export function parseDns(buf: Uint8Array): ParseResult {
   if (buf.length < 12) return { ok: false, reason: 'short-header', id: null };
-  const b = buf;
+  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const id = u16(b, 0);
   try {
     const f = u16(b, 2);
