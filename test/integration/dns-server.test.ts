@@ -52,11 +52,18 @@ async function glibc(name: string): Promise<{ ok: boolean; addrs?: string[]; err
   return JSON.parse(r.stdout) as { ok: boolean; addrs?: string[]; err?: number };
 }
 
+/**
+ * The server's log arrives over a pipe, possibly after the client has exited: wait until a
+ * condition over the whole log holds before reading it.
+ */
+const until = (cond: () => boolean) => dns.waitFor(() => cond());
+
 const lines = (name: string, event?: DnsWireLog['event']) => dns.log.filter((l) => l.name === name && (!event || l.event === event));
 const bytes = (l: DnsWireLog) => Buffer.from(l.hex, 'hex');
 
 test('glibc: A and AAAA over UDP; the real queries and answers parse', async () => {
   assert.deepEqual(await glibc('plain.test.'), { ok: true, addrs: ['198.51.100.10', '2001:db8::10'] });
+  await until(() => [1, 28].every((t) => lines('plain.test', 'answer').some((l) => l.type === t)));
   const qs = lines('plain.test', 'query');
   assert.deepEqual(new Set(qs.map((q) => q.type)), new Set([1, 28]));
   for (const q of qs) {
@@ -75,6 +82,7 @@ test('glibc: A and AAAA over UDP; the real queries and answers parse', async () 
 
 test('glibc: a CNAME chain is followed; the TTL is the smallest along it', async () => {
   assert.deepEqual(await glibc('alias.test.'), { ok: true, addrs: ['198.51.100.20'] });
+  await until(() => lines('alias.test', 'answer').some((l) => l.type === 1));
   const a = lines('alias.test', 'answer').find((l) => l.type === 1)!;
   const p = parseDns(bytes(a));
   assert.ok(p.ok);
@@ -89,7 +97,7 @@ test('glibc: a truncated UDP answer is retried over TCP', async () => {
     const p = parseDns(bytes(u));
     assert.ok(p.ok && p.msg.tc && p.msg.answers.length === 0);
   }
-  await dns.waitFor((l) => l.name === 'big.test' && l.transport === 'tcp' && l.event === 'query');
+  await until(() => lines('big.test', 'answer').some((l) => l.transport === 'tcp' && l.type === 1));
   const tcpA = lines('big.test', 'answer').find((l) => l.transport === 'tcp' && l.type === 1)!;
   const p = parseDns(bytes(tcpA));
   assert.ok(p.ok && !p.msg.tc);
@@ -98,6 +106,7 @@ test('glibc: a truncated UDP answer is retried over TCP', async () => {
 
 test('glibc: an answer with the wrong transaction id is ignored by the client and unmatched by podtrail', async () => {
   assert.deepEqual(await glibc('wrongid.test.'), { ok: true, addrs: ['198.51.100.40'] });
+  await until(() => lines('wrongid.test', 'query').some((q) => q.type === 1 && lines('wrongid.test', 'answer').some((a) => a.type === 1 && a.peer === q.peer && a.id === q.id)));
   const q = lines('wrongid.test', 'query').find((l) => l.type === 1)!;
   const answers = lines('wrongid.test', 'answer').filter((l) => l.type === 1 && l.peer === q.peer);
   assert.equal(answers.length, 2);
@@ -120,6 +129,7 @@ test('glibc: an answer with the wrong transaction id is ignored by the client an
 test('glibc: a compression loop fails the lookup; podtrail counts it as pointer-loop', async () => {
   const r = await glibc('loop.test.');
   assert.equal(r.ok, false, JSON.stringify(r));
+  await until(() => lines('loop.test', 'answer').length > 0);
   const answers = lines('loop.test', 'answer');
   assert.ok(answers.length >= 1);
   for (const a of answers) {
@@ -131,6 +141,7 @@ test('glibc: a compression loop fails the lookup; podtrail counts it as pointer-
 test('glibc: an rcode reaches the client and the parser', async () => {
   const r = await glibc('refused.test.');
   assert.equal(r.ok, false);
+  await until(() => lines('refused.test', 'answer').length > 0);
   const a = lines('refused.test', 'answer')[0]!;
   const p = parseDns(bytes(a));
   assert.ok(p.ok && p.msg.rcode === 5);
@@ -140,6 +151,7 @@ test('busybox nslookup (its own resolver, server given on the command line)', as
   const r = await net.inClient(['busybox', 'nslookup', 'alias.test', net.serverAddr]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /198\.51\.100\.20/);
+  await until(() => lines('alias.test', 'query').filter((l) => l.type === 1).length >= 2);
   const qs = lines('alias.test', 'query').filter((l) => l.type === 1);
   assert.ok(qs.length >= 2, 'glibc and busybox both asked');
   for (const q of qs) assert.equal(parseDns(bytes(q)).ok, true, q.hex);
