@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: Apache-2.0
+// Process identity against the real kernel: the exec record (path, argv, parent key,
+// flags) of programs started in odd ways, and the key every connect of theirs carries.
+// Each test asserts the whole process record it expects.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { KernelCapture, loadNativeBinding } from '../../src/capture/native.js';
+import { CONSTANTS, type RawProcRecord } from '../../src/capture/event-layout.js';
+import { ProcessTable, type ProcEntry } from '../../src/capture/process-table.js';
+import type { KernelConnectEvent } from '../../src/capture/native.js';
+import { buildClient } from '../helpers/ns.js';
+import { EventSink, missingKernelPrereq } from '../helpers/capture-sink.js';
+
+const missing = missingKernelPrereq();
+const skip = missing && process.env.CI !== 'true' ? `kernel capture prerequisites: ${missing}` : false;
+const PY = '/usr/bin/python3';
+const TICK_NS = 10_000_000n; // USER_HZ 100: /proc/<pid>/stat counts start time in these
+
+/** CLOCK_BOOTTIME start of pid in /proc's clock ticks. */
+function startTicks(pid: number): bigint {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return BigInt(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!);
+}
+
+const argv = (r: RawProcRecord) => r.args.toString('utf8').split('\0').slice(0, -1);
+
+interface Run { pid: number; out: string }
+
+/** Runs a command to its end; its pid and stdout. */
+function run(cmd: string, args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    c.on('error', reject);
+    c.on('close', (code) => (code === 0 ? resolve({ pid: c.pid!, out }) : reject(new Error(`${cmd} exited ${code}: ${err}`))));
+  });
+}
+
+class ProcSink {
+  readonly all: RawProcRecord[] = [];
+  push(r: RawProcRecord[]): void {
+    this.all.push(...r);
+  }
+  async of(tgid: number, kind: RawProcRecord['procKind'], n = 1, timeoutMs = 6000): Promise<RawProcRecord[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const got = this.all.filter((r) => r.tgid === tgid && r.procKind === kind);
+      if (got.length >= n) return got;
+      if (Date.now() > deadline) throw new Error(`expected ${n} ${kind} records of ${tgid}, got ${got.length}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+describe('kernel capture: process identity (real BPF)', { skip }, () => {
+  let client = '';
+  let capture: KernelCapture;
+  let server: Server;
+  let port = 0;
+  let tmp = '';
+  let early: ReturnType<typeof spawn>;
+  let earlyTicks = 0n;
+  const sink = new EventSink();
+  const procs = new ProcSink();
+  // As capture's service would: the table learns from the batch's process records first,
+  // then each connect is resolved the moment it arrives (its process may be gone by then).
+  const table = new ProcessTable({ exitGraceMs: 60_000 });
+  const resolved = new Map<KernelConnectEvent, { self?: ProcEntry; ancestry: ProcEntry[] }>();
+  const nodeKey = () => startTicks(process.pid);
+
+  before(async () => {
+    if (missing) throw new Error(`kernel capture prerequisites missing: ${missing}`);
+    client = await buildClient();
+    tmp = mkdtempSync('/tmp/pt-proc-');
+    server = createServer((s) => s.on('error', () => {}).end());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as { port: number }).port;
+    // A process older than capture: it connects when told to, after capture starts.
+    early = spawn(PY, ['-c', `import socket,sys\nsys.stdin.readline()\nsocket.create_connection(("127.0.0.1", ${port})).close()`], { stdio: ['pipe', 'ignore', 'inherit'] });
+    await new Promise((r) => setTimeout(r, 300));
+    earlyTicks = startTicks(early.pid!);
+    capture = new KernelCapture(loadNativeBinding().Capture, { pendingTimeoutMs: 2000 });
+    capture.start((evs) => {
+      for (const e of evs) {
+        const self = table.get(e.pid, e.procKeyNs);
+        resolved.set(e, { self, ancestry: self ? table.ancestry(self) : [] });
+      }
+      sink.push(evs);
+    }, (ps) => {
+      for (const p of ps) table.apply(p);
+      procs.push(ps);
+    });
+    // After attach, so no exec falls between the scan and the probes.
+    assert.ok(table.seedFromProc() > 0);
+  });
+
+  after(async () => {
+    early?.kill();
+    capture?.stop();
+    server?.close();
+    try {
+      execFileSync('umount', [join(tmp, 'merged')], { stdio: 'ignore' });
+    } catch {
+      // not mounted: that test did not get so far
+    }
+    // rm walks by directory fd; Node's rmSync by whole paths, too long for the 4 KiB test's tree.
+    if (tmp) execFileSync('rm', ['-rf', tmp]);
+  });
+
+  test('a process older than capture: its connects carry its start time as key, matching /proc', async () => {
+    early.stdin!.end('go\n');
+    await new Promise((r) => early.on('close', r));
+    const [e] = await sink.forPid(early.pid!, 1);
+    assert.equal(e!.procKeyNs, e!.startBootNs);
+    assert.equal(e!.procKeyNs / TICK_NS, earlyTicks);
+    assert.equal(procs.all.filter((r) => r.tgid === early.pid && r.procKind === 'exec').length, 0);
+    const id = resolved.get(e!)!.self!;
+    assert.equal(id.source, 'proc');
+    assert.equal(id.exe.toString(), realpathSync(PY));
+    assert.equal(argv({ args: id.args } as RawProcRecord)[0], PY);
+    assert.equal(resolved.get(e!)!.ancestry[0]?.tgid, process.pid);
+    const [x] = await procs.of(early.pid!, 'exit');
+    assert.deepEqual({ ...x!, tsNs: 0n, uid: 0 }, {
+      kind: 'proc', procKind: 'exit', seq: x!.seq, tsNs: 0n, tgid: early.pid, keyNs: e!.procKeyNs, ppid: 0,
+      parentKeyNs: 0n, startNs: e!.startBootNs, uid: 0, comm: 'python3', exeFlags: 0, exe: Buffer.alloc(0), args: Buffer.alloc(0), argsFull: 0,
+    });
+  });
+
+  test('a binary at a deep odd path (spaces, unicode) run with arguments: exec, connect and exit share one key', async (t) => {
+    const dir = join(tmp, 'with space', 'ünï cødé ✓', ...Array(12).fill('deep'), '..dots');
+    mkdirSync(dir, { recursive: true });
+    const bin = join(dir, 'pt client');
+    copyFileSync(client, bin);
+    chmodSync(bin, 0o755);
+    const r = await run(bin, ['--count', '1', 'tcp']);
+    const [x] = await procs.of(r.pid, 'exec');
+    const [e] = await sink.forPid(r.pid, 1);
+    const [end] = await procs.of(r.pid, 'exit');
+    assert.deepEqual(x, {
+      kind: 'proc', procKind: 'exec', seq: x!.seq, tsNs: x!.tsNs, tgid: r.pid, keyNs: x!.tsNs, ppid: process.pid,
+      parentKeyNs: x!.parentKeyNs, startNs: e!.startBootNs, uid: 0, comm: 'pt client', exeFlags: 0,
+      exe: Buffer.from(bin), args: Buffer.from([bin, '--count', '1', 'tcp'].join('\0') + '\0'),
+      argsFull: Buffer.byteLength([bin, '--count', '1', 'tcp'].join('\0') + '\0'),
+    });
+    // The test runner is older than capture: the parent key is its start time.
+    assert.equal(x!.parentKeyNs / TICK_NS, nodeKey());
+    assert.equal(e!.procKeyNs, x!.keyNs);
+    assert.equal(e!.exeUnlinked, false);
+    assert.equal(end!.keyNs, x!.keyNs);
+    assert.equal(end!.parentKeyNs, x!.parentKeyNs);
+    assert.ok(end!.seq > x!.seq);
+    // Resolved when the connect arrived, whether or not its exit had come first.
+    const id = resolved.get(e!)!;
+    assert.equal(id.self!.exe.toString(), bin);
+    assert.equal(id.self!.source, 'exec');
+    assert.equal(id.ancestry[0]?.tgid, process.pid);
+    t.diagnostic(`exec to exit ${Number(end!.tsNs - x!.tsNs) / 1e6} ms`);
+  });
+
+  test('python3 script.py: the exe is the interpreter, the args hold the script', async () => {
+    const script = join(tmp, 'client script.py');
+    writeFileSync(script, `import socket,sys\nsocket.create_connection(("127.0.0.1", int(sys.argv[1]))).close()\n`);
+    const r = await run(PY, [script, String(port)]);
+    const [x] = await procs.of(r.pid, 'exec');
+    const [e] = await sink.forPid(r.pid, 1);
+    assert.equal(x!.exe.toString(), realpathSync(PY));
+    assert.deepEqual(argv(x!), [PY, script, String(port)]);
+    assert.equal(x!.exeFlags, 0);
+    assert.equal(x!.comm, 'python3');
+    assert.equal(e!.procKeyNs, x!.keyNs);
+  });
+
+  test('a script run through its #! line: the exe is the interpreter, argv as the kernel rewrote it', async () => {
+    const script = join(tmp, 'she bang.py');
+    writeFileSync(script, `#!${PY} -u\nimport socket,sys\nsocket.create_connection(("127.0.0.1", int(sys.argv[1]))).close()\n`);
+    chmodSync(script, 0o755);
+    const r = await run(script, [String(port)]);
+    const [x] = await procs.of(r.pid, 'exec');
+    const [e] = await sink.forPid(r.pid, 1);
+    assert.equal(x!.exe.toString(), realpathSync(PY));
+    assert.deepEqual(argv(x!), [PY, '-u', script, String(port)]);
+    assert.equal(x!.exeFlags, 0);
+    assert.equal(e!.procKeyNs, x!.keyNs);
+  });
+
+  test('run through a path with .. and a symlink: the exe is the file reached, argv[0] as typed', async () => {
+    const dir = join(tmp, 'dots');
+    mkdirSync(join(dir, 'a', 'b'), { recursive: true });
+    copyFileSync(client, join(dir, 'a', 'real client'));
+    chmodSync(join(dir, 'a', 'real client'), 0o755);
+    symlinkSync(join(dir, 'a', 'real client'), join(dir, 'a', 'b', 'link'));
+    const typed = `${dir}/a/b/../b/./link`;
+    const r = await run(typed, ['tcp']);
+    const [x] = await procs.of(r.pid, 'exec');
+    assert.equal(x!.exe.toString(), join(dir, 'a', 'real client'));
+    assert.deepEqual(argv(x!), [typed, 'tcp']);
+    assert.equal(x!.comm, 'link');
+  });
+
+  test('paths beyond the walk (over 4 KiB, over 64 levels): top components dropped, the file\'s own name kept, flagged', async () => {
+    // Built relative to the current directory: the whole path is longer than PATH_MAX.
+    const long = 'L'.repeat(250);
+    const deep = join(tmp, 'long');
+    mkdirSync(deep);
+    const mk = (name: string, levels: number) => ['-c', [
+      'import os, shutil, sys',
+      `os.chdir(${JSON.stringify(deep)})`,
+      `for _ in range(${levels}):\n    os.mkdir(${JSON.stringify(name)})\n    os.chdir(${JSON.stringify(name)})`,
+      `shutil.copy(${JSON.stringify(client)}, "x")`,
+      'os.execv("./x", ["./x", "tcp"])',
+    ].join('\n')];
+    const r1 = await run(PY, mk(long, 17));
+    const [, x1] = await procs.of(r1.pid, 'exec', 2);
+    const p1 = x1!.exe.toString();
+    assert.equal(x1!.exeFlags, CONSTANTS.PT_EXE_PATH_TRUNCATED);
+    assert.ok(p1.length < CONSTANTS.PT_EXE_MAX && p1.length > CONSTANTS.PT_EXE_MAX - 260, `kept ${p1.length} bytes`);
+    assert.ok(p1.endsWith(`/${long}/x`));
+    assert.match(p1, new RegExp(`^(/${long})+/x$`));
+    const [e1] = await sink.forPid(r1.pid, 1);
+    assert.equal(e1!.procKeyNs, x1!.keyNs);
+    // Node's rmSync walks by whole paths, which are too long here; rm walks by directory fd.
+    execFileSync('rm', ['-rf', join(deep, long)]);
+    const r2 = await run(PY, mk('d', 70));
+    const [, x2] = await procs.of(r2.pid, 'exec', 2);
+    assert.equal(x2!.exeFlags, CONSTANTS.PT_EXE_PATH_TRUNCATED);
+    assert.equal(x2!.exe.toString(), '/d'.repeat(63) + '/x');
+  });
+
+  test('the same pid running a new program after exec gets a new key', async () => {
+    const script = join(tmp, 'reexec.py');
+    writeFileSync(script, `import socket,sys\nsocket.create_connection(("127.0.0.1", int(sys.argv[1]))).close()\n`);
+    const r = await run('/bin/sh', ['-c', `exec ${PY} ${script} ${port}`]);
+    const [sh, py] = await procs.of(r.pid, 'exec', 2);
+    const [e] = await sink.forPid(r.pid, 1);
+    assert.equal(sh!.exe.toString(), realpathSync('/bin/sh'));
+    assert.equal(py!.exe.toString(), realpathSync(PY));
+    assert.notEqual(sh!.keyNs, py!.keyNs);
+    assert.equal(sh!.startNs, py!.startNs);
+    assert.equal(e!.procKeyNs, py!.keyNs);
+  });
+
+  test('an ancestry of sh, python3 and the client: each parent key is the parent image\'s key', async () => {
+    const py = `import subprocess\nsubprocess.run([${JSON.stringify(client)}, "tcp"], check=True)`;
+    const r = await run('/bin/sh', ['-c', `${PY} -c '${py}'; true`]);
+    const [sh] = await procs.of(r.pid, 'exec');
+    const pyExec = (await waitFor(() => procs.all.find((p) => p.procKind === 'exec' && p.ppid === r.pid && p.comm === 'python3')))!;
+    const cl = (await waitFor(() => procs.all.find((p) => p.procKind === 'exec' && p.ppid === pyExec.tgid)))!;
+    const [e] = await sink.forPid(cl.tgid, 1);
+    assert.equal(cl.exe.toString(), client);
+    assert.equal(e!.procKeyNs, cl.keyNs);
+    assert.equal(cl.parentKeyNs, pyExec.keyNs);
+    assert.equal(pyExec.parentKeyNs, sh!.keyNs);
+    assert.equal(sh!.parentKeyNs / TICK_NS, nodeKey());
+    // The table's ancestry of the client's connect, nearest first, down to the test runner.
+    assert.deepEqual(resolved.get(e!)!.ancestry.slice(0, 3).map((a) => [a.tgid, a.comm]), [[pyExec.tgid, 'python3'], [r.pid, 'sh'], [process.pid, readFileSync('/proc/self/comm', 'utf8').trim()]]);
+    // Each forked child first ran its parent's image under its own start-time key.
+    const forks = procs.all.filter((p) => p.procKind === 'fork' && (p.tgid === pyExec.tgid || p.tgid === cl.tgid));
+    assert.deepEqual(forks.map((f) => [f.tgid, f.keyNs === f.startNs, f.parentKeyNs]), [[pyExec.tgid, true, sh!.keyNs], [cl.tgid, true, pyExec.keyNs]]);
+  });
+
+  test('a pid reused by another program: both processes are told apart by their keys', async () => {
+    const script = join(tmp, 'first.py');
+    writeFileSync(script, `import socket,sys\nsocket.create_connection(("127.0.0.1", int(sys.argv[1]))).close()\n`);
+    const a = await run(PY, [script, String(port)]);
+    // Hand the same pid to a second program: ns_last_pid makes the next fork take it,
+    // unless another fork on the machine gets there first (then try again).
+    const reuse = [
+      'import os, sys',
+      'target, client = int(sys.argv[1]), sys.argv[2]',
+      'for _ in range(500):',
+      '    with open("/proc/sys/kernel/ns_last_pid", "w") as f: f.write(str(target - 1))',
+      '    pid = os.fork()',
+      '    if pid == 0:',
+      '        if os.getpid() == target: os.execv(client, [client, "tcp"])',
+      '        os._exit(3)',
+      '    _, st = os.waitpid(pid, 0)',
+      '    if pid == target: sys.exit(os.waitstatus_to_exitcode(st))',
+      'sys.exit(4)',
+    ].join('\n');
+    await run(PY, ['-c', reuse, String(a.pid), client]);
+    const [xa, xb] = await procs.of(a.pid, 'exec', 2);
+    const evs = await sink.forPid(a.pid, 2);
+    assert.equal(xa!.exe.toString(), realpathSync(PY));
+    assert.equal(xb!.exe.toString(), client);
+    assert.notEqual(xa!.keyNs, xb!.keyNs);
+    assert.deepEqual(evs.map((e) => [e.comm, e.procKeyNs]), [['python3', xa!.keyNs], ['pt-client', xb!.keyNs]]);
+    // The table keeps both: a late connect of the first still finds the first.
+    assert.equal(table.get(a.pid, xa!.keyNs)!.exe.toString(), realpathSync(PY));
+    assert.equal(table.get(a.pid, xb!.keyNs)!.exe.toString(), client);
+  });
+
+  test('a binary deleted while it runs: exec flags clear, its connect says unlinked', async () => {
+    const copy = join(tmp, 'py-deleted');
+    copyFileSync(realpathSync(PY), copy);
+    chmodSync(copy, 0o755);
+    const r = await run(copy, ['-c', `import os,socket,sys\nos.unlink(sys.executable)\nsocket.create_connection(("127.0.0.1", ${port})).close()`]);
+    const [x] = await procs.of(r.pid, 'exec');
+    const [e] = await sink.forPid(r.pid, 1);
+    assert.equal(x!.exe.toString(), copy);
+    assert.equal(x!.exeFlags, 0);
+    assert.equal(e!.exeUnlinked, true);
+    assert.equal(e!.procKeyNs, x!.keyNs);
+  });
+
+  test('a memfd exec (fexecve): fileless and memfd flags, the memfd name as path', async () => {
+    const py = `import os\nfd = os.memfd_create("pt-memfd", 0)\nos.write(fd, open(${JSON.stringify(client)}, "rb").read())\nos.execve(fd, ["pt-memfd", "tcp"], {})`;
+    const r = await run(PY, ['-c', py]);
+    const [, x] = await procs.of(r.pid, 'exec', 2);
+    const [e] = await sink.forPid(r.pid, 1);
+    assert.equal(x!.exe.toString(), '/memfd:pt-memfd');
+    assert.equal(x!.exeFlags, CONSTANTS.PT_EXE_FILELESS | CONSTANTS.PT_EXE_MEMFD | CONSTANTS.PT_EXE_UNREACHABLE);
+    assert.deepEqual(argv(x!), ['pt-memfd', 'tcp']);
+    assert.equal(e!.exeUnlinked, true);
+    assert.equal(e!.procKeyNs, x!.keyNs);
+  });
+
+  test('overlayfs: a binary written to the upper (writable) layer is flagged, one from the lower is not', async () => {
+    const [lower, upper, work, merged] = ['lower', 'upper', 'work', 'merged'].map((d) => join(tmp, d));
+    for (const d of [lower, upper, work, merged]) mkdirSync(d!);
+    copyFileSync(client, join(lower!, 'pt-lower'));
+    chmodSync(join(lower!, 'pt-lower'), 0o755);
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, merged!]);
+    copyFileSync(client, join(merged!, 'pt-upper'));
+    chmodSync(join(merged!, 'pt-upper'), 0o755);
+    const lo = await run(join(merged!, 'pt-lower'), ['tcp']);
+    const up = await run(join(merged!, 'pt-upper'), ['tcp']);
+    const [xl] = await procs.of(lo.pid, 'exec');
+    const [xu] = await procs.of(up.pid, 'exec');
+    assert.equal(xl!.exe.toString(), join(merged!, 'pt-lower'));
+    assert.equal(xl!.exeFlags, 0);
+    assert.equal(xu!.exe.toString(), join(merged!, 'pt-upper'));
+    assert.equal(xu!.exeFlags, CONSTANTS.PT_EXE_UPPER);
+    execFileSync('umount', [merged!]);
+  });
+
+  test('argv longer than the kernel keeps: cut at PT_ARGS_MAX and flagged, with its full length', async () => {
+    const long = 'line1\nline2 '.repeat(10 * 1024);
+    const args = ['-c', 'pass', long];
+    const r = await run(PY, args);
+    const [x] = await procs.of(r.pid, 'exec');
+    const whole = Buffer.from([PY, ...args].join('\0') + '\0');
+    assert.equal(x!.argsFull, whole.length);
+    assert.equal(x!.exeFlags, CONSTANTS.PT_EXE_ARGS_TRUNCATED);
+    assert.deepEqual(x!.args, whole.subarray(0, CONSTANTS.PT_ARGS_MAX));
+  });
+
+  test('nothing lost: every process record in its sequence, none undecodable', () => {
+    const s = capture.stats();
+    assert.equal(s.procReserveFails, 0n);
+    assert.equal(s.procTableFull, 0n);
+    assert.equal(s.procSeqLost, 0n);
+    assert.equal(s.decodeErrors, 0);
+    assert.ok(s.lastProcSeq >= BigInt(s.procRecords) && s.procRecords > 0);
+  });
+});
+
+async function waitFor<T>(f: () => T | undefined, timeoutMs = 6000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = f();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
