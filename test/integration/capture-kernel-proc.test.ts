@@ -28,10 +28,37 @@ function startTicks(pid: number): bigint {
 
 const argv = (r: RawProcRecord) => r.args.toString('utf8').split('\0').slice(0, -1);
 
-interface Run { pid: number; out: string }
+class ProcSink {
+  readonly all: RawProcRecord[] = [];
+  push(r: RawProcRecord[]): void {
+    this.all.push(...r);
+  }
+  /** The first n records of kind of tgid among those from index from on. */
+  async of(tgid: number, kind: RawProcRecord['procKind'], n = 1, from = 0, timeoutMs = 6000): Promise<RawProcRecord[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const got = this.all.slice(from).filter((r) => r.tgid === tgid && r.procKind === kind);
+      if (got.length >= n) return got;
+      if (Date.now() > deadline) throw new Error(`expected ${n} ${kind} records of ${tgid}, got ${got.length}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/**
+ * A run's pid, stdout, and where the sinks stood when it was spawned. Pids come back:
+ * this file reuses one on purpose (ns_last_pid), and the pids after it were used earlier
+ * in the file, so a run's records are looked for only among those that came after it.
+ */
+interface Run { pid: number; out: string; procFrom: number; eventFrom: number }
+
+const sink = new EventSink();
+const procs = new ProcSink();
 
 /** Runs a command to its end; its pid and stdout. */
 function run(cmd: string, args: string[]): Promise<Run> {
+  const procFrom = procs.all.length;
+  const eventFrom = sink.all.length;
   return new Promise((resolve, reject) => {
     const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -39,24 +66,8 @@ function run(cmd: string, args: string[]): Promise<Run> {
     c.stdout.on('data', (d: Buffer) => (out += d.toString()));
     c.stderr.on('data', (d: Buffer) => (err += d.toString()));
     c.on('error', reject);
-    c.on('close', (code) => (code === 0 ? resolve({ pid: c.pid!, out }) : reject(new Error(`${cmd} exited ${code}: ${err}`))));
+    c.on('close', (code) => (code === 0 ? resolve({ pid: c.pid!, out, procFrom, eventFrom }) : reject(new Error(`${cmd} exited ${code}: ${err}`))));
   });
-}
-
-class ProcSink {
-  readonly all: RawProcRecord[] = [];
-  push(r: RawProcRecord[]): void {
-    this.all.push(...r);
-  }
-  async of(tgid: number, kind: RawProcRecord['procKind'], n = 1, timeoutMs = 6000): Promise<RawProcRecord[]> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const got = this.all.filter((r) => r.tgid === tgid && r.procKind === kind);
-      if (got.length >= n) return got;
-      if (Date.now() > deadline) throw new Error(`expected ${n} ${kind} records of ${tgid}, got ${got.length}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 }
 
 describe('kernel capture: process identity (real BPF)', { skip }, () => {
@@ -67,8 +78,6 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
   let tmp = '';
   let early: ReturnType<typeof spawn>;
   let earlyTicks = 0n;
-  const sink = new EventSink();
-  const procs = new ProcSink();
   // As capture's service would: the table learns from the batch's process records first,
   // then each connect is resolved the moment it arrives (its process may be gone by then).
   const table = new ProcessTable({ exitGraceMs: 60_000 });
@@ -140,9 +149,9 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     copyFileSync(client, bin);
     chmodSync(bin, 0o755);
     const r = await run(bin, ['--count', '1', 'tcp']);
-    const [x] = await procs.of(r.pid, 'exec');
-    const [e] = await sink.forPid(r.pid, 1);
-    const [end] = await procs.of(r.pid, 'exit');
+    const [x] = await procs.of(r.pid, 'exec', 1, r.procFrom);
+    const [e] = await sink.forPid(r.pid, 1, 6000, 300, r.eventFrom);
+    const [end] = await procs.of(r.pid, 'exit', 1, r.procFrom);
     assert.deepEqual(x, {
       kind: 'proc', procKind: 'exec', seq: x!.seq, tsNs: x!.tsNs, tgid: r.pid, keyNs: x!.tsNs, ppid: process.pid,
       parentKeyNs: x!.parentKeyNs, startNs: e!.startBootNs, uid: 0, comm: 'pt client', exeFlags: 0,
@@ -168,8 +177,8 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     const script = join(tmp, 'client script.py');
     writeFileSync(script, `import socket,sys\nsocket.create_connection(("127.0.0.1", int(sys.argv[1]))).close()\n`);
     const r = await run(PY, [script, String(port)]);
-    const [x] = await procs.of(r.pid, 'exec');
-    const [e] = await sink.forPid(r.pid, 1);
+    const [x] = await procs.of(r.pid, 'exec', 1, r.procFrom);
+    const [e] = await sink.forPid(r.pid, 1, 6000, 300, r.eventFrom);
     assert.equal(x!.exe.toString(), realpathSync(PY));
     assert.deepEqual(argv(x!), [PY, script, String(port)]);
     assert.equal(x!.exeFlags, 0);
@@ -182,8 +191,8 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     writeFileSync(script, `#!${PY} -u\nimport socket,sys\nsocket.create_connection(("127.0.0.1", int(sys.argv[1]))).close()\n`);
     chmodSync(script, 0o755);
     const r = await run(script, [String(port)]);
-    const [x] = await procs.of(r.pid, 'exec');
-    const [e] = await sink.forPid(r.pid, 1);
+    const [x] = await procs.of(r.pid, 'exec', 1, r.procFrom);
+    const [e] = await sink.forPid(r.pid, 1, 6000, 300, r.eventFrom);
     assert.equal(x!.exe.toString(), realpathSync(PY));
     assert.deepEqual(argv(x!), [PY, '-u', script, String(port)]);
     assert.equal(x!.exeFlags, 0);
@@ -198,7 +207,7 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     symlinkSync(join(dir, 'a', 'real client'), join(dir, 'a', 'b', 'link'));
     const typed = `${dir}/a/b/../b/./link`;
     const r = await run(typed, ['tcp']);
-    const [x] = await procs.of(r.pid, 'exec');
+    const [x] = await procs.of(r.pid, 'exec', 1, r.procFrom);
     assert.equal(x!.exe.toString(), join(dir, 'a', 'real client'));
     assert.deepEqual(argv(x!), [typed, 'tcp']);
     assert.equal(x!.comm, 'link');
@@ -217,18 +226,18 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
       'os.execv("./x", ["./x", "tcp"])',
     ].join('\n')];
     const r1 = await run(PY, mk(long, 17));
-    const [, x1] = await procs.of(r1.pid, 'exec', 2);
+    const [, x1] = await procs.of(r1.pid, 'exec', 2, r1.procFrom);
     const p1 = x1!.exe.toString();
     assert.equal(x1!.exeFlags, CONSTANTS.PT_EXE_PATH_TRUNCATED);
     assert.ok(p1.length < CONSTANTS.PT_EXE_MAX && p1.length > CONSTANTS.PT_EXE_MAX - 260, `kept ${p1.length} bytes`);
     assert.ok(p1.endsWith(`/${long}/x`));
     assert.match(p1, new RegExp(`^(/${long})+/x$`));
-    const [e1] = await sink.forPid(r1.pid, 1);
+    const [e1] = await sink.forPid(r1.pid, 1, 6000, 300, r1.eventFrom);
     assert.equal(e1!.procKeyNs, x1!.keyNs);
     // Node's rmSync walks by whole paths, which are too long here; rm walks by directory fd.
     execFileSync('rm', ['-rf', join(deep, long)]);
     const r2 = await run(PY, mk('d', 70));
-    const [, x2] = await procs.of(r2.pid, 'exec', 2);
+    const [, x2] = await procs.of(r2.pid, 'exec', 2, r2.procFrom);
     assert.equal(x2!.exeFlags, CONSTANTS.PT_EXE_PATH_TRUNCATED);
     assert.equal(x2!.exe.toString(), '/d'.repeat(63) + '/x');
   });
@@ -237,8 +246,8 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     const script = join(tmp, 'reexec.py');
     writeFileSync(script, `import socket,sys\nsocket.create_connection(("127.0.0.1", int(sys.argv[1]))).close()\n`);
     const r = await run('/bin/sh', ['-c', `exec ${PY} ${script} ${port}`]);
-    const [sh, py] = await procs.of(r.pid, 'exec', 2);
-    const [e] = await sink.forPid(r.pid, 1);
+    const [sh, py] = await procs.of(r.pid, 'exec', 2, r.procFrom);
+    const [e] = await sink.forPid(r.pid, 1, 6000, 300, r.eventFrom);
     assert.equal(sh!.exe.toString(), realpathSync('/bin/sh'));
     assert.equal(py!.exe.toString(), realpathSync(PY));
     assert.notEqual(sh!.keyNs, py!.keyNs);
@@ -249,10 +258,10 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
   test('an ancestry of sh, python3 and the client: each parent key is the parent image\'s key', async () => {
     const py = `import subprocess\nsubprocess.run([${JSON.stringify(client)}, "tcp"], check=True)`;
     const r = await run('/bin/sh', ['-c', `${PY} -c '${py}'; true`]);
-    const [sh] = await procs.of(r.pid, 'exec');
-    const pyExec = (await waitFor(() => procs.all.find((p) => p.procKind === 'exec' && p.ppid === r.pid && p.comm === 'python3')))!;
-    const cl = (await waitFor(() => procs.all.find((p) => p.procKind === 'exec' && p.ppid === pyExec.tgid)))!;
-    const [e] = await sink.forPid(cl.tgid, 1);
+    const [sh] = await procs.of(r.pid, 'exec', 1, r.procFrom);
+    const pyExec = (await waitFor(() => procs.all.slice(r.procFrom).find((p) => p.procKind === 'exec' && p.ppid === r.pid && p.comm === 'python3')))!;
+    const cl = (await waitFor(() => procs.all.slice(r.procFrom).find((p) => p.procKind === 'exec' && p.ppid === pyExec.tgid)))!;
+    const [e] = await sink.forPid(cl.tgid, 1, 6000, 300, r.eventFrom);
     assert.equal(cl.exe.toString(), client);
     assert.equal(e!.procKeyNs, cl.keyNs);
     assert.equal(cl.parentKeyNs, pyExec.keyNs);
@@ -261,7 +270,7 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     // The table's ancestry of the client's connect, nearest first, down to the test runner.
     assert.deepEqual(resolved.get(e!)!.ancestry.slice(0, 3).map((a) => [a.tgid, a.comm]), [[pyExec.tgid, 'python3'], [r.pid, 'sh'], [process.pid, readFileSync('/proc/self/comm', 'utf8').trim()]]);
     // Each forked child first ran its parent's image under its own start-time key.
-    const forks = procs.all.filter((p) => p.procKind === 'fork' && (p.tgid === pyExec.tgid || p.tgid === cl.tgid));
+    const forks = procs.all.slice(r.procFrom).filter((p) => p.procKind === 'fork' && (p.tgid === pyExec.tgid || p.tgid === cl.tgid));
     assert.deepEqual(forks.map((f) => [f.tgid, f.keyNs === f.startNs, f.parentKeyNs]), [[pyExec.tgid, true, sh!.keyNs], [cl.tgid, true, pyExec.keyNs]]);
   });
 
@@ -285,8 +294,8 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
       'sys.exit(4)',
     ].join('\n');
     await run(PY, ['-c', reuse, String(a.pid), client]);
-    const [xa, xb] = await procs.of(a.pid, 'exec', 2);
-    const evs = await sink.forPid(a.pid, 2);
+    const [xa, xb] = await procs.of(a.pid, 'exec', 2, a.procFrom);
+    const evs = await sink.forPid(a.pid, 2, 6000, 300, a.eventFrom);
     assert.equal(xa!.exe.toString(), realpathSync(PY));
     assert.equal(xb!.exe.toString(), client);
     assert.notEqual(xa!.keyNs, xb!.keyNs);
@@ -301,8 +310,8 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     copyFileSync(realpathSync(PY), copy);
     chmodSync(copy, 0o755);
     const r = await run(copy, ['-c', `import os,socket,sys\nos.unlink(sys.executable)\nsocket.create_connection(("127.0.0.1", ${port})).close()`]);
-    const [x] = await procs.of(r.pid, 'exec');
-    const [e] = await sink.forPid(r.pid, 1);
+    const [x] = await procs.of(r.pid, 'exec', 1, r.procFrom);
+    const [e] = await sink.forPid(r.pid, 1, 6000, 300, r.eventFrom);
     assert.equal(x!.exe.toString(), copy);
     assert.equal(x!.exeFlags, 0);
     assert.equal(e!.exeUnlinked, true);
@@ -312,8 +321,8 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
   test('a memfd exec (fexecve): fileless and memfd flags, the memfd name as path', async () => {
     const py = `import os\nfd = os.memfd_create("pt-memfd", 0)\nos.write(fd, open(${JSON.stringify(client)}, "rb").read())\nos.execve(fd, ["pt-memfd", "tcp"], {})`;
     const r = await run(PY, ['-c', py]);
-    const [, x] = await procs.of(r.pid, 'exec', 2);
-    const [e] = await sink.forPid(r.pid, 1);
+    const [, x] = await procs.of(r.pid, 'exec', 2, r.procFrom);
+    const [e] = await sink.forPid(r.pid, 1, 6000, 300, r.eventFrom);
     assert.equal(x!.exe.toString(), '/memfd:pt-memfd');
     assert.equal(x!.exeFlags, CONSTANTS.PT_EXE_FILELESS | CONSTANTS.PT_EXE_MEMFD | CONSTANTS.PT_EXE_UNREACHABLE);
     assert.deepEqual(argv(x!), ['pt-memfd', 'tcp']);
@@ -331,8 +340,8 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     chmodSync(join(merged!, 'pt-upper'), 0o755);
     const lo = await run(join(merged!, 'pt-lower'), ['tcp']);
     const up = await run(join(merged!, 'pt-upper'), ['tcp']);
-    const [xl] = await procs.of(lo.pid, 'exec');
-    const [xu] = await procs.of(up.pid, 'exec');
+    const [xl] = await procs.of(lo.pid, 'exec', 1, lo.procFrom);
+    const [xu] = await procs.of(up.pid, 'exec', 1, up.procFrom);
     assert.equal(xl!.exe.toString(), join(merged!, 'pt-lower'));
     assert.equal(xl!.exeFlags, 0);
     assert.equal(xu!.exe.toString(), join(merged!, 'pt-upper'));
@@ -344,7 +353,7 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     const long = 'line1\nline2 '.repeat(10 * 1024);
     const args = ['-c', 'pass', long];
     const r = await run(PY, args);
-    const [x] = await procs.of(r.pid, 'exec');
+    const [x] = await procs.of(r.pid, 'exec', 1, r.procFrom);
     const whole = Buffer.from([PY, ...args].join('\0') + '\0');
     assert.equal(x!.argsFull, whole.length);
     assert.equal(x!.exeFlags, CONSTANTS.PT_EXE_ARGS_TRUNCATED);
