@@ -56,7 +56,9 @@ type J = Record<string, any>;
 const big = (v: unknown): bigint => BigInt(v as number | string);
 const bigOrNull = (v: unknown): bigint | null => (v === null ? null : big(v));
 const endpoint = (e: J): Endpoint => ({ addr: parseAddr(e.addr), port: e.port });
-const proc = (p: J): Process => ({ pid: p.pid, tid: p.tid, ppid: p.ppid, uid: big(p.uid), gid: big(p.gid), comm: p.comm, startTime: big(p.startTime), nsPid: p.nsPid });
+const proc = (p: J): Process => ({ pid: p.pid, tid: p.tid, ppid: p.ppid, uid: big(p.uid), gid: big(p.gid), comm: p.comm, startTime: big(p.startTime), nsPid: p.nsPid,
+  key: big(p.key), exe: p.exe, args: p.args, argsTruncated: p.argsTruncated, parent: p.parent, ancestry: p.ancestry, exeFlags: p.exeFlags,
+});
 
 function jsonToRaw(j: J): RawConnectEvent {
   return {
