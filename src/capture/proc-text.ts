@@ -83,6 +83,11 @@ export function stringText(s: string): string {
 export function argsList(raw: Uint8Array, cut: boolean): { args: string[]; truncated: boolean } {
   const args: string[] = [];
   let truncated = cut;
+  // The kernel and the /proc seed keep at most PT_ARGS_MAX bytes; hold anything else to it too.
+  if (raw.length > CONSTANTS.PT_ARGS_MAX) {
+    raw = raw.subarray(0, CONSTANTS.PT_ARGS_MAX);
+    truncated = true;
+  }
   let from = 0;
   while (from < raw.length) {
     if (args.length === ARGS_MAX_COUNT) {
