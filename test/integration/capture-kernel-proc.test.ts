@@ -1,16 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 // Process identity against the real kernel: the exec record (path, argv, parent key,
-// flags) of programs started in odd ways, and the key every connect of theirs carries.
-// Each test asserts the whole process record it expects.
+// flags) of programs started in odd ways, the key every connect of theirs carries, and the
+// raw record capture's service makes of the connect (its whole `process`: exe, args,
+// parent, ancestry, exeFlags). The expected parents and ancestors older than the test are
+// read from /proc here, independently of the table's own seed.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { KernelCapture, loadNativeBinding } from '../../src/capture/native.js';
 import { CONSTANTS, type RawProcRecord } from '../../src/capture/event-layout.js';
-import { ProcessTable, type ProcEntry } from '../../src/capture/process-table.js';
+import type { ProcessTable } from '../../src/capture/process-table.js';
+import { CaptureService } from '../../src/capture/service.js';
+import { moduleLogger } from '../../src/common/log.js';
+import type { Process, ProcessRef, RawConnectEvent } from '../../src/schema/types.js';
 import type { KernelConnectEvent } from '../../src/capture/native.js';
 import { buildClient } from '../helpers/ns.js';
 import { EventSink, missingKernelPrereq } from '../helpers/capture-sink.js';
@@ -27,6 +32,37 @@ function startTicks(pid: number): bigint {
 }
 
 const argv = (r: RawProcRecord) => r.args.toString('utf8').split('\0').slice(0, -1);
+
+/** A process older than the test as /proc shows it: the form a record's parent and ancestors take. */
+function procRef(pid: number): ProcessRef {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  let exe: string | null = null;
+  try {
+    exe = readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    // a kernel thread
+  }
+  return { pid, comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), exe };
+}
+
+/** pid and up to n-1 of its ancestors, from /proc. */
+function chainFrom(pid: number, n: number): ProcessRef[] {
+  const out: ProcessRef[] = [];
+  for (let p = pid; p > 0 && out.length < n;) {
+    out.push(procRef(p));
+    const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+    p = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  }
+  return out;
+}
+
+/** A connect's whole process record, as its raw record must hold it. */
+function processOf(e: KernelConnectEvent, x: { keyNs: bigint }, exe: string, args: string[], parents: ProcessRef[], exeFlags: string[] = [], argsTruncated = false): Process {
+  return {
+    pid: e.pid, tid: e.tid, ppid: e.ppid, uid: 0n, gid: 0n, comm: e.comm, startTime: e.startBootNs, nsPid: e.pid,
+    key: x.keyNs, exe, args, argsTruncated, parent: parents[0] ?? null, ancestry: parents.slice(0, 8), exeFlags,
+  };
+}
 
 class ProcSink {
   readonly all: RawProcRecord[] = [];
@@ -54,6 +90,13 @@ interface Run { pid: number; out: string; procFrom: number; eventFrom: number }
 
 const sink = new EventSink();
 const procs = new ProcSink();
+/** capture's raw records, by seq */
+const raws = new Map<bigint, RawConnectEvent>();
+const rawOf = (e: KernelConnectEvent): RawConnectEvent => {
+  const r = raws.get(e.seq);
+  assert.ok(r, `a raw record for seq ${e.seq}`);
+  return r;
+};
 
 /** Runs a command to its end; its pid and stdout. */
 function run(cmd: string, args: string[]): Promise<Run> {
@@ -78,11 +121,11 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
   let tmp = '';
   let early: ReturnType<typeof spawn>;
   let earlyTicks = 0n;
-  // As capture's service would: the table learns from the batch's process records first,
-  // then each connect is resolved the moment it arrives (its process may be gone by then).
-  const table = new ProcessTable({ exitGraceMs: 60_000 });
-  const resolved = new Map<KernelConnectEvent, { self?: ProcEntry; ancestry: ProcEntry[] }>();
+  let svc: CaptureService;
+  let table: ProcessTable;
   const nodeKey = () => startTicks(process.pid);
+  /** the test runner and its ancestors, as every direct child's parents */
+  let runner: ProcessRef[] = [];
 
   before(async () => {
     if (missing) throw new Error(`kernel capture prerequisites missing: ${missing}`);
@@ -95,24 +138,30 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     early = spawn(PY, ['-c', `import socket,sys\nsys.stdin.readline()\nsocket.create_connection(("127.0.0.1", ${port})).close()`], { stdio: ['pipe', 'ignore', 'inherit'] });
     await new Promise((r) => setTimeout(r, 300));
     earlyTicks = startTicks(early.pid!);
-    capture = new KernelCapture(loadNativeBinding().Capture, { pendingTimeoutMs: 2000 });
-    capture.start((evs) => {
-      for (const e of evs) {
-        const self = table.get(e.pid, e.procKeyNs);
-        resolved.set(e, { self, ancestry: self ? table.ancestry(self) : [] });
-      }
-      sink.push(evs);
-    }, (ps) => {
-      for (const p of ps) table.apply(p);
-      procs.push(ps);
-    });
-    // After attach, so no exec falls between the scan and the probes.
-    assert.ok(table.seedFromProc() > 0);
+    runner = chainFrom(process.pid, 8);
+    const binding = loadNativeBinding();
+    capture = new KernelCapture(binding.Capture, { pendingTimeoutMs: 2000 });
+    // capture's own service, with the kernel records teed to the sinks after it saw them.
+    const tee = {
+      start: (onBatch: (e: KernelConnectEvent[]) => void, onProc?: (p: RawProcRecord[]) => void) => capture.start((evs) => {
+        onBatch(evs);
+        sink.push(evs);
+      }, (ps) => {
+        onProc?.(ps);
+        procs.push(ps);
+      }),
+      stop: () => capture.stop(),
+    } as unknown as KernelCapture;
+    const rawSink = { offer: (r: RawConnectEvent) => (raws.set(r.seq, r), true), offerLoss: () => assert.fail('no kernel loss expected') };
+    svc = new CaptureService(tee, binding, rawSink, { node: 'test-node', processTable: { exitGraceMs: 60_000 } }, moduleLogger('test.capture'));
+    svc.start();
+    table = svc.processes!;
+    assert.ok(table.size > 0, 'seeded from /proc');
   });
 
   after(async () => {
     early?.kill();
-    capture?.stop();
+    svc?.stop();
     server?.close();
     try {
       execFileSync('umount', [join(tmp, 'merged')], { stdio: 'ignore' });
@@ -130,11 +179,9 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     assert.equal(e!.procKeyNs, e!.startBootNs);
     assert.equal(e!.procKeyNs / TICK_NS, earlyTicks);
     assert.equal(procs.all.filter((r) => r.tgid === early.pid && r.procKind === 'exec').length, 0);
-    const id = resolved.get(e!)!.self!;
-    assert.equal(id.source, 'proc');
-    assert.equal(id.exe.toString(), realpathSync(PY));
-    assert.equal(argv({ args: id.args } as RawProcRecord)[0], PY);
-    assert.equal(resolved.get(e!)!.ancestry[0]?.tgid, process.pid);
+    // Known from the /proc seed: the script's newlines as \x0a.
+    const script = `import socket,sys\\x0asys.stdin.readline()\\x0asocket.create_connection(("127.0.0.1", ${port})).close()`;
+    assert.deepEqual(rawOf(e!).process, processOf(e!, { keyNs: e!.startBootNs }, realpathSync(PY), [PY, '-c', script], runner));
     const [x] = await procs.of(early.pid!, 'exit');
     assert.deepEqual({ ...x!, tsNs: 0n, uid: 0 }, {
       kind: 'proc', procKind: 'exit', seq: x!.seq, tsNs: 0n, tgid: early.pid, keyNs: e!.procKeyNs, ppid: 0,
@@ -166,11 +213,20 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     assert.equal(end!.parentKeyNs, x!.parentKeyNs);
     assert.ok(end!.seq > x!.seq);
     // Resolved when the connect arrived, whether or not its exit had come first.
-    const id = resolved.get(e!)!;
-    assert.equal(id.self!.exe.toString(), bin);
-    assert.equal(id.self!.source, 'exec');
-    assert.equal(id.ancestry[0]?.tgid, process.pid);
+    assert.deepEqual(rawOf(e!).process, processOf(e!, x!, bin, [bin, '--count', '1', 'tcp'], runner));
     t.diagnostic(`exec to exit ${Number(end!.tsNs - x!.tsNs) / 1e6} ms`);
+  });
+
+  test('a process that execs, sends and exits at once: its record still names it', async (t) => {
+    // One UDP datagram to a listener of its own on loopback, then exit: the exit record can
+    // reach the table before the connect is turned into a record; the exit grace covers it.
+    const r = await run(client, ['udp']);
+    const [x] = await procs.of(r.pid, 'exec', 1, r.procFrom);
+    const [end] = await procs.of(r.pid, 'exit', 1, r.procFrom);
+    const [e] = await sink.forPid(r.pid, 1, 6000, 300, r.eventFrom);
+    assert.equal(e!.protocol, 'UDP');
+    assert.deepEqual(rawOf(e!).process, processOf(e!, x!, client, [client, 'udp'], runner));
+    t.diagnostic(`exec to exit ${Number(end!.tsNs - x!.tsNs) / 1e6} ms, exec to send ${Number(e!.bootNs - x!.tsNs) / 1e6} ms`);
   });
 
   test('python3 script.py: the exe is the interpreter, the args hold the script', async () => {
@@ -184,6 +240,7 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     assert.equal(x!.exeFlags, 0);
     assert.equal(x!.comm, 'python3');
     assert.equal(e!.procKeyNs, x!.keyNs);
+    assert.deepEqual(rawOf(e!).process, processOf(e!, x!, realpathSync(PY), [PY, script, String(port)], runner));
   });
 
   test('a script run through its #! line: the exe is the interpreter, argv as the kernel rewrote it', async () => {
@@ -197,6 +254,7 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     assert.deepEqual(argv(x!), [PY, '-u', script, String(port)]);
     assert.equal(x!.exeFlags, 0);
     assert.equal(e!.procKeyNs, x!.keyNs);
+    assert.deepEqual(rawOf(e!).process, processOf(e!, x!, realpathSync(PY), [PY, '-u', script, String(port)], runner));
   });
 
   test('run through a path with .. and a symlink: the exe is the file reached, argv[0] as typed', async () => {
@@ -211,6 +269,8 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     assert.equal(x!.exe.toString(), join(dir, 'a', 'real client'));
     assert.deepEqual(argv(x!), [typed, 'tcp']);
     assert.equal(x!.comm, 'link');
+    const [e] = await sink.forPid(r.pid, 1, 6000, 300, r.eventFrom);
+    assert.deepEqual(rawOf(e!).process, processOf(e!, x!, join(dir, 'a', 'real client'), [typed, 'tcp'], runner));
   });
 
   test('paths beyond the walk (over 4 KiB, over 64 levels): top components dropped, the file\'s own name kept, flagged', async () => {
@@ -234,6 +294,7 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     assert.match(p1, new RegExp(`^(/${long})+/x$`));
     const [e1] = await sink.forPid(r1.pid, 1, 6000, 300, r1.eventFrom);
     assert.equal(e1!.procKeyNs, x1!.keyNs);
+    assert.deepEqual(rawOf(e1!).process, processOf(e1!, x1!, p1, ['./x', 'tcp'], runner, ['PATH_TRUNCATED']));
     // Node's rmSync walks by whole paths, which are too long here; rm walks by directory fd.
     execFileSync('rm', ['-rf', join(deep, long)]);
     const r2 = await run(PY, mk('d', 70));
@@ -250,6 +311,7 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     const [e] = await sink.forPid(r.pid, 1, 6000, 300, r.eventFrom);
     assert.equal(sh!.exe.toString(), realpathSync('/bin/sh'));
     assert.equal(py!.exe.toString(), realpathSync(PY));
+    assert.deepEqual(rawOf(e!).process, processOf(e!, py!, realpathSync(PY), [PY, script, String(port)], runner));
     assert.notEqual(sh!.keyNs, py!.keyNs);
     assert.equal(sh!.startNs, py!.startNs);
     assert.equal(e!.procKeyNs, py!.keyNs);
@@ -267,8 +329,9 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     assert.equal(cl.parentKeyNs, pyExec.keyNs);
     assert.equal(pyExec.parentKeyNs, sh!.keyNs);
     assert.equal(sh!.parentKeyNs / TICK_NS, nodeKey());
-    // The table's ancestry of the client's connect, nearest first, down to the test runner.
-    assert.deepEqual(resolved.get(e!)!.ancestry.slice(0, 3).map((a) => [a.tgid, a.comm]), [[pyExec.tgid, 'python3'], [r.pid, 'sh'], [process.pid, readFileSync('/proc/self/comm', 'utf8').trim()]]);
+    // The client's record: its ancestry nearest first, through the test runner to its own ancestors.
+    const parents = [{ pid: pyExec.tgid, comm: 'python3', exe: realpathSync(PY) }, { pid: r.pid, comm: 'sh', exe: realpathSync('/bin/sh') }, ...runner];
+    assert.deepEqual(rawOf(e!).process, processOf(e!, cl, client, [client, 'tcp'], parents));
     // Each forked child first ran its parent's image under its own start-time key.
     const forks = procs.all.slice(r.procFrom).filter((p) => p.procKind === 'fork' && (p.tgid === pyExec.tgid || p.tgid === cl.tgid));
     assert.deepEqual(forks.map((f) => [f.tgid, f.keyNs === f.startNs, f.parentKeyNs]), [[pyExec.tgid, true, sh!.keyNs], [cl.tgid, true, pyExec.keyNs]]);
@@ -293,13 +356,15 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
       '    if pid == target: sys.exit(os.waitstatus_to_exitcode(st))',
       'sys.exit(4)',
     ].join('\n');
-    await run(PY, ['-c', reuse, String(a.pid), client]);
+    const reuser = await run(PY, ['-c', reuse, String(a.pid), client]);
     const [xa, xb] = await procs.of(a.pid, 'exec', 2, a.procFrom);
     const evs = await sink.forPid(a.pid, 2, 6000, 300, a.eventFrom);
     assert.equal(xa!.exe.toString(), realpathSync(PY));
     assert.equal(xb!.exe.toString(), client);
     assert.notEqual(xa!.keyNs, xb!.keyNs);
     assert.deepEqual(evs.map((e) => [e.comm, e.procKeyNs]), [['python3', xa!.keyNs], ['pt-client', xb!.keyNs]]);
+    assert.deepEqual(rawOf(evs[0]!).process, processOf(evs[0]!, xa!, realpathSync(PY), [PY, script, String(port)], runner));
+    assert.deepEqual(rawOf(evs[1]!).process, processOf(evs[1]!, xb!, client, [client, 'tcp'], [{ pid: reuser.pid, comm: 'python3', exe: realpathSync(PY) }, ...runner]));
     // The table keeps both: a late connect of the first still finds the first.
     assert.equal(table.get(a.pid, xa!.keyNs)!.exe.toString(), realpathSync(PY));
     assert.equal(table.get(a.pid, xb!.keyNs)!.exe.toString(), client);
@@ -316,6 +381,8 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     assert.equal(x!.exeFlags, 0);
     assert.equal(e!.exeUnlinked, true);
     assert.equal(e!.procKeyNs, x!.keyNs);
+    const script = `import os,socket,sys\\x0aos.unlink(sys.executable)\\x0asocket.create_connection(("127.0.0.1", ${port})).close()`;
+    assert.deepEqual(rawOf(e!).process, processOf(e!, x!, copy, [copy, '-c', script], runner, ['DELETED']));
   });
 
   test('a memfd exec (fexecve): fileless and memfd flags, the memfd name as path', async () => {
@@ -328,6 +395,7 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     assert.deepEqual(argv(x!), ['pt-memfd', 'tcp']);
     assert.equal(e!.exeUnlinked, true);
     assert.equal(e!.procKeyNs, x!.keyNs);
+    assert.deepEqual(rawOf(e!).process, processOf(e!, x!, '/memfd:pt-memfd', ['pt-memfd', 'tcp'], runner, ['FILELESS', 'MEMFD', 'UNREACHABLE']));
   });
 
   test('overlayfs: a binary written to the upper (writable) layer is flagged, one from the lower is not', async () => {
@@ -346,6 +414,10 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     assert.equal(xl!.exeFlags, 0);
     assert.equal(xu!.exe.toString(), join(merged!, 'pt-upper'));
     assert.equal(xu!.exeFlags, CONSTANTS.PT_EXE_UPPER);
+    const [el] = await sink.forPid(lo.pid, 1, 6000, 300, lo.eventFrom);
+    const [eu] = await sink.forPid(up.pid, 1, 6000, 300, up.eventFrom);
+    assert.deepEqual(rawOf(el!).process, processOf(el!, xl!, join(merged!, 'pt-lower'), [join(merged!, 'pt-lower'), 'tcp'], runner));
+    assert.deepEqual(rawOf(eu!).process, processOf(eu!, xu!, join(merged!, 'pt-upper'), [join(merged!, 'pt-upper'), 'tcp'], runner, ['UPPER_LAYER']));
     execFileSync('umount', [merged!]);
   });
 
