@@ -12,7 +12,17 @@ const EXES: Record<string, string> = {
 };
 
 /** A stable identity for a (comm, pid): same inputs, same strings, as one process's connects have. */
+const made = new Map<string, Identity>();
+
+/** As capture does, one object per process: its connects share it (and the raw writer's cache). */
 export function sampleIdentity(comm: string, pid: number, startTime: bigint): Identity {
+  const k = `${comm}:${pid}:${startTime}`;
+  let id = made.get(k);
+  if (!id) made.set(k, (id = makeIdentity(comm, pid, startTime)));
+  return id;
+}
+
+function makeIdentity(comm: string, pid: number, startTime: bigint): Identity {
   const exe = EXES[comm] ?? `/usr/local/bin/${comm}`;
   const args = comm === 'java'
     ? [exe, '-XX:MaxRAMPercentage=75', '-jar', '/app/service.jar', '--spring.profiles.active=prod']
