@@ -18,12 +18,36 @@ export interface ProcIdentity {
   flags: readonly [string[], string[]];
 }
 
-const flagPair = (f: number) => [exeFlagNames(f, false), exeFlagNames(f, true)] as const;
+type FlagPair = readonly [string[], string[]];
+const flagPairs = new Map<number, FlagPair>();
+/** One pair of arrays per flags value, shared by every identity with it. */
+function flagPair(f: number): FlagPair {
+  let p = flagPairs.get(f);
+  if (!p) flagPairs.set(f, (p = [exeFlagNames(f, false), exeFlagNames(f, true)] as const));
+  return p;
+}
 const NO_FLAGS = flagPair(0);
 export const unknownIdentity = (key: bigint): ProcIdentity => ({ key, exe: null, args: [], argsTruncated: false, parent: null, ancestry: [], flags: NO_FLAGS });
 
-const exeText = (e: ProcEntry): string | null => (e.exe.length > 0 ? bytesText(e.exe) : null);
-const refOf = (e: ProcEntry): ProcessRef => ({ pid: e.tgid, comm: stringText(e.comm), exe: exeText(e) });
+/** Rendered paths by their raw (latin1) form: processes of one binary share one string. */
+let exeTexts = new Map<string, string>();
+function exeText(e: ProcEntry): string | null {
+  if (e.exeL === '') return null;
+  let t = exeTexts.get(e.exeL);
+  if (t === undefined) {
+    if (exeTexts.size >= 8192) exeTexts = new Map();
+    exeTexts.set(e.exeL, (t = bytesText(e.exe)));
+  }
+  return t;
+}
+
+/** One ProcessRef per entry, shared by the ancestries it is in. */
+const refs = new WeakMap<ProcEntry, ProcessRef>();
+function refOf(e: ProcEntry): ProcessRef {
+  let r = refs.get(e);
+  if (!r) refs.set(e, (r = { pid: e.tgid, comm: stringText(e.comm), exe: exeText(e) }));
+  return r;
+}
 
 const cache = new WeakMap<ProcEntry, ProcIdentity>();
 

@@ -13,22 +13,43 @@ import { CONSTANTS, type RawProcRecord } from './event-layout.js';
 const TICK_NS = 10_000_000n;
 export const ANCESTRY_MAX = 8;
 
-export interface ProcEntry {
-  tgid: number;
-  keyNs: bigint;
-  ppid: number;
-  parentKeyNs: bigint;
-  comm: string;
-  /** raw bytes: untrusted, rendered by the outputs */
-  exe: Buffer;
-  /** argv as the kernel held it, NUL-terminated strings, possibly cut */
-  args: Buffer;
-  argsTruncated: boolean;
-  exeFlags: number;
-  /** where the entry came from: an exec seen, a fork of a known image, or /proc at start */
-  source: 'exec' | 'fork' | 'proc';
+type Source = 'exec' | 'fork' | 'proc';
+
+/**
+ * One process image. Compact, since a node can hold 50,000 of them: the path and argv are
+ * kept as one-byte (latin1) strings, which hold any bytes and cost a string header each
+ * instead of a Buffer object and its slab; a fork shares its parent's strings, and equal
+ * paths share one string (the table interns them).
+ */
+export class ProcEntry {
   /** Date.now() of its exit record */
-  exitedAt?: number;
+  exitedAt: number | undefined = undefined;
+
+  constructor(
+    readonly tgid: number,
+    readonly keyNs: bigint,
+    readonly ppid: number,
+    public parentKeyNs: bigint,
+    readonly comm: string,
+    /** the path's raw bytes, latin1: untrusted, rendered by proc-text.ts */
+    readonly exeL: string,
+    /** argv as the kernel held it, NUL-terminated strings, possibly cut; latin1 */
+    readonly argsL: string,
+    readonly argsTruncated: boolean,
+    readonly exeFlags: number,
+    /** where the entry came from: an exec seen, a fork of a known image, or /proc at start */
+    readonly source: Source,
+  ) {}
+
+  /** the path's raw bytes */
+  get exe(): Buffer {
+    return Buffer.from(this.exeL, 'latin1');
+  }
+
+  /** argv's raw bytes */
+  get args(): Buffer {
+    return Buffer.from(this.argsL, 'latin1');
+  }
 }
 
 export interface ProcessTableOptions {
@@ -40,7 +61,7 @@ export interface ProcessTableOptions {
 }
 
 const DEFAULTS = { maxEntries: 131_072, maxBytes: 64 * 2 ** 20, exitGraceMs: 30_000 };
-const bytesOf = (e: ProcEntry) => e.exe.length + e.args.length;
+const bytesOf = (e: ProcEntry) => e.exeL.length + e.argsL.length;
 
 const keyOf = (tgid: number, keyNs: bigint) => `${tgid}:${keyNs}`;
 const tickKey = (tgid: number, ticks: bigint) => `${tgid}:t${ticks}`;
@@ -92,24 +113,29 @@ export class ProcessTable {
     }
   }
 
+  /** Paths seen lately, so that processes of one binary share one string. */
+  private paths = new Map<string, string>();
+
+  private intern(s: string): string {
+    const had = this.paths.get(s);
+    if (had !== undefined) return had;
+    if (this.paths.size >= 8192) this.paths.clear();
+    this.paths.set(s, s);
+    return s;
+  }
+
   /** One kernel process record, in ring order. */
   apply(r: RawProcRecord): void {
     this.prune();
     const k = keyOf(r.tgid, r.keyNs);
     if (r.procKind === 'exec') {
-      this.put(k, {
-        tgid: r.tgid, keyNs: r.keyNs, ppid: r.ppid, parentKeyNs: r.parentKeyNs, comm: r.comm, exe: r.exe, args: r.args,
-        argsTruncated: (r.exeFlags & CONSTANTS.PT_EXE_ARGS_TRUNCATED) !== 0 || r.args.length < r.argsFull,
-        exeFlags: r.exeFlags, source: 'exec',
-      });
+      this.put(k, new ProcEntry(r.tgid, r.keyNs, r.ppid, r.parentKeyNs, r.comm, this.intern(r.exe.toString('latin1')), r.args.toString('latin1'),
+        (r.exeFlags & CONSTANTS.PT_EXE_ARGS_TRUNCATED) !== 0 || r.args.length < r.argsFull, r.exeFlags, 'exec'));
     } else if (r.procKind === 'fork') {
       // The child runs its parent's image until it execs.
       const p = this.get(r.ppid, r.parentKeyNs);
-      this.put(k, {
-        tgid: r.tgid, keyNs: r.keyNs, ppid: r.ppid, parentKeyNs: r.parentKeyNs, comm: r.comm,
-        exe: p?.exe ?? Buffer.alloc(0), args: p?.args ?? Buffer.alloc(0), argsTruncated: p?.argsTruncated ?? false,
-        exeFlags: p?.exeFlags ?? r.exeFlags, source: 'fork',
-      });
+      this.put(k, new ProcEntry(r.tgid, r.keyNs, r.ppid, r.parentKeyNs, r.comm, p?.exeL ?? '', p?.argsL ?? '', p?.argsTruncated ?? false,
+        p?.exeFlags ?? r.exeFlags, 'fork'));
     } else {
       const e = this.get(r.tgid, r.keyNs);
       if (e && e.exitedAt === undefined) {
@@ -182,7 +208,7 @@ export class ProcessTable {
       const k = this.keyFor(e);
       // An exec or fork already seen is newer than the scan.
       if (!this.map.has(k) && !this.map.has(keyOf(e.tgid, e.keyNs))) {
-        this.put(k, e);
+        this.put(k, new ProcEntry(e.tgid, e.keyNs, e.ppid, e.parentKeyNs, e.comm, this.intern(e.exeL), e.argsL, e.argsTruncated, e.exeFlags, e.source));
         n++;
       }
     }
@@ -216,11 +242,8 @@ export function readProc(dir: string, tgid: number): ProcEntry | undefined {
       // gone meanwhile
     }
     const max = CONSTANTS.PT_ARGS_MAX;
-    return {
-      tgid, keyNs: BigInt(ticks) * TICK_NS, ppid, parentKeyNs: 0n, comm, exe,
-      args: args.length > max ? Buffer.from(args.subarray(0, max)) : args, argsTruncated: args.length > max,
-      exeFlags: 0, source: 'proc',
-    };
+    return new ProcEntry(tgid, BigInt(ticks) * TICK_NS, ppid, 0n, comm, exe.toString('latin1'),
+      args.subarray(0, max).toString('latin1'), args.length > max, 0, 'proc');
   } catch {
     return undefined;
   }
