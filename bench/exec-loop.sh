@@ -5,8 +5,10 @@
 # and, when COMPARE names another built checkout, with that one's, alternating the arms
 # ROUNDS times. Prints each round and the median execs/s and CPU per exec of each arm, and
 # each capture arm's slowdown (median of the per-round ratios to the no-capture arm).
+# NOID=1 adds an arm with this checkout's capture under --process-identity off (the kernel
+# side unchanged, no user-space process table).
 #
-#   [COMPARE=DIR] bench/exec-loop.sh [ROUNDS] [SECONDS]   (root; after npm ci)
+#   [COMPARE=DIR] [NOID=1] bench/exec-loop.sh [ROUNDS] [SECONDS]   (root; after npm ci)
 set -euo pipefail
 rounds=${1:-5}
 secs=${2:-3}
@@ -23,12 +25,14 @@ cleanup() {
 }
 trap cleanup EXIT
 arms=(none podtrail)
+[ -n "${NOID:-}" ] && arms+=(noid)
 [ -n "${COMPARE:-}" ] && arms+=(compare)
 echo "exec loop: $(nproc) CPUs, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg), $rounds rounds of ${secs} s"
 for r in $(seq "$rounds"); do
   for a in "${arms[@]}"; do
     case $a in
       podtrail) start_stdout_capture "$tmp/log" ;;
+      noid) CAPTURE_EXTRA_ARGS="--process-identity off" start_stdout_capture "$tmp/log" ;;
       compare) here=$root; root=$COMPARE; start_stdout_capture "$tmp/log"; root=$here ;;
     esac
     res=$("$exl" "$secs")
