@@ -4,7 +4,7 @@
 // its cgroup path from a cache of the kernel's once-per-cgroup path records.
 // The native class is a constructor argument, so unit tests can pass a fake.
 import { ConfigError, DecodeError } from '../common/errors.js';
-import { moduleLogger } from '../common/log.js';
+import { moduleLogger, type Logger } from '../common/log.js';
 import { CgroupPaths } from './cgroup-paths.js';
 import { checkConnect, CONSTANTS, decodeCgroup, decodeProc, walkBatch, type RawProcRecord } from './event-layout.js';
 import { SeqTracker } from './seq-tracker.js';
@@ -24,8 +24,6 @@ import {
 } from './native-binding.js';
 
 export * from './native-binding.js';
-
-const log = moduleLogger('capture.native');
 
 export interface CaptureStats {
   /** failed ring buffer reserves per CPU: each one is also a seq gap */
@@ -116,9 +114,14 @@ export class KernelCapture {
   /** The process sequence restarts at 1 with every load, as the connect one does. */
   private procSeq = new SeqTracker({ window: 65_536, graceMs: 2_000, first: 1n });
 
+  /**
+   * `log`: the stage's logger, passed in (as kafkajs passes its logger to each component) rather
+   * than made when this module loads, which was before main.ts applied --log-level.
+   */
   constructor(
     private readonly nativeCtor: NativeCaptureCtor,
     opts: KernelCaptureOptions = {},
+    private readonly log: Logger = moduleLogger('capture.native'),
   ) {
     this.opts = validateCaptureOptions(opts);
     // The kernel must not think we still hold a path we dropped: make it resend.
@@ -150,11 +153,11 @@ export class KernelCapture {
     this.started = r;
     this.onBatch = onBatch;
     this.onProc = onProc;
-    log.info(
+    this.log.info(
       { attachMode: r.attachMode, attempts: r.attempts.map((a) => ({ mode: a.mode, ok: a.ok, code: a.code, errno: a.errno })) },
       'kernel capture attached',
     );
-    for (const a of r.attempts) if (!a.ok) log.info({ mode: a.mode, reason: a.message }, 'attach mode unavailable');
+    for (const a of r.attempts) if (!a.ok) this.log.info({ mode: a.mode, reason: a.message }, 'attach mode unavailable');
     return r;
   }
 
@@ -185,7 +188,7 @@ export class KernelCapture {
   private countProcGaps(gaps: Array<{ fromSeq: bigint; toSeq: bigint; count: bigint }>): void {
     for (const g of gaps) {
       this.procSeqLost += g.count;
-      log.warn({ fromSeq: String(g.fromSeq), toSeq: String(g.toSeq), count: String(g.count) },
+      this.log.warn({ fromSeq: String(g.fromSeq), toSeq: String(g.toSeq), count: String(g.count) },
         'process records lost in the kernel (ring buffer full): those processes show no executable or arguments');
     }
   }
@@ -228,7 +231,7 @@ export class KernelCapture {
     const procs: RawProcRecord[] = [];
     const bad = (err: DecodeError) => {
       this.decodeErrors++;
-      log.warn({ err }, 'undecodable record from the kernel');
+      this.log.warn({ err }, 'undecodable record from the kernel');
     };
     walkBatch(buf, (off, len) => {
       try {
@@ -237,7 +240,7 @@ export class KernelCapture {
         else if (type === CONSTANTS.PT_REC_CGROUP) {
           const r = decodeCgroup(buf, off, len);
           this.paths.set(r.hier, r.cgroupId, r.path);
-          if (r.truncated) log.warn({ cgroupId: String(r.cgroupId) }, 'cgroup path deeper than the kernel walks; top levels cut');
+          if (r.truncated) this.log.warn({ cgroupId: String(r.cgroupId) }, 'cgroup path deeper than the kernel walks; top levels cut');
         } else if (type === CONSTANTS.PT_REC_PROC) {
           const p = decodeProc(buf, off, len);
           this.procRecords++;
@@ -254,7 +257,7 @@ export class KernelCapture {
       try {
         this.onProc(procs);
       } catch (err) {
-        log.error({ err }, 'onProc handler threw');
+        this.log.error({ err }, 'onProc handler threw');
       }
     }
     if (events.length === 0) return;
@@ -262,7 +265,7 @@ export class KernelCapture {
     try {
       onBatch(events);
     } catch (err) {
-      log.error({ err }, 'onBatch handler threw');
+      this.log.error({ err }, 'onBatch handler threw');
     }
   }
 

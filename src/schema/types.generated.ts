@@ -174,4 +174,5 @@ export interface ContainerMeta {
   cgroupPaths: Array<string>;
   origin: null | string;
   bounded: null | string;
+  note: null | string;
 }
