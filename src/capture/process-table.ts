@@ -95,11 +95,35 @@ export class ProcessTable {
     return this.bytes;
   }
 
+  /** Each live pid's current image, so an exec or fork retires the image it replaces. */
+  private readonly current = new Map<number, string>();
+
   private remove(k: string): void {
     const e = this.map.get(k);
     if (!e) return;
     this.bytes -= bytesOf(e);
     this.map.delete(k);
+    if (this.current.get(e.tgid) === k) this.current.delete(e.tgid);
+  }
+
+  /**
+   * An image that ended (exit) or was replaced (exec; a fork's image when the child execs):
+   * kept exitGraceMs for connects still on their way, then pruned. Without this, every
+   * fork+exec would leave its fork entry in the table until the bound pushed out live ones.
+   */
+  private retire(k: string): void {
+    const e = this.map.get(k);
+    if (e && e.exitedAt === undefined) {
+      e.exitedAt = this.now();
+      this.exited.push({ k, at: e.exitedAt });
+    }
+  }
+
+  /** k is tgid's image from now on; the one it had before is retired. */
+  private setCurrent(tgid: number, k: string): void {
+    const prev = this.current.get(tgid);
+    if (prev !== undefined && prev !== k) this.retire(prev);
+    this.current.set(tgid, k);
   }
 
   private put(k: string, e: ProcEntry): void {
@@ -131,16 +155,19 @@ export class ProcessTable {
     if (r.procKind === 'exec') {
       this.put(k, new ProcEntry(r.tgid, r.keyNs, r.ppid, r.parentKeyNs, r.comm, this.intern(r.exe.toString('latin1')), r.args.toString('latin1'),
         (r.exeFlags & CONSTANTS.PT_EXE_ARGS_TRUNCATED) !== 0 || r.args.length < r.argsFull, r.exeFlags, 'exec'));
+      this.setCurrent(r.tgid, k);
     } else if (r.procKind === 'fork') {
       // The child runs its parent's image until it execs.
       const p = this.get(r.ppid, r.parentKeyNs);
       this.put(k, new ProcEntry(r.tgid, r.keyNs, r.ppid, r.parentKeyNs, r.comm, p?.exeL ?? '', p?.argsL ?? '', p?.argsTruncated ?? false,
         p?.exeFlags ?? r.exeFlags, 'fork'));
+      this.setCurrent(r.tgid, k);
     } else {
       const e = this.get(r.tgid, r.keyNs);
-      if (e && e.exitedAt === undefined) {
-        e.exitedAt = this.now();
-        this.exited.push({ k: this.keyFor(e), at: e.exitedAt });
+      if (e) {
+        const ek = this.keyFor(e);
+        this.retire(ek);
+        if (this.current.get(e.tgid) === ek) this.current.delete(e.tgid);
       }
     }
   }
@@ -209,6 +236,8 @@ export class ProcessTable {
       // An exec or fork already seen is newer than the scan.
       if (!this.map.has(k) && !this.map.has(keyOf(e.tgid, e.keyNs))) {
         this.put(k, new ProcEntry(e.tgid, e.keyNs, e.ppid, e.parentKeyNs, e.comm, this.intern(e.exeL), e.argsL, e.argsTruncated, e.exeFlags, e.source));
+        // Not setCurrent: an exec or fork of this pid seen before the scan is newer.
+        if (!this.current.has(e.tgid)) this.current.set(e.tgid, k);
         n++;
       }
     }

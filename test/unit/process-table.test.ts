@@ -45,6 +45,31 @@ test('an exited process stays for the grace period, then goes; argv cut by the k
   assert.equal(t.get(20, 200n), undefined);
 });
 
+test('an image replaced by exec (a fork\'s too) leaves after the grace; a long-lived process stays however many come and go', () => {
+  let now = 0;
+  const t = new ProcessTable({ maxEntries: 64, exitGraceMs: 100, now: () => now });
+  t.apply(rec({ procKind: 'exec', tgid: 2, keyNs: 2n, comm: 'daemon' }));
+  // 1,000 fork+exec+exit cycles, as a shell loop makes, and 1,000 re-execs of one pid.
+  for (let i = 0; i < 1000; i++) {
+    now += 10;
+    const tgid = 1000 + (i % 50);
+    t.apply(rec({ procKind: 'fork', tgid, keyNs: BigInt(10 * i + 1), ppid: 2, parentKeyNs: 2n }));
+    t.apply(rec({ procKind: 'exec', tgid, keyNs: BigInt(10 * i + 2), ppid: 2, parentKeyNs: 2n }));
+    t.apply(rec({ procKind: 'exit', tgid, keyNs: BigInt(10 * i + 2) }));
+    t.apply(rec({ procKind: 'exec', tgid: 3, keyNs: BigInt(100_000 + i), ppid: 2, parentKeyNs: 2n }));
+  }
+  assert.ok(t.get(2, 2n), 'the daemon is still known');
+  assert.equal(t.evicted, 0, 'nothing live was pushed out');
+  assert.ok(t.size < 64, `only the last grace period's images are held (${t.size})`);
+  // Within the grace a replaced image still answers (a connect of it still on its way).
+  assert.ok(t.get(3, 100_998n));
+  assert.ok(t.get(3, 100_999n));
+  now += 101;
+  t.prune();
+  assert.equal(t.get(3, 100_998n), undefined);
+  assert.ok(t.get(3, 100_999n), 'the current image stays');
+});
+
 test('the table is bounded: the least recently put entries go first', () => {
   const t = new ProcessTable({ maxEntries: 16 });
   for (let i = 0; i < 40; i++) t.apply(rec({ procKind: 'exec', tgid: 100 + i, keyNs: BigInt(i) }));
