@@ -30,6 +30,8 @@
 //   as do static (mirror) pods.
 // - Labels are fixed at sandbox creation. A later relabel, or a changed owner, is seen only by
 //   the API server.
+// - Without labels nothing can be told: where they are unknown rather than empty (containerd
+//   answered from its files, not its CRI socket), pod-facts.ts gives no workload at all.
 
 export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'Job' | 'CronJob' | 'Pod';
 

@@ -75,3 +75,35 @@ test('the CLI refuses a bad --cri-socket with exit 2 and names the flag', async 
     assert.match(r.stderr, /--cri-socket: must be an absolute path of at most 107 bytes \(a unix socket\), got "relative\.sock"/);
   }
 });
+
+test('a node without a CRI socket never loads gRPC (17 MiB of RSS); one with a socket does', async () => {
+  // A child whose module resolver refuses @grpc/*: opening the runtimes must not ask for it.
+  const hooks = join(root, '..', `${root.split('/').pop()}-hooks.mjs`);
+  await writeFile(hooks, 'export async function resolve(s, c, next) { if (s.startsWith("@grpc/")) throw new Error(`gRPC loaded: ${s}`); return next(s, c); }\n');
+  const open = (hostRoot: string) => `
+    import { register } from 'node:module';
+    register(${JSON.stringify(new URL(`file://${hooks}`).href)});
+    const { openCriRuntimes } = await import(${JSON.stringify(new URL('../../src/runtime/cri/runtimes.js', import.meta.url).href)});
+    const files = { resolve: async () => ({ ok: false, code: 'NOT_FOUND', reason: 'none' }) };
+    const log = { info() {}, warn() {}, error() {}, debug() {}, child() { return log; } };
+    const r = await openCriRuntimes({ hostRoot: ${JSON.stringify(hostRoot)}, files, log });
+    console.log(JSON.stringify({ sockets: r.sockets.length, filesOnly: r.resolver === files, watchers: r.watchers.length }));
+    r.close();`;
+  const run = async (hostRoot: string) => {
+    const { spawnSync } = await import('node:child_process');
+    return spawnSync(process.execPath, ['--input-type=module', '-e', open(hostRoot)], { encoding: 'utf8', timeout: 30_000 });
+  };
+  const empty = await mkdtemp(join(tmpdir(), 'ptcs-empty-'));
+  try {
+    const none = await run(empty);
+    assert.equal(none.status, 0, none.stderr);
+    assert.deepEqual(JSON.parse(none.stdout), { sockets: 0, filesOnly: true, watchers: 0 });
+    // The hook does refuse: with containerd's socket found, the same code fails to load gRPC.
+    const some = await run(root);
+    assert.notEqual(some.status, 0);
+    assert.match(some.stderr, /gRPC loaded: @grpc\//);
+  } finally {
+    await rm(empty, { recursive: true, force: true });
+    await rm(hooks, { force: true });
+  }
+});

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The CRI watcher against an in-process runtime that streams GetContainerEvents (as containerd
-// 1.7 and CRI-O do; the real containerd 1.6 here has none, see cri-containerd.test.ts), and
-// what it does when the relist fails: nothing known is taken for deleted.
+// 1.7 and CRI-O do; the real containerd 1.6 here has none, see cri-containerd.test.ts), what
+// it does when the relist fails (nothing known is taken for deleted) or answers from before an
+// event, and capture's metadata publisher following it: a version per container created, a
+// deletion version per container gone.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,6 +12,11 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { CriClient } from '../../src/runtime/cri/client.js';
 import { CriWatcher } from '../../src/runtime/cri/watch.js';
+import { CriResolver } from '../../src/runtime/cri/resolver.js';
+import { CriWithFiles } from '../../src/runtime/cri/with-files.js';
+import { MetadataPublisher } from '../../src/capture/metadata-publisher.js';
+import type { MetadataResolver } from '../../src/runtime/types.js';
+import type { ContainerMeta as MetaRecord } from '../../src/schema/types.js';
 import { createRootLogger } from '../../src/common/log.js';
 import { CriStatusError, startFakeCri, type FakeCri } from '../helpers/cri-server.js';
 
@@ -45,6 +52,12 @@ before(async () => {
     ListPodSandbox: () => {
       if (failLists) throw new CriStatusError(grpc.status.INTERNAL, 'boltdb: database not open');
       return { items: [{ id: hex('b'), metadata: { name: 'p', uid: 'u', namespace: 'n' }, state: 'SANDBOX_READY' }] };
+    },
+    // For the publisher's lookups (CriResolver): the runtime and the one pod.
+    Version: () => ({ version: '0.1.0', runtime_name: 'cri-o', runtime_version: '1.28.1', runtime_api_version: 'v1' }),
+    PodSandboxStatus: (req) => {
+      if (req.pod_sandbox_id !== hex('b')) throw new CriStatusError(grpc.status.NOT_FOUND, 'sandbox not found');
+      return { status: { id: hex('b'), metadata: { name: 'web-7d9f8b6c5d-x2k4q', uid: 'uid-web', namespace: 'shop' }, state: 'SANDBOX_READY', labels: { app: 'web', 'pod-template-hash': '7d9f8b6c5d' }, linux: { namespaces: { options: { network: 'POD' } } } } };
     },
   });
 });
@@ -112,6 +125,40 @@ test('a relist asked before an event does not undo it: a just-created container 
   client.close();
   containers.delete(hex('e'));
   containers.set(hex('a'), a);
+});
+
+test('with an event stream, capture\'s publisher puts a version on the containers topic when a container is created, and a deletion version when it goes', async () => {
+  const client = new CriClient(srv.socket);
+  const cri = new CriResolver(client);
+  const files: MetadataResolver = { resolve: async () => ({ ok: false, code: 'NOT_FOUND', reason: 'no files here' }) };
+  // The relist is slow (60 s): what happens here is the events' doing.
+  const w = new CriWatcher(client, log, { pollMs: 60_000, slowPollMs: 60_000 });
+  const sent: MetaRecord[] = [];
+  const pub = new MetadataPublisher(new CriWithFiles([cri], files, log), { offerMeta: (r) => sent.push(r) },
+    { node: 'n1', hostRoot: dir, scanIntervalMs: 60_000, criWatchers: [w], onSandboxGone: (id) => cri.forget(id) }, log);
+  await pub.start();
+  const of = (id: string) => sent.filter((r) => r.containerId === id);
+  assert.equal(of(hex('a')).length, 1, 'what runs at start is published');
+  await until('stream open', () => w.mode === 'events' || srv.calls.filter((c) => c.method === 'GetContainerEvents').length > 0);
+  containers.set(hex('f'), { id: hex('f'), pod_sandbox_id: hex('b'), metadata: { name: 'sidecar' }, image: { image: 'quay.io/shop/side:1' }, state: 'CONTAINER_CREATED', created_at: '1700000000000000000' });
+  srv.emit({ container_id: hex('f'), container_event_type: 'CONTAINER_CREATED_EVENT', created_at: '1700000000000000000' });
+  await until('created version', () => of(hex('f')).length === 1);
+  const v = of(hex('f'))[0]!;
+  assert.deepEqual([v.origin, v.runtime, v.name, v.deletedTime, v.pod?.name], ['cri', 'cri-o', 'sidecar', null, 'web-7d9f8b6c5d-x2k4q']);
+  assert.deepEqual(v.pod?.labels, { app: 'web', 'pod-template-hash': '7d9f8b6c5d' });
+  assert.deepEqual(v.pod?.workload, { kind: 'Deployment', name: 'web' });
+  // Started: the same facts, so no second version (as for Docker: a version is a change of facts).
+  containers.set(hex('f'), { ...containers.get(hex('f'))!, state: 'CONTAINER_RUNNING' });
+  srv.emit({ container_id: hex('f'), container_event_type: 'CONTAINER_STARTED_EVENT', created_at: '1700000000100000000' });
+  containers.delete(hex('f'));
+  srv.emit({ container_id: hex('f'), container_event_type: 'CONTAINER_DELETED_EVENT', created_at: '1700000000200000000' });
+  await until('deletion version', () => of(hex('f')).some((r) => r.deletedTime !== null));
+  const vs = of(hex('f'));
+  assert.equal(vs.length, 2, JSON.stringify(vs, (_k, x) => (typeof x === 'bigint' ? String(x) : x)));
+  assert.equal(vs[1]!.pod?.name, 'web-7d9f8b6c5d-x2k4q', 'the deletion version keeps the facts');
+  await pub.stop();
+  await w.stop();
+  client.close();
 });
 
 test('a failing relist changes nothing: no container is taken for deleted', async () => {
