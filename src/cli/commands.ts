@@ -11,6 +11,7 @@ export const COMMANDS: Entry[] = [
   { name: 'export', summary: 'send audit records to a SIEM: JSON/OCSF/ECS to a Kafka topic, or CEF/JSON over syslog', load: () => import('./export.js') },
   { name: 'up', summary: 'run capture + enrich here (local Kafka if none is configured) and show audit records', load: () => import('./up.js') },
   { name: 'replay', summary: 're-enrich a time window of the raw topic from the metadata topic (point in time)', load: () => import('./replay.js') },
+  { name: 'inventory', summary: 'list every destination per workload in a window of the audit topic (json, markdown, html)', load: () => import('./inventory.js') },
   { name: 'tail', summary: 'print records from a topic (raw or audit) as JSON or pretty lines', load: () => import('./tail.js') },
 ];
 
