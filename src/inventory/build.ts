@@ -3,7 +3,7 @@
 // connect out), then one pass over the audit window. With --compare-since the pass starts at
 // the earlier window and each record counts in the window its event time falls in.
 import type { Kafka } from 'kafkajs';
-import { DecodeError } from '../common/errors.js';
+import { ConfigError, DecodeError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Codec } from '../schema/codec.js';
 import { isoNanos } from '../schema/json-form.js';
@@ -32,12 +32,8 @@ export async function buildInventory(kafka: Kafka, codec: Codec, o: BuildOptions
     ...(o.compareSinceNs !== undefined ? { splitNs: o.sinceNs } : {}),
   });
   if (o.containersTopic) {
-    const admin = kafka.admin();
-    await admin.connect();
-    const exists = await admin.listTopics().then((t) => t.includes(o.containersTopic!)).finally(() => admin.disconnect());
-    if (!exists) log.warn({ topic: o.containersTopic }, 'no containers topic: pods that never connected out are not recognised as destinations');
-    else {
-      let skipped = 0;
+    let skipped = 0;
+    try {
       await readWindow(kafka, { topic: o.containersTopic, sinceNs: undefined, untilNs: undefined, slackMs: 0 }, (value) => {
         if (!value) return;
         try {
@@ -52,8 +48,11 @@ export async function buildInventory(kafka: Kafka, codec: Codec, o: BuildOptions
           skipped++;
         }
       }, log);
-      if (skipped) log.warn({ skipped, topic: o.containersTopic }, 'skipped undecodable container metadata');
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      log.warn({ topic: o.containersTopic }, 'no containers topic: pods that never connected out are not recognised as destinations');
     }
+    if (skipped) log.warn({ skipped, topic: o.containersTopic }, 'skipped undecodable container metadata');
   }
   const lo = o.compareSinceNs ?? o.sinceNs;
   await readWindow(kafka, { topic: o.auditTopic, sinceNs: lo, untilNs: o.untilNs, slackMs: o.slackMs, progressMs: 5000 }, (value, partition, offset) => {

@@ -7,7 +7,7 @@
 // each message is handed over and forgotten.
 import { randomBytes } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
-import { KafkaError } from '../common/errors.js';
+import { ConfigError, KafkaError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { retryKafka } from '../kafka/retry.js';
 
@@ -37,8 +37,10 @@ async function withAdmin<T>(kafka: Kafka, fn: (a: ReturnType<Kafka['admin']>) =>
 
 export async function readWindow(kafka: Kafka, spec: WindowSpec, onMessage: OnMessage, log: Logger): Promise<WindowResult> {
   const { topic } = spec;
+  const exists = await retryKafka(`list the topics`, () => withAdmin(kafka, async (admin) => (await admin.listTopics()).includes(topic)), log);
+  // A missing topic is a wrong flag, not an empty window: say so rather than print nothing.
+  if (!exists) throw new ConfigError(`topic ${topic} does not exist on this cluster (check --audit-topic and --brokers)`);
   const bounds = await retryKafka(`find the window's offsets in ${topic}`, () => withAdmin(kafka, async (admin) => {
-    if (!(await admin.listTopics()).includes(topic)) throw new KafkaError(`topic ${topic} does not exist`, { retriable: false });
     // The admin client lists offsets read_committed: `high` is the last stable offset.
     const offs = await admin.fetchTopicOffsets(topic);
     const at = async (ns: bigint | undefined, fallback: 'low' | 'high', slack: number) => {
