@@ -11,6 +11,7 @@ import { Aggregator } from './aggregate.js';
 import type { ClusterHints } from './destination.js';
 import { buildFilter, type FilterSpec } from './filter.js';
 import type { Inventory } from './model.js';
+import { AuditProjection } from './projection.js';
 import { readWindow } from './window.js';
 
 export interface BuildOptions {
@@ -54,12 +55,13 @@ export async function buildInventory(kafka: Kafka, codec: Codec, o: BuildOptions
     }
     if (skipped) log.warn({ skipped, topic: o.containersTopic }, 'skipped undecodable container metadata');
   }
+  const projection = new AuditProjection(codec.set);
   const lo = o.compareSinceNs ?? o.sinceNs;
   await readWindow(kafka, { topic: o.auditTopic, sinceNs: lo, untilNs: o.untilNs, slackMs: o.slackMs, progressMs: 5000 }, (value, partition, offset) => {
     if (!value) return;
     let rec;
     try {
-      rec = codec.decodeAs('AuditRecord', value);
+      rec = projection.decode(value);
     } catch (err) {
       if (!(err instanceof DecodeError)) throw err;
       agg.noteUndecodable();

@@ -11,7 +11,10 @@ import { renderInventory } from '../../src/inventory/render.js';
 import { parseSelector } from '../../src/inventory/selector.js';
 import { parseAddr } from '../../src/schema/addr.js';
 import type { AuditRecord } from '../../src/schema/types.js';
-import { sampleAudit } from '../helpers/records.js';
+import { plain, sampleAudit, sampleRaw } from '../helpers/records.js';
+import { Codec } from '../../src/schema/codec.js';
+import { DecodeError } from '../../src/common/errors.js';
+import { AuditProjection } from '../../src/inventory/projection.js';
 
 const T0 = 1_796_005_677_000_000_000n;
 const SEC = 1_000_000_000n;
@@ -299,5 +302,57 @@ describe('addresses and CIDRs', () => {
     assert.equal(parseIp('1.2.3.256'), undefined);
     assert.equal(parseCidr('10.0.0.0/33'), undefined);
     assert.equal(parseCidr('junk'), undefined);
+  });
+});
+
+describe('the inventory\'s projection of audit records', () => {
+  test('every writer version reads to the fields the inventory uses, as the codec reads them', () => {
+    const c = new Codec();
+    const p = new AuditProjection(c.set);
+    const r = rec({ wl: 'web', labels: { app: 'web' }, ips: ['10.1.1.1'] }, '93.184.216.34', 443, { status: 'REFUSED' });
+    const full = c.decodeAs('AuditRecord', c.encode('AuditRecord', r));
+    const got = p.decode(c.encode('AuditRecord', r));
+    for (const k of ['time', 'node', 'protocol', 'dst', 'result', 'attribution', 'loss'] as const) assert.deepEqual(plain(got[k]), plain(full[k]), k);
+    const { annotations: _a, ...podKept } = plain(full.pod!);
+    assert.deepEqual(plain(got.pod), podKept, 'pod without its annotations');
+    assert.equal(got.process?.comm, 'curl');
+    assert.equal(got.container?.image, 'nginx:1.27');
+    assert.equal((got as unknown as Record<string, unknown>).cgroup, undefined, 'fields the inventory never reads are skipped');
+    // Older writers (src/schema/history) resolve too.
+    let versions = 0;
+    for (const ws of c.set.byFingerprint.values()) {
+      if (ws.name !== 'AuditRecord' || ws.version === 'current') continue;
+      const old = ws.type.toBuffer(ws.type.fromBuffer(ws.type.toBuffer(ws.type.random())));
+      const framed = Buffer.concat([Buffer.from([0xc3, 0x01]), Buffer.alloc(8), old]);
+      framed.writeBigUInt64LE(ws.fingerprint, 2);
+      try {
+        p.decode(framed);
+      } catch (err) {
+        // random values may break our range checks (enums are fine, ints are not), never the framing
+        assert.ok(err instanceof DecodeError && err.code === 'INVALID', String(err));
+      }
+      versions++;
+    }
+    assert.ok(versions >= 3, `history versions read: ${versions}`);
+  });
+
+  test('garbage is a DecodeError naming what is wrong, never a crash', () => {
+    const p = new AuditProjection();
+    const good = new Codec().encode('AuditRecord', rec({}, '1.1.1.1', 443));
+    assert.throws(() => p.decode(Buffer.from('not avro at all')), (e) => e instanceof DecodeError && e.code === 'BAD_MAGIC');
+    assert.throws(() => p.decode(good.subarray(0, 5)), (e) => e instanceof DecodeError && e.code === 'TRUNCATED');
+    assert.throws(() => p.decode(good.subarray(0, good.length - 3)), (e) => e instanceof DecodeError);
+    assert.throws(() => p.decode(Buffer.concat([good, Buffer.from([0])])), (e) => e instanceof DecodeError && e.code === 'INVALID');
+    const raw = new Codec().encode('RawConnectEvent', sampleRaw());
+    assert.throws(() => p.decode(raw), (e) => e instanceof DecodeError && e.code === 'UNKNOWN_FINGERPRINT');
+    for (let i = 0; i < 2000; i++) {
+      const b = Buffer.from(good);
+      for (let k = 0; k < 3; k++) b[10 + Math.floor(Math.random() * (b.length - 10))] = Math.floor(Math.random() * 256);
+      try {
+        p.decode(b);
+      } catch (err) {
+        assert.ok(err instanceof DecodeError, String(err));
+      }
+    }
   });
 });
