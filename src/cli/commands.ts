@@ -5,6 +5,7 @@ import type { Command } from './command.js';
 interface Entry { name: string; summary: string; load: () => Promise<{ default: Command<any> }> }
 
 export const COMMANDS: Entry[] = [
+  { name: 'advise', summary: 'write egress NetworkPolicy / CiliumNetworkPolicy per workload from a window of the audit topic', load: () => import('./advise.js') },
   { name: 'capture', summary: 'record every outbound connection on this node (eBPF) to the raw topic', load: () => import('./capture.js') },
   { name: 'doctor', summary: 'check this node: kernel, BTF, tracefs, attach modes, cgroup layout, privileges', load: () => import('./doctor.js') },
   { name: 'enrich', summary: 'resolve raw events to container and pod, publish audit records (consumer group)', load: () => import('./enrich.js') },
