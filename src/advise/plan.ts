@@ -136,6 +136,7 @@ export function planFor(inv: Inventory, w: InventoryWorkload): Plan {
           for (const n of d.names) if (!a.names.includes(n)) a.names.push(n);
           a.why.push(what);
         }
+        if (d.resolver) plan.resolvers.push(`${destinationText(d)} (upstream DNS)`);
         cidr(cidrs, ports, what, d.resolver, undefined, d.names.length > 0);
     }
   }
@@ -162,6 +163,9 @@ export function honestyHeader(inv: Inventory, plan: Plan, flavour: string): stri
   if (s.loss.records) lines.push(`The window has ${s.loss.records} LOSS record(s): at least ${s.loss.missedConnections} connection(s) were not recorded and may be missing here.`);
   if (w.unlistedConnections) lines.push(`${w.unlistedConnections} connection(s) past --max-destinations are not in this policy.`);
   lines.push(plan.resolvers.length ? `DNS: built from the resolver(s) seen: ${[...new Set(plan.resolvers)].join('; ')}.` : 'DNS: no lookup was seen in the window, so no DNS rule is written.');
+  if (plan.allows.some((a) => a.type === 'fqdn') && !plan.allows.some((a) => a.type !== 'fqdn' && a.dns)) {
+    lines.push('Names were seen but no resolver: Cilium\'s toFQDNs only learns addresses from lookups its DNS proxy sees; add the DNS rule for your resolver.');
+  }
   if (plan.droppedLabels.length) lines.push(`Labels not usable in a selector (invalid syntax): ${plan.droppedLabels.join(', ')}.`);
   if (plan.notCovered.length) lines.push('Seen but not covered:', ...plan.notCovered.map((n) => `  - ${n}`));
   return lines;

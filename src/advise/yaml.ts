@@ -14,6 +14,9 @@ const scalar = (v: unknown): string => {
   throw new Error(`yaml: cannot write ${typeof v}`);
 };
 
+/** Keys are ours (field names, label keys we checked); quoted anyway when not plainly safe. */
+const key = (k: string): string => (/^[A-Za-z][A-Za-z0-9_./-]*$/.test(k) ? k : JSON.stringify(k));
+
 const isBlock = (v: unknown) => typeof v === 'object' && v !== null && (Array.isArray(v) ? v.length > 0 : Object.keys(v).length > 0);
 
 /** One line per comment line, each made visible: a name cannot end the comment early. */
@@ -37,10 +40,10 @@ function write(v: unknown, indent: number, out: string[]): void {
   for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
     out.push(...commentLines((x as Commented)?.[COMMENT], pad));
     if (isBlock(x)) {
-      out.push(`${pad}${scalar(k)}:`);
+      out.push(`${pad}${key(k)}:`);
       write(x, Array.isArray(x) ? indent : indent + 2, out);
     } else {
-      out.push(`${pad}${scalar(k)}: ${inline(x)}`);
+      out.push(`${pad}${key(k)}: ${inline(x)}`);
     }
   }
 }
