@@ -39,6 +39,7 @@ export const INVENTORY_OPTIONS = {
   'pod-addresses': { type: 'enum', choices: ['on', 'off'], default: 'on', desc: 'read pod addresses from the containers topic, to name pods that never connect out' },
   'max-destinations': { type: 'int', min: 1, default: 1_000_000, desc: 'distinct (workload, address, port) kept; past it connections are counted, not listed' },
   slack: { type: 'int', arg: 'MS', min: 0, default: 120_000, desc: 'how far publish time may trail event time' },
+  'whole-topic': { type: 'boolean', desc: 'read the topic from start to end and keep records by event time alone (a topic written by replay --to-topic, whose publish times are the replay\'s)' },
   ...TOPIC_OPTIONS,
   ...KAFKA_OPTIONS,
 } as const;
@@ -80,5 +81,6 @@ export async function inventoryFrom(command: string, v: InventoryValues): Promis
     hints: hintsFrom(v),
     maxDestinations: v['max-destinations'],
     slackMs: v.slack,
+    wholeTopic: v['whole-topic'],
   }, moduleLogger(command));
 }

@@ -25,6 +25,8 @@ export interface BuildOptions {
   hints: ClusterHints;
   maxDestinations: number;
   slackMs: number;
+  /** position by event time only: read everything (replay output) */
+  wholeTopic?: boolean;
 }
 
 export async function buildInventory(kafka: Kafka, codec: Codec, o: BuildOptions, log: Logger): Promise<Inventory> {
@@ -57,7 +59,8 @@ export async function buildInventory(kafka: Kafka, codec: Codec, o: BuildOptions
   }
   const projection = new AuditProjection(codec.set);
   const lo = o.compareSinceNs ?? o.sinceNs;
-  await readWindow(kafka, { topic: o.auditTopic, sinceNs: lo, untilNs: o.untilNs, slackMs: o.slackMs, progressMs: 5000 }, (value, partition, offset) => {
+  const positions = o.wholeTopic ? { sinceNs: undefined, untilNs: undefined } : { sinceNs: lo, untilNs: o.untilNs };
+  await readWindow(kafka, { topic: o.auditTopic, ...positions, slackMs: o.slackMs, progressMs: 5000 }, (value, partition, offset) => {
     if (!value) return;
     let rec;
     try {

@@ -145,6 +145,14 @@ describe('podtrail inventory on a real broker', () => {
     assert.match(future.stdout, /The window holds no audit records/);
   });
 
+  test('--whole-topic finds records whose publish time is far from their event time (a replay\'s output)', async () => {
+    const args = ['--since', isoNanos(NOW - 90n * MIN), '--until', isoNanos(NOW - 50n * MIN), '--format', 'json'];
+    const positioned = JSON.parse((await run(args)).stdout) as Inventory;
+    assert.equal(positioned.summary.records, 0, 'published now: positioning by publish time skips them');
+    const whole = JSON.parse((await run([...args, '--whole-topic'])).stdout) as Inventory;
+    assert.deepEqual(whole.workloads.flatMap((w) => w.destinations.map((d) => d.ips[0])), ['4.4.4.4']);
+  });
+
   test('bad input: a missing topic, a bad selector and a reversed window exit 2 with the reason', async () => {
     const missing = await runCli(['inventory', '--audit-topic', uniqueTopic('inv-missing'), '--pod-addresses', 'off', '--brokers', BROKERS.join(',')], { timeoutMs: 60_000 });
     assert.equal(missing.code, 2, missing.stderr);
