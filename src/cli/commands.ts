@@ -13,6 +13,7 @@ export const COMMANDS: Entry[] = [
   { name: 'up', summary: 'run capture + enrich here (local Kafka if none is configured) and show audit records', load: () => import('./up.js') },
   { name: 'replay', summary: 're-enrich a time window of the raw topic from the metadata topic (point in time)', load: () => import('./replay.js') },
   { name: 'inventory', summary: 'list every destination per workload in a window of the audit topic (json, markdown, html)', load: () => import('./inventory.js') },
+  { name: 'ui', summary: 'serve a local web page: live audit stream, egress map, inventory and policy advice per workload', load: () => import('./ui.js') },
   { name: 'tail', summary: 'print records from a topic (raw or audit) as JSON or pretty lines', load: () => import('./tail.js') },
 ];
 

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: Apache-2.0
+// podtrail ui in a real browser: Debian's headless Chromium driven by puppeteer-core, against
+// `podtrail ui` started as users start it, on the real broker. The audit topic is written with
+// the real codec in Kafka transactions (as enrich writes it); one record is written while the
+// page is open and must show up in the live view. Then the test picks a workload, downloads its
+// NetworkPolicy, and takes the screenshot the README shows (.tmp/ui-screenshot.png).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Kafka } from 'kafkajs';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { codec } from '../../src/schema/codec.js';
+import type { AuditRecord } from '../../src/schema/types.js';
+import { REPO_ROOT } from '../helpers/cli.js';
+import { hasCommand, skipUnlessCi } from '../helpers/deploy-tools.js';
+import { rec } from '../helpers/inventory-records.js';
+import { createTopics, deleteTopics, requireBroker, uniqueTopic } from '../helpers/kafka.js';
+import { startStage, stopStage, type Stage } from '../helpers/stages.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const missing = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (Debian package chromium; scripts/setup.sh installs it)`;
+const SEC = 1_000_000_000n;
+const NOW = BigInt(Date.now()) * 1_000_000n;
+const MIN = 60n * SEC;
+
+const pg = { ns: 'shop', kind: 'StatefulSet', wl: 'pg', pod: 'pg-0', labels: { app: 'pg', 'controller-revision-hash': 'pg-5d8' }, ips: ['10.244.1.20'] };
+const web = { ns: 'shop', wl: 'web', labels: { app: 'web', 'pod-template-hash': '7d9f8b6c5d' } };
+
+async function write(kafka: Kafka, topic: string, records: AuditRecord[]): Promise<void> {
+  const producer = kafka.producer({ transactionalId: `ui-${randomBytes(4).toString('hex')}`, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  try {
+    const txn = await producer.transaction();
+    await txn.send({ topic, acks: -1, messages: records.map((r) => ({ key: `${r.node}/1`, value: codec().encode('AuditRecord', r) })) });
+    await txn.commit();
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+async function waitFor(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('podtrail ui in headless Chromium', { skip: skipUnlessCi(missing) }, () => {
+  let kafka: Kafka;
+  let ui: Stage | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  let url = '';
+  const topic = uniqueTopic('ui-audit');
+  const downloads = mkdtempSync(path.join(tmpdir(), 'podtrail-ui-dl-'));
+
+  before(async () => {
+    if (missing) throw new Error(missing);
+    assert.ok(hasCommand('chromium'));
+    kafka = await requireBroker();
+    await createTopics(kafka, [topic], 1);
+    const at = (r: AuditRecord, t: bigint) => ({ ...r, time: t });
+    await write(kafka, topic, [
+      ...Array.from({ length: 6 }, (_, i) => at(rec(web, '10.244.1.20', 5432, { comm: 'node' }), NOW - 5n * MIN + BigInt(i) * SEC)),
+      at(rec(web, '93.184.216.34', 443, { comm: 'node', status: 'TIMEOUT' }), NOW - 4n * MIN),
+      at(rec(web, '93.184.216.34', 443, { comm: 'node' }), NOW - 30n * MIN),
+      at(rec(web, '1.1.1.1', 443, { comm: 'curl' }), NOW - 3n * MIN),
+      at(rec(pg, '52.216.8.10', 443, { comm: 'wal-g' }), NOW - 2n * MIN),
+    ]);
+    ui = startStage('ui', ['ui', '--listen', '127.0.0.1:0', '--audit-topic', topic, '--pod-addresses', 'off',
+      '--since', new Date(Number((NOW - 10n * MIN) / 1_000_000n)).toISOString(), '--compare-since', new Date(Number((NOW - 60n * MIN) / 1_000_000n)).toISOString()]);
+    await waitFor('ui listening', 30_000, async () => {
+      const m = /"msg":"ui listening on (http:\/\/127\.0\.0\.1:\d+\/)"/.exec(ui!.log());
+      if (ui!.child.exitCode !== null) throw new Error(`ui exited: ${ui!.log()}`);
+      if (m) url = m[1]!;
+      return m !== null && ui!.log().includes('"msg":"ui live feed joined"');
+    });
+    browser = await puppeteer.launch({
+      executablePath: CHROMIUM, headless: true,
+      // root in CI: Chromium's sandbox needs an unprivileged user
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+      downloadBehavior: { policy: 'allow', downloadPath: downloads },
+    });
+    page = await browser.newPage();
+    await page.setViewport({ width: 1400, height: 1100 });
+    const requests: string[] = [];
+    page.on('request', (r) => requests.push(r.url()));
+    await page.goto(url, { waitUntil: 'load' });
+    await page.waitForSelector('body[data-ready="1"]', { timeout: 30_000 });
+    assert.deepEqual(requests.filter((u) => !u.startsWith(url)), [], 'the page loads nothing from anywhere else (no CDN)');
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => undefined);
+    if (ui) await stopStage(ui);
+    if (kafka) await deleteTopics(kafka, [topic]);
+    rmSync(downloads, { recursive: true, force: true });
+  });
+
+  test('the live view shows a record written while the page is open, and its filter finds it', async () => {
+    await write(kafka, topic, [{ ...rec(web, '198.18.0.77', 8443, { comm: 'live-probe' }), time: BigInt(Date.now()) * 1_000_000n }]);
+    await waitFor('the live record in the page', 30_000, async () => (await page.$eval('#live', (e) => e.textContent ?? '')).includes('198.18.0.77:8443/TCP'));
+    const filter = await page.$('#live .tabulator-col[tabulator-field="dst"] input');
+    assert.ok(filter, 'the destination column has a filter');
+    await filter.type('198.18.0.77');
+    await waitFor('the filter', 10_000, async () => (await page.$$('#live .tabulator-row')).length === 1);
+    assert.match(await page.$eval('#live .tabulator-row', (e) => e.textContent ?? ''), /live-probe/);
+  });
+
+  test('the egress map draws the namespace; a workload opens its inventory and its policy downloads', async () => {
+    assert.ok(await page.$('#map canvas'), 'Cytoscape drew the map');
+    await page.click('button[data-workload="shop/Deployment/web"]');
+    await page.waitForFunction(() => document.getElementById('detail-title')?.textContent === 'shop/Deployment/web', { timeout: 10_000 });
+    await page.waitForFunction(() => (document.getElementById('advice')?.textContent ?? '').includes('NetworkPolicy'), { timeout: 15_000 });
+    const detail = await page.$eval('#detail', (e) => e.textContent ?? '');
+    assert.match(detail, /shop\/StatefulSet\/pg 5432\/TCP/);
+    assert.match(detail, /new/, 'the destinations first seen in this window are marked new');
+    await page.click('#dl-np');
+    const file = path.join(downloads, 'shop_Deployment_web-networkpolicy.yaml');
+    await waitFor('the download', 15_000, async () => existsSync(file) && statSync(file).size > 0 && !readdirSync(downloads).some((f) => f.endsWith('.crdownload')));
+    const yaml = readFileSync(file, 'utf8');
+    assert.match(yaml, /kind: "NetworkPolicy"/);
+    assert.match(yaml, /A quiet window is not a denial/);
+    assert.doesNotMatch(yaml, /pod-template-hash/);
+    mkdirSync(path.join(REPO_ROOT, '.tmp'), { recursive: true });
+    const shot = path.join(REPO_ROOT, '.tmp', 'ui-screenshot.png');
+    await page.screenshot({ path: shot as `${string}.png`, fullPage: true });
+    assert.ok(statSync(shot).size > 10_000, 'a screenshot with something in it');
+  });
+});
