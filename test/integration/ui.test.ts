@@ -8,16 +8,17 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Kafka } from 'kafkajs';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { codec } from '../../src/schema/codec.js';
 import type { AuditRecord } from '../../src/schema/types.js';
-import { REPO_ROOT } from '../helpers/cli.js';
+import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { hasCommand, skipUnlessCi } from '../helpers/deploy-tools.js';
 import { rec } from '../helpers/inventory-records.js';
-import { createTopics, deleteTopics, requireBroker, uniqueTopic } from '../helpers/kafka.js';
+import { BROKERS, createTopics, deleteTopics, requireBroker, uniqueTopic } from '../helpers/kafka.js';
 import { startStage, stopStage, type Stage } from '../helpers/stages.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -109,6 +110,30 @@ describe('podtrail ui in headless Chromium', { skip: skipUnlessCi(missing) }, ()
     await filter.type('198.18.0.77');
     await waitFor('the filter', 10_000, async () => (await page.$$('#live .tabulator-row')).length === 1);
     assert.match(await page.$eval('#live .tabulator-row', (e) => e.textContent ?? ''), /live-probe/);
+  });
+
+  test('bad requests get a clear status, never a crash: wrong Host, unknown workload, bad flavour, POST', async () => {
+    const port = new URL(url).port;
+    const get = (p: string) => fetch(new URL(p, url));
+    // fetch may not set Host; node:http can, as a rebinding page's request would carry it
+    const rebound = await new Promise<number>((resolve, reject) => {
+      request({ host: '127.0.0.1', port: Number(port), path: '/', headers: { Host: `attacker.example:${port}` } }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject).end();
+    });
+    assert.equal(rebound, 421);
+    assert.equal((await get('/api/advice?namespace=shop&workload=shop/Deployment/nope')).status, 404);
+    const flavour = await get('/api/advice?namespace=shop&workload=shop/Deployment/web&flavour=%3Cscript%3E');
+    assert.equal(flavour.status, 400);
+    assert.equal((await get('/api/inventory?format=exe')).status, 400);
+    assert.equal((await fetch(new URL('/api/inventory', url), { method: 'POST' })).status, 405);
+    assert.equal((await get('/../../etc/passwd')).status, 404);
+    const ok = await get('/api/inventory?namespace=shop');
+    assert.equal(ok.headers.get('content-security-policy')?.startsWith("default-src 'self'"), true);
+  });
+
+  test('a --listen address other than loopback needs --allow-remote', async () => {
+    const r = await runCli(['ui', '--listen', '0.0.0.0:0', '--audit-topic', topic, '--brokers', BROKERS.join(',')], { timeoutMs: 30_000 });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /not loopback: the page has no authentication; add --allow-remote/);
   });
 
   test('the egress map draws the namespace; a workload opens its inventory and its policy downloads', async () => {
