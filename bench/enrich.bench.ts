@@ -9,6 +9,8 @@
 //
 //   node dist/bench/enrich.bench.js [--records N] [--pods N] [--partitions N] [--rounds N]
 //        [--modes exactly-once,at-least-once] [--compression none|gzip] [--cpu-prof DIR]
+//        [--compare DIR]   (DIR: another built checkout whose enrich runs as a further arm,
+//                           between this one's passthrough and enrich: before/after)
 // Other work on the machine moves wall-clock rates a lot: each figure is the median of
 // --rounds runs (default 3), and CPU per record (robust to contention) is printed beside it.
 // Brokers: PODTRAIL_BROKERS (default 127.0.0.1:9092). Diagnostics: PODTRAIL_BENCH_BROKER_PID (a
@@ -16,7 +18,7 @@
 // for both sides instead of the stage's), PODTRAIL_BENCH_NODE_ARGS (extra node flags for children).
 // The passthrough is bare on purpose: one partition batch at a time, kafkajs's default partitioner.
 import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -66,6 +68,7 @@ function options() {
       compression: { type: 'string', default: 'none' },
       rounds: { type: 'string', default: '3' },
       'cpu-prof': { type: 'string' },
+      compare: { type: 'string' },
     },
   });
   const int = (k: 'records' | 'pods' | 'partitions' | 'rounds', lo: number, hi: number) => {
@@ -76,7 +79,9 @@ function options() {
   const modes = values.modes!.split(',') as Mode[];
   if (modes.length === 0 || !modes.every((m) => MODES.includes(m))) fail(`--modes takes ${MODES.join(',')}`);
   if (!['none', 'gzip'].includes(values.compression!)) fail('--compression is none or gzip');
-  return { rounds: int('rounds', 1, 20), records: int('records', 1, 10_000_000), pods: int('pods', 1, 5000), partitions: int('partitions', 1, 64), modes, compression: values.compression as 'none' | 'gzip', cpuProf: values['cpu-prof'] };
+  const compare = values.compare === undefined ? undefined : `${values.compare}/dist/bench/enrich.bench.js`;
+  if (compare !== undefined && !existsSync(compare)) fail(`--compare: no dist/bench/enrich.bench.js under ${values.compare} (build it first)`);
+  return { compare, rounds: int('rounds', 1, 20), records: int('records', 1, 10_000_000), pods: int('pods', 1, 5000), partitions: int('partitions', 1, 64), modes, compression: values.compression as 'none' | 'gzip', cpuProf: values['cpu-prof'] };
 }
 
 async function admin<T>(kafka: Kafka, fn: (a: ReturnType<Kafka['admin']>) => Promise<T>): Promise<T> {
@@ -117,11 +122,12 @@ async function scanOutput(kafka: Kafka, topic: string, want: number): Promise<{ 
   return { count, firstTs, lastTs };
 }
 
-function runInChild(spec: ChildSpec, cpuProf: string | undefined): Promise<ChildResult> {
+/** script: this file, or the compare checkout's (its child reads the same spec). */
+function runInChild(spec: ChildSpec, cpuProf: string | undefined, script = fileURLToPath(import.meta.url)): Promise<ChildResult> {
   const extra = process.env.PODTRAIL_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const execArgv = extra.concat(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`, `--cpu-prof-name=${spec.role}-${spec.mode}-${Date.now()}.cpuprofile`] : []);
   const env = { PODTRAIL_LOG_LEVEL: 'warn', ...process.env, PODTRAIL_BENCH_CHILD: JSON.stringify(spec) };
-  const child = fork(fileURLToPath(import.meta.url), [], { execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(script, [], { execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   // Others wait on the bench lock: a stuck run must not hold it for long.
   const limitMs = Math.max(120_000, spec.records);
   return new Promise((resolve, reject) => {
@@ -173,21 +179,22 @@ async function main(): Promise<void> {
     const load0 = loadavg()[0]!;
     for (let round = 1; round <= o.rounds; round++) {
       for (const mode of o.modes) {
-        for (const role of ['passthrough', 'enrich'] as const) {
-          const out = `${tag}.${role}.${mode}.${round}`;
+        for (const arm of o.compare ? ['passthrough', 'compare', 'enrich'] as const : ['passthrough', 'enrich'] as const) {
+          const role = arm === 'compare' ? 'enrich' : arm;
+          const out = `${tag}.${arm}.${mode}.${round}`;
           outs.push(out, `${out}.dlq`);
           await admin(kafka, (a) => a.createTopics({ topics: [out, `${out}.dlq`].map((topic) => ({ topic, numPartitions: o.partitions, replicationFactor: 1 })), waitForLeaders: true }));
           const spec: ChildSpec = { role, mode, brokers: BROKERS, raw, out, dlq: `${out}.dlq`, group: `${out}.group`, hostRoot: world.hostRoot, records: o.records, paths: world.workloads.map((w) => w.path) };
           const b0 = brokerCpuMs();
-          const res = await runInChild(spec, o.cpuProf);
+          const res = await runInChild(spec, o.cpuProf, arm === 'compare' ? o.compare : undefined);
           const brokerUs = ((brokerCpuMs() - b0) * 1000) / o.records;
           const scan = await scanOutput(kafka, out, o.records);
-          if (scan.count !== o.records) throw new Error(`${role} ${mode}: ${scan.count} output records, want ${o.records}`);
+          if (scan.count !== o.records) throw new Error(`${arm} ${mode}: ${scan.count} output records, want ${o.records}`);
           const rate = o.records / Math.max(0.001, (scan.lastTs - scan.firstTs) / 1000);
           const statuses = Object.entries(res.byStatus ?? {}).sort().map(([st, n]) => `${st} ${n}`).join(', ');
-          const key = `${mode}/${role}`;
+          const key = `${mode}/${arm}`;
           runs.set(key, [...(runs.get(key) ?? []), { rate, cpuUs: (res.cpuMs * 1000) / o.records, rssKb: res.maxRssKb, statuses }]);
-          console.log(`  round ${round} ${mode.padEnd(13)} ${role.padEnd(11)} ${String(Math.round(rate)).padStart(6)} records/s (first to last output record ${scan.lastTs - scan.firstTs} ms; ${res.batches} batches; cpu ${((res.cpuMs * 1000) / o.records).toFixed(1)} us/record; peak RSS ${(res.maxRssKb / 1024).toFixed(0)} MiB${res.processMs !== undefined ? `; processBatch ${res.processMs.toFixed(0)} ms, commits ${res.commitMs!.toFixed(0)} ms` : ''}; load ${loadavg()[0]!.toFixed(1)}${brokerUs ? `; broker cpu ${brokerUs.toFixed(1)} us/record` : ''})`);
+          console.log(`  round ${round} ${mode.padEnd(13)} ${arm.padEnd(11)} ${String(Math.round(rate)).padStart(6)} records/s (first to last output record ${scan.lastTs - scan.firstTs} ms; ${res.batches} batches; cpu ${((res.cpuMs * 1000) / o.records).toFixed(1)} us/record; peak RSS ${(res.maxRssKb / 1024).toFixed(0)} MiB${res.processMs !== undefined ? `; processBatch ${res.processMs.toFixed(0)} ms, commits ${res.commitMs!.toFixed(0)} ms` : ''}; load ${loadavg()[0]!.toFixed(1)}${brokerUs ? `; broker cpu ${brokerUs.toFixed(1)} us/record` : ''})`);
         }
       }
     }
@@ -200,6 +207,18 @@ async function main(): Promise<void> {
       const [p, e] = [median(pt.map((r) => r.rate)), median(en.map((r) => r.rate))];
       const rss = Math.max(...en.map((r) => r.rssKb));
       console.log(`${mode.padEnd(13)}  ${String(Math.round(p)).padStart(13)}  ${String(Math.round(e)).padStart(12)}  ${(e / p).toFixed(2).padStart(5)}  ${`${(rss / 1024).toFixed(0)} MiB`.padStart(15)}  ${`${median(pt.map((r) => r.cpuUs)).toFixed(1)} / ${median(en.map((r) => r.cpuUs)).toFixed(1)}`.padStart(27)}  ${en[0]!.statuses}`);
+    }
+    if (o.compare) {
+      console.log(`--compare ${o.compare}: its enrich in the same rounds, between this checkout's passthrough and enrich`);
+      console.log('mode           compare/s  ratio to passthrough  peak RSS  cpu us/record   this/compare: rate  cpu per record  (per-round rate ratios)  compare attribution');
+      for (const mode of o.modes) {
+        const pt = runs.get(`${mode}/passthrough`)!;
+        const en = runs.get(`${mode}/enrich`)!;
+        const cm = runs.get(`${mode}/compare`)!;
+        const c = median(cm.map((r) => r.rate));
+        const perRound = en.map((r, i) => (r.rate / cm[i]!.rate).toFixed(2)).join(', ');
+        console.log(`${mode.padEnd(13)}  ${String(Math.round(c)).padStart(9)}  ${(c / median(pt.map((r) => r.rate))).toFixed(2).padStart(20)}  ${`${(Math.max(...cm.map((r) => r.rssKb)) / 1024).toFixed(0)} MiB`.padStart(8)}  ${median(cm.map((r) => r.cpuUs)).toFixed(1).padStart(13)}  ${(median(en.map((r) => r.rate)) / c).toFixed(2).padStart(18)}  ${(median(en.map((r) => r.cpuUs)) / median(cm.map((r) => r.cpuUs))).toFixed(2).padStart(14)}  (${perRound})  ${cm[0]!.statuses}`);
+      }
     }
   } finally {
     await admin(kafka, (a) => a.deleteTopics({ topics: [raw, ...outs], timeout: 10_000 })).catch(() => undefined);

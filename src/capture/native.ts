@@ -4,7 +4,7 @@
 // its cgroup path from a cache of the kernel's once-per-cgroup path records.
 // The native class is a constructor argument, so unit tests can pass a fake.
 import { ConfigError, DecodeError } from '../common/errors.js';
-import { moduleLogger } from '../common/log.js';
+import { moduleLogger, type Logger } from '../common/log.js';
 import { CgroupPaths } from './cgroup-paths.js';
 import { checkConnect, CONSTANTS, decodeCgroup, walkBatch } from './event-layout.js';
 import { cgroupIdAt, checkedConnectEventAt, hierAt } from './kernel-event.js';
@@ -23,8 +23,6 @@ import {
 } from './native-binding.js';
 
 export * from './native-binding.js';
-
-const log = moduleLogger('capture.native');
 
 export interface CaptureStats {
   /** failed ring buffer reserves per CPU: each one is also a seq gap */
@@ -101,9 +99,14 @@ export class KernelCapture {
   private pathMisses = 0;
   private onBatch: ((events: KernelConnectEvent[]) => void) | undefined;
 
+  /**
+   * `log`: the stage's logger, passed in (as kafkajs passes its logger to each component) rather
+   * than made when this module loads, which was before main.ts applied --log-level.
+   */
   constructor(
     private readonly nativeCtor: NativeCaptureCtor,
     opts: KernelCaptureOptions = {},
+    private readonly log: Logger = moduleLogger('capture.native'),
   ) {
     this.opts = validateCaptureOptions(opts);
     // The kernel must not think we still hold a path we dropped: make it resend.
@@ -132,11 +135,11 @@ export class KernelCapture {
     this.native = n;
     this.started = r;
     this.onBatch = onBatch;
-    log.info(
+    this.log.info(
       { attachMode: r.attachMode, attempts: r.attempts.map((a) => ({ mode: a.mode, ok: a.ok, code: a.code, errno: a.errno })) },
       'kernel capture attached',
     );
-    for (const a of r.attempts) if (!a.ok) log.info({ mode: a.mode, reason: a.message }, 'attach mode unavailable');
+    for (const a of r.attempts) if (!a.ok) this.log.info({ mode: a.mode, reason: a.message }, 'attach mode unavailable');
     return r;
   }
 
@@ -194,7 +197,7 @@ export class KernelCapture {
     const events: KernelConnectEvent[] = [];
     const bad = (err: DecodeError) => {
       this.decodeErrors++;
-      log.warn({ err }, 'undecodable record from the kernel');
+      this.log.warn({ err }, 'undecodable record from the kernel');
     };
     walkBatch(buf, (off, len) => {
       try {
@@ -203,7 +206,7 @@ export class KernelCapture {
         else if (type === CONSTANTS.PT_REC_CGROUP) {
           const r = decodeCgroup(buf, off, len);
           this.paths.set(r.hier, r.cgroupId, r.path);
-          if (r.truncated) log.warn({ cgroupId: String(r.cgroupId) }, 'cgroup path deeper than the kernel walks; top levels cut');
+          if (r.truncated) this.log.warn({ cgroupId: String(r.cgroupId) }, 'cgroup path deeper than the kernel walks; top levels cut');
         } else throw new DecodeError(`unknown record type ${type}`, 'INVALID');
       } catch (err) {
         if (err instanceof DecodeError) bad(err);
@@ -215,7 +218,7 @@ export class KernelCapture {
     try {
       onBatch(events);
     } catch (err) {
-      log.error({ err }, 'onBatch handler threw');
+      this.log.error({ err }, 'onBatch handler threw');
     }
   }
 

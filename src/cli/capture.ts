@@ -86,7 +86,7 @@ export default defineCommand({
       excludeLoopback: v['exclude-loopback'],
       udpDedupMs: v['udp-dedup-window'],
       pendingTimeoutMs: v['pending-timeout'],
-    });
+    }, moduleLogger('capture.native'));
     const instance = newInstanceId();
     if (v.stdout) {
       const sink = new StdoutSink(node, instance);

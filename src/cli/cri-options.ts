@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The CRI flags, shared by the commands that ask a node's runtimes (capture; enrich's node
 // fallback). --cri-socket also serves doctor.
-import { CRI_CLIENT_DEFAULTS } from '../runtime/cri/client.js';
+import { CRI_CLIENT_DEFAULTS } from '../runtime/cri/defaults.js';
 import { checkSocketPath } from '../runtime/cri/sockets.js';
 
 export const CRI_SOCKET_OPTION = {

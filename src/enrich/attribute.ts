@@ -142,6 +142,7 @@ export function attribute(input: AttributeInput): Attribution {
   if (parsed.podUid !== undefined && meta.pod.uid !== '' && meta.pod.uid !== parsed.podUid) {
     notes.push('pod UID in metadata differs from the cgroup path');
   }
+  if (meta.note) notes.push(meta.note);
   if (meta.bounded) notes.push(meta.bounded);
   return {
     status: 'POD',

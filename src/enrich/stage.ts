@@ -9,10 +9,11 @@ import { KafkaError, errMessage } from '../common/errors.js';
 import { IDEMPOTENT_RETRY, TRANSACTIONAL_RETRY } from '../kafka/client.js';
 import type { ClusterGuard } from '../kafka/cluster.js';
 import { StageFailure } from '../kafka/stage-failure.js';
-import { TransactionalProducer } from '../kafka/transactional.js';
+import { TransactionalProducer, isCommitted } from '../kafka/transactional.js';
 import type { Logger } from '../common/log.js';
 import type { TopicsConfig } from '../common/config.js';
 import type { EnrichProcessor, OutMessage } from './processor.js';
+import { BatchPipeline } from './pipeline.js';
 import { STAGE_MAX_REQUEST_BYTES, bySize, memoKeyPartitioner } from './produce.js';
 
 export { STAGE_MAX_REQUEST_BYTES, bySize } from './produce.js';
@@ -64,10 +65,7 @@ export class EnrichStage {
   /** called with the seconds each output commit took (transaction or produce) */
   onCommitted?: (seconds: number) => void;
   private stopping = false;
-  /** Ordering of onBatch's two steps, and the count of failures that void later batches. */
-  private processing: Promise<void> = Promise.resolve();
-  private committing: Promise<void> = Promise.resolve();
-  private epoch = 0;
+  private readonly pipeline: BatchPipeline<ReturnType<EnrichProcessor['checkpoint']>>;
 
   constructor(
     private readonly kafka: Kafka,
@@ -76,6 +74,7 @@ export class EnrichStage {
     private readonly log: Logger,
   ) {
     this.failure = new StageFailure(opts.guard);
+    this.pipeline = new BatchPipeline(processor);
   }
 
   async start(): Promise<void> {
@@ -117,81 +116,30 @@ export class EnrichStage {
   }
 
   /**
-   * Two ordered steps per batch: process (CPU), then commit (mostly waiting on the broker).
-   * kafkajs hands us batches of several partitions at once, so the next batch is processed
-   * while this one commits. Both steps keep the order in which batches entered processing,
-   * so loss-tracking checkpoints and commits follow one sequence: when a commit (or a
-   * processing step) fails, the state rolls back to before that batch (once the batch being
-   * processed meanwhile is done, and before the next starts), and every batch processed after
-   * it, none of which has committed yet, fails too and comes again.
+   * Two ordered steps per batch, process then commit (src/enrich/pipeline.ts): the next batch is
+   * processed while this one commits, and a failed commit takes loss tracking back to before its
+   * batch and voids the batches processed since.
    */
   private async onBatch(p: EachBatchPayload): Promise<void> {
     const { batch, isRunning, isStale } = p;
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     if (await this.failure.clusterReplaced()) return;
     const t0 = Date.now();
-    const myTurn = this.processing;
-    let processed!: () => void;
-    this.processing = new Promise((r) => (processed = r));
-    let committed!: () => void;
-    let commitTurn: Promise<void>;
-    let checkpoint;
-    let epoch;
-    let outs;
-    try {
-      await myTurn;
-      // A failed transaction brings this batch again: loss tracking must see it afresh.
-      checkpoint = this.processor.checkpoint();
-      epoch = this.epoch;
-      try {
-        outs = await this.processor.processBatch(batch.partition, batch.messages);
-      } catch (err) {
-        // We hold the processing turn: nobody has observed anything since our checkpoint, and
-        // batches before us keep their effects (voiding them would lose their LOSS records).
-        this.processor.rollback(checkpoint);
-        throw err;
-      }
-      commitTurn = this.committing;
-      this.committing = new Promise((r) => (committed = r));
-    } finally {
-      processed();
-    }
-    try {
-      await commitTurn;
-      if (epoch !== this.epoch) {
-        throw new KafkaError(`enrich: an earlier batch failed, ${batch.topic}/${batch.partition}@${batch.firstOffset()} comes again`, { retriable: true });
-      }
-      if (!isRunning() || isStale()) {
-        // Revoked while waiting: the next owner starts from the committed offset.
-        await this.failFrom(checkpoint);
-        return;
-      }
-      await this.commit(p, outs, checkpoint);
-    } finally {
-      committed();
-    }
+    const end = await this.pipeline.run(
+      `${batch.topic}/${batch.partition}@${batch.firstOffset()}`,
+      () => this.processor.processBatch(batch.partition, batch.messages),
+      // Revoked while waiting: the next owner starts from the committed offset.
+      () => isRunning() && !isStale(),
+      (outs) => this.commit(p, outs),
+    );
+    if (end === 'revoked') return;
     this.stats.batches++;
     this.lag.set(batch.partition, Number(batch.offsetLag()));
     this.stats.lastBatchMs = Date.now() - t0;
     await p.heartbeat();
   }
 
-  /**
-   * Back to before a batch that will come again; batches processed since then must not commit.
-   * Takes the next processing turn, so the rollback lands between two batches' processing.
-   */
-  private async failFrom(checkpoint: ReturnType<EnrichProcessor['checkpoint']>): Promise<void> {
-    const turn = this.processing;
-    let done!: () => void;
-    this.processing = new Promise((r) => (done = r));
-    await turn;
-    // Whoever checkpointed before this point has seen state that is now undone.
-    this.epoch++;
-    this.processor.rollback(checkpoint);
-    done();
-  }
-
-  private async commit({ batch, resolveOffset, commitOffsetsIfNecessary }: EachBatchPayload, outs: OutMessage[], checkpoint: ReturnType<EnrichProcessor['checkpoint']>): Promise<void> {
+  private async commit({ batch, resolveOffset, commitOffsetsIfNecessary }: EachBatchPayload, outs: OutMessage[]): Promise<void> {
     const audit: Message[] = [];
     const dlq: Message[] = [];
     for (const o of outs) {
@@ -205,22 +153,16 @@ export class EnrichStage {
     const requests = bySize([[topics.audit, audit], [topics.dlq, dlq]], STAGE_MAX_REQUEST_BYTES);
     if (this.opts.atLeastOnce) {
       const producer = this.producer as Producer;
-      try {
-        for (const topicMessages of requests) await producer.sendBatch({ acks: -1, topicMessages });
-      } catch (err) {
-        await this.failFrom(checkpoint);
-        throw err;
-      }
+      for (const topicMessages of requests) await producer.sendBatch({ acks: -1, topicMessages });
       resolveOffset(last);
       await commitOffsetsIfNecessary();
     } else {
       // A failed transaction that could not be aborted is settled there (src/kafka/transactional.ts):
       // running the batch again regardless wrote its audit records twice (fault-broker-kill).
       const r = await (this.txns as TransactionalProducer).write(requests, { topic: batch.topic, partition: batch.partition, next }, () => this.stopping);
-      if (!r.committed) {
+      if (!isCommitted(r)) {
         this.stats.aborted++;
-        await this.failFrom(checkpoint);
-        throw new KafkaError(`enrich transaction failed for ${batch.topic}/${batch.partition}@${batch.firstOffset()}: ${errMessage(r.err)}`, { cause: r.err, retriable: true });
+        throw new KafkaError(`enrich transaction failed (${r.kind}) for ${batch.topic}/${batch.partition}@${batch.firstOffset()}: ${errMessage(r.err)}`, { cause: r.err, retriable: true });
       }
       this.stats.transactions++;
       resolveOffset(last);

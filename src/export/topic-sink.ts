@@ -11,7 +11,7 @@ import type { Kafka, Message, Producer } from 'kafkajs';
 import { KafkaError, errMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { IDEMPOTENT_RETRY, TRANSACTIONAL_RETRY } from '../kafka/client.js';
-import { TransactionalProducer } from '../kafka/transactional.js';
+import { TransactionalProducer, isCommitted } from '../kafka/transactional.js';
 import type { BatchContext, Sink } from './stage.js';
 import { nextOffset } from './stage.js';
 import type { ExportFormat } from './render.js';
@@ -70,7 +70,7 @@ export class TopicSink implements Sink {
       // fenced producer fails every later transaction. Both are settled in write() before the
       // batch comes again (or stays committed): src/kafka/transactional.ts.
       const r = await (this.txns as TransactionalProducer).write(topicMessages.length ? [topicMessages] : [], { topic: ctx.topic, partition: ctx.partition, next }, () => ctx.stopping());
-      if (!r.committed) {
+      if (!isCommitted(r)) {
         this.stats.aborted++;
         throw new KafkaError(`export transaction failed for ${ctx.topic}/${ctx.partition}: ${errMessage(r.err)}`, { cause: r.err, retriable: true });
       }

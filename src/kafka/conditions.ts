@@ -93,10 +93,12 @@ function one(e: ErrLike): KafkaCondition | undefined {
   const name = typeof e.name === 'string' ? e.name : '';
   // PRODUCER_FENCED (code 90) is newer than kafkajs's table: a reset all the same.
   if (typeof e.type === 'string' && RESET.has(e.type)) return { kind: 'reset', type: e.type, message };
+  // Some of these (COORDINATOR_LOAD_IN_PROGRESS, Kafka's newer name for code 14) are not in kafkajs's table.
+  if (typeof e.type === 'string' && TRANSIENT.has(e.type)) return { kind: 'retry', type: e.type, message };
   if (typeof e.type === 'string' && byType.has(e.type)) {
     const type = e.type;
     if (type === 'TOPIC_ALREADY_EXISTS') return undefined;
-    if (TRANSIENT.has(type) || byType.get(type)!.retriable) return { kind: 'retry', type, message };
+    if (byType.get(type)!.retriable) return { kind: 'retry', type, message };
     return { kind: 'fatal', type, message, ...(ACCESS.test(type) ? { access: true } : {}) };
   }
   if (typeof e.code === 'string' && TLS_CODES.test(e.code)) return { kind: 'fatal', type: e.code, message, access: true };

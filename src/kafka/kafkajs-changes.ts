@@ -8,6 +8,7 @@
 //      no-negative-timeout  src/network/requestQueue/index.js            (Node 24+'s warning)
 //      stable-offset-fetch  src/protocol/requests/offsetFetch/v7/*       (exactly-once across failover)
 //      per-partition-retry  src/producer/sendMessages.js                 (no loss, no duplicate when leaders move)
+//      aborted-transactions src/consumer/filterAbortedMessages.js        (read_committed with several transactional writers)
 //    Each patched file exports `podtrailPatch`, so a missing patch is seen here.
 //  - gzip-level-1 goes through kafkajs's public codec table (CompressionCodecs, the way
 //    kafkajs documents for adding codecs), not the patch: only capture wants it, and a
@@ -33,6 +34,7 @@ export const PATCHED_FILES = {
   'no-negative-timeout': 'kafkajs/src/network/requestQueue/index.js',
   'stable-offset-fetch': 'kafkajs/src/protocol/requests/offsetFetch/v7/request.js',
   'per-partition-retry': 'kafkajs/src/producer/sendMessages.js',
+  'aborted-transactions': 'kafkajs/src/consumer/filterAbortedMessages.js',
 } as const;
 export type PatchName = keyof typeof PATCHED_FILES;
 
@@ -97,6 +99,7 @@ export function kafkajsChanges(): Record<Change, boolean> {
     'no-negative-timeout': patchApplied('no-negative-timeout'),
     'stable-offset-fetch': patchApplied('stable-offset-fetch'),
     'per-partition-retry': patchApplied('per-partition-retry'),
+    'aborted-transactions': patchApplied('aborted-transactions'),
     'gzip-level-1': fastGzipInUse(),
   };
 }

@@ -8,17 +8,31 @@ import type { Kafka, Producer, ProducerConfig, TopicMessages, Transaction } from
 import { KafkaError, errMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { kafkaCondition } from './conditions.js';
-import { RetryEpisode } from './retry.js';
+import { countProducerReset, retryKafka } from './retry.js';
 
 /** The input position a transaction commits: the group's offset of topic/partition becomes `next`. */
 export interface TxnInput { topic: string; partition: number; next: string }
 
 /**
- * committed: the batch's outputs and offsets are in; `err` is then set when we were told the
- * commit failed but it had gone through. Not committed: the transaction was aborted (or never
- * got going) and the batch must come again; `err` is why.
+ * How a transaction ended, named as kafkajs names its producer's states
+ * (src/producer/eosManager/transactionStates.js), from the batch's point of view:
+ * - committed: outputs and offsets are in.
+ * - committed-unconfirmed: the commit failed from where we stood (its answer was lost), but the
+ *   broker's committed offset says it went through: the batch stays committed.
+ * - aborted: the transaction was aborted (by us, or settled as never committed): the batch comes again.
+ * - unsettled: the stage was stopping before the outcome was known; the next owner of the
+ *   partition reads the group's committed offset, which is the truth either way.
  */
-export interface TxnOutcome { committed: boolean; err?: unknown }
+export type TxnOutcome =
+  | { kind: 'committed' }
+  | { kind: 'committed-unconfirmed'; err: unknown }
+  | { kind: 'aborted'; err: unknown }
+  | { kind: 'unsettled'; err: unknown };
+
+/** True when the batch's outputs and offsets are in (whatever we were told). */
+export function isCommitted(o: TxnOutcome): o is Extract<TxnOutcome, { kind: 'committed' | 'committed-unconfirmed' }> {
+  return o.kind === 'committed' || o.kind === 'committed-unconfirmed';
+}
 
 export class TransactionalProducer {
   private producer: Producer;
@@ -52,7 +66,7 @@ export class TransactionalProducer {
       txn = await this.producer.transaction();
       await this.send(txn, requests, input);
       await txn.commit();
-      return { committed: true };
+      return { kind: 'committed' };
     } catch (err) {
       // A fenced producer (its epoch bumped by the broker, which expired its transaction) fails
       // every later transaction too, while its abort, with nothing added yet, "succeeds" without
@@ -61,13 +75,15 @@ export class TransactionalProducer {
         this.log.warn({ err: e }, 'abort failed');
         return false;
       });
-      // Not aborted: the outcome is unknown (see settledAsCommitted). Running the batch again
-      // regardless wrote its records twice (fault-broker-kill).
-      if (!aborted && await this.settledAsCommitted(requests, input, stopping)) {
+      if (aborted) return { kind: 'aborted', err };
+      // Not aborted: the outcome is unknown (see settle). Running the batch again regardless
+      // wrote its records twice (fault-broker-kill).
+      const settled = await this.settle(requests, input, stopping);
+      if (settled === 'committed') {
         this.log.warn({ topic: input.topic, partition: input.partition, offset: input.next, err: errMessage(err) }, 'the failed commit had gone through: the batch stays committed');
-        return { committed: true, err };
+        return { kind: 'committed-unconfirmed', err };
       }
-      return { committed: false, err };
+      return { kind: settled, err };
     }
   }
 
@@ -78,27 +94,9 @@ export class TransactionalProducer {
   }
 
   /**
-   * Runs `attempt` until it resolves, waiting 0.5 s after a failure, doubling to 5 s. Undefined
-   * when `stopping` says so first.
-   */
-  private async retrying<T>(stopping: () => boolean, failure: string, attempt: () => Promise<T>): Promise<T | undefined> {
-    const episode = new RetryEpisode(failure, this.log);
-    for (let delay = 500; !stopping(); delay = Math.min(delay * 2, 5000)) {
-      try {
-        const r = await attempt();
-        episode.succeeded();
-        return r;
-      } catch (err) {
-        episode.failed(kafkaCondition(err), { retryMs: delay });
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
-    return undefined;
-  }
-
-  /**
-   * After a transaction that could not be aborted: true when it committed after all, false when
-   * it did not (or `stopping` says so before it knows). Its outcome is unknown to us:
+   * After a transaction that could not be aborted: 'committed' when it committed after all,
+   * 'aborted' when it did not, 'unsettled' when `stopping` says so before we know. Its outcome is
+   * unknown to us:
    * - kafkajs refuses abort once commit has sent EndTxn. When the broker took EndTxn and died
    *   before answering, the transaction commits, outputs and offsets alike, while the consumer's
    *   position is still the batch's first offset (test/integration/enrich-commit-outcome,
@@ -117,21 +115,29 @@ export class TransactionalProducer {
    * batch committed. (The hanging case is rare, 1 run in ~20 of fault-broker-kill; that branch is
    * argued from the broker's logs, not yet seen working.)
    */
-  private async settledAsCommitted(requests: TopicMessages[][], input: TxnInput, stopping: () => boolean): Promise<boolean> {
-    if (!(await this.renewProducer((t) => this.send(t, requests, input), stopping))) return false;
-    const committed = await this.retrying(stopping, 'read the committed offset', async () => {
-      const admin = this.kafka.admin();
-      try {
-        await admin.connect();
-        const [t] = await admin.fetchOffsets({ groupId: this.group, topics: [input.topic] });
-        const offset = t?.partitions.find((p) => p.partition === input.partition)?.offset;
-        if (offset === undefined) throw new KafkaError(`no committed offset of ${input.topic}/${input.partition} in the answer`, { retriable: true });
-        return offset === input.next;
-      } finally {
-        await admin.disconnect().catch(() => undefined);
-      }
-    });
-    return committed ?? false;
+  private async settle(requests: TopicMessages[][], input: TxnInput, stopping: () => boolean): Promise<'committed' | 'aborted' | 'unsettled'> {
+    if (stopping()) return 'unsettled';
+    try {
+      await this.renewProducer((t) => this.send(t, requests, input), stopping);
+      const committed = await retryKafka('read the committed offset', async () => {
+        const admin = this.kafka.admin();
+        try {
+          await admin.connect();
+          const [t] = await admin.fetchOffsets({ groupId: this.group, topics: [input.topic] });
+          const offset = t?.partitions.find((p) => p.partition === input.partition)?.offset;
+          if (offset === undefined) throw new KafkaError(`no committed offset of ${input.topic}/${input.partition} in the answer`, { retriable: true });
+          return offset === input.next;
+        } finally {
+          await admin.disconnect().catch(() => undefined);
+        }
+      }, this.log, { stopping, initialMs: 500 });
+      return committed ? 'committed' : 'aborted';
+    } catch (err) {
+      // Stopping (retryKafka says so with a non-retriable error once `stopping` holds) leaves it
+      // to the next owner; anything else (access taken away, a fatal answer) ends the stage.
+      if (stopping()) return 'unsettled';
+      throw err;
+    }
   }
 
   /**
@@ -141,10 +147,12 @@ export class TransactionalProducer {
    * same transactional id fences the old one; its InitProducerId, which kafkajs sends with the
    * first transaction (connect only gets an idempotent producer id), waits until the old one's open
    * transaction is committed or aborted for good. That first transaction runs `fence` and aborts.
-   * A new producer again until that works; false when `stopping` says so first.
+   * A new producer again until that works; throws when `stopping` says so first.
    */
-  private async renewProducer(fence: (t: Transaction) => Promise<void>, stopping: () => boolean): Promise<boolean> {
-    const renewed = await this.retrying(stopping, 'start a new transactional producer', async () => {
+  private async renewProducer(fence: (t: Transaction) => Promise<void>, stopping: () => boolean): Promise<void> {
+    // Every attempt starts from a new producer, so a refused sequence or epoch (a 'reset') is
+    // simply tried again.
+    await retryKafka('start a new transactional producer', async () => {
       const old = this.producer;
       this.producer = this.kafka.producer(this.config);
       await old.disconnect().catch(() => undefined);
@@ -152,10 +160,9 @@ export class TransactionalProducer {
       const t = await this.producer.transaction();
       await fence(t);
       await t.abort();
-      this.log.warn('started a new transactional producer after a failed abort');
-      return true;
-    });
-    return renewed ?? false;
+    }, this.log, { stopping, initialMs: 500, onReset: async () => undefined });
+    countProducerReset('transactional producer');
+    this.log.warn('started a new transactional producer after a failed abort');
   }
 }
 

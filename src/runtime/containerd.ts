@@ -7,8 +7,10 @@
 // image name, sandbox ID, hostname, host network/UTS (from the spec's namespaces), and the pod
 // annotations the runtime is configured to pass through (pod_annotations).
 // What it cannot give: pod LABELS. CRI keeps them only in containerd's bolt database
-// (io.containerd.metadata.v1.bolt/meta.db), which we do not parse; pod.labels is {}. The bundle also
-// disappears when the task exits, so an exited container is NOT_FOUND.
+// (io.containerd.metadata.v1.bolt/meta.db), which we do not parse; pod.labels is {}, and meta.note
+// (which reaches attribution.reason) says they are unknown, not empty: without them the workload
+// cannot be inferred either (pod-facts.ts leaves it null). The bundle also disappears when the
+// task exits, so an exited container is NOT_FOUND.
 import { ConfigError, MetadataError } from '../common/errors.js';
 import { readJsonInRoot } from './safe-fs.js';
 import { isContainerId, type ContainerMeta, type MetadataResolver, type ResolveResult } from './types.js';
@@ -24,8 +26,10 @@ import {
 } from './common.js';
 
 export const DEFAULT_CONTAINERD_NAMESPACES = ['k8s.io', 'default'];
-const STATE_DIRS = ['/run/containerd/io.containerd.runtime.v2.task', '/run/containerd/io.containerd.runtime.v1.linux'];
+// k3s runs its own containerd with its state under /run/k3s/containerd (its CRI socket is there too).
+const STATE_DIRS = ['/run/containerd/io.containerd.runtime.v2.task', '/run/containerd/io.containerd.runtime.v1.linux', '/run/k3s/containerd/io.containerd.runtime.v2.task'];
 const CRI = 'io.kubernetes.cri.';
+export const CONTAINERD_LABELS_UNKNOWN = 'pod labels and workload unknown: containerd gives pod labels only through its CRI socket';
 // containerd's own namespace rule (namespaces/validate.go), so a namespace never injects path syntax.
 const NAMESPACE_RE = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
 
@@ -106,6 +110,7 @@ export class ContainerdResolver implements MetadataResolver {
         annotations: sandbox ? podAnnotations(sandbox.annotations) : {},
         hostNetwork: (sbNet ?? ownNet) === false,
       };
+      meta.note = CONTAINERD_LABELS_UNKNOWN;
     }
     return warning ? { ok: true, meta, source: self.path, warning } : { ok: true, meta, source: self.path };
   }

@@ -12,7 +12,7 @@ export function metaFingerprint(m: ContainerMeta): string {
   const stable = {
     name: m.name, image: m.image, hostname: m.hostname, isSandbox: m.isSandbox, sandboxId: m.sandboxId,
     pod: m.pod ? { ...m.pod, labels: sorted(m.pod.labels), annotations: sorted(m.pod.annotations) } : null,
-    networkMode: m.networkMode, utsMode: m.utsMode, origin: m.origin ?? 'files', bounded: m.bounded ?? null,
+    networkMode: m.networkMode, utsMode: m.utsMode, origin: m.origin ?? 'files', bounded: m.bounded ?? null, note: m.note ?? null,
   };
   return createHash('sha256').update(JSON.stringify(stable)).digest('hex').slice(0, 32);
 }
@@ -46,7 +46,7 @@ export function toMetaRecord(
       }
       : null,
     networkMode: m.networkMode, utsMode: m.utsMode, cgroupPaths: t.cgroupPaths ?? [],
-    origin: m.origin ?? 'files', bounded: m.bounded ?? null,
+    origin: m.origin ?? 'files', bounded: m.bounded ?? null, note: m.note ?? null,
   };
 }
 
@@ -57,7 +57,9 @@ const RUNTIMES: readonly Runtime[] = ['docker', 'containerd', 'cri-o'];
  * --pod-annotations (the node already applied its own). The reader bounds labels and
  * annotations again (pod-facts.ts): a version from an older or compromised writer cannot put
  * 10,000 labels into every audit record. The node's workload is kept; older writers carry none,
- * so it is inferred here from the labels they do carry, as the node would have.
+ * so it is inferred here from the labels they do carry, as the node would have. A v1 writer's
+ * CRI fallback note sits at the front of bounded: it is left there, since attribution puts
+ * note before bounded and so gives the same reason either way.
  */
 export function fromMetaRecord(r: MetaRecord, keepAnnotation: (key: string) => boolean = () => true): ContainerMeta {
   const runtime = (RUNTIMES as readonly string[]).includes(r.runtime) ? (r.runtime as Runtime) : 'docker';
@@ -71,7 +73,7 @@ export function fromMetaRecord(r: MetaRecord, keepAnnotation: (key: string) => b
   const origin: MetaOrigin = r.origin === 'cri' ? 'cri' : 'files';
   const meta = finishPodFacts({
     id: r.containerId, runtime, name: r.name, image: r.image, hostname: r.hostname, isSandbox: r.isSandbox, sandboxId: r.sandboxId,
-    pod, networkMode: r.networkMode, utsMode: r.utsMode, origin, bounded: r.bounded ?? null,
+    pod, networkMode: r.networkMode, utsMode: r.utsMode, origin, bounded: r.bounded ?? null, note: r.note ?? null,
   }, keepAnnotation);
   const stored = r.pod?.workload;
   if (meta.pod && stored) meta.pod.workload = { kind: stored.kind as WorkloadKind, name: stored.name };

@@ -119,6 +119,11 @@ function ipsOf(ips: readonly unknown[] | undefined): { ips: string[]; note?: str
  * and annotations bounded, IPs checked, workload inferred. meta is not changed; a container
  * without a pod comes back as is.
  */
+/** Facts from containerd's files: the pod is named but its labels are not known (containerd.ts). */
+export function labelsUnknown(meta: Pick<ContainerMeta, 'runtime' | 'origin'>): boolean {
+  return meta.runtime === 'containerd' && (meta.origin ?? 'files') === 'files';
+}
+
 export function finishPodFacts(meta: ContainerMeta, keepAnnotation: (key: string) => boolean): ContainerMeta {
   const pod = meta.pod;
   if (!pod) return meta;
@@ -130,7 +135,9 @@ export function finishPodFacts(meta: ContainerMeta, keepAnnotation: (key: string
   const annotations = boundMap(wanted, POD_FACT_LIMITS.annotations, 'annotations');
   const ips = ipsOf(pod.ips);
   // Inferred from the labels as the runtime gave them: the few keys it reads are checked there.
-  const inferred = inferWorkload(pod.name, pod.labels);
+  // containerd's files carry no labels at all (unknown, not empty): a Deployment's pod would
+  // read as a bare Pod, so no workload is given. The same rule on the node and on read.
+  const inferred = labelsUnknown(meta) ? { workload: null } : inferWorkload(pod.name, pod.labels);
   const notes = [meta.bounded, labels.note, annotations.note, ips.note].filter((n): n is string => typeof n === 'string' && n !== '');
   const out: PodMeta = { ...pod, labels: labels.map, annotations: annotations.map, ips: ips.ips, workload: inferred.workload };
   return { ...meta, pod: out, bounded: notes.length > 0 ? notes.join('; ') : null };

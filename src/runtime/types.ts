@@ -58,6 +58,12 @@ export interface ContainerMeta {
   origin?: MetaOrigin;
   /** What finishPodFacts cut from hostile labels or annotations, and why; null/absent when nothing. */
   bounded?: string | null;
+  /**
+   * Why the facts are partial though the container was found (CRI failed, so they came from
+   * the runtime's files and pod labels are unknown); null/absent when they are whole. Travels
+   * with the version on the containers topic and ends in attribution.reason.
+   */
+  note?: string | null;
 }
 
 export type ResolveResult =

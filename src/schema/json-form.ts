@@ -103,7 +103,7 @@ export function toJsonForm(d: Decoded): Record<string, unknown> {
         firstSeen: isoNanos(m.firstSeen), validFrom: isoNanos(m.validFrom),
         deletedTime: m.deletedTime === null ? null : isoNanos(m.deletedTime),
         name: m.name, image: m.image, hostname: m.hostname, isSandbox: m.isSandbox, sandboxId: m.sandboxId,
-        pod: m.pod, networkMode: m.networkMode, utsMode: m.utsMode, cgroupPaths: m.cgroupPaths, origin: m.origin, bounded: m.bounded,
+        pod: m.pod, networkMode: m.networkMode, utsMode: m.utsMode, cgroupPaths: m.cgroupPaths, origin: m.origin, bounded: m.bounded, note: m.note,
       };
     }
   }

@@ -161,4 +161,5 @@ export interface ContainerMeta {
   cgroupPaths: Array<string>;
   origin: null | string;
   bounded: null | string;
+  note: null | string;
 }

@@ -21,7 +21,7 @@ const codec = new Codec();
  * records not yet read, and stopping then dropped them: fault-capture-kill reported enrich's
  * first audit records as lost while the audit topic held them (test/integration/audit-reader).
  */
-export async function readAuditUntil(kafka: Kafka, topic: string, done: (recs: AuditRecord[]) => boolean, maxWaitMs: number, appended?: Map<string, number>): Promise<AuditRecord[]> {
+export async function readAuditUntil(kafka: Kafka, topic: string, done: (recs: AuditRecord[]) => boolean, maxWaitMs: number, appended?: Map<string, number>, where?: Map<string, string[]>): Promise<AuditRecord[]> {
   const groupId = `test-fault-read-${randomBytes(6).toString('hex')}`;
   // A short fetch wait: disconnect waits for the fetch in flight, and we stop once caught up.
   const consumer = kafka.consumer({ groupId, readUncommitted: false, sessionTimeout: 10_000, maxWaitTimeInMs: 500, allowAutoTopicCreation: false });
@@ -75,6 +75,11 @@ export async function readAuditUntil(kafka: Kafka, topic: string, done: (recs: A
           recs.push(r);
           // the record's Kafka timestamp: when enrich produced it (appended: eventId -> ms)
           appended?.set(r.eventId, Number(m.timestamp));
+          if (where) {
+            const bc = (m as unknown as { batchContext?: { producerId: string; producerEpoch: number; inTransaction: boolean; firstOffset: string } }).batchContext;
+            const w = `${at} pid=${bc?.producerId} epoch=${bc?.producerEpoch} txn=${bc?.inTransaction} batch=${bc?.firstOffset}`;
+            where.set(r.eventId, [...(where.get(r.eventId) ?? []), w]);
+          }
         }
       },
     });

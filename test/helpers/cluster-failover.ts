@@ -27,6 +27,8 @@ export interface FailoverResult {
   recs: AuditRecord[];
   /** eventId -> the audit record's Kafka timestamp (ms) */
   appended: Map<string, number>;
+  /** eventId -> where each copy was read: partition@offset, producer id and epoch */
+  where: Map<string, string[]>;
   killed: number;
 }
 
@@ -115,12 +117,13 @@ export async function runFailoverScenario(opts: { settleMs?: number; logs?: stri
       const capture = await cap.stop('SIGTERM');
       const events = BigInt((capture.final?.events as number | undefined) ?? 0);
       const appended = new Map<string, number>();
+      const where = new Map<string, string[]>();
       const recs = await readAuditUntil(kafka, AUDIT, (rs) => {
         const a = accountInstance(rs, node, instance);
         for (let s = 1n; s <= events; s++) if (!a.delivered.has(s) && !a.covered(s)) return false;
         return true;
-      }, 180_000, appended);
-      return { cluster: { replication, minIsr }, phases, runs: gen.runs, genPath: gen.path, node, instance, capture, recs, appended, killed };
+      }, 180_000, appended, where);
+      return { cluster: { replication, minIsr }, phases, runs: gen.runs, genPath: gen.path, node, instance, capture, recs, appended, where, killed };
     } finally {
       await admin.disconnect();
     }
@@ -129,7 +132,7 @@ export async function runFailoverScenario(opts: { settleMs?: number; logs?: stri
     await cap?.kill();
     if (enrich) await stopStage(enrich);
     if (opts.logs) keepLogs(opts.logs, { capture: cap?.stderr, enrich: enrich?.log() });
-    await cluster.discard();
+    await cluster.discard(process.env.PODTRAIL_TEST_KEEP_CLUSTER === '1');
     await gen.cleanup();
   }
 }

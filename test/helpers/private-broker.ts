@@ -226,7 +226,8 @@ export class PrivateCluster {
     }
   }
 
-  async discard(): Promise<void> {
+  /** Kills every node and removes the data, unless `keep` (a failure to inspect with kafka-dump-log). */
+  async discard(keep = false): Promise<void> {
     for (let n = 1; n <= this.nodes; n++) {
       const pid = this.pid(n);
       if (pid !== undefined) process.kill(pid, 'SIGKILL');
@@ -235,6 +236,6 @@ export class PrivateCluster {
       const deadline = Date.now() + 30_000;
       while (this.pid(n) !== undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     }
-    rmSync(this.dir, { recursive: true, force: true });
+    if (!keep) rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -74,11 +74,15 @@ if (!pre.ok) {
       assert.equal(rec.pod?.name, web.name);
       assert.equal(rec.pod?.uid, web.uid);
       assert.deepEqual(rec.pod?.labels, {});
-      assert.match(rec.bounded ?? '', /^CRI failed \(CRI Version on .*hung\.sock: no answer within 300 ms\); pod from the runtime files, labels unknown$/);
+      assert.match(rec.note ?? '', /^CRI failed \(CRI Version on .*hung\.sock: no answer within 300 ms\); from the runtime files; pod labels and workload unknown: containerd gives pod labels only through its CRI socket$/);
+      // Unknown labels are not taken for none: a Deployment's pod is not called a bare Pod.
+      assert.equal(rec.pod?.workload, null);
+      assert.equal(rec.bounded, null, 'nothing was cut: the fallback is a note, not a bound');
       const a = attribute({ cgroupPath: web.cgroupPath(id), node: { hostname: 'n1' }, resolved: { ok: true, meta: fromMetaRecord(rec), source: 'topic' } });
       assert.equal(a.status, 'POD');
       assert.equal(a.source, 'containerd');
-      assert.equal(a.reason, rec.bounded);
+      assert.equal(a.reason, rec.note);
+      assert.equal(a.pod?.workload, null, 'nor on read');
       // Within the back-off the socket is not asked again: the next container costs no deadline.
       const t1 = Date.now();
       await pub.ensure(web.sandboxId);

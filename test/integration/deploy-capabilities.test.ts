@@ -8,10 +8,12 @@
 //   since podtrail's own privilege check would answer first);
 // - a non-root uid would also need CAP_DAC_READ_SEARCH (tracefs is root's), hence uid 0;
 // - without a host-mounted tracefs, capture cannot mount one (CAP_SYS_ADMIN), so it fails.
+// - a CRI socket in a directory mounted read-only, as the manifest mounts containerd's, is
+//   still dialled with those capabilities (a read-only mount does not stop a connect).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -19,6 +21,7 @@ import { PODTRAIL_BIN } from '../helpers/cli.js';
 import { missingKernelPrereq } from '../helpers/capture-sink.js';
 import { defaultBpfObjectPath } from '../../src/capture/native.js';
 import { K8S_DIR, ensureValidatorVenv, hasCommand, skipUnlessCi, yamlDocs } from '../helpers/deploy-tools.js';
+import { startFakeCri } from '../helpers/cri-server.js';
 
 const missing = missingKernelPrereq()
   ?? (['setpriv', 'prlimit', 'unshare', 'cc', 'pkg-config'].find((c) => !hasCommand(c)) ? 'setpriv, prlimit, unshare, cc or pkg-config is missing' : undefined)
@@ -160,5 +163,47 @@ describe('capture DaemonSet capabilities on the real kernel', { skip: skipUnless
       'setpriv', ...bounding(caps), '--', process.execPath, PODTRAIL_BIN, 'doctor'], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 1, r.stdout);
     assert.match(r.stdout, /attach mode tracepoint: unavailable \(NO_TRACEFS, errno 1\)/);
+  });
+
+  test('a CRI socket in a read-only mounted directory answers doctor run with those capabilities', async () => {
+    // The manifest mounts the host's /run/containerd read-only at /host/run/containerd. Here:
+    // a runtime's socket (root's, 0660 as containerd makes it) in a directory of its own,
+    // bind-mounted read-only at that place under a host root, in a private mount namespace.
+    const ds = yamlDocs([path.join(K8S_DIR, 'capture-daemonset.yaml')])[0];
+    const spec = ds.spec.template.spec;
+    const vol = spec.volumes.find((v: any) => v.hostPath?.path === '/run/containerd');
+    const mount = spec.containers[0].volumeMounts.find((m: any) => m.name === vol?.name);
+    assert.ok(mount?.readOnly, 'the manifest mounts /run/containerd read-only');
+    const hostRoot = spec.containers[0].args[spec.containers[0].args.indexOf('--host-root') + 1];
+    const runtimeDir = path.join(tmp, 'node-run-containerd');
+    const fakeRoot = path.join(tmp, 'root');
+    const target = path.join(fakeRoot, path.relative(hostRoot, mount.mountPath));
+    mkdirSync(runtimeDir, { recursive: true });
+    mkdirSync(target, { recursive: true });
+    const cri = await startFakeCri(path.join(runtimeDir, 'containerd.sock'), {
+      Version: () => ({ version: '0.1.0', runtime_name: 'containerd', runtime_version: '1.6.20-ro-mount', runtime_api_version: 'v1' }),
+    });
+    chmodSync(cri.socket, 0o660);
+    try {
+      // spawn, not spawnSync: the runtime answering is this process.
+      const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
+        'mount --bind "$1" "$2" && mount -o remount,bind,ro "$2" && shift 2 && exec "$@"', 'sh', runtimeDir, target,
+        'setpriv', ...bounding(caps), '--', process.execPath, PODTRAIL_BIN, 'doctor', '--host-root', fakeRoot], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      assert.equal(code, 0, out);
+      const sock = path.join(target, 'containerd.sock');
+      assert.ok(out.includes(`ok   CRI ${sock} (containerd's default): containerd 1.6.20-ro-mount, CRI API v1`), out);
+      assert.ok(cri.calls.some((x) => x.method === 'Version'), 'the runtime was asked');
+      // And the mount really was read-only: a write through it fails.
+      const w = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
+        'mount --bind "$1" "$2" && mount -o remount,bind,ro "$2" && touch "$2/x"', 'sh', runtimeDir, target], { encoding: 'utf8' });
+      assert.notEqual(w.status, 0);
+      assert.match(w.stderr, /Read-only file system/);
+    } finally {
+      await cri.stop();
+    }
   });
 });

@@ -2,7 +2,8 @@
 // deploy/kubernetes/ without a cluster: every manifest against Kubernetes' JSON schemas
 // (kubernetes-validate --strict, for the oldest and newest versions we claim), then the
 // rules a schema cannot express: selectors that select, references that resolve,
-// read-only host mounts, probes, and args + env that podtrail's own parser accepts.
+// read-only host mounts (the CRI sockets' directories where discovery looks), probes, and
+// args + env that podtrail's own parser accepts.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +13,7 @@ import {
   K8S_DIR, ensureValidatorVenv, kubernetesValidate, parseCli, skipUnlessCi, yamlDocs,
 } from '../helpers/deploy-tools.js';
 import { CAPTURE_NODE_FLAGS } from '../../src/capture/node-flags.js';
+import { DEFAULT_CRI_SOCKETS } from '../../src/runtime/cri/sockets.js';
 
 // 1.30: the first with volumeMounts[].recursiveReadOnly, which capture uses.
 const VERSIONS = ['1.30.0', '1.37.0'];
@@ -146,16 +148,44 @@ describe('Kubernetes manifests', { skip: skipUnlessCi(missing) }, () => {
     }
     assert.equal(hostVols.get(mounts.get('/sys/kernel/tracing')?.name), '/sys/kernel/tracing');
     assert.equal(hostVols.get(mounts.get('/sys/fs/cgroup')?.name), '/sys/fs/cgroup');
-    // Node files sit under --host-root at their host paths, and no runtime socket is mounted.
+    // Node files sit under --host-root at their host paths.
     const hr = c.args[c.args.indexOf('--host-root') + 1];
     for (const [name, host] of hostVols) {
       const m = c.volumeMounts.find((x: any) => x.name === name);
       if (host === '/run/podtrail') assert.equal(m.mountPath, '/run/podtrail', 'instance state at the default --state-dir');
       else if (!host.startsWith('/sys/')) assert.equal(m.mountPath, path.posix.join(hr, host), name);
-      assert.doesNotMatch(host, /\.sock$|^\/run\/containerd\/?$|^\/var\/run/, `${name}: a runtime socket directory`);
     }
     assert.ok([...hostVols.values()].includes('/var/lib/docker/containers'));
     assert.ok([...hostVols.values()].includes('/etc/docker'));
+  });
+
+  test('capture: the CRI sockets it discovers are reachable, through read-only mounts of their directories', () => {
+    const spec = named('DaemonSet', 'podtrail-capture').spec.template.spec;
+    const [c] = spec.containers;
+    const hr = c.args[c.args.indexOf('--host-root') + 1];
+    const vols = new Map<string, any>(spec.volumes.filter((v: any) => v.hostPath).map((v: any) => [v.name, v.hostPath]));
+    const mounted = c.volumeMounts.filter((m: any) => vols.has(m.name))
+      .map((m: any) => ({ host: vols.get(m.name).path as string, type: vols.get(m.name).type as string, at: m.mountPath as string, ro: m.readOnly === true }));
+    // A socket file mount would keep a restarted runtime's dead socket, and type Socket stops
+    // the pod on nodes without that runtime: directories only, created where absent.
+    for (const m of mounted) assert.doesNotMatch(m.host, /\.sock$/, `${m.host}: a socket file`);
+    for (const s of DEFAULT_CRI_SOCKETS) {
+      const dir = path.posix.dirname(s.path);
+      const m = mounted.find((x: any) => x.host === dir);
+      if (s.label === 'cri-dockerd') {
+        // It lives in /run itself, among every daemon's sockets; Docker's files carry its labels.
+        assert.equal(m, undefined, 'cri-dockerd\'s directory is /run (or /var/run): not mounted');
+        assert.ok(!mounted.some((x: any) => ['/run', '/var/run', '/'].includes(x.host)), 'no mount of /run as a whole');
+        continue;
+      }
+      assert.ok(m, `${s.label}: ${dir} is not mounted, so ${path.posix.join(hr, s.path)} cannot be found`);
+      assert.equal(m.at, path.posix.join(hr, dir), `${s.label}: mounted where discovery looks (--host-root ${hr})`);
+      assert.equal(m.ro, true, `${s.label}: read-only`);
+      assert.equal(m.type, 'DirectoryOrCreate', `${s.label}: a node without this runtime still starts the pod`);
+    }
+    // containerd's task bundles (its files, when CRI fails) are inside the mounted state directory.
+    const tasks = '/run/containerd/io.containerd.runtime.v2.task';
+    assert.ok(mounted.some((m: any) => tasks === m.host || tasks.startsWith(`${m.host}/`)), `${tasks} is not mounted`);
   });
 
   test('enrich and export run unprivileged, with no host access', () => {

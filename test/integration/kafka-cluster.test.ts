@@ -3,8 +3,7 @@
 // capture and enrich started together on it (the topics they make get 3 replicas and
 // min.insync.replicas 2), a steady load of connects, then the leader of the raw and audit
 // partitions SIGKILLed and restarted, then a rolling restart of all three. Every connection is
-// in the audit topic, or covered by a LOSS record; exactly once is the goal, not yet held (see
-// the known-bug note in the test). (The latency of each phase is
+// in the audit topic exactly once, or covered by a LOSS record. (The latency of each phase is
 // measured by bench/kafka-failover.ts, not here.)
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +15,7 @@ const missing = missingKernelPrereq();
 const skip = missing && process.env.CI !== 'true' ? `kernel capture prerequisites: ${missing}` : false;
 
 describe('a three-broker cluster: leader killed, then a rolling restart, under load (real kernel)', { skip }, () => {
-  test('every connection in the audit topic (a copy at most the same record twice), or covered by LOSS', { timeout: 900_000 }, async (t) => {
+  test('every connection in the audit topic exactly once, or covered by LOSS', { timeout: 900_000 }, async () => {
     if (missing) throw new Error(`kernel capture prerequisites missing: ${missing}`);
     const r = await runFailoverScenario({ logs: 'kafka-cluster', settleMs: 6000 });
     assert.deepEqual([...new Set(r.cluster.replication)], [3], 'podtrail made its topics with 3 replicas on a 3-broker cluster');
@@ -33,18 +32,15 @@ describe('a three-broker cluster: leader killed, then a rolling restart, under l
       if (n > 1) twice.push(s);
       if (n === 0 && !a.covered(s)) lost.push(s);
     }
-    // Known open bug (issue 18): exactly once across a leader kill is not yet guaranteed. After
-    // the kafkajs patch's per-partition-retry and stable-offset-fetch hunks, CI runs still had
-    // records twice (one, seq 1388, before any fault; in another 3,823). What this
-    // test holds to until that is found: nothing lost, and a record that came twice is the same
-    // record (same eventId and content), so a reader can tell. The count is printed.
-    if (twice.length) {
-      t.diagnostic(`KNOWN BUG (issue 18): ${twice.length} seq(s) in the audit topic twice: ${twice.slice(0, 20).join(', ')}`);
-      for (const seq of twice) {
-        const copies = r.recs.filter((x) => x.node === r.node && x.instance === r.instance && x.seq === seq && x.attribution.status !== 'LOSS');
-        assert.equal(new Set(copies.map((c) => JSON.stringify(c, (_k, v) => (typeof v === 'bigint' ? String(v) : v)))).size, 1, `the copies of seq ${seq} are one record`);
-      }
-    }
+    // A record twice was issue 18's last bug: kafkajs's sendMessages began its retry when the
+    // first of an attempt's requests failed (a killed leader), so a request still in flight to
+    // another leader was sent again under the next sequence number and both were written, in
+    // one transaction (the patch's per-partition-retry hunk now waits for every request). Where
+    // each copy sits (partition@offset, producer id and epoch) says which writer made it.
+    const where = twice.slice(0, 5).flatMap((seq) => r.recs
+      .filter((x) => x.node === r.node && x.instance === r.instance && x.seq === seq && x.attribution.status !== 'LOSS')
+      .map((c) => `seq ${seq}: ${(r.where.get(c.eventId) ?? []).join(' | ')}`));
+    assert.deepEqual(twice.slice(0, 20), [], `seqs in the audit topic more than once (${twice.length}): ${[...new Set(where)].join('; ')}`);
     assert.deepEqual(lost.slice(0, 20), [], `seqs neither delivered nor covered by LOSS (${lost.length} of ${events})`);
     assert.deepEqual(a.doublyCovered, [], 'seqs covered by two LOSS records');
     // The generator's own count: each run's connects are there, or its seqs are covered by LOSS.

@@ -11,6 +11,7 @@ import { attribute, type AttributeInput } from '../../src/enrich/attribute.js';
 import { planLookup } from '../../src/runtime/cgroup-path.js';
 import { createResolver } from '../../src/runtime/index.js';
 import type { ContainerMeta, ResolveResult } from '../../src/runtime/types.js';
+import { CONTAINERD_LABELS_UNKNOWN } from '../../src/runtime/containerd.js';
 
 const FIX = new URL('../../../test/fixtures/', import.meta.url);
 const fix = (rel: string): string => readFileSync(new URL(rel, FIX), 'utf8');
@@ -63,8 +64,8 @@ const us = (uid: string) => uid.replaceAll('-', '_');
 const realCases = [
   { runtime: 'docker', path: `/kubepods/burstable/pod${D_UID}/${D_APP}`, pod: ['web-7d9f8b6c5d-x2k4q', 'shop', D_UID], container: 'app', labels: { app: 'web', 'pod-template-hash': '7d9f8b6c5d' }, workload: { kind: 'Deployment', name: 'web' }, ips: [] },
   { runtime: 'docker', path: `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${us(D_UID)}.slice/docker-${D_SB}.scope`, pod: ['web-7d9f8b6c5d-x2k4q', 'shop', D_UID], container: 'POD', labels: { app: 'web', 'pod-template-hash': '7d9f8b6c5d' }, workload: { kind: 'Deployment', name: 'web' }, ips: [], sandbox: true },
-  { runtime: 'containerd', path: `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${us(C_UID)}.slice/cri-containerd-${C_APP}.scope`, pod: ['test-pod-9240', 'default', C_UID], container: 'test-pod-9240', labels: {}, workload: { kind: 'Pod', name: 'test-pod-9240' }, ips: [] },
-  { runtime: 'containerd', path: `/kubepods-besteffort-pod${us(C_UID)}.slice:cri-containerd:${C_APP}`, pod: ['test-pod-9240', 'default', C_UID], container: 'test-pod-9240', labels: {}, workload: { kind: 'Pod', name: 'test-pod-9240' }, ips: [] },
+  { runtime: 'containerd', path: `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${us(C_UID)}.slice/cri-containerd-${C_APP}.scope`, pod: ['test-pod-9240', 'default', C_UID], container: 'test-pod-9240', labels: {}, workload: null, ips: [], reason: CONTAINERD_LABELS_UNKNOWN },
+  { runtime: 'containerd', path: `/kubepods-besteffort-pod${us(C_UID)}.slice:cri-containerd:${C_APP}`, pod: ['test-pod-9240', 'default', C_UID], container: 'test-pod-9240', labels: {}, workload: null, ips: [], reason: CONTAINERD_LABELS_UNKNOWN },
   { runtime: 'cri-o', path: `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${us(O_UID)}.slice/crio-${O_APP}.scope`, pod: ['wasm-test', 'default', O_UID], container: 'app', labels: { run: 'wasm-test' }, workload: { kind: 'Pod', name: 'wasm-test' }, ips: ['10.128.2.57'] },
 ];
 
@@ -73,7 +74,8 @@ for (const c of realCases) {
     const a = await attributeWithResolver(c.path, { utsName: c.pod[0] });
     assert.equal(a.status, 'POD');
     assert.equal(a.source, c.runtime);
-    assert.equal(a.reason, c.sandbox ? 'sandbox (pause) container' : null);
+    // containerd's files have no labels: unknown, so no workload, and the reason says so.
+    assert.equal(a.reason, c.sandbox ? 'sandbox (pause) container' : (c.reason ?? null));
     assert.equal(a.container?.runtime, c.runtime);
     assert.equal(a.container?.name, c.container);
     assert.deepEqual(a.pod, { name: c.pod[0], namespace: c.pod[1], uid: c.pod[2], labels: c.labels, hostNetwork: false, workload: c.workload, annotations: {}, ips: c.ips });

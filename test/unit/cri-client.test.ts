@@ -13,6 +13,7 @@ import { CriResolver } from '../../src/runtime/cri/resolver.js';
 import { CriWithFiles } from '../../src/runtime/cri/with-files.js';
 import { POD_FACT_LIMITS, annotationFilter } from '../../src/runtime/pod-facts.js';
 import type { ContainerMeta, MetadataResolver } from '../../src/runtime/types.js';
+import { CONTAINERD_LABELS_UNKNOWN } from '../../src/runtime/containerd.js';
 import { CriStatusError, startFakeCri, startRawServer, type FakeCri } from '../helpers/cri-server.js';
 
 const hex = (c: string): string => c.repeat(64);
@@ -27,6 +28,7 @@ const HUGE_APP = hex('2');
 const ENUM_SB = hex('3');
 const ENUM_APP = hex('4');
 const GONE_APP = hex('5');
+const EXITED_APP = 'ab'.repeat(32);
 
 type Obj = Record<string, unknown>;
 
@@ -74,11 +76,17 @@ describe('CRI client and resolver against in-process runtimes', () => {
     for (const [id, sb, name] of [[APP, SB, 'web'], [HN_APP, HN_SB, 'agent'], [BIG_APP, BIG_SB, 'big'], [HUGE_APP, HUGE_SB, 'huge'], [ENUM_APP, ENUM_SB, 'future'], [GONE_APP, hex('6'), 'orphan']] as const) {
       containers.set(id, container(id, sb, name));
     }
+    // Created by image ID as kubelet does (so ContainerStatus is asked for the name), in a
+    // state this subset does not name, and gone by the time ContainerStatus is asked.
+    containers.set(EXITED_APP, { ...container(EXITED_APP, SB, 'oneshot'), image: { image: `sha256:${hex('9')}` }, state: 9 });
     crio = await startFakeCri(join(dir, 'crio.sock'), {
       Version: () => ({ version: '0.1.0', runtime_name: 'cri-o', runtime_version: '1.28.1', runtime_api_version: 'v1' }),
       ListContainers: (req) => {
         const id = (req.filter as Obj | null)?.id as string | undefined;
         return { containers: id ? [containers.get(id)].filter(Boolean) : [...containers.values()] };
+      },
+      ContainerStatus: (req) => {
+        throw new CriStatusError(grpc.status.NOT_FOUND, `an error occurred when try to find container ${String(req.container_id)}: not found`);
       },
       PodSandboxStatus: (req) => {
         const s = sandboxes.get(req.pod_sandbox_id as string);
@@ -189,6 +197,21 @@ describe('CRI client and resolver against in-process runtimes', () => {
     r.client.close();
   });
 
+  test('a container that just exited: ContainerStatus answers NotFound, state enum unknown; pod and labels kept, the warning says what is missing', async () => {
+    const r = resolver(crio.socket);
+    const res = await r.resolve(EXITED_APP);
+    assert.ok(res.ok, JSON.stringify(res));
+    assert.equal(res.meta.name, 'oneshot');
+    assert.equal(res.meta.origin, 'cri');
+    assert.equal(res.meta.pod?.name, 'web-7d9f8b6c5d-x2k4q');
+    assert.deepEqual(res.meta.pod?.labels, { app: 'web-7d9f8b6c5d-x2k4q', 'pod-template-hash': '7d9f8b6c5d' });
+    assert.deepEqual(res.meta.pod?.workload, { kind: 'Deployment', name: 'web' });
+    // The image ID stays where its name is unknown, and the warning says why.
+    assert.equal(res.meta.image, `sha256:${hex('9')}`);
+    assert.match(res.warning ?? '', /^image name unknown \(CRI ContainerStatus on .*crio\.sock: not found/);
+    r.client.close();
+  });
+
   test('no socket: an IO failure with the reason, within the deadline', async () => {
     const r = resolver(join(dir, 'absent.sock'), 1_000);
     const t0 = Date.now();
@@ -250,7 +273,7 @@ describe('CRI client and resolver against in-process runtimes', () => {
     const files: MetadataResolver = {
       resolve: async (id) => ({
         ok: true, source: '/run/containerd/io.containerd.runtime.v2.task/k8s.io/x/config.json',
-        meta: { id, runtime: 'containerd', name: 'web', image: 'img', hostname: null, isSandbox: false, sandboxId: SB, pod: { name: 'p', namespace: 'n', uid: 'u', labels: {}, annotations: {}, hostNetwork: false }, networkMode: null, utsMode: null },
+        meta: { id, runtime: 'containerd', name: 'web', image: 'img', hostname: null, isSandbox: false, sandboxId: SB, pod: { name: 'p', namespace: 'n', uid: 'u', labels: {}, annotations: {}, hostNetwork: false }, networkMode: null, utsMode: null, note: CONTAINERD_LABELS_UNKNOWN },
       }),
     };
     const dead = resolver(join(dir, 'absent.sock'), 500);
@@ -258,9 +281,12 @@ describe('CRI client and resolver against in-process runtimes', () => {
     const res = await both.resolve(APP);
     assert.ok(res.ok);
     assert.equal(res.meta.pod?.name, 'p');
-    assert.match(res.warning ?? '', /^CRI failed \(CRI Version on .*absent\.sock: .*\); pod from the runtime files, labels unknown$/);
-    // The same note travels with the version (meta.bounded) and so reaches attribution.reason.
-    assert.equal(res.meta.bounded, res.warning);
+    // Why CRI did not answer, then what the files (containerd's here) say they lack.
+    assert.match(res.warning ?? '', /^CRI failed \(CRI Version on .*absent\.sock: .*\); from the runtime files; pod labels and workload unknown: containerd gives pod labels only through its CRI socket$/);
+    // The same note travels with the version (meta.note, its own field: nothing was bounded)
+    // and so reaches attribution.reason.
+    assert.equal(res.meta.note, res.warning);
+    assert.equal(res.meta.bounded ?? null, null);
     // A runtime that does not know the container is not a failure: the files answer without a warning.
     const live = new CriWithFiles([resolver(crio.socket)], files);
     const other = await live.resolve(hex('8'));

@@ -18,6 +18,8 @@ const hex = (c: string): string => c.repeat(64);
 let dir: string;
 let srv: FakeCri;
 let failLists = false;
+/** while set, ListContainers answers only when it is resolved (a relist in flight) */
+let holdLists: Promise<void> | undefined;
 const containers = new Map<string, Record<string, unknown>>();
 
 async function until(what: string, f: () => boolean, ms = 3_000): Promise<void> {
@@ -33,9 +35,12 @@ before(async () => {
   containers.set(hex('a'), { id: hex('a'), pod_sandbox_id: hex('b'), metadata: { name: 'app' }, state: 'CONTAINER_RUNNING' });
   srv = await startFakeCri(join(dir, 'cri.sock'), {
     events: true,
-    ListContainers: () => {
+    ListContainers: async () => {
       if (failLists) throw new CriStatusError(grpc.status.INTERNAL, 'boltdb: database not open');
-      return { containers: [...containers.values()] };
+      // The answer is the state when asked, sent when the hold ends.
+      const answer = { containers: [...containers.values()] };
+      await holdLists;
+      return answer;
     },
     ListPodSandbox: () => {
       if (failLists) throw new CriStatusError(grpc.status.INTERNAL, 'boltdb: database not open');
@@ -72,6 +77,41 @@ test('with an event stream: created/started are changes, deleted is gone, an unk
   assert.ok(w.polls - polls <= 1, `relisted ${w.polls - polls} times in 300 ms`);
   await w.stop();
   client.close();
+});
+
+test('a relist asked before an event does not undo it: a just-created container is not gone, a deleted one does not come back', async () => {
+  const client = new CriClient(srv.socket);
+  // The stream stays open and the relist is every 20 ms until the first event.
+  const w = new CriWatcher(client, log, { pollMs: 20, slowPollMs: 20 });
+  const changed: string[] = [];
+  const gone: string[] = [];
+  await w.start({ changed: (id) => changed.push(id), gone: (id) => gone.push(id) });
+  await until('stream open', () => srv.calls.filter((c) => c.method === 'GetContainerEvents').length >= 2);
+  changed.length = 0;
+  // A relist is asked, and its answer (without the new container) held back...
+  let release!: () => void;
+  holdLists = new Promise<void>((r) => (release = r));
+  const asked = srv.calls.filter((c) => c.method === 'ListContainers').length;
+  await until('relist in flight', () => srv.calls.filter((c) => c.method === 'ListContainers').length > asked);
+  // ...while the runtime creates a container and says so, and deletes a known one and says so.
+  containers.set(hex('e'), { id: hex('e'), pod_sandbox_id: hex('b'), metadata: { name: 'new' }, state: 'CONTAINER_CREATED' });
+  srv.emit({ container_id: hex('e'), container_event_type: 'CONTAINER_CREATED_EVENT', created_at: '1' });
+  const a = containers.get(hex('a'))!;
+  containers.delete(hex('a'));
+  srv.emit({ container_id: hex('a'), container_event_type: 'CONTAINER_DELETED_EVENT', created_at: '1' });
+  await until('events seen', () => changed.includes(hex('e')) && gone.includes(hex('a')));
+  const polls = w.polls;
+  release();
+  holdLists = undefined;
+  await until('held relist answered', () => w.polls > polls);
+  assert.ok(!gone.includes(hex('e')), `the stale answer called the new container gone: ${JSON.stringify(gone)}`);
+  assert.deepEqual(gone, [hex('a')]);
+  assert.ok(w.known().has(hex('e')));
+  assert.ok(!w.known().has(hex('a')), 'the stale answer brought the deleted container back');
+  await w.stop();
+  client.close();
+  containers.delete(hex('e'));
+  containers.set(hex('a'), a);
 });
 
 test('a failing relist changes nothing: no container is taken for deleted', async () => {

@@ -126,8 +126,8 @@ test('a failed commit rolls back after the batch in processing, voids later batc
   slow.open();
   const [r0, r1, r2] = await Promise.all(results);
   assert.equal(r0, 'ok');
-  assert.match(r1!, /transaction failed for raw\/1@10/);
-  assert.match(r2!, /an earlier batch failed, raw\/2@10 comes again/);
+  assert.match(r1!, /transaction failed \(aborted\) for raw\/1@10/);
+  assert.match(r2!, /raw\/2@10 comes again: an earlier batch failed/);
   assert.deepEqual(resolved, ['0@10']);
   // Back to just after batch 0: batch 1's and 2's observations are gone, batch 0's stay.
   assert.deepEqual(proc.seen, [0]);
@@ -179,8 +179,8 @@ test('a failed commit that did not go through: rolled back, it and later batches
   const resolved: string[] = [];
   const results = await Promise.all([0, 1, 2].map((p) => batch(payload(p, resolved)).then(() => 'ok', (e: Error) => e.message)));
   assert.equal(results[0], 'ok');
-  assert.match(results[1]!, /transaction failed for raw\/1@10/);
-  assert.match(results[2]!, /an earlier batch failed, raw\/2@10 comes again/);
+  assert.match(results[1]!, /transaction failed \(aborted\) for raw\/1@10/);
+  assert.match(results[2]!, /raw\/2@10 comes again: an earlier batch failed/);
   assert.deepEqual(resolved, ['0@10']);
   assert.deepEqual(proc.seen, [0]);
   assert.ok(proc.events.includes('rollback to [0]'), proc.events.join(' | '));
@@ -192,7 +192,7 @@ test('a fenced producer (the broker expired its transaction) is replaced, not ke
   const { proc, stage, batch, producers } = await setup([], new Map([[1, '10']]), new Set([1]));
   const resolved: string[] = [];
   const r = await batch(payload(1, resolved)).then(() => 'ok', (e: Error) => e.message);
-  assert.match(r, /transaction failed for raw\/1@10: old epoch/);
+  assert.match(r, /transaction failed \(aborted\) for raw\/1@10: old epoch/);
   assert.equal(producers(), 2, 'a new producer');
   assert.deepEqual(proc.seen, []);
   assert.equal(stage.stats.aborted, 1);

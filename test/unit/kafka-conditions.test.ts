@@ -35,6 +35,8 @@ test('what a cluster shows while it starts or moves leaders is retried', () => {
     assert.equal(kafkaCondition(new kerr[name]!('x', {})).kind, 'retry', name);
   }
   assert.equal(kafkaCondition(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' })).kind, 'retry');
+  // Transient, and newer than kafkajs's table (which calls code 14 GROUP_LOAD_IN_PROGRESS): still retried.
+  assert.equal(kafkaCondition(Object.assign(new Error('loading'), { type: 'COORDINATOR_LOAD_IN_PROGRESS' })).kind, 'retry');
   // A wrapper decides nothing: kafkajs gives up and nests the protocol error.
   const wrapped = new kerr.KafkaJSNumberOfRetriesExceeded!(proto('NOT_LEADER_FOR_PARTITION'), { retryCount: 5, retryTime: 100 });
   assert.deepEqual(kafkaCondition(wrapped), { kind: 'retry', type: 'NOT_LEADER_FOR_PARTITION', message: 'This server is not the leader for that topic-partition' });

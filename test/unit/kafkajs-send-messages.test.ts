@@ -18,18 +18,20 @@ interface Sent { broker: number; topic: string; partition: number; values: strin
 
 /**
  * Two partitions of topic t. Attempt 1: partition 0 on broker 1 (which fails: killed), partition
- * 1 on broker 2 (acknowledged). Then the leaders move: partition 0 to broker 2, partition 1 to
- * broker 3. Returns what each broker wrote and what sendMessages returned.
+ * 1 on broker 2 (acknowledged, after `slowMs`). Then, with `move`, the leaders move: partition 0
+ * to broker 2, partition 1 to broker 3. Returns what each broker wrote and what sendMessages
+ * returned.
  */
-async function scenario(sendMessages: SendMessages) {
+async function scenario(sendMessages: SendMessages, { move = true, slowMs = 0 } = {}) {
   let attempt = 0;
-  const leaders = () => (attempt <= 1 ? { 0: 1, 1: 2 } : { 0: 2, 1: 3 }) as Record<number, number>;
+  const leaders = () => (attempt <= 1 || !move ? { 0: 1, 1: 2 } : { 0: 2, 1: 3 }) as Record<number, number>;
   const written: Sent[] = [];
   const seq = new Map<string, number>();
   const broker = (nodeId: number) => ({
     nodeId,
     produce: async ({ topicData }: any) => {
       if (attempt === 1 && nodeId === 1) throw Object.assign(new Error('Connection error: connect ECONNREFUSED'), { name: 'KafkaJSConnectionError', retriable: true });
+      if (attempt === 1 && slowMs) await new Promise((r) => setTimeout(r, slowMs));
       for (const { topic, partitions } of topicData) {
         for (const p of partitions) written.push({ broker: nodeId, topic, partition: p.partition, values: p.messages.map((m: any) => m.value), firstSequence: p.firstSequence });
       }
@@ -72,6 +74,8 @@ async function scenario(sendMessages: SendMessages) {
   const logger = { debug() {}, info() {}, warn() {}, error() {} };
   const send = sendMessages({ logger, cluster, partitioner: ({ message }: any) => message.partition, eosManager, retrier });
   const result = await send({ acks: -1, timeout: 1000, topicMessages: [{ topic: 't', messages: [{ value: 'a', partition: 0 }, { value: 'b', partition: 1 }] }] });
+  // a request left in flight by the attempt that failed lands after all
+  if (slowMs) await new Promise((r) => setTimeout(r, slowMs * 2));
   return { written, result };
 }
 
@@ -88,4 +92,20 @@ test("kafkajs's own sendMessages loses partition 0 and writes partition 1 twice 
   const pristine = require(path.join(pristineKafkajsDir(), 'src/producer/sendMessages.js')) as SendMessages;
   const { written } = await scenario(pristine);
   assert.deepEqual(perPartition(written), [[], ['b', 'b']], 'the bug the patch fixes is what this scenario shows');
+});
+
+// A leader killed while another broker's request of the same attempt is still in flight: with
+// Promise.all the retry began at the first failure and sent the in-flight partition again under
+// the next sequence number (written twice, as a batch twice in the audit topic).
+test('patched: a request still in flight when another fails is not sent again', async () => {
+  const { written, result } = await scenario(require('kafkajs/src/producer/sendMessages.js') as SendMessages, { move: false, slowMs: 50 });
+  assert.deepEqual(perPartition(written), [['a'], ['b']]);
+  assert.deepEqual(written.map((w) => [w.partition, w.broker, w.firstSequence]).sort(), [[0, 1, 0], [1, 2, 0]]);
+  assert.deepEqual(result.map((r) => [r.topicName, r.partition]).sort(), [['t', 0], ['t', 1]]);
+});
+
+test("kafkajs's own sendMessages writes the in-flight partition twice in the same scenario", async () => {
+  const pristine = require(path.join(pristineKafkajsDir(), 'src/producer/sendMessages.js')) as SendMessages;
+  const { written } = await scenario(pristine, { move: false, slowMs: 50 });
+  assert.deepEqual(perPartition(written), [['a'], ['b', 'b']], 'the bug the patch fixes is what this scenario shows');
 });

@@ -11,6 +11,9 @@ import type { Logger } from '../../src/common/log.js';
 import { parseCgroupPath } from '../../src/runtime/cgroup-path.js';
 import { ContainerdResolver, createResolver } from '../../src/runtime/index.js';
 import type { ContainerMeta, ResolveResult } from '../../src/runtime/types.js';
+import { CONTAINERD_LABELS_UNKNOWN } from '../../src/runtime/containerd.js';
+import { finishPodFacts } from '../../src/runtime/pod-facts.js';
+import { fromMetaRecord, toMetaRecord } from '../../src/runtime/meta-record.js';
 
 const FIX = new URL('../../../test/fixtures/runtime-metadata/containerd/', import.meta.url);
 type Spec = Record<string, any>;
@@ -70,7 +73,32 @@ test('app container: CRI annotations give pod, container name, image; hostname f
     pod: { name: 'test-pod-9240', namespace: 'default', uid: POD_UID, labels: {}, annotations: {}, hostNetwork: false },
     networkMode: null,
     utsMode: null,
+    // So they are unknown, not none, and the note (attribution.reason) says so.
+    note: CONTAINERD_LABELS_UNKNOWN,
   });
+});
+
+test("k3s: its containerd's bundles under /run/k3s/containerd are read too", async () => {
+  const m = metaOf(await resolver(node(undefined, 'run/k3s/containerd/io.containerd.runtime.v2.task/k8s.io')).resolve(APP));
+  assert.equal(m.pod?.name, 'test-pod-9240');
+  assert.equal(m.sandboxId, SANDBOX);
+});
+
+test('unknown labels give no workload: a Deployment\'s pod from the files is not called a bare Pod, on the node or on read', async () => {
+  const root = node((app, sb) => {
+    for (const s of [app, sb]) s.annotations['io.kubernetes.cri.sandbox-name'] = 'web-7d9f8b6c5d-x2k4q';
+  });
+  const r = await createResolver({ hostRoot: root, cacheTtlMs: 0, negativeTtlMs: 0, runtimes: ['containerd'], logger: silent }).resolve(APP);
+  const m = metaOf(r);
+  assert.equal(m.pod?.name, 'web-7d9f8b6c5d-x2k4q');
+  assert.equal(m.pod?.workload, null);
+  assert.equal(m.note, CONTAINERD_LABELS_UNKNOWN);
+  const back = fromMetaRecord(toMetaRecord(m, { node: 'n', time: 1n, firstSeen: 1n, validFrom: 1n }));
+  assert.equal(back.pod?.workload, null);
+  assert.equal(back.note, CONTAINERD_LABELS_UNKNOWN);
+  // The same pod from CRI (labels known) is a Deployment's: the rule is about what is known.
+  const fromCri = finishPodFacts({ ...m, origin: 'cri', note: null, pod: { ...m.pod!, labels: { 'pod-template-hash': '7d9f8b6c5d' } } }, () => false);
+  assert.deepEqual(fromCri.pod?.workload, { kind: 'Deployment', name: 'web' });
 });
 
 test('sandbox: name POD, sandboxId is its own ID, pass-through pod annotations kept', async () => {

@@ -84,15 +84,53 @@ test('a ContainerMeta written before workload/ips/origin/bounded (v0) reads with
   const v = d.value as Record<string, any>;
   assert.equal(v.origin, null);
   assert.equal(v.bounded, null);
+  assert.equal(v.note, null);
   assert.equal(v.pod.workload, null);
   assert.deepEqual(v.pod.ips, []);
   assert.equal(v.pod.name, 'web-7d9f8b6c5d-x2k4q');
 });
 
+test('a ContainerMeta written before note (v1) reads with note null, and its CRI fallback note in bounded gives the same reason', async () => {
+  const { toMetaRecord, fromMetaRecord } = await import('../../src/runtime/meta-record.js');
+  const { attribute } = await import('../../src/enrich/attribute.js');
+  const fallback = 'CRI failed (CRI Version on /run/containerd/containerd.sock: no answer within 2000 ms); from the runtime files; pod labels and workload unknown: containerd gives pod labels only through its CRI socket';
+  const cut = 'pod labels bounded: kept 256 of 10002 (9746 past 256 entries or 65536 bytes)';
+  const id = 'b'.repeat(64);
+  const meta = {
+    id, runtime: 'containerd' as const, name: 'app', image: 'img', hostname: null, isSandbox: false, sandboxId: 'c'.repeat(64),
+    pod: { name: 'web-0', namespace: 'shop', uid: '35b82523-0000-4000-8000-000000000001', labels: {}, annotations: {}, hostNetwork: false },
+    networkMode: null, utsMode: null, origin: 'files' as const,
+  };
+  const times = { node: 'node-a', time: 5n, firstSeen: 5n, validFrom: 5n };
+  // What a v1 writer published: the fallback note at the front of bounded, no note field.
+  const { note: _n, ...v1 } = toMetaRecord({ ...meta, bounded: `${fallback}; ${cut}` }, times);
+  const d = codec.decode(framedWith('ContainerMeta.v1.avsc', v1));
+  assert.equal(d.schema, 'ContainerMeta');
+  assert.equal(d.writerVersion, 'v1');
+  const old = d.value as Parameters<typeof fromMetaRecord>[0];
+  assert.equal(old.note, null);
+  assert.equal(old.bounded, `${fallback}; ${cut}`);
+  // What the current writer publishes: each in its own field.
+  const now = codec.decode(codec.encode('ContainerMeta', toMetaRecord({ ...meta, note: fallback, bounded: cut }, times)));
+  assert.equal(now.writerVersion, 'current');
+  const cur = now.value as typeof old;
+  assert.equal(cur.note, fallback);
+  assert.equal(cur.bounded, cut);
+  // Replaying either version gives the same attribution.reason: history keeps its meaning.
+  const path = `/kubepods/burstable/pod${meta.pod.uid}/${id}`;
+  const reasonOf = (r: typeof old) => attribute({ cgroupPath: path, node: { hostname: 'node-a' }, resolved: { ok: true, meta: fromMetaRecord(r), source: 'topic' } }).reason;
+  assert.equal(reasonOf(old), `${fallback}; ${cut}`);
+  assert.equal(reasonOf(cur), reasonOf(old));
+  // A note alone (nothing cut) is the reason alone.
+  const onlyNote = codec.decode(codec.encode('ContainerMeta', toMetaRecord({ ...meta, note: fallback }, times))).value as typeof old;
+  assert.equal(onlyNote.bounded, null);
+  assert.equal(reasonOf(onlyNote), fallback);
+});
+
 test('the previous readers read records of the current schemas (new fields ignored)', () => {
   // Forward direction, for consumers still on the older schema (Confluent FULL compatibility).
   const set = new SchemaSet();
-  for (const [name, file] of [['AuditRecord', 'AuditRecord.v1.avsc'], ['ContainerMeta', 'ContainerMeta.v0.avsc']] as const) {
+  for (const [name, file] of [['AuditRecord', 'AuditRecord.v1.avsc'], ['AuditRecord', 'AuditRecord.v2.avsc'], ['ContainerMeta', 'ContainerMeta.v0.avsc'], ['ContainerMeta', 'ContainerMeta.v1.avsc']] as const) {
     const older = parseSchema(JSON.parse(readFileSync(path.join(schemaDir(), 'history', file), 'utf8')));
     assert.doesNotThrow(() => older.createResolver(set.get(name).type), `${file} reads current ${name}`);
   }

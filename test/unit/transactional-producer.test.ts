@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Kafka, TopicMessages } from 'kafkajs';
 import { pino } from 'pino';
-import { TransactionalProducer, fenced } from '../../src/kafka/transactional.js';
+import { TransactionalProducer, fenced, type TxnOutcome } from '../../src/kafka/transactional.js';
+import { KafkaAccessError } from '../../src/common/errors.js';
 import { TopicSink } from '../../src/export/topic-sink.js';
 
 interface World {
@@ -21,9 +22,17 @@ interface World {
   fenced: Set<number>;
   connectFailures: number;
   fetchFailures: number;
+  /** what a failed fetch of the committed offsets throws (default: a coordinator loading) */
+  fetchError?: Error;
   /** the group's committed offset per input partition */
   offsets: Map<number, string>;
   fetches: number;
+}
+
+/** The error a failed outcome carries. */
+function errOf(r: TxnOutcome): Error {
+  assert.ok('err' in r, `outcome ${r.kind} carries no error`);
+  return r.err as Error;
 }
 
 function world(over: Partial<World> = {}): World {
@@ -38,7 +47,7 @@ function fakeKafka(w: World): Kafka {
     let state: 'READY' | 'TRANSACTING' | 'COMMITTING' = 'READY';
     return {
       connect: async () => {
-        if (w.connectFailures > 0) { w.connectFailures--; throw new Error('broker away'); }
+        if (w.connectFailures > 0) { w.connectFailures--; throw Object.assign(new Error('broker away'), { name: 'KafkaJSConnectionError' }); }
         w.events.push(`p${id} connect`);
       },
       disconnect: async () => { w.events.push(`p${id} disconnect`); },
@@ -83,7 +92,7 @@ function fakeKafka(w: World): Kafka {
     connect: async () => {}, disconnect: async () => {},
     fetchOffsets: async () => {
       w.fetches++;
-      if (w.fetchFailures > 0) { w.fetchFailures--; throw new Error('coordinator loading'); }
+      if (w.fetchFailures > 0) { w.fetchFailures--; throw w.fetchError ?? Object.assign(new Error('coordinator loading'), { type: 'COORDINATOR_LOAD_IN_PROGRESS' }); }
       return [{ topic: 'in', partitions: [...w.offsets].map(([partition, offset]) => ({ partition, offset, metadata: null })) }];
     },
   });
@@ -104,7 +113,7 @@ async function started(w: World): Promise<TransactionalProducer> {
 test('a transaction that commits: committed, on the same producer', async () => {
   const w = world();
   const t = await started(w);
-  assert.deepEqual(await t.write(requests, input, notStopping), { committed: true });
+  assert.deepEqual(await t.write(requests, input, notStopping), { kind: 'committed' });
   assert.deepEqual(w.events, ['p1 connect', 'p1 send out:2', 'p1 offsets in/0@11', 'p1 commit']);
   assert.equal(w.fetches, 0);
 });
@@ -113,27 +122,27 @@ test('a failed commit that kafkajs can abort: aborted, not committed, the produc
   const w = world({ nextCommit: 'fails' });
   const t = await started(w);
   const r = await t.write(requests, input, notStopping);
-  assert.equal(r.committed, false);
-  assert.match((r.err as Error).message, /broker says no/);
+  assert.equal(r.kind, 'aborted');
+  assert.match(errOf(r).message, /broker says no/);
   assert.deepEqual(w.events.slice(-2), ['p1 commit failed', 'p1 abort']);
   assert.equal(w.producers, 1);
   assert.equal(w.fetches, 0);
-  assert.deepEqual(await t.write(requests, input, notStopping), { committed: true });
+  assert.deepEqual(await t.write(requests, input, notStopping), { kind: 'committed' });
 });
 
 test('a commit whose answer was lost and that went through: committed, on a new producer that fenced the old one', async () => {
   const w = world({ nextCommit: 'answer lost, committed' });
   const t = await started(w);
   const r = await t.write(requests, input, notStopping);
-  assert.equal(r.committed, true);
-  assert.match((r.err as Error).message, /Closed connection/);
+  assert.equal(r.kind, 'committed-unconfirmed');
+  assert.match(errOf(r).message, /Closed connection/);
   // The new producer's first transaction writes what the failed one wrote, to the same partitions, and aborts.
   assert.deepEqual(w.events.slice(w.events.indexOf('p1 commit answer lost')), [
     'p1 commit answer lost', 'p1 disconnect', 'p2 connect', 'p2 send out:2', 'p2 offsets in/0@11', 'p2 abort',
   ]);
   assert.equal(w.fetches, 1);
   // Later transactions go on the new producer.
-  assert.deepEqual(await t.write(requests, { ...input, next: '12' }, notStopping), { committed: true });
+  assert.deepEqual(await t.write(requests, { ...input, next: '12' }, notStopping), { kind: 'committed' });
   assert.equal(w.events.at(-1), 'p2 commit');
 });
 
@@ -141,22 +150,30 @@ test('a commit whose answer was lost and that did not go through: not committed'
   const w = world({ nextCommit: 'answer lost, not committed' });
   const t = await started(w);
   const r = await t.write(requests, input, notStopping);
-  assert.equal(r.committed, false);
-  assert.match((r.err as Error).message, /Closed connection/);
+  assert.equal(r.kind, 'aborted');
+  assert.match(errOf(r).message, /Closed connection/);
   assert.equal(w.producers, 2);
-  assert.deepEqual(await t.write(requests, input, notStopping), { committed: true });
+  assert.deepEqual(await t.write(requests, input, notStopping), { kind: 'committed' });
 });
 
 test('a fenced producer is replaced without trying its abort; the committed offset decides', async () => {
   const w = world({ fenced: new Set([1]) });
   const t = await started(w);
   const r = await t.write(requests, input, notStopping);
-  assert.equal(r.committed, false);
-  assert.ok(fenced(r.err));
+  assert.equal(r.kind, 'aborted');
+  assert.ok(fenced(errOf(r)));
   assert.ok(!w.events.includes('p1 abort'), w.events.join(' | '));
   assert.equal(w.producers, 2);
-  assert.deepEqual(await t.write(requests, input, notStopping), { committed: true });
+  assert.deepEqual(await t.write(requests, input, notStopping), { kind: 'committed' });
   assert.equal(w.events.at(-1), 'p2 commit');
+});
+
+test('a fatal answer while settling (access taken away) ends the write with a clear error, not a retry loop', async () => {
+  const w = world({ nextCommit: 'answer lost, committed' });
+  const t = await started(w);
+  w.fetchFailures = 1;
+  w.fetchError = Object.assign(new Error('Not authorized to access group'), { type: 'GROUP_AUTHORIZATION_FAILED' });
+  await assert.rejects(t.write(requests, input, notStopping), (e: Error) => e instanceof KafkaAccessError && /read the committed offset/.test(e.message));
 });
 
 test('fenced() looks through causes', () => {
@@ -170,14 +187,14 @@ test('settlement waits for a new producer and for the committed offset, and give
   const t = await started(w);
   w.connectFailures = 1;
   const r = await t.write(requests, input, notStopping);
-  assert.equal(r.committed, true);
+  assert.equal(r.kind, 'committed-unconfirmed');
   assert.equal(w.producers, 3, 'one new producer could not start, the next did');
   assert.equal(w.fetches, 2);
 
   const w2 = world({ nextCommit: 'answer lost, committed' });
   const t2 = await started(w2);
   const r2 = await t2.write(requests, input, () => true);
-  assert.equal(r2.committed, false, 'unknown when stopping: not committed');
+  assert.equal(r2.kind, 'unsettled', 'unknown when stopping');
   assert.equal(w2.producers, 1);
 });
 

@@ -10,11 +10,9 @@ import { ConfigError, CriError } from '../../common/errors.js';
 import { runtimeServiceClient } from './proto.js';
 import type { CriContainer, CriContainerEvent, CriEnum, CriEventType, CriPodSandbox, CriSandboxStatus, CriVersion } from './types.js';
 
-export const CRI_CLIENT_DEFAULTS = {
-  deadlineMs: 2_000,
-  /** gRPC's default receive limit; a pod's labels and annotations fit in far less */
-  maxMessageBytes: 4 * 1024 * 1024,
-} as const;
+import { CRI_CLIENT_DEFAULTS } from './defaults.js';
+
+export { CRI_CLIENT_DEFAULTS };
 
 export interface CriClientOptions {
   deadlineMs?: number;

@@ -44,6 +44,13 @@ interface Seen {
 
 export class CriWatcher {
   private readonly seen = new Map<string, Seen>();
+  /**
+   * Containers an event named, and when. A relist asked before an event answers with the
+   * runtime's state before it: that answer must not undo the event (call a just-created
+   * container gone, or bring back a deleted one). Entries older than the last relist's
+   * question are dropped.
+   */
+  private readonly eventAt = new Map<string, { atMs: number; deleted: boolean }>();
   private stream: EventStream | undefined;
   private timer: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
@@ -92,6 +99,7 @@ export class CriWatcher {
         }
         if (!isContainerId(e.containerId)) return;
         const prev = this.seen.get(e.containerId);
+        this.eventAt.set(e.containerId, { atMs: Date.now(), deleted: e.type === 'DELETED' });
         if (e.type === 'DELETED') {
           this.seen.delete(e.containerId);
           this.on.gone(e.containerId, prev?.sandboxId);
@@ -124,9 +132,16 @@ export class CriWatcher {
         const askedAtMs = Date.now();
         const [containers, sandboxes] = await Promise.all([this.client.listContainers(), this.client.listPodSandbox()]);
         this.polls++;
+        // An event since the question is newer than this answer about that container.
+        const newer = (id: string) => {
+          const e = this.eventAt.get(id);
+          return e !== undefined && e.atMs >= askedAtMs ? e : undefined;
+        };
         const now = new Map<string, Seen>();
-        for (const s of sandboxes) if (isContainerId(s.id)) now.set(s.id, { state: `sandbox:${String(s.state)}`, sandboxId: s.id });
-        for (const c of containers) if (isContainerId(c.id)) now.set(c.id, { state: String(c.state), sandboxId: isContainerId(c.podSandboxId) ? c.podSandboxId : undefined });
+        for (const s of sandboxes) if (isContainerId(s.id) && !newer(s.id)?.deleted) now.set(s.id, { state: `sandbox:${String(s.state)}`, sandboxId: s.id });
+        for (const c of containers) if (isContainerId(c.id) && !newer(c.id)?.deleted) now.set(c.id, { state: String(c.state), sandboxId: isContainerId(c.podSandboxId) ? c.podSandboxId : undefined });
+        for (const [id, s] of this.seen) if (!now.has(id) && newer(id)) now.set(id, s);
+        for (const [id, e] of this.eventAt) if (e.atMs < askedAtMs) this.eventAt.delete(id);
         for (const [id, s] of now) {
           const prev = this.seen.get(id);
           if (!prev || prev.state !== s.state) this.on.changed(id, s.sandboxId);

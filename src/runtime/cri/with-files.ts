@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // CRI first, the runtime's files second. CRI is the only source of containerd's pod labels;
 // the files still name the pod when the socket is absent, refuses, hangs or answers garbage.
-// Then the answer says so in its warning (which becomes attribution.reason), and a failing
-// socket is logged once per socket and kind of failure, not once per container.
+// Then the answer says so in its warning and in meta.note (which becomes attribution.reason),
+// and a failing socket is logged once per socket and kind of failure, not once per container.
 import type { Logger } from '../../common/log.js';
 import type { MetadataResolver, ResolveResult, RuntimeHint } from '../types.js';
 import type { CriResolver } from './resolver.js';
@@ -74,12 +74,12 @@ export class CriWithFiles implements MetadataResolver {
     if (failed.length === 0) return f;
     const why = `${FELL_BACK}${failed.join('; ')})`;
     if (f.ok) {
-      // Docker's files carry pod labels; containerd's and CRI-O's (without their socket) may not.
-      const note = why + (f.meta.runtime === 'containerd' ? '; pod from the runtime files, labels unknown' : '; from the runtime files');
-      // meta.bounded is the note that travels with the version on the containers topic and ends
-      // in attribution.reason, so a record says why its labels are missing wherever it is enriched.
-      const meta = { ...f.meta, bounded: [note, f.meta.bounded].filter(Boolean).join('; ') };
-      return { ...f, meta, warning: [note, f.warning].filter(Boolean).join('; ') };
+      // What the files lack is theirs to say (containerd's note: no labels, so no workload).
+      // meta.note travels with the version on the containers topic and ends in
+      // attribution.reason, so a record says why its labels are missing wherever it is enriched.
+      const note = `${why}; from the runtime files`;
+      const meta = { ...f.meta, note: [note, f.meta.note].filter(Boolean).join('; ') };
+      return { ...f, meta, warning: [meta.note, f.warning].filter(Boolean).join('; ') };
     }
     return { ok: false, code: f.code === 'NOT_FOUND' ? 'IO' : f.code, reason: `${why}; files: ${f.reason}` };
   }
