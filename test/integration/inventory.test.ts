@@ -48,7 +48,7 @@ function dbMeta(): ContainerMeta {
     containerId: 'c0ffee', node: 'node-b', runtime: 'containerd', time: OLD - MIN, firstSeen: OLD - MIN, validFrom: OLD - MIN, deletedTime: null,
     name: 'pg', image: 'postgres:16', hostname: 'pg-0', isSandbox: false, sandboxId: 'sb',
     pod: { name: 'pg-0', namespace: 'data', uid: 'uid-pg-0', labels: { app: 'pg', 'controller-revision-hash': 'pg-5d8', 'statefulset.kubernetes.io/pod-name': 'pg-0' }, annotations: {}, hostNetwork: false, workload: { kind: 'StatefulSet', name: 'pg' }, ips: ['10.244.1.20'] },
-    networkMode: null, utsMode: null, cgroupPaths: [], origin: 'cri', bounded: null,
+    networkMode: null, utsMode: null, cgroupPaths: [], origin: 'cri', bounded: null, note: null,
   };
 }
 
