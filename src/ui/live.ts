@@ -4,7 +4,8 @@
 // page opened later starts with them; each one goes to every open page as it arrives.
 import { randomBytes } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
-import { DecodeError } from '../common/errors.js';
+import { ConfigError, DecodeError } from '../common/errors.js';
+import { retryKafka } from '../kafka/retry.js';
 import type { Logger } from '../common/log.js';
 import type { Codec } from '../schema/codec.js';
 import { auditToJson } from '../schema/json-form.js';
@@ -21,6 +22,16 @@ export class LiveFeed {
   constructor(private readonly kafka: Kafka, private readonly codec: Codec, private readonly topic: string, private readonly keep: number, private readonly log: Logger) {}
 
   async start(): Promise<void> {
+    const exists = await retryKafka('list the topics', async () => {
+      const admin = this.kafka.admin();
+      try {
+        await admin.connect();
+        return (await admin.listTopics()).includes(this.topic);
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+    }, this.log);
+    if (!exists) throw new ConfigError(`topic ${this.topic} does not exist on this cluster (check --audit-topic and --brokers)`);
     const consumer = this.kafka.consumer({ groupId: this.groupId, readUncommitted: false, sessionTimeout: 10_000, maxWaitTimeInMs: 250, allowAutoTopicCreation: false });
     this.consumer = consumer;
     await consumer.connect();

@@ -130,10 +130,13 @@ describe('podtrail ui in headless Chromium', { skip: skipUnlessCi(missing) }, ()
     assert.equal(ok.headers.get('content-security-policy')?.startsWith("default-src 'self'"), true);
   });
 
-  test('a --listen address other than loopback needs --allow-remote', async () => {
+  test('a --listen address other than loopback needs --allow-remote; a missing topic is named', async () => {
     const r = await runCli(['ui', '--listen', '0.0.0.0:0', '--audit-topic', topic, '--brokers', BROKERS.join(',')], { timeoutMs: 30_000 });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /not loopback: the page has no authentication; add --allow-remote/);
+    const none = await runCli(['ui', '--listen', '127.0.0.1:0', '--audit-topic', uniqueTopic('ui-missing'), '--brokers', BROKERS.join(',')], { timeoutMs: 30_000 });
+    assert.equal(none.code, 2, none.stderr);
+    assert.match(none.stderr, /does not exist on this cluster/);
   });
 
   test('the egress map draws the namespace; a workload opens its inventory and its policy downloads', async () => {
