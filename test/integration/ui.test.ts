@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // podtrail ui in a real browser: Debian's headless Chromium driven by puppeteer-core, against
-// `podtrail ui` started as users start it, on the real broker. The audit topic is written with
-// the real codec in Kafka transactions (as enrich writes it); one record is written while the
-// page is open and must show up in the live view. Then the test picks a workload, downloads its
-// NetworkPolicy, and takes the screenshot the README shows (.tmp/ui-screenshot.png).
+// `podtrail ui` started as users start it, on the real broker, fed by the real pipeline: capture
+// and enrich run as stages, and a connect the test makes while the page is open must show up in
+// the live view (a HOST record: the test process is not in a pod). The workloads of the map are
+// audit records written with the real codec in a Kafka transaction, as enrich writes them (no
+// pods run here). Then the test picks a workload, downloads its NetworkPolicy, and takes the
+// screenshot the README shows (.tmp/ui-screenshot.png).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -19,10 +21,12 @@ import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { hasCommand, skipUnlessCi } from '../helpers/deploy-tools.js';
 import { rec } from '../helpers/inventory-records.js';
 import { BROKERS, createTopics, deleteTopics, requireBroker, uniqueTopic } from '../helpers/kafka.js';
-import { startStage, stopStage, type Stage } from '../helpers/stages.js';
+import { startStage, stopStage, waitForLog, type Stage } from '../helpers/stages.js';
+import { missingKernelPrereq } from '../helpers/capture-sink.js';
+import { connect, createServer, type Socket } from 'node:net';
 
 const CHROMIUM = '/usr/bin/chromium';
-const missing = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (Debian package chromium; scripts/setup.sh installs it)`;
+const missing = (existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (Debian package chromium; scripts/setup.sh installs it)`) ?? missingKernelPrereq();
 const SEC = 1_000_000_000n;
 const NOW = BigInt(Date.now()) * 1_000_000n;
 const MIN = 60n * SEC;
@@ -53,17 +57,19 @@ async function waitFor(what: string, ms: number, check: () => Promise<boolean>):
 describe('podtrail ui in headless Chromium', { skip: skipUnlessCi(missing) }, () => {
   let kafka: Kafka;
   let ui: Stage | undefined;
+  const pipeline: Stage[] = [];
   let browser: Browser | undefined;
   let page: Page;
   let url = '';
   const topic = uniqueTopic('ui-audit');
+  const t = { raw: uniqueTopic('ui-raw'), meta: uniqueTopic('ui-meta'), dlq: uniqueTopic('ui-dlq') };
   const downloads = mkdtempSync(path.join(tmpdir(), 'podtrail-ui-dl-'));
 
   before(async () => {
     if (missing) throw new Error(missing);
     assert.ok(hasCommand('chromium'));
     kafka = await requireBroker();
-    await createTopics(kafka, [topic], 1);
+    await createTopics(kafka, [topic, t.raw, t.meta, t.dlq], 1);
     const at = (r: AuditRecord, t: bigint) => ({ ...r, time: t });
     await write(kafka, topic, [
       ...Array.from({ length: 6 }, (_, i) => at(rec(web, '10.244.1.20', 5432, { comm: 'node' }), NOW - 5n * MIN + BigInt(i) * SEC)),
@@ -72,6 +78,13 @@ describe('podtrail ui in headless Chromium', { skip: skipUnlessCi(missing) }, ()
       at(rec(web, '1.1.1.1', 443, { comm: 'curl' }), NOW - 3n * MIN),
       at(rec(pg, '52.216.8.10', 443, { comm: 'wal-g' }), NOW - 2n * MIN),
     ]);
+    const common = ['--raw-topic', t.raw, '--containers-topic', t.meta, '--audit-topic', topic];
+    const capture = startStage('capture', ['capture', ...common, '--node', 'ui-node', '--state-dir', 'off']);
+    pipeline.push(capture);
+    await waitForLog(capture, 'capture started', 30_000);
+    const enrich = startStage('enrich', ['enrich', ...common, '--dlq-topic', t.dlq, '--group', uniqueTopic('ui-g'), '--host-root', '/nonexistent', '--file-fallback', 'off']);
+    pipeline.push(enrich);
+    await waitForLog(enrich, 'enrich running', 30_000);
     ui = startStage('ui', ['ui', '--listen', '127.0.0.1:0', '--audit-topic', topic, '--pod-addresses', 'off',
       '--since', new Date(Number((NOW - 10n * MIN) / 1_000_000n)).toISOString(), '--compare-since', new Date(Number((NOW - 60n * MIN) / 1_000_000n)).toISOString()]);
     await waitFor('ui listening', 30_000, async () => {
@@ -98,18 +111,26 @@ describe('podtrail ui in headless Chromium', { skip: skipUnlessCi(missing) }, ()
   after(async () => {
     await browser?.close().catch(() => undefined);
     if (ui) await stopStage(ui);
-    if (kafka) await deleteTopics(kafka, [topic]);
+    for (const st of pipeline) await stopStage(st);
+    if (kafka) await deleteTopics(kafka, [topic, ...Object.values(t)]);
     rmSync(downloads, { recursive: true, force: true });
   });
 
-  test('the live view shows a record written while the page is open, and its filter finds it', async () => {
-    await write(kafka, topic, [{ ...rec(web, '198.18.0.77', 8443, { comm: 'live-probe' }), time: BigInt(Date.now()) * 1_000_000n }]);
-    await waitFor('the live record in the page', 30_000, async () => (await page.$eval('#live', (e) => e.textContent ?? '')).includes('198.18.0.77:8443/TCP'));
+  test('the live view shows a connect made while the page is open (capture, enrich, ui), and its filter finds it', async () => {
+    const srv = createServer((so) => so.destroy());
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as { port: number }).port;
+    await new Promise<void>((resolve, reject) => { const c: Socket = connect(port, '127.0.0.1', () => { c.destroy(); resolve(); }); c.on('error', reject); });
+    srv.close();
     const filter = await page.$('#live .tabulator-col[tabulator-field="dst"] input');
     assert.ok(filter, 'the destination column has a filter');
-    await filter.type('198.18.0.77');
-    await waitFor('the filter', 10_000, async () => (await page.$$('#live .tabulator-row')).length === 1);
-    assert.match(await page.$eval('#live .tabulator-row', (e) => e.textContent ?? ''), /live-probe/);
+    // Capture sees every connection on the machine: the filter picks ours out of the stream.
+    await filter.type(`127.0.0.1:${port}/`);
+    await waitFor('the connect in the live view', 60_000, async () => (await page.$$eval('#live .tabulator-row', (rs) => rs.map((r) => r.textContent ?? ''))).some((x) => x.includes(`127.0.0.1:${port}/TCP`)));
+    const rows = await page.$$eval('#live .tabulator-row', (rs) => rs.map((r) => r.textContent ?? ''));
+    assert.equal(rows.length, 1, rows.join('\n'));
+    assert.match(rows[0]!, /HOST/);
+    assert.match(rows[0]!, /OK/);
   });
 
   test('bad requests get a clear status, never a crash: wrong Host, unknown workload, bad flavour, POST', async () => {

@@ -28,20 +28,26 @@ function row(r) {
     status: r.result ? r.result.status : (r.attribution && r.attribution.status) || '',
   };
 }
+// Records are added in batches: capture sees every connection on a node, and one table update
+// per record would stall the page.
 let liveCount = 0;
 let tableReady = false;
 const pending = [];
-live.on('tableBuilt', () => { tableReady = true; for (const r of pending.splice(0)) live.addData([r], true); });
+live.on('tableBuilt', () => { tableReady = true; });
+setInterval(() => {
+  if (!tableReady || pending.length === 0) return;
+  const batch = pending.splice(0).slice(-2000).reverse();
+  live.addData(batch, true);
+  const extra = live.getDataCount() - 2000;
+  if (extra > 0) live.getRows().slice(-extra).forEach((x) => x.delete());
+}, 250);
 const es = new EventSource('/api/live');
 es.onopen = () => { statusEl.textContent = 'live'; };
 es.onerror = () => { statusEl.textContent = 'live feed interrupted, retrying…'; };
 es.onmessage = (ev) => {
-  const r = row(JSON.parse(ev.data));
+  pending.push(row(JSON.parse(ev.data)));
   liveCount++;
   $('live-count').textContent = `${liveCount} records`;
-  if (!tableReady) { pending.push(r); return; }
-  live.addData([r], true);
-  if (live.getDataCount() > 2000) live.getRows().slice(2000).forEach((x) => x.delete());
 };
 
 // ---- egress map
