@@ -83,6 +83,7 @@ async function loadNamespace(ns) {
       { selector: 'edge', style: { width: 'data(weight)', 'line-color': '#8aa', 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', 'target-arrow-color': '#8aa' } },
       { selector: 'edge[failed = 1]', style: { 'line-color': '#c33', 'target-arrow-color': '#c33' } },
       { selector: 'edge[change = "new"]', style: { 'line-style': 'dashed', 'line-color': '#2a2', 'target-arrow-color': '#2a2' } },
+      { selector: 'edge[change = "gone"]', style: { 'line-style': 'dotted', 'line-color': '#bbb', 'target-arrow-color': '#bbb' } },
     ],
   });
   cy.on('tap', 'node[kind = "workload"]', (ev) => showWorkload(ev.target.data('title')));
