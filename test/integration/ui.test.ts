@@ -43,6 +43,7 @@ const CHROMIUM_ARGS = [
 ];
 const CHROMIUM_THREADS = /^(Chrome|ThreadPool|chromium|CrBrowser|Network|Cr[A-Z])/;
 const IPV6_PROBE = '2001:4860:4860::8888';
+const HOSTILE = '<img src=x onerror="window.__pwned=1">';
 const SEC = 1_000_000_000n;
 const NOW = BigInt(Date.now()) * 1_000_000n;
 const MIN = 60n * SEC;
@@ -100,6 +101,8 @@ describe('podtrail ui in headless Chromium', { skip: skipUnlessCi(missing) }, ()
       at(rec(web, '93.184.216.34', 443, { comm: 'node' }), NOW - 30n * MIN),
       at(rec(web, '1.1.1.1', 443, { comm: 'curl' }), NOW - 3n * MIN),
       at(rec(pg, '52.216.8.10', 443, { comm: 'wal-g' }), NOW - 2n * MIN),
+      // a hostile name: must reach the page as text
+      at(rec({ ns: 'shop', wl: HOSTILE, labels: { app: 'x' } }, '9.9.9.9', 443, { comm: HOSTILE }), NOW - 2n * MIN),
     ]);
     ui = startStage('ui', ['ui', '--listen', '127.0.0.1:0', '--audit-topic', topic, '--pod-addresses', 'off',
       '--cache-ms', '0', '--since', new Date(Number((NOW - 10n * MIN) / 1_000_000n)).toISOString(), '--compare-since', new Date(Number((NOW - 60n * MIN) / 1_000_000n)).toISOString()]);
@@ -183,6 +186,12 @@ describe('podtrail ui in headless Chromium', { skip: skipUnlessCi(missing) }, ()
 
   test('the egress map draws the namespace; a workload opens its inventory and its policy downloads', async () => {
     assert.ok(await page.$('#map canvas'), 'Cytoscape drew the map');
+    const names = await page.$$eval('#workloads button', (bs) => bs.map((b) => b.textContent));
+    assert.ok(names.includes(`shop/Deployment/${HOSTILE}`), names.join('\n'));
+    await page.click(`button[data-workload="shop/Deployment/${HOSTILE.replace(/"/g, '\\"')}"]`);
+    await page.waitForFunction((t) => document.getElementById('detail-title')?.textContent === t, { timeout: 10_000 }, `shop/Deployment/${HOSTILE}`);
+    assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined, 'the hostile name ran nothing');
+    assert.equal(await page.$$eval('img', (xs) => xs.length), 0, 'and made no element');
     await page.click('button[data-workload="shop/Deployment/web"]');
     await page.waitForFunction(() => document.getElementById('detail-title')?.textContent === 'shop/Deployment/web', { timeout: 10_000 });
     await page.waitForFunction(() => (document.getElementById('advice')?.textContent ?? '').includes('NetworkPolicy'), { timeout: 15_000 });
