@@ -5,6 +5,7 @@
 // the resolver carries an L7 `dns` section. Entities for the API server and nodes.
 import { COMMENT, type Commented } from './yaml.js';
 import { nameFor } from './kubernetes.js';
+import type { IngressPlan } from './ingress.js';
 import type { Allow, Plan, Port } from './plan.js';
 
 const NS_LABEL = 'k8s:io.kubernetes.pod.namespace';
@@ -60,7 +61,7 @@ function rule(a: Allow): (Record<string, unknown> & Commented) | undefined {
   return r;
 }
 
-export function ciliumNetworkPolicy(plan: Plan): object {
+export function ciliumNetworkPolicy(plan: Plan, ingress?: IngressPlan): object {
   const w = plan.workload;
   // Named destinations are allowed by toFQDNs instead of their addresses: Cilium follows the
   // answers, so addresses that rotate stay allowed. Unnamed addresses keep their blocks.
@@ -72,6 +73,13 @@ export function ciliumNetworkPolicy(plan: Plan): object {
     spec: {
       description: `egress of ${w.namespace}/${w.kind}/${w.name} as podtrail saw it; see the header comment`,
       endpointSelector: { matchLabels: plan.selector },
+      ...(ingress ? {
+        ingress: ingress.from.map((f) => {
+          const r: Record<string, unknown> & Commented = { fromEndpoints: [{ matchLabels: { [NS_LABEL]: f.namespace, ...f.labels } }], toPorts: toPorts(f.ports, false) };
+          r[COMMENT] = f.why;
+          return r;
+        }),
+      } : {}),
       egress: allows.map(rule).filter((r): r is Record<string, unknown> => r !== undefined),
     },
   };

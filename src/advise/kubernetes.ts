@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { COMMENT, type Commented } from './yaml.js';
 import { policyName } from './labels.js';
+import type { IngressPlan } from './ingress.js';
 import type { Plan, Port } from './plan.js';
 
 const NS_LABEL = 'kubernetes.io/metadata.name';
@@ -17,7 +18,7 @@ export function nameFor(prefix: string, plan: Plan): string {
   return base === exact ? base : `${base.slice(0, 230)}-${createHash('sha256').update(`${w.kind}/${w.name}`).digest('hex').slice(0, 8)}`;
 }
 
-export function networkPolicy(plan: Plan): object {
+export function networkPolicy(plan: Plan, ingress?: IngressPlan): object {
   const w = plan.workload;
   const egress = plan.allows.filter((a) => a.type !== 'fqdn').map((a) => {
     const rule: Record<string, unknown> & Commented = a.type === 'peer'
@@ -36,7 +37,14 @@ export function networkPolicy(plan: Plan): object {
     },
     spec: {
       podSelector: { matchLabels: plan.selector },
-      policyTypes: ['Egress'],
+      policyTypes: ingress ? ['Ingress', 'Egress'] : ['Egress'],
+      ...(ingress ? {
+        ingress: ingress.from.map((f) => {
+          const rule: Record<string, unknown> & Commented = { from: [{ namespaceSelector: { matchLabels: { [NS_LABEL]: f.namespace } }, podSelector: { matchLabels: f.labels } }], ports: ports(f.ports) };
+          rule[COMMENT] = f.why;
+          return rule;
+        }),
+      } : {}),
       egress,
     },
   };

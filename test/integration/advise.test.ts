@@ -44,7 +44,7 @@ describe('podtrail advise networkpolicy: schema-valid policies', { skip: skipUnl
   let kafka: Kafka;
   let tmp = '';
   const topic = uniqueTopic('advise-audit');
-  const run = (flavour: string) => runCli(['advise', 'networkpolicy', '--flavour', flavour, '--audit-topic', topic, '--pod-addresses', 'off', '--service-cidr', '10.96.0.0/12', '--brokers', BROKERS.join(',')], { timeoutMs: 60_000 });
+  const run = (flavour: string, ...more: string[]) => runCli(['advise', 'networkpolicy', '--flavour', flavour, ...more, '--audit-topic', topic, '--pod-addresses', 'off', '--service-cidr', '10.96.0.0/12', '--brokers', BROKERS.join(',')], { timeoutMs: 60_000 });
 
   before(async () => {
     if (missing) throw new Error(`kubernetes-validate venv: ${missing}`);
@@ -83,6 +83,22 @@ describe('podtrail advise networkpolicy: schema-valid policies', { skip: skipUnl
     }
     assert.doesNotMatch(r.stdout, /pod-template-hash|controller-revision-hash|pod-template-generation/);
     assert.match(r.stdout, /A quiet window is not a denial/);
+  });
+
+  test('with --ingress, both flavours validate too', async () => {
+    const r = await run('both', '--ingress');
+    assert.equal(r.code, 0, r.stderr);
+    const docs = yamlDocs([], r.stdout);
+    const np = docs.filter((d) => d.kind === 'NetworkPolicy');
+    const file = path.join(tmp, 'np-ingress.yaml');
+    writeFileSync(file, np.map((d) => JSON.stringify(d)).join('\n---\n'));
+    const v = kubernetesValidate([file], VERSIONS[1]!);
+    assert.ok(v.ok, v.output);
+    const pg = np.find((d) => d.metadata.name === 'podtrail-egress-statefulset-pg');
+    assert.deepEqual(pg.spec.policyTypes, ['Ingress', 'Egress']);
+    assert.equal(pg.spec.ingress[0].from[0].podSelector.matchLabels.app, 'web');
+    const validate = ciliumValidator();
+    for (const d of docs.filter((x) => x.kind === 'CiliumNetworkPolicy')) assert.ok(validate(d), `${d.metadata.name}: ${JSON.stringify(validate.errors)}`);
   });
 
   test('the validator catches a broken NetworkPolicy (the check can fail)', async () => {

@@ -93,6 +93,24 @@ describe('NetworkPolicy', () => {
   });
 });
 
+describe('--ingress', () => {
+  test('a workload\'s ingress is the other workloads seen connecting to it, by selector and port; the header says what it cannot see', () => {
+    const inv = inventory([rec({}, '10.244.1.20', 5432), rec({ wl: 'api', labels: { app: 'api' } }, '10.244.1.20', 5432), rec(pg, '1.2.3.4', 443), hostRec('node-b', '172.18.0.2', '10.244.1.20', 5432)]);
+    const out = advise(inv, 'both', { ingress: true });
+    const np = find(out.policies, 'NetworkPolicy', 'podtrail-egress-statefulset-pg');
+    assert.deepEqual(np.spec.policyTypes, ['Ingress', 'Egress']);
+    assert.deepEqual(j(np.spec.ingress), [
+      { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } }, podSelector: { matchLabels: { app: 'api' } } }], ports: [{ protocol: 'TCP', port: 5432 }] },
+      { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } }, podSelector: { matchLabels: { app: 'web' } } }], ports: [{ protocol: 'TCP', port: 5432 }] },
+    ]);
+    const cnp = find(out.policies, 'CiliumNetworkPolicy', 'podtrail-egress-statefulset-pg');
+    assert.deepEqual(j(cnp.spec.ingress[1]), { fromEndpoints: [{ matchLabels: { 'k8s:io.kubernetes.pod.namespace': 'shop', app: 'web' } }], toPorts: [{ ports: [{ port: '5432', protocol: 'TCP' }] }] });
+    assert.match(out.yaml, /clients outside the cluster, on nodes without podtrail, or quiet in the window/);
+    assert.match(out.yaml, /from \(no namespace\)\/Host\/node-b to 5432\/TCP.*no selectable labels/);
+    assert.equal(find(advise(inv, 'kubernetes').policies, 'NetworkPolicy', 'podtrail-egress-statefulset-pg').spec.ingress, undefined, 'egress only unless asked');
+  });
+});
+
 describe('CiliumNetworkPolicy', () => {
   const named = (ip: string, name: string) => rec({}, ip, 443, { dstExtra: { name } });
   const inv = inventory([
