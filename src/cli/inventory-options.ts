@@ -8,7 +8,9 @@ import type { OptValues } from '../common/options.js';
 import { createKafka } from '../kafka/client.js';
 import { codec } from '../schema/codec.js';
 import { parseIsoNanos } from '../schema/json-form.js';
-import { buildInventory } from '../inventory/build.js';
+import { buildInventory, buildInventoryFromJson } from '../inventory/build.js';
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import type { ClusterHints } from '../inventory/destination.js';
 import { parseCidr, parseIp, type Cidr, type Ip } from '../inventory/ip.js';
 import type { Inventory } from '../inventory/model.js';
@@ -39,6 +41,7 @@ export const INVENTORY_OPTIONS = {
   'pod-addresses': { type: 'enum', choices: ['on', 'off'], default: 'on', desc: 'read pod addresses from the containers topic, to name pods that never connect out' },
   'max-destinations': { type: 'int', min: 1, default: 1_000_000, desc: 'distinct (workload, address, port) kept; past it connections are counted, not listed' },
   slack: { type: 'int', arg: 'MS', min: 0, default: 120_000, desc: 'how far publish time may trail event time' },
+  input: { type: 'string', arg: 'FILE', desc: 'read JSON lines (tail or replay --stdout --format json) from FILE, or - for stdin, instead of Kafka' },
   'whole-topic': { type: 'boolean', desc: 'read the topic from start to end and keep records by event time alone (a topic written by replay --to-topic, whose publish times are the replay\'s)' },
   ...TOPIC_OPTIONS,
   ...KAFKA_OPTIONS,
@@ -72,8 +75,7 @@ export async function inventoryFrom(command: string, v: InventoryValues): Promis
   if (compareSinceNs !== undefined && (sinceNs === undefined || compareSinceNs >= sinceNs)) {
     throw new ConfigError(`podtrail ${command}: --compare-since needs --since, and must be before it`);
   }
-  const kafka = createKafka(kafkaConfigFrom(v));
-  return buildInventory(kafka, codec(), {
+  const opts = {
     auditTopic: v['audit-topic'] as string,
     containersTopic: v['pod-addresses'] === 'on' ? v['containers-topic'] as string : undefined,
     sinceNs, untilNs, compareSinceNs,
@@ -82,5 +84,20 @@ export async function inventoryFrom(command: string, v: InventoryValues): Promis
     maxDestinations: v['max-destinations'],
     slackMs: v.slack,
     wholeTopic: v['whole-topic'],
-  }, moduleLogger(command));
+  };
+  const log = moduleLogger(command);
+  if (v.input !== undefined) {
+    let stream: Readable;
+    if (v.input === '-') stream = process.stdin;
+    else {
+      try {
+        stream = createReadStream(v.input);
+        await new Promise<void>((resolve, reject) => { stream.once('open', () => resolve()); stream.once('error', reject); });
+      } catch (err) {
+        throw new ConfigError(`podtrail ${command}: --input: cannot read ${JSON.stringify(v.input)}: ${(err as Error).message}`);
+      }
+    }
+    return buildInventoryFromJson(stream, opts, log);
+  }
+  return buildInventory(createKafka(kafkaConfigFrom(v)), codec(), opts, log);
 }

@@ -13,6 +13,8 @@ import { buildFilter, type FilterSpec } from './filter.js';
 import type { Inventory } from './model.js';
 import { AuditProjection } from './projection.js';
 import { readWindow } from './window.js';
+import { readJsonLines } from './json-input.js';
+import type { Readable } from 'node:stream';
 
 export interface BuildOptions {
   auditTopic: string;
@@ -29,11 +31,38 @@ export interface BuildOptions {
   wholeTopic?: boolean;
 }
 
-export async function buildInventory(kafka: Kafka, codec: Codec, o: BuildOptions, log: Logger): Promise<Inventory> {
-  const agg = new Aggregator({
+function aggregator(o: BuildOptions): Aggregator {
+  return new Aggregator({
     hints: o.hints, filter: buildFilter(o.filters), maxDestinations: o.maxDestinations,
     ...(o.compareSinceNs !== undefined ? { splitNs: o.sinceNs } : {}),
   });
+}
+
+function finish(agg: Aggregator, o: BuildOptions): Inventory {
+  const iso = (ns: bigint | undefined) => (ns === undefined ? null : isoNanos(ns));
+  return agg.finish(
+    { since: iso(o.sinceNs), until: iso(o.untilNs) },
+    o.compareSinceNs !== undefined && o.sinceNs !== undefined ? { since: isoNanos(o.compareSinceNs), until: isoNanos(o.sinceNs) } : null,
+    { namespaces: o.filters.namespaces, workloads: o.filters.workloads, selector: o.filters.selector ?? null },
+  );
+}
+
+/** The inventory of JSON lines (tail's or replay's --format json output) instead of a topic. */
+export async function buildInventoryFromJson(input: Readable, o: BuildOptions, log: Logger): Promise<Inventory> {
+  const agg = aggregator(o);
+  const lo = o.compareSinceNs ?? o.sinceNs;
+  await readJsonLines(input, (rec) => {
+    if ((lo !== undefined && rec.time < lo) || (o.untilNs !== undefined && rec.time >= o.untilNs)) return;
+    agg.addRecord(rec);
+  }, (line, why) => {
+    agg.noteUndecodable();
+    log.warn({ line }, `skipped input line ${line}: ${why}`);
+  });
+  return finish(agg, o);
+}
+
+export async function buildInventory(kafka: Kafka, codec: Codec, o: BuildOptions, log: Logger): Promise<Inventory> {
+  const agg = aggregator(o);
   if (o.containersTopic) {
     let skipped = 0;
     try {
@@ -74,10 +103,5 @@ export async function buildInventory(kafka: Kafka, codec: Codec, o: BuildOptions
     if ((lo !== undefined && rec.time < lo) || (o.untilNs !== undefined && rec.time >= o.untilNs)) return;
     agg.addRecord(rec);
   }, log);
-  const iso = (ns: bigint | undefined) => (ns === undefined ? null : isoNanos(ns));
-  return agg.finish(
-    { since: iso(o.sinceNs), until: iso(o.untilNs) },
-    o.compareSinceNs !== undefined && o.sinceNs !== undefined ? { since: isoNanos(o.compareSinceNs), until: isoNanos(o.sinceNs) } : null,
-    { namespaces: o.filters.namespaces, workloads: o.filters.workloads, selector: o.filters.selector ?? null },
-  );
+  return finish(agg, o);
 }

@@ -153,6 +153,23 @@ describe('podtrail inventory on a real broker', () => {
     assert.deepEqual(whole.workloads.flatMap((w) => w.destinations.map((d) => d.ips[0])), ['4.4.4.4']);
   });
 
+  test('--input: the JSON lines tail prints give the same inventory as the topic; bad lines are counted and named', async () => {
+    const tail = await runCli(['tail', '--topic', auditTopic, '--from-beginning', '--format', 'json', '--idle-exit', '3000', '--brokers', BROKERS.join(',')], { timeoutMs: 60_000 });
+    assert.equal(tail.code, 0, tail.stderr);
+    const args = ['--since', since, '--until', until, '--compare-since', compare, '--format', 'json'];
+    const fromTopic = JSON.parse((await run(['--pod-addresses', 'off', ...args])).stdout) as Inventory;
+    const input = `${tail.stdout}not json\n{"time":"x"}\n`;
+    const fromJson = await runCli(['inventory', '--input', '-', ...args], { input, timeoutMs: 60_000 });
+    assert.equal(fromJson.code, 0, fromJson.stderr);
+    const inv = JSON.parse(fromJson.stdout) as Inventory;
+    assert.deepEqual(inv.workloads, fromTopic.workloads);
+    assert.equal(inv.summary.undecodable, 2);
+    assert.match(fromJson.stderr, /skipped input line \d+: not JSON/);
+    const missingFile = await runCli(['inventory', '--input', '/nonexistent/podtrail.jsonl'], { timeoutMs: 30_000 });
+    assert.equal(missingFile.code, 2);
+    assert.match(missingFile.stderr, /--input: cannot read/);
+  });
+
   test('bad input: a missing topic, a bad selector and a reversed window exit 2 with the reason', async () => {
     const missing = await runCli(['inventory', '--audit-topic', uniqueTopic('inv-missing'), '--pod-addresses', 'off', '--brokers', BROKERS.join(',')], { timeoutMs: 60_000 });
     assert.equal(missing.code, 2, missing.stderr);
