@@ -6,7 +6,10 @@
 # The accounting adds ~2 clock reads per program run, so absolute figures are high by
 # a few tens of ns per run; compare programs and builds, not against the loop's total.
 #
-#   bench/bpf-prog-cost.sh [SECONDS]      (root; builds .tmp/connect-loop if missing)
+# With LOAD=exec the load is bench/exec-loop.c (fork + execve of /bin/true) and the
+# figures are per exec: what the process table's exec, fork and exit programs cost.
+#
+#   [LOAD=exec] bench/bpf-prog-cost.sh [SECONDS]   (root; builds .tmp/connect-loop if missing)
 set -euo pipefail
 secs=${1:-3}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,13 +29,20 @@ old_ids=$(bpftool prog show --json | node -e 'console.log(JSON.parse(require("fs
 start_stdout_capture "$out"
 sleep 1
 before=$(bpftool prog show --json)
-res=$("$loop" "$secs")
+if [ "${LOAD:-connect}" = exec ]; then
+  exl=$root/.tmp/exec-loop
+  [ -x "$exl" ] || cc -O2 -Wall -o "$exl" "$root/bench/exec-loop.c"
+  res=$("$exl" "$secs")
+else
+  res=$("$loop" "$secs")
+fi
 after=$(bpftool prog show --json)
 echo "$res"
 node -e '
 const [before, after, res, oldIds] = process.argv.slice(1);
 const old = new Set(oldIds.split(",").map(Number));
-const n = JSON.parse(res).connects;
+const n = JSON.parse(res).connects ?? JSON.parse(res).execs;
+const unit = JSON.parse(res).connects === undefined ? "exec" : "connect";
 const ours = (j) => new Map(JSON.parse(j).filter((p) => !old.has(p.id) && String(p.name).startsWith("pt_") && p.run_cnt !== undefined).map((p) => [p.name, p]));
 const b = ours(before), a = ours(after);
 let total = 0;
@@ -41,7 +51,7 @@ for (const [name, p] of a) {
   const ns = p.run_time_ns - q.run_time_ns, runs = p.run_cnt - q.run_cnt;
   if (!runs) continue;
   total += ns;
-  console.log(`${name.padEnd(18)} ${(ns / n).toFixed(0).padStart(6)} ns per connect  ${(ns / runs).toFixed(0).padStart(5)} ns per run  ${(runs / n).toFixed(2)} runs per connect`);
+  console.log(`${name.padEnd(18)} ${(ns / n).toFixed(0).padStart(6)} ns per ${unit}  ${(ns / runs).toFixed(0).padStart(5)} ns per run  ${(runs / n).toFixed(2)} runs per ${unit}`);
 }
-console.log(`all programs       ${(total / n).toFixed(0).padStart(6)} ns per connect (${n} connects)`);
+console.log(`all programs       ${(total / n).toFixed(0).padStart(6)} ns per ${unit} (${n} ${unit}s)`);
 ' "$before" "$after" "$res" "$old_ids"

@@ -10,6 +10,7 @@
 #   noseen   no cgroup_seen lookup (no cgroup path records: for measuring only)
 #   noident  no identity reads (fill_identity)
 #   noemit   set_state takes the finished attempt but does not emit it
+#   noproc   no process key lookup and no exe-unlinked check per connect (fill_identity)
 # Variants other than full lose data: for measuring, not for use.
 #
 #   bench/bpf-prog-variants.sh [ROUNDS] [SECONDS]   (root; after npm ci)
@@ -47,7 +48,8 @@ build nomark 's/if \(in_connect_syscall\(\)\) \{/if (0) {/'
 build noseen 's/if \(bpf_map_lookup_elem\(&cgroup_seen, &key\)\)\n\t\treturn 0;/return 0;/'
 build noident 's/\tfill_identity\(e\);\n//'
 build noemit 's/fill_src\(e, sk\);\n\treturn emit_event\(e, status, err\);\n\}/fill_src(e, sk);\n\treturn 0;\n}/'
-variants=(full nomark noseen noident noemit)
+build noproc 's/\tpp = bpf_map_lookup_elem\(&procs, &e->tgid\);\n\te->proc_key_ns = pp \? pp->key_ns : e->start_ns;\n//; s/\tif \(mm\) \{\n.*?\n\t\}\n//s'
+variants=(${PODTRAIL_VARIANTS:-full nomark noseen noident noemit noproc})
 
 sysctl -qw kernel.bpf_stats_enabled=1
 for r in $(seq "$rounds"); do

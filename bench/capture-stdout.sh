@@ -6,9 +6,11 @@ mkdir -p "$root/.tmp"
 
 # start_stdout_capture LOG: `podtrail capture --stdout` to /dev/null, its log to LOG; sets $cap
 # and returns once the programs are attached (exits the script if they never are).
-# PODTRAIL_BPF_OBJECT and the like pass through the environment.
+# PODTRAIL_BPF_OBJECT and the like pass through the environment; further capture flags in
+# CAPTURE_EXTRA_ARGS (split on spaces).
 start_stdout_capture() {
-  PODTRAIL_LOG_LEVEL=info node --max-semi-space-size=4 "$root/bin/podtrail.js" capture --stdout >/dev/null 2>"$1" &
+  # shellcheck disable=SC2086
+  PODTRAIL_LOG_LEVEL=info node --max-semi-space-size=4 "$root/bin/podtrail.js" capture --stdout ${CAPTURE_EXTRA_ARGS:-} >/dev/null 2>"$1" &
   cap=$!
   for _ in $(seq 300); do
     grep -q '"msg":"kernel capture attached"' "$1" 2>/dev/null && return 0

@@ -12,6 +12,7 @@
 //   node dist/bench/capture.bench.js [--rounds N] [--seconds S] [--replay-events N] [--no-bpftrace]
 //        [--compare DIR]   (DIR: another built checkout, run as a further arm: before/after)
 //        [--capture-args="FLAGS"]   (more `podtrail capture` flags for the podtrail arms)
+//        [--identity-off-arm]   (a further arm, podtrail-noid: this checkout with --process-identity off)
 //        [--capture-node-options="OPTS"]   (NODE_OPTIONS for them; default: src/capture/node-flags.ts)
 // Brokers: PODTRAIL_BROKERS (default 127.0.0.1:9092). Needs root (BPF).
 import './capture-env.js';
@@ -50,6 +51,7 @@ function parse() {
       'replay-events': { type: 'string', default: '300000' },
       'no-bpftrace': { type: 'boolean', default: false },
       compare: { type: 'string' },
+      'identity-off-arm': { type: 'boolean', default: false },
       'capture-args': { type: 'string', default: '' },
       // What the launchers use (src/capture/node-flags.ts); pass '' to measure without.
       'capture-node-options': { type: 'string', default: CAPTURE_NODE_FLAGS.join(' ') },
@@ -75,7 +77,7 @@ function options() {
   const captureArgs = values['capture-args']!.split(/\s+/).filter(Boolean);
   if (captureArgs.some((a) => /^--(brokers|raw-topic|node)(=|$)/.test(a))) fail('--capture-args: the bench sets --brokers, --raw-topic and --node itself');
   const nodeOptions = values['capture-node-options']!;
-  return { rounds: int('rounds', 1, 50), seconds: int('seconds', 1, 60), replayEvents: int('replay-events', 1000, 10_000_000), bpftrace: !values['no-bpftrace'], compare, captureArgs, nodeOptions };
+  return { rounds: int('rounds', 1, 50), seconds: int('seconds', 1, 60), replayEvents: int('replay-events', 1000, 10_000_000), bpftrace: !values['no-bpftrace'], compare, captureArgs, nodeOptions, noid: values['identity-off-arm']! };
 }
 
 const median = (xs: number[]) => {
@@ -128,6 +130,7 @@ async function main(): Promise<void> {
   const kafka = await requireBroker();
   const loop = await buildLoop(repoRoot);
   const arms: string[] = ['baseline', 'podtrail'];
+  if (o.noid) arms.push('podtrail-noid');
   if (o.compare) arms.push('podtrail-compare');
   if (o.bpftrace && (await hasBpftrace())) arms.push('bpftrace');
   const run = randomBytes(3).toString('hex');
@@ -150,7 +153,9 @@ async function main(): Promise<void> {
       else {
         const topic = `bench.capture.${run}.${arm}.${r}`;
         topics.push(topic);
-        res = await podtrailArm(loop, o.seconds, BROKERS.join(','), topic, arm === 'podtrail' ? undefined : `${o.compare}/bin/podtrail.js`, arm, o.captureArgs, o.nodeOptions);
+        const cli = arm === 'podtrail-compare' ? `${o.compare}/bin/podtrail.js` : undefined;
+        const extra = arm === 'podtrail-noid' ? [...o.captureArgs, '--process-identity', 'off'] : o.captureArgs;
+        res = await podtrailArm(loop, o.seconds, BROKERS.join(','), topic, cli, arm, extra, o.nodeOptions);
       }
       results.push(res);
       const c = res.capture;
@@ -170,10 +175,12 @@ async function main(): Promise<void> {
   const paired = (arm: string) => median(of(arm).map((x, i) => of('baseline')[i]!.loop.rate / x.loop.rate));
   const slow = (arm: string) => `${(base / med(arm)).toFixed(3)}x (median of per-round ratios ${paired(arm).toFixed(3)}x)`;
   say(`slowdown with podtrail capture: ${slow('podtrail')} (target <= ${TARGET_RATIO.toFixed(2)}x)`);
+  if (o.noid) say(`slowdown with podtrail-noid (process identity off): ${slow('podtrail-noid')}`);
   if (o.compare) say(`slowdown with podtrail-compare: ${slow('podtrail-compare')}`);
   if (arms.includes('bpftrace')) say(`slowdown with bpftrace printing: ${slow('bpftrace')}`);
   say(`loop CPU per connect (median; the probes run in its syscalls): ${arms.map((a) => `${a} ${cpuPer(a).toFixed(2)} us`).join(', ')}`);
   capSummary(say, 'podtrail', of('podtrail'));
+  if (o.noid) capSummary(say, 'podtrail-noid', of('podtrail-noid'));
   if (o.compare) capSummary(say, 'podtrail-compare', of('podtrail-compare'));
 
   const rec = await recordBatches(loop, 1);

@@ -12,6 +12,7 @@ import { tryParseCgroupPath } from '../src/runtime/cgroup-path.js';
 import { RUNTIMES, type ContainerMeta, type ResolveResult, type Runtime } from '../src/runtime/types.js';
 import type { AuditRecord, RawConnectEvent } from '../src/schema/types.js';
 import { rng } from './enrich-world.js';
+import { NO_IDENTITY, sampleIdentity } from './process-sample.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));
 const HOST_NETNS = 4026531840n;
@@ -147,7 +148,8 @@ function workloads(r: () => number, nodes: string[]): Workload[] {
 }
 
 /** n raw events over the workloads by weight, with the audit record for each. */
-export function codecRecords(n: number, seed = 11): CodecRecords {
+/** identity: carry process identity (exe, args, ancestry), as capture writes it since issue 14; false: as before. */
+export function codecRecords(n: number, seed = 11, identity = true): CodecRecords {
   const r = rng(seed);
   const nodes = ['ip-10-0-12-34.eu-west-1.compute.internal', 'ip-10-0-47-201.eu-west-1.compute.internal', 'ip-10-0-90-7.eu-west-1.compute.internal'];
   const ws = workloads(r, nodes);
@@ -179,7 +181,7 @@ export function codecRecords(n: number, seed = 11): CodecRecords {
       src: { addr: Buffer.from(v6 ? w.v6 : w.v4), port: 32768 + Math.floor(r() * 28000) },
       dst: { addr: Buffer.from(dst), port: udp ? 53 : pickOf(r, [443, 443, 80, 5432, 6379, 8080, 9092]) },
       result: { status, errno: { OK: 0, REFUSED: 111, TIMEOUT: 110, UNREACHABLE: 113 }[status] },
-      process: { pid: w.pid, tid: w.pid + Math.floor(r() * 30), ppid: w.pid - 1 - Math.floor(r() * 5), uid: w.uid, gid: w.uid, comm: w.comm, startTime: 1_000_000_000n * BigInt(w.pid) + 123_456_789n, nsPid: w.netns === HOST_NETNS ? w.pid : 1 + Math.floor(r() * 40) },
+      process: { pid: w.pid, tid: w.pid + Math.floor(r() * 30), ppid: w.pid - 1 - Math.floor(r() * 5), uid: w.uid, gid: w.uid, comm: w.comm, startTime: 1_000_000_000n * BigInt(w.pid) + 123_456_789n, nsPid: w.netns === HOST_NETNS ? w.pid : 1 + Math.floor(r() * 40), ...(identity ? sampleIdentity(w.comm, w.pid, 1_000_000_000n * BigInt(w.pid) + 123_456_789n) : NO_IDENTITY) },
       netns: w.netns, mntns: w.netns - 2n, pidns: w.netns - 1n, utsName: w.utsName,
       cgroup: { id: w.cgroupId, path: w.path },
     };

@@ -56,7 +56,9 @@ type J = Record<string, any>;
 const big = (v: unknown): bigint => BigInt(v as number | string);
 const bigOrNull = (v: unknown): bigint | null => (v === null ? null : big(v));
 const endpoint = (e: J): Endpoint => ({ addr: parseAddr(e.addr), port: e.port });
-const proc = (p: J): Process => ({ pid: p.pid, tid: p.tid, ppid: p.ppid, uid: big(p.uid), gid: big(p.gid), comm: p.comm, startTime: big(p.startTime), nsPid: p.nsPid });
+const proc = (p: J): Process => ({ pid: p.pid, tid: p.tid, ppid: p.ppid, uid: big(p.uid), gid: big(p.gid), comm: p.comm, startTime: big(p.startTime), nsPid: p.nsPid,
+  key: big(p.key), exe: p.exe, args: p.args, argsTruncated: p.argsTruncated, parent: p.parent, ancestry: p.ancestry, exeFlags: p.exeFlags,
+});
 
 function jsonToRaw(j: J): RawConnectEvent {
   return {
@@ -190,6 +192,23 @@ function main(): void {
     { name: 'json (json-form + stringify)', encode: (x) => Buffer.from(JSON.stringify(auditToJson(x)), 'utf8'), decode: (b) => jsonToAudit(text(b)), typed: true },
     { name: 'json, JSON.parse alone', decode: text, typed: false, bytesOf: 'json (json-form + stringify)' },
   ], o.rounds, o.batch, say);
+  // Process identity's cost on the wire: the same records (same seed) with and without it,
+  // through the raw writer and the audit Codec, raw and gzip'd per batch as capture sends them.
+  const bare = codecRecords(o.records, o.seed, false);
+  say('');
+  say('process identity on the wire (same records, same seed; bytes per record, gzip bytes per record):');
+  for (const [kind, withId, without, enc] of [
+    ['RawConnectEvent', recs.raw, bare.raw, (x: never) => writer.encode(x)],
+    ['AuditRecord', recs.audit, bare.audit, (x: never) => codec.encode('AuditRecord', x)],
+  ] as const) {
+    const size = (xs: readonly unknown[]) => {
+      const bufs = xs.map((x) => enc(x as never));
+      return { bytes: bufs.reduce((n, b) => n + b.length, 0) / bufs.length, gz: gzipPerRecord(bufs, o.batch) };
+    };
+    const a = size(without);
+    const b = size(withId);
+    say(`  ${kind.padEnd(16)} without ${a.bytes.toFixed(1)} B (gzip ${a.gz.toFixed(1)} B), with ${b.bytes.toFixed(1)} B (gzip ${b.gz.toFixed(1)} B): +${(b.bytes - a.bytes).toFixed(1)} B raw, +${(b.gz - a.gz).toFixed(1)} B gzip'd`);
+  }
   say('');
   say(`load average ${load()} at end`);
 }

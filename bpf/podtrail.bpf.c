@@ -20,6 +20,7 @@
 #include "podtrail.h"
 #include "pt_sock.bpf.h"
 #include "pt_maps.bpf.h"
+#include "pt_proc.bpf.h"
 #include "pt_task.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

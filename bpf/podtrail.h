@@ -19,10 +19,41 @@
 #define PT_CGROUP_PATH_MAX 4096
 #define PT_CGROUP_PATH_BUF (PT_CGROUP_PATH_MAX + PT_CGROUP_NAME_MAX)
 #define PT_MAX_CONTROLLERS 4
+/* Process records: the executable's path and argv, each cut at this many bytes. */
+#define PT_EXE_MAX 4096
+#define PT_ARGS_MAX 4096
+/* Path components walked per exec (mount crossings included). */
+#define PT_PATH_DEPTH 64
 
 enum pt_rec_type {
 	PT_REC_CONNECT = 1,
 	PT_REC_CGROUP = 2,
+	PT_REC_PROC = 3,
+};
+
+/* pt_proc_rec.kind */
+enum pt_proc_kind {
+	PT_PROC_EXEC = 1,
+	PT_PROC_FORK = 2,
+	PT_PROC_EXIT = 3,
+};
+
+/* pt_proc_rec.exe_flags, set at exec (a fork inherits its parent's). */
+enum pt_exe_flags {
+	/* The file had no link left when it was exec'd: a memfd, O_TMPFILE or an
+	 * already unlinked file (fileless execution). */
+	PT_EXE_FILELESS = 1,
+	/* Its dentry is a memfd's ("memfd:<name>", not in any directory). */
+	PT_EXE_MEMFD = 2,
+	/* On overlayfs with an upper dentry: written to the writable layer, not
+	 * (or not only) in the image. */
+	PT_EXE_UPPER = 4,
+	/* The path was cut at PT_EXE_MAX bytes or PT_PATH_DEPTH components. */
+	PT_EXE_PATH_TRUNCATED = 8,
+	/* The walk ended outside the process's root (a pseudo file, a detached mount). */
+	PT_EXE_UNREACHABLE = 16,
+	/* argv was longer than PT_ARGS_MAX bytes (or unreadable). */
+	PT_EXE_ARGS_TRUNCATED = 32,
 };
 
 enum pt_status {
@@ -48,6 +79,9 @@ enum pt_event_flags {
 	PT_F_IN_SYSCALL = 2,
 	/* Emitted by the user-space sweep (status INPROGRESS), not by BPF. */
 	PT_F_SWEPT = 4,
+	/* The process's executable has no link left at the connect: deleted
+	 * after exec, or fileless from the start (its exec record says which). */
+	PT_F_EXE_UNLINKED = 8,
 };
 
 enum pt_cgroup_flags {
@@ -61,10 +95,12 @@ enum pt_stat {
 	PT_STAT_PENDING_FULL = 2,   /* no free pend slot in the window: reported at once as INPROGRESS (by the connect() exit, else at SYN_SENT) */
 	PT_STAT_INFLIGHT_FULL = 3,  /* per-thread inflight map full: attempt not seen */
 	PT_STAT_PENDING_STALE = 4,  /* a parked attempt replaced by a new attempt on the same sock */
-	PT_STAT_NR = 5,
+	PT_STAT_RB_PROC_FAIL = 5,   /* process record reserve failed: a gap in the process sequence */
+	PT_STAT_PROC_FULL = 6,      /* process table full: the process's key falls back to its start time */
+	PT_STAT_NR = 7,
 };
 
-/* PT_REC_CONNECT: 224 bytes. */
+/* PT_REC_CONNECT: 232 bytes. */
 struct pt_connect_event {
 	__u32 type;          /* PT_REC_CONNECT */
 	__u32 flags;         /* enum pt_event_flags */
@@ -97,6 +133,52 @@ struct pt_connect_event {
 	char comm[PT_COMM_LEN];
 	char uts[PT_UTS_LEN];
 	__u8 _pad2[7];
+	/* With tgid, the process key: CLOCK_BOOTTIME of its last exec, or of its
+	 * start when capture saw no exec (a fork, or older than capture). */
+	__u64 proc_key_ns;
+};
+
+/* Index into seq_counter: connect events and process records are numbered
+ * apart, so the raw topic's sequence stays dense for enrich's loss tracking,
+ * while a lost process record is still a gap user space can see. */
+enum pt_seq_idx {
+	PT_SEQ_CONNECT = 0,
+	PT_SEQ_PROC = 1,
+	PT_SEQ_NR = 2,
+};
+
+/* PT_REC_PROC: an exec (with path and argv), a fork or a group exit. Sent
+ * with only as much of data[] as it uses: exe_len bytes of path, then
+ * args_len bytes of argv (NUL-separated, as in /proc/<pid>/cmdline). */
+struct pt_proc_rec {
+	__u32 type;          /* PT_REC_PROC */
+	__u8 kind;           /* enum pt_proc_kind */
+	__u8 _pad0;
+	__u16 exe_flags;     /* enum pt_exe_flags */
+	__u64 seq;           /* seq_counter[PT_SEQ_PROC], taken before the reserve */
+	__u64 ts_ns;         /* CLOCK_BOOTTIME of the exec/fork/exit */
+	__u64 key_ns;        /* this process's key (with tgid) */
+	__u64 parent_key_ns; /* the parent's key (with ppid) */
+	__u64 start_ns;      /* group leader start, CLOCK_BOOTTIME */
+	__u32 tgid;
+	__u32 ppid;          /* real parent's tgid */
+	__u32 uid;
+	__u32 _pad1;
+	__u32 exe_len;       /* bytes of path in data[], no NUL */
+	__u32 args_len;      /* bytes of argv in data[] after the path */
+	__u32 args_full;     /* arg_end - arg_start: argv's whole length */
+	__u32 _pad2;
+	char comm[PT_COMM_LEN];
+	__u8 data[PT_EXE_MAX + PT_ARGS_MAX];
+};
+
+/* Value of the kernel's process table (`procs`, keyed by tgid). */
+struct pt_proc {
+	__u64 key_ns;
+	__u64 parent_key_ns;
+	__u32 ppid;
+	__u16 exe_flags;
+	__u16 _pad;
 };
 
 /* PT_REC_CGROUP: sent once per (cg_hier, cgroup_id) before the first event that uses it. */

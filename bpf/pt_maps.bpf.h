@@ -19,11 +19,12 @@ struct {
 	__uint(max_entries, 4 << 20);
 } events SEC(".maps");
 
-/* Writer: next_seq() here and the native INPROGRESS sweep, both by atomic add
- * (the sweep through mmap). Reader: native stats(). */
+/* Writer: next_seq()/next_proc_seq() here and the native INPROGRESS sweep (connect
+ * seqs only), all by atomic add (the sweep through mmap). Reader: native stats().
+ * Indexed by enum pt_seq_idx. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, PT_SEQ_NR);
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -152,6 +153,51 @@ static __always_inline __u64 next_seq(void)
 		return 0;
 	return __sync_fetch_and_add(c, 1) + 1;
 }
+
+static __always_inline __u64 next_proc_seq(void)
+{
+	__u32 idx = PT_SEQ_PROC;
+	__u64 *c = bpf_map_lookup_elem(&seq_counter, &idx);
+
+	if (!c)
+		return 0;
+	return __sync_fetch_and_add(c, 1) + 1;
+}
+
+/* The process table: key and parent of every process capture saw exec or fork.
+ * Writers: the exec and fork programs (insert/replace), exit (delete). Reader:
+ * fill_identity, once per connect event; exec and fork for the parent's key.
+ * Sized above the 50,000 live processes a node is planned for; when full, a
+ * process's key falls back to its start time and PT_STAT_PROC_FULL counts it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct pt_proc);
+} procs SEC(".maps");
+
+/* A process record under construction (8 KiB: not for the stack). Writer and
+ * reader: one run of the exec/fork/exit programs, which never nest on a CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pt_proc_rec);
+} proc_scratch SEC(".maps");
+
+/* The dentries of the path being built, leaf first. Writer and reader: exec. */
+struct pt_path_walk {
+	__u64 dentry[PT_PATH_DEPTH];
+	__u32 total; /* bytes the whole path needs: "/name" per component */
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pt_path_walk);
+} path_scratch SEC(".maps");
 
 static __always_inline __u64 ringbuf_wakeup_flag(void)
 {

@@ -30,8 +30,16 @@ static __always_inline void fill_identity(struct pt_connect_event *e)
 	struct nsproxy *nsp = t->nsproxy;
 	struct pid *pid = leader->thread_pid;
 	unsigned int level = pid->level;
+	struct mm_struct *mm = t->mm;
+	struct pt_proc *pp;
 
 	e->tgid = pid_tgid >> 32;
+	if (mm) {
+		struct file *xf = mm->exe_file;
+
+		if (xf && xf->f_inode->i_nlink == 0)
+			e->flags |= PT_F_EXE_UNLINKED;
+	}
 	e->tid = (__u32)pid_tgid;
 	e->uid = (__u32)uid_gid;
 	e->gid = uid_gid >> 32;
@@ -39,6 +47,9 @@ static __always_inline void fill_identity(struct pt_connect_event *e)
 	e->ppid = t->real_parent->tgid;
 	/* The group leader's start time names the process, not this thread. */
 	e->start_ns = leader->start_boottime;
+	/* The one map lookup per event: everything else about the image was sent at exec. */
+	pp = bpf_map_lookup_elem(&procs, &e->tgid);
+	e->proc_key_ns = pp ? pp->key_ns : e->start_ns;
 	e->netns = nsp->net_ns->ns.inum;
 	e->mntns = nsp->mnt_ns->ns.inum;
 	bpf_probe_read_kernel_str(e->uts, sizeof(e->uts), nsp->uts_ns->name.nodename);

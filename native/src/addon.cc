@@ -190,7 +190,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
 
   struct StatsSnap {
     std::vector<std::vector<uint64_t>> perCpu;  // [stat][cpu]
-    uint64_t lastSeq = 0, pending = 0;
+    uint64_t lastSeq = 0, lastProcSeq = 0, pending = 0;
   };
 
   StatsSnap ReadStats() {
@@ -203,7 +203,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
       if (bpf_map_lookup_elem(loaded_->statsFd(), &k, vals.data()) != 0) std::fill(vals.begin(), vals.end(), 0);
       s.perCpu.push_back(vals);
     }
-    s.lastSeq = __atomic_load_n(loaded_->seq(), __ATOMIC_SEQ_CST);
+    s.lastSeq = __atomic_load_n(loaded_->seq() + PT_SEQ_CONNECT, __ATOMIC_SEQ_CST);
+    s.lastProcSeq = __atomic_load_n(loaded_->seq() + PT_SEQ_PROC, __ATOMIC_SEQ_CST);
     return s;
   }
 
@@ -211,7 +212,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
     Napi::Env env = info.Env();
     StatsSnap s = ReadStats();
     static const char* names[PT_STAT_NR] = {"ringReserveFails", "cgroupReserveFails", "pendingFull",
-                                            "inflightFull", "pendingStale"};
+                                            "inflightFull", "pendingStale", "procReserveFails",
+                                            "procTableFull"};
     Napi::Object r = Napi::Object::New(env);
     for (size_t k = 0; k < PT_STAT_NR; k++) {
       Napi::Array a = Napi::Array::New(env);
@@ -220,6 +222,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
       r.Set(names[k], a);
     }
     r.Set("lastSeq", Napi::BigInt::New(env, s.lastSeq));
+    r.Set("lastProcSeq", Napi::BigInt::New(env, s.lastProcSeq));
     if (poller_) {
       const auto& c = poller_->counters();
       counters_ = {c.batches.load(), c.records.load(), c.swept.load(), c.queueFullWaits.load(),

@@ -104,9 +104,19 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
     PT_FIELD(T, uid); PT_FIELD(T, gid); PT_FIELD(T, ns_pid); PT_FIELD(T, netns); PT_FIELD(T, mntns);
     PT_FIELD(T, pidns); PT_FIELD(T, err); PT_FIELD(T, saddr); PT_FIELD(T, daddr); PT_FIELD(T, sport);
     PT_FIELD(T, dport); PT_FIELD(T, family); PT_FIELD(T, protocol); PT_FIELD(T, status); PT_FIELD(T, op);
-    PT_FIELD(T, cg_hier); PT_FIELD(T, comm); PT_FIELD(T, uts);
+    PT_FIELD(T, cg_hier); PT_FIELD(T, comm); PT_FIELD(T, uts); PT_FIELD(T, proc_key_ns);
     o.Set("SIZE", Napi::Number::New(env, sizeof(T)));
     r.Set("connectEvent", o);
+  }
+  {
+    Napi::Object o = Napi::Object::New(env);
+    using T = pt_proc_rec;
+    PT_FIELD(T, type); PT_FIELD(T, kind); PT_FIELD(T, exe_flags); PT_FIELD(T, seq); PT_FIELD(T, ts_ns);
+    PT_FIELD(T, key_ns); PT_FIELD(T, parent_key_ns); PT_FIELD(T, start_ns); PT_FIELD(T, tgid); PT_FIELD(T, ppid);
+    PT_FIELD(T, uid); PT_FIELD(T, exe_len); PT_FIELD(T, args_len); PT_FIELD(T, args_full); PT_FIELD(T, comm);
+    PT_FIELD(T, data);
+    o.Set("SIZE", Napi::Number::New(env, sizeof(T)));
+    r.Set("procRec", o);
   }
   {
     Napi::Object o = Napi::Object::New(env);
@@ -119,6 +129,19 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   Napi::Object c = Napi::Object::New(env);
   c.Set("PT_REC_CONNECT", static_cast<int>(PT_REC_CONNECT));
   c.Set("PT_REC_CGROUP", static_cast<int>(PT_REC_CGROUP));
+  c.Set("PT_REC_PROC", static_cast<int>(PT_REC_PROC));
+  c.Set("PT_PROC_EXEC", static_cast<int>(PT_PROC_EXEC));
+  c.Set("PT_PROC_FORK", static_cast<int>(PT_PROC_FORK));
+  c.Set("PT_PROC_EXIT", static_cast<int>(PT_PROC_EXIT));
+  c.Set("PT_EXE_MAX", static_cast<int>(PT_EXE_MAX));
+  c.Set("PT_ARGS_MAX", static_cast<int>(PT_ARGS_MAX));
+  c.Set("PT_EXE_FILELESS", static_cast<int>(PT_EXE_FILELESS));
+  c.Set("PT_EXE_MEMFD", static_cast<int>(PT_EXE_MEMFD));
+  c.Set("PT_EXE_UPPER", static_cast<int>(PT_EXE_UPPER));
+  c.Set("PT_EXE_PATH_TRUNCATED", static_cast<int>(PT_EXE_PATH_TRUNCATED));
+  c.Set("PT_EXE_UNREACHABLE", static_cast<int>(PT_EXE_UNREACHABLE));
+  c.Set("PT_EXE_ARGS_TRUNCATED", static_cast<int>(PT_EXE_ARGS_TRUNCATED));
+  c.Set("PT_F_EXE_UNLINKED", static_cast<int>(PT_F_EXE_UNLINKED));
   c.Set("PT_COMM_LEN", static_cast<int>(PT_COMM_LEN));
   c.Set("PT_UTS_LEN", static_cast<int>(PT_UTS_LEN));
   c.Set("PT_CGROUP_PATH_BUF", static_cast<int>(PT_CGROUP_PATH_BUF));

@@ -5,7 +5,7 @@
 import { DecodeError } from '../common/errors.js';
 
 export const CONNECT_EVENT = {
-  SIZE: 224,
+  SIZE: 232,
   type: 0,
   flags: 4,
   seq: 8,
@@ -34,6 +34,28 @@ export const CONNECT_EVENT = {
   cg_hier: 128,
   comm: 136,
   uts: 152,
+  proc_key_ns: 224,
+} as const;
+
+/** PT_REC_PROC: a fixed header, then exe_len bytes of path and args_len of argv. */
+export const PROC_REC = {
+  SIZE: 8288,
+  type: 0,
+  kind: 4,
+  exe_flags: 6,
+  seq: 8,
+  ts_ns: 16,
+  key_ns: 24,
+  parent_key_ns: 32,
+  start_ns: 40,
+  tgid: 48,
+  ppid: 52,
+  uid: 56,
+  exe_len: 64,
+  args_len: 68,
+  args_full: 72,
+  comm: 80,
+  data: 96,
 } as const;
 
 export const CGROUP_REC = {
@@ -50,6 +72,19 @@ export const CGROUP_REC = {
 export const CONSTANTS = {
   PT_REC_CONNECT: 1,
   PT_REC_CGROUP: 2,
+  PT_REC_PROC: 3,
+  PT_PROC_EXEC: 1,
+  PT_PROC_FORK: 2,
+  PT_PROC_EXIT: 3,
+  PT_EXE_MAX: 4096,
+  PT_ARGS_MAX: 4096,
+  PT_EXE_FILELESS: 1,
+  PT_EXE_MEMFD: 2,
+  PT_EXE_UPPER: 4,
+  PT_EXE_PATH_TRUNCATED: 8,
+  PT_EXE_UNREACHABLE: 16,
+  PT_EXE_ARGS_TRUNCATED: 32,
+  PT_F_EXE_UNLINKED: 8,
   PT_COMM_LEN: 16,
   PT_UTS_LEN: 65,
   PT_CGROUP_PATH_BUF: 4352,
@@ -106,6 +141,10 @@ export interface RawConnectRecord {
   dst: { addr: Buffer; port: number };
   comm: string;
   utsName: string;
+  /** with tgid, the process key: exec time, or start time when capture saw no exec */
+  procKeyNs: bigint;
+  /** the executable had no link left at the connect (deleted, or fileless) */
+  exeUnlinked: boolean;
 }
 
 export interface RawCgroupRecord {
@@ -117,7 +156,37 @@ export interface RawCgroupRecord {
   truncated: boolean;
 }
 
-export type RawRecord = RawConnectRecord | RawCgroupRecord;
+export type ProcKind = 'exec' | 'fork' | 'exit';
+const PROC_KINDS: readonly (ProcKind | undefined)[] = [undefined, 'exec', 'fork', 'exit'];
+
+/**
+ * A process record. exe and args stay bytes: they are untrusted (any byte but NUL in
+ * a path, anything at all in argv), and how they are shown is the output's business.
+ */
+export interface RawProcRecord {
+  kind: 'proc';
+  procKind: ProcKind;
+  seq: bigint;
+  tsNs: bigint;
+  tgid: number;
+  /** with tgid, the process key the connects of this image carry */
+  keyNs: bigint;
+  ppid: number;
+  parentKeyNs: bigint;
+  startNs: bigint;
+  uid: number;
+  comm: string;
+  /** enum pt_exe_flags */
+  exeFlags: number;
+  /** exec only: the path as the process sees it */
+  exe: Buffer;
+  /** exec only: argv as the kernel holds it, NUL-separated, cut at PT_ARGS_MAX */
+  args: Buffer;
+  /** argv's whole length in bytes */
+  argsFull: number;
+}
+
+export type RawRecord = RawConnectRecord | RawCgroupRecord | RawProcRecord;
 
 /**
  * Throws DecodeError unless buf[off, off+len) is a well-formed connect record;
@@ -185,6 +254,43 @@ export function decodeConnect(buf: Buffer, off = 0, len: number = CONNECT_EVENT.
     dst: { addr: buf.subarray(off + L.daddr, off + L.daddr + alen), port: buf.readUInt16LE(off + L.dport) },
     comm: cstring(buf, off + L.comm, CONSTANTS.PT_COMM_LEN),
     utsName: cstring(buf, off + L.uts, CONSTANTS.PT_UTS_LEN),
+    procKeyNs: buf.readBigUInt64LE(off + L.proc_key_ns),
+    exeUnlinked: (flags & CONSTANTS.PT_F_EXE_UNLINKED) !== 0,
+  };
+}
+
+/** The kernel sends only the used part of data[]: the record is data + exe_len + args_len long. */
+export function decodeProc(buf: Buffer, off = 0, len = buf.length - off): RawProcRecord {
+  const L = PROC_REC;
+  if (len < L.data || off + L.data > buf.length) {
+    throw new DecodeError(`process record needs at least ${L.data} bytes, has ${Math.min(len, buf.length - off)}`, 'TRUNCATED');
+  }
+  if (buf.readUInt32LE(off + L.type) !== CONSTANTS.PT_REC_PROC) throw new DecodeError('not a process record', 'INVALID');
+  const procKind = PROC_KINDS[buf[off + L.kind]!];
+  if (!procKind) throw new DecodeError(`process record of unknown kind ${buf[off + L.kind]}`, 'INVALID');
+  const exeLen = buf.readUInt32LE(off + L.exe_len);
+  const argsLen = buf.readUInt32LE(off + L.args_len);
+  if (exeLen >= CONSTANTS.PT_EXE_MAX || argsLen > CONSTANTS.PT_ARGS_MAX || L.data + exeLen + argsLen > len || off + L.data + exeLen + argsLen > buf.length) {
+    throw new DecodeError(`process record lengths ${exeLen}+${argsLen} exceed the record`, 'INVALID');
+  }
+  const d = off + L.data;
+  return {
+    kind: 'proc',
+    procKind,
+    seq: buf.readBigUInt64LE(off + L.seq),
+    tsNs: buf.readBigUInt64LE(off + L.ts_ns),
+    tgid: buf.readUInt32LE(off + L.tgid),
+    keyNs: buf.readBigUInt64LE(off + L.key_ns),
+    ppid: buf.readUInt32LE(off + L.ppid),
+    parentKeyNs: buf.readBigUInt64LE(off + L.parent_key_ns),
+    startNs: buf.readBigUInt64LE(off + L.start_ns),
+    uid: buf.readUInt32LE(off + L.uid),
+    comm: cstring(buf, off + L.comm, CONSTANTS.PT_COMM_LEN),
+    exeFlags: buf.readUInt16LE(off + L.exe_flags),
+    // Copies: a process record outlives its batch in the process table.
+    exe: Buffer.from(buf.subarray(d, d + exeLen)),
+    args: Buffer.from(buf.subarray(d + exeLen, d + exeLen + argsLen)),
+    argsFull: buf.readUInt32LE(off + L.args_full),
   };
 }
 
@@ -216,6 +322,7 @@ export function decodeRecord(buf: Buffer, off: number, len: number): RawRecord {
   const type = buf.readUInt32LE(off);
   if (type === CONSTANTS.PT_REC_CONNECT) return decodeConnect(buf, off, len);
   if (type === CONSTANTS.PT_REC_CGROUP) return decodeCgroup(buf, off, len);
+  if (type === CONSTANTS.PT_REC_PROC) return decodeProc(buf, off, len);
   throw new DecodeError(`unknown record type ${type}`, 'INVALID');
 }
 

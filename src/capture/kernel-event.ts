@@ -46,6 +46,8 @@ export function checkedConnectEventAt(buf: Buffer, off: number, cgroupPath: stri
     cgroupId: buf.readBigUInt64LE(off + L.cgroup_id),
     cgroupPath,
     cgroupController,
+    procKeyNs: buf.readBigUInt64LE(off + L.proc_key_ns),
+    exeUnlinked: (flags & CONSTANTS.PT_F_EXE_UNLINKED) !== 0,
   };
 }
 

@@ -43,6 +43,10 @@ export interface KernelConnectEvent {
   cgroupPath: string;
   /** '' when the path is the cgroup v2 one, else the v1 controller it came from */
   cgroupController: string;
+  /** with pid, the process key: CLOCK_BOOTTIME of its last exec, or of its start when capture saw no exec */
+  procKeyNs: bigint;
+  /** the executable had no link left at the connect: deleted after exec, or fileless */
+  exeUnlinked: boolean;
 }
 
 export interface KernelCaptureOptions {
@@ -80,7 +84,10 @@ export interface NativeStats {
   pendingFull: bigint[];
   inflightFull: bigint[];
   pendingStale: bigint[];
+  procReserveFails: bigint[];
+  procTableFull: bigint[];
   lastSeq: bigint;
+  lastProcSeq: bigint;
   batches: bigint;
   records: bigint;
   swept: bigint;
@@ -136,6 +143,7 @@ export interface KernelProbe {
 export interface NativeLayout {
   connectEvent: Record<string, number>;
   cgroupRec: Record<string, number>;
+  procRec: Record<string, number>;
   constants: Record<string, number>;
 }
 

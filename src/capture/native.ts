@@ -6,7 +6,8 @@
 import { ConfigError, DecodeError } from '../common/errors.js';
 import { moduleLogger, type Logger } from '../common/log.js';
 import { CgroupPaths } from './cgroup-paths.js';
-import { checkConnect, CONSTANTS, decodeCgroup, walkBatch } from './event-layout.js';
+import { checkConnect, CONSTANTS, decodeCgroup, decodeProc, walkBatch, type RawProcRecord } from './event-layout.js';
+import { SeqTracker } from './seq-tracker.js';
 import { cgroupIdAt, checkedConnectEventAt, hierAt } from './kernel-event.js';
 import {
   CAPTURE_DEFAULTS,
@@ -33,8 +34,17 @@ export interface CaptureStats {
   pendingFullPerCpu: bigint[];
   inflightFullPerCpu: bigint[];
   pendingStalePerCpu: bigint[];
+  /** process records (exec, fork, exit) the ring could not take: each a gap in the process sequence */
+  procReserveFails: bigint;
+  /** execs and forks the kernel's process table had no room for */
+  procTableFull: bigint;
   /** the last seq the kernel (or the INPROGRESS sweep) handed out */
   lastSeq: bigint;
+  /** the last process-record seq the kernel handed out (a sequence of its own) */
+  lastProcSeq: bigint;
+  procRecords: number;
+  /** process records missing from their sequence, as user space saw it */
+  procSeqLost: bigint;
   batches: bigint;
   records: bigint;
   swept: bigint;
@@ -98,6 +108,11 @@ export class KernelCapture {
   private decodeErrors = 0;
   private pathMisses = 0;
   private onBatch: ((events: KernelConnectEvent[]) => void) | undefined;
+  private onProc: ((recs: RawProcRecord[]) => void) | undefined;
+  private procRecords = 0;
+  private procSeqLost = 0n;
+  /** The process sequence restarts at 1 with every load, as the connect one does. */
+  private procSeq = new SeqTracker({ window: 65_536, graceMs: 2_000, first: 1n });
 
   /**
    * `log`: the stage's logger, passed in (as kafkajs passes its logger to each component) rather
@@ -119,9 +134,11 @@ export class KernelCapture {
 
   /**
    * Loads and attaches the BPF programs and starts the poll thread. onBatch gets
-   * events in ring order, the last of them from inside stop().
+   * events in ring order, the last of them from inside stop(). onProc gets the
+   * batch's process records (exec, fork, exit) first, in ring order, so a process
+   * table it keeps knows an exec before the connects that follow it.
    */
-  start(onBatch: (events: KernelConnectEvent[]) => void): NativeStartResult {
+  start(onBatch: (events: KernelConnectEvent[]) => void, onProc?: (recs: RawProcRecord[]) => void): NativeStartResult {
     if (this.native) throw new ConfigError('KernelCapture already started');
     const { cgroupCacheSize: _unused, ...nativeOpts } = this.opts;
     let n: NativeCapture;
@@ -135,6 +152,7 @@ export class KernelCapture {
     this.native = n;
     this.started = r;
     this.onBatch = onBatch;
+    this.onProc = onProc;
     this.log.info(
       { attachMode: r.attachMode, attempts: r.attempts.map((a) => ({ mode: a.mode, ok: a.ok, code: a.code, errno: a.errno })) },
       'kernel capture attached',
@@ -163,6 +181,16 @@ export class KernelCapture {
     const onBatch = this.onBatch;
     this.onBatch = undefined;
     if (Buffer.isBuffer(rest) && rest.length > 0 && onBatch) this.onNativeBatch(rest, onBatch);
+    this.countProcGaps(this.procSeq.flush());
+    this.onProc = undefined;
+  }
+
+  private countProcGaps(gaps: Array<{ fromSeq: bigint; toSeq: bigint; count: bigint }>): void {
+    for (const g of gaps) {
+      this.procSeqLost += g.count;
+      this.log.warn({ fromSeq: String(g.fromSeq), toSeq: String(g.toSeq), count: String(g.count) },
+        'process records lost in the kernel (ring buffer full): those processes show no executable or arguments');
+    }
   }
 
   private lastNative: NativeCapture | undefined;
@@ -178,7 +206,12 @@ export class KernelCapture {
       pendingFullPerCpu: s?.pendingFull ?? [],
       inflightFullPerCpu: s?.inflightFull ?? [],
       pendingStalePerCpu: s?.pendingStale ?? [],
+      procReserveFails: sum(s?.procReserveFails),
+      procTableFull: sum(s?.procTableFull),
       lastSeq: s?.lastSeq ?? 0n,
+      lastProcSeq: s?.lastProcSeq ?? 0n,
+      procRecords: this.procRecords,
+      procSeqLost: this.procSeqLost,
       batches: s?.batches ?? 0n,
       records: s?.records ?? 0n,
       swept: s?.swept ?? 0n,
@@ -195,6 +228,7 @@ export class KernelCapture {
 
   private onNativeBatch(buf: Buffer, onBatch: (events: KernelConnectEvent[]) => void): void {
     const events: KernelConnectEvent[] = [];
+    const procs: RawProcRecord[] = [];
     const bad = (err: DecodeError) => {
       this.decodeErrors++;
       this.log.warn({ err }, 'undecodable record from the kernel');
@@ -207,12 +241,25 @@ export class KernelCapture {
           const r = decodeCgroup(buf, off, len);
           this.paths.set(r.hier, r.cgroupId, r.path);
           if (r.truncated) this.log.warn({ cgroupId: String(r.cgroupId) }, 'cgroup path deeper than the kernel walks; top levels cut');
+        } else if (type === CONSTANTS.PT_REC_PROC) {
+          const p = decodeProc(buf, off, len);
+          this.procRecords++;
+          this.countProcGaps(this.procSeq.observe(p.seq));
+          procs.push(p);
         } else throw new DecodeError(`unknown record type ${type}`, 'INVALID');
       } catch (err) {
         if (err instanceof DecodeError) bad(err);
         else throw err;
       }
     }, bad);
+    this.countProcGaps(this.procSeq.tick());
+    if (procs.length > 0 && this.onProc) {
+      try {
+        this.onProc(procs);
+      } catch (err) {
+        this.log.error({ err }, 'onProc handler threw');
+      }
+    }
     if (events.length === 0) return;
     this.delivered += events.length;
     try {

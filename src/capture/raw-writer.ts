@@ -7,10 +7,10 @@
 // written for here (same fingerprint); anything it does not expect goes to the Codec.
 import type { Codec } from '../schema/codec.js';
 import { fingerprintBytesLE } from '../schema/rabin.js';
-import type { RawConnectEvent } from '../schema/types.js';
+import type { Process, ProcessRef, RawConnectEvent } from '../schema/types.js';
 
 /** CRC-64-AVRO of the canonical RawConnectEvent schema this writer follows. */
-export const RAW_WRITER_FINGERPRINT = 0x26dba4da9e574ca0n;
+export const RAW_WRITER_FINGERPRINT = 0xf49757c83230dd61n;
 
 const PROTOCOL: Record<string, number> = { TCP: 0, UDP: 1 };
 const FAMILY: Record<string, number> = { IPv4: 0, IPv6: 1 };
@@ -110,10 +110,42 @@ class Out {
     this.pos += enc.length;
   }
 
+  /** A whole encoded piece, as cached. */
+  raw(enc: Uint8Array): void {
+    this.buf.set(enc, this.pos);
+    this.pos += enc.length;
+  }
+
+  /** Room for n more bytes beyond what reserve() made, keeping what is written. */
+  grow(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const b = Buffer.allocUnsafe((this.pos + n) * 2);
+    this.buf.copy(b, 0, 0, this.pos);
+    this.buf = b;
+  }
+
   bytes(b: Uint8Array): void {
     this.int(b.length);
     this.buf.set(b, this.pos);
     this.pos += b.length;
+  }
+
+  /** An Avro ["null", "string"] union. */
+  optString(s: string | null): void {
+    if (s === null) this.int(0);
+    else {
+      this.int(1);
+      this.string(s);
+    }
+  }
+
+  /** An array of strings, in one block as avsc writes it. Needs room: callers reserve. */
+  strings(a: readonly string[]): void {
+    if (a.length > 0) {
+      this.int(a.length);
+      for (const s of a) this.string(s);
+    }
+    this.int(0);
   }
 
   /** Room for anything the record can need, strings at 3 bytes per UTF-16 unit. */
@@ -129,6 +161,22 @@ const LONG_MIN = -(2n ** 63n);
 const LONG_MAX = 2n ** 63n - 1n;
 const isLong = (v: unknown): v is bigint => typeof v === 'bigint' && v >= LONG_MIN && v <= LONG_MAX;
 const isBytes = (b: unknown): b is Uint8Array => b instanceof Uint8Array;
+const isStr = (s: unknown): s is string => typeof s === 'string';
+const isStrOrNull = (s: unknown): s is string | null => s === null || typeof s === 'string';
+const isRef = (r: unknown): r is ProcessRef => {
+  const x = r as ProcessRef | null;
+  return typeof x === 'object' && x !== null && isInt(x.pid) && isStr(x.comm) && isStrOrNull(x.exe);
+};
+const isStrArray = (a: unknown): a is string[] => Array.isArray(a) && a.every(isStr);
+
+/** The identity fields' shape (checked once per identity, as they are cached by it). */
+function plainIdentity(p: Process): boolean {
+  return isLong(p.key) && isStrOrNull(p.exe) && isStrArray(p.args) && typeof p.argsTruncated === 'boolean' &&
+    (p.parent === null || isRef(p.parent)) && Array.isArray(p.ancestry) && p.ancestry.every(isRef) && isStrArray(p.exeFlags);
+}
+
+/** Process fields key..ancestry of one identity, encoded. Keyed by its ancestry array, which is the identity's own. */
+interface IdentityBytes { key: bigint; exe: string | null; args: string[]; argsTruncated: boolean; parent: ProcessRef | null; enc: Uint8Array }
 
 /** Everything the hand-written path relies on; otherwise the Codec decides (and reports). */
 function plain(r: RawConnectEvent): boolean {
@@ -144,6 +192,9 @@ function plain(r: RawConnectEvent): boolean {
 
 export class RawWriter {
   private readonly out = new Out();
+  /** Every connect of one process carries the same identity objects: encode them once. */
+  private identities = new WeakMap<ProcessRef[], IdentityBytes>();
+  private flagBytes = new WeakMap<string[], Uint8Array>();
   private readonly header: Buffer;
   /** false when the codec's RawConnectEvent is another schema: then everything goes to it */
   readonly fast: boolean;
@@ -184,6 +235,21 @@ export class RawWriter {
     o.cached(p.comm);
     o.long(p.startTime);
     o.int(p.nsPid);
+    let id = this.identities.get(p.ancestry);
+    if (id === undefined || id.key !== p.key || id.exe !== p.exe || id.args !== p.args || id.argsTruncated !== p.argsTruncated || id.parent !== p.parent) {
+      if (!plainIdentity(p)) return this.codec.encode('RawConnectEvent', r);
+      id = { key: p.key, exe: p.exe, args: p.args, argsTruncated: p.argsTruncated, parent: p.parent, enc: this.identityBytes(p) };
+      this.identities.set(p.ancestry, id);
+    }
+    let flags = this.flagBytes.get(p.exeFlags);
+    if (flags === undefined) {
+      if (!isStrArray(p.exeFlags)) return this.codec.encode('RawConnectEvent', r);
+      flags = this.encodeApart((o2) => o2.strings(p.exeFlags));
+      this.flagBytes.set(p.exeFlags, flags);
+    }
+    o.grow(id.enc.length + flags.length + 256 + 3 * (r.utsName.length + r.cgroup.path.length));
+    o.raw(id.enc);
+    o.raw(flags);
     o.long(r.netns);
     o.long(r.mntns);
     o.long(r.pidns);
@@ -194,5 +260,42 @@ export class RawWriter {
     const res = Buffer.allocUnsafe(o.pos);
     o.buf.copy(res, 0, 0, o.pos);
     return res;
+  }
+
+  private readonly scratch = new Out();
+
+  /** Bytes written by f on a scratch buffer, copied out. */
+  private encodeApart(f: (o: Out) => void): Uint8Array {
+    const o = this.scratch;
+    o.pos = 0;
+    f(o);
+    return Uint8Array.prototype.slice.call(o.buf, 0, o.pos);
+  }
+
+  /** key, exe, args, argsTruncated, parent, ancestry as Avro writes them. */
+  private identityBytes(p: Process): Uint8Array {
+    const ref = (o: Out, x: ProcessRef) => {
+      o.int(x.pid);
+      o.string(x.comm);
+      o.optString(x.exe);
+    };
+    return this.encodeApart((o) => {
+      o.reserve(p.args.reduce((n, a) => n + a.length, 0) + (p.exe?.length ?? 0) +
+        p.ancestry.reduce((n, a) => n + a.comm.length + (a.exe?.length ?? 0) + 16, 0) + (p.parent ? p.parent.comm.length + (p.parent.exe?.length ?? 0) + 16 : 0), 0);
+      o.long(p.key);
+      o.optString(p.exe);
+      o.strings(p.args);
+      o.buf[o.pos++] = p.argsTruncated ? 1 : 0;
+      if (p.parent === null) o.int(0);
+      else {
+        o.int(1);
+        ref(o, p.parent);
+      }
+      if (p.ancestry.length > 0) {
+        o.int(p.ancestry.length);
+        for (const a of p.ancestry) ref(o, a);
+      }
+      o.int(0);
+    });
   }
 }

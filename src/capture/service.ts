@@ -13,6 +13,8 @@ import { LRUCache } from 'lru-cache';
 import { planLookup } from '../runtime/cgroup-path.js';
 import type { RuntimeHint } from '../runtime/types.js';
 import type { MetadataPublisher } from './metadata-publisher.js';
+import { ProcessTable, type ProcessTableOptions } from './process-table.js';
+import { identityOf } from './proc-identity.js';
 
 export interface RawSink {
   /** false when the event was dropped (and counted) */
@@ -31,6 +33,15 @@ export interface CaptureServiceOptions {
   /** default: 8 random hex digits per start, since the kernel sequence restarts too */
   instance?: string;
   gapGraceMs?: number;
+  /**
+   * Executable, argv, parent and ancestry on every event, from a process table the kernel's
+   * exec, fork and exit records keep and /proc seeds (default on). Off, the records carry
+   * only what the connect record holds (the process key and DELETED among them).
+   */
+  processIdentity?: boolean;
+  processTable?: ProcessTableOptions;
+  /** where /proc is read to seed the table (default /proc) */
+  procRoot?: string;
 }
 
 export function newInstanceId(): string {
@@ -47,6 +58,8 @@ export class CaptureService {
   /** raw events waiting, in order, for their container's metadata to be offered */
   private held: Array<{ raw: RawConnectEvent; wait: Promise<void> | undefined }> = [];
   private draining = false;
+  /** undefined when processIdentity is off */
+  readonly processes: ProcessTable | undefined;
   private readonly lookups = new LRUCache<string, { containerId: string; hint: RuntimeHint | undefined } | false>({ max: 65_536 });
 
   constructor(
@@ -58,17 +71,26 @@ export class CaptureService {
   ) {
     this.instance = opts.instance ?? newInstanceId();
     this.clock = new BootClock(binding);
+    this.processes = opts.processIdentity === false ? undefined : new ProcessTable(opts.processTable);
   }
 
   start(): { attachMode: string } {
     const ctx = { node: this.opts.node, instance: this.instance, toWallNs: (ns: bigint) => this.clock.toWallNs(ns) };
+    const table = this.processes;
+    // The kernel hands over a batch's process records before its connects, so an exec is
+    // in the table before the connects that follow it.
     const r = this.kernel.start((events: KernelConnectEvent[]) => {
       for (const e of events) {
         this.events++;
-        this.emit(toRawEvent(e, ctx));
+        this.emit(toRawEvent(e, ctx, table ? identityOf(table, e.pid, e.procKeyNs) : undefined));
         this.report(this.seq.observe(e.seq));
       }
-    });
+    }, table ? (recs) => { for (const p of recs) table.apply(p); } : undefined);
+    if (table) {
+      // After attach, so that no exec falls between the scan and the probes.
+      const seeded = table.seedFromProc(this.opts.procRoot);
+      this.log.info({ processes: seeded }, 'process table seeded from /proc');
+    }
     this.timer = setInterval(() => this.report(this.seq.tick()), 500);
     this.timer.unref();
     this.log.info({ node: this.opts.node, instance: this.instance, attachMode: r.attachMode }, 'capture started');

@@ -3,6 +3,7 @@
 // names, containers and pods are enrich's job.
 import type { RawConnectEvent } from '../schema/types.js';
 import type { KernelConnectEvent } from './native.js';
+import { flagsOf, unknownIdentity, type ProcIdentity } from './proc-identity.js';
 
 export interface RawContext {
   node: string;
@@ -15,7 +16,8 @@ export function eventId(node: string, instance: string, seq: bigint): string {
   return `${node}:${instance}:${seq}`;
 }
 
-export function toRawEvent(e: KernelConnectEvent, ctx: RawContext): RawConnectEvent {
+/** id: the process's identity from the process table (identityOf); without it, exe and the rest are unknown. */
+export function toRawEvent(e: KernelConnectEvent, ctx: RawContext, id: ProcIdentity = unknownIdentity(e.procKeyNs)): RawConnectEvent {
   return {
     eventId: eventId(ctx.node, ctx.instance, e.seq),
     seq: e.seq,
@@ -30,6 +32,8 @@ export function toRawEvent(e: KernelConnectEvent, ctx: RawContext): RawConnectEv
     process: {
       pid: e.pid, tid: e.tid, ppid: e.ppid, uid: BigInt(e.uid), gid: BigInt(e.gid), comm: e.comm,
       startTime: e.startBootNs, nsPid: e.nsPid,
+      key: id.key, exe: id.exe, args: id.args, argsTruncated: id.argsTruncated, parent: id.parent, ancestry: id.ancestry,
+      exeFlags: flagsOf(id, e.exeUnlinked),
     },
     netns: BigInt(e.netns),
     mntns: BigInt(e.mntns),

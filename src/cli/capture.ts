@@ -49,6 +49,7 @@ export const CAPTURE_OPTIONS = {
   'pending-timeout': { type: 'int', arg: 'MS', min: 1, default: CAPTURE_DEFAULTS.pendingTimeoutMs, desc: 'report a TCP connect still pending after this as INPROGRESS' },
   'buffer-max-events': { type: 'int', min: 1000, default: PUBLISHER_DEFAULTS.maxBufferedEvents, desc: 'events buffered while Kafka is slow or away, then dropped and counted' },
   'buffer-max-bytes': { type: 'int', arg: 'BYTES', min: 1 << 20, default: PUBLISHER_DEFAULTS.maxBufferedBytes, desc: 'bytes buffered while Kafka is slow or away' },
+  'process-identity': { type: 'enum', choices: ['on', 'off'], default: 'on', desc: 'executable, arguments, parent and ancestry in every event, from a process table the kernel keeps current', env: 'PODTRAIL_PROCESS_IDENTITY' },
   'publish-metadata': { type: 'enum', choices: ['on', 'off'], default: 'on', desc: 'publish container metadata to the containers topic (so enrich can run anywhere)', env: 'PODTRAIL_PUBLISH_METADATA' },
   'host-root': { type: 'string', arg: 'DIR', default: '/', desc: "where the node's filesystem is mounted (runtime metadata files)", env: 'PODTRAIL_HOST_ROOT' },
   'docker-config': { type: 'string', arg: 'FILE', desc: "Docker's daemon.json (default <host-root>/etc/docker/daemon.json)", env: 'PODTRAIL_DOCKER_CONFIG' },
@@ -90,7 +91,7 @@ export default defineCommand({
     const instance = newInstanceId();
     if (v.stdout) {
       const sink = new StdoutSink(node, instance);
-      const svc = new CaptureService(kernel, binding, sink, { node, instance }, log);
+      const svc = new CaptureService(kernel, binding, sink, { node, instance, processIdentity: v['process-identity'] === 'on' }, log);
       svc.start();
       await waitForSignal();
       svc.stop();
@@ -193,7 +194,7 @@ export default defineCommand({
       }, moduleLogger('capture.metadata'));
       await metadata.start();
     }
-    const svc = new CaptureService(kernel, binding, publisher, { node, instance, ...(metadata ? { metadata } : {}) }, log);
+    const svc = new CaptureService(kernel, binding, publisher, { node, instance, processIdentity: v['process-identity'] === 'on', ...(metadata ? { metadata } : {}) }, log);
     svc.start();
     // Attached now: whatever the previous instance missed ends here.
     const attachedNs = BigInt(Date.now()) * 1_000_000n;

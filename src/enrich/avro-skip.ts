@@ -24,7 +24,7 @@ export function varint(c: Cursor): number | undefined {
 }
 
 export function compileSkip(t: avro.Type): Skip | undefined {
-  const any = t as avro.Type & { symbols?: string[]; size?: number; fields?: Array<{ type: avro.Type }> };
+  const any = t as avro.Type & { symbols?: string[]; size?: number; fields?: Array<{ type: avro.Type }>; types?: avro.Type[]; itemsType?: avro.Type };
   switch (t.typeName) {
     case 'null': return () => true;
     case 'boolean': return (c) => c.pos++ < c.end;
@@ -43,7 +43,37 @@ export function compileSkip(t: avro.Type): Skip | undefined {
       const ps = parts as Skip[];
       return (c) => { for (const p of ps) if (!p(c)) return false; return true; };
     }
-    default: return undefined; // unions, arrays, maps: not in RawConnectEvent today
+    case 'union:unwrapped': {
+      // RawConnectEvent's process identity (exe, parent): a branch index, then that branch.
+      const parts = (any.types ?? []).map(compileSkip);
+      if (parts.length === 0 || parts.some((p) => p === undefined)) return undefined;
+      const ps = parts as Skip[];
+      return (c) => { const i = varint(c); return i !== undefined && i >= 0 && i < ps.length && ps[i]!(c); };
+    }
+    case 'array': {
+      // Blocks of items (a negative count is followed by the block's byte size), 0 ends. Items
+      // of the types we skip (strings, records holding one) take at least a byte each, so an
+      // item that does not advance is garbage, and the loop is bounded by the buffer.
+      const item = any.itemsType ? compileSkip(any.itemsType) : undefined;
+      if (!item) return undefined;
+      return (c) => {
+        for (;;) {
+          let n = varint(c);
+          if (n === undefined) return false;
+          if (n === 0) return true;
+          if (n < 0) {
+            const size = varint(c);
+            if (size === undefined || size < 0) return false;
+            n = -n;
+          }
+          for (; n > 0; n--) {
+            const before = c.pos;
+            if (!item(c) || c.pos > c.end || c.pos === before) return false;
+          }
+        }
+      };
+    }
+    default: return undefined; // maps: not in RawConnectEvent today
   }
 }
 

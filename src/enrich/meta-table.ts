@@ -20,6 +20,7 @@ export interface MetaTableOptions {
 export class MetaTable {
   private readonly byId = new Map<string, MetaRecord[]>();
   private readonly waiters = new Map<string, Array<() => void>>();
+  private readonly listeners: Array<(rec: MetaRecord) => void> = [];
   private consumer: Consumer | undefined;
   private caughtUpResolve!: () => void;
   readonly caughtUp: Promise<void> = new Promise((r) => (this.caughtUpResolve = r));
@@ -44,8 +45,17 @@ export class MetaTable {
     return this.isCaughtUp;
   }
 
+  /**
+   * Calls `fn` with every record added from now on, duplicates included, before eviction:
+   * indexes kept by other keys (the destination index, by pod IP) see every version.
+   */
+  onRecord(fn: (rec: MetaRecord) => void): void {
+    this.listeners.push(fn);
+  }
+
   add(rec: MetaRecord): void {
     this.records++;
+    for (const fn of this.listeners) fn(rec);
     let versions = this.byId.get(rec.containerId);
     if (!versions) {
       versions = [];

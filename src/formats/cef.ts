@@ -5,6 +5,13 @@
 // workload as "<kind>/<name>") and numbers cn1..cn2. Labels, annotations and pod IPs have no
 // CEF key and stay out of the line.
 //
+// Process identity: sproc is the executable's path (comm when it is unknown), spid the pid,
+// cs6 (label processCommandLine) the command line, cn3 (label exeFlags) the exe flags as bits
+// (process-view.ts: DELETED 1, FILELESS 2, MEMFD 4, UPPER_LAYER 8, PATH_TRUNCATED 16,
+// UNREACHABLE 32) and cn1 the parent's pid. cs6 held the pod UID before: all six custom
+// strings were taken, and the command line is what an analyst reads; the pod UID is in the
+// other forms. Ancestry has no CEF key.
+//
 // Signature IDs: connect:<RESULT> (connect:OK, connect:REFUSED, ...) and capture:LOSS.
 // Severity (0-10): 1 for a connect that worked or is in progress, 3 for one that failed,
 // 7 for a LOSS record (audit data is missing).
@@ -12,6 +19,7 @@ import type { Decoded } from '../schema/codec.js';
 import type { AuditRecord } from '../schema/types.js';
 import { PRODUCT, errnoName, flowOf, nsToMs, outcomeOf, productVersion, siemRecord } from './record.js';
 import { lossCountKnown, lossText } from '../schema/loss-text.js';
+import { commandLine, exeFlagBits } from './process-view.js';
 
 /** Header fields escape backslash and pipe; newlines cannot be in a header field. */
 export function cefHeader(v: string): string {
@@ -56,8 +64,13 @@ export function toCef(a: AuditRecord, enriched = true): string {
     if (v6) pairs.push(['c6a2Label', 'Source IPv6 Address'], ['c6a3Label', 'Destination IPv6 Address']);
   }
   if (a.result) pairs.push(['reason', a.result.errno ? `${a.result.status} ${errnoName(a.result.errno)}` : a.result.status]);
-  if (p) pairs.push(['spid', p.pid], ['sproc', p.comm], ['suid', String(p.uid)], ['cn1Label', 'ppid'], ['cn1', p.ppid]);
-  if (a.pod) pairs.push(['cs1Label', 'k8sNamespace'], ['cs1', a.pod.namespace], ['cs2Label', 'k8sPod'], ['cs2', a.pod.name], ['cs6Label', 'k8sPodUid'], ['cs6', a.pod.uid]);
+  if (p) {
+    pairs.push(['spid', p.pid], ['sproc', p.exe ?? p.comm], ['suid', String(p.uid)], ['cn1Label', 'ppid'], ['cn1', p.ppid]);
+    const line = commandLine(p);
+    if (line) pairs.push(['cs6Label', 'processCommandLine'], ['cs6', line]);
+    if (p.exeFlags.length) pairs.push(['cn3Label', 'exeFlags'], ['cn3', exeFlagBits(p.exeFlags)]);
+  }
+  if (a.pod) pairs.push(['cs1Label', 'k8sNamespace'], ['cs1', a.pod.namespace], ['cs2Label', 'k8sPod'], ['cs2', a.pod.name]);
   if (a.pod?.workload) pairs.push(['flexString2Label', 'k8sWorkload'], ['flexString2', `${a.pod.workload.kind}/${a.pod.workload.name}`]);
   if (a.container) pairs.push(['cs3Label', 'containerId'], ['cs3', a.container.id], ['cs4Label', 'containerName'], ['cs4', a.container.name], ['cs5Label', 'containerImage'], ['cs5', a.container.image]);
   if (enriched) {

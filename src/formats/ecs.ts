@@ -18,6 +18,10 @@
 //   listed in test/fixtures/ecs/kubernetes_fields.json.
 // - Fields ECS lacks live under `podtrail.*` (attribution, cgroup, namespaces, loss): a
 //   custom top-level name, as ECS advises, that no future ECS field will collide with.
+// - Process identity: process.executable, .args, .args_count, .command_line (argv joined,
+//   src/formats/process-view.ts), process.parent.{pid,name,executable} (the parent image that
+//   started it). ECS has no ancestry or exe-flag field: podtrail.process.{ancestry, exeFlags,
+//   argsTruncated, key}.
 // - LOSS records: event.kind event, category network, type [info], outcome failure,
 //   action "capture-loss", with podtrail.loss saying how many and which sequence numbers.
 import { isoNanos, jsonLong } from '../schema/json-form.js';
@@ -26,6 +30,7 @@ import type { AuditRecord } from '../schema/types.js';
 import { splitImage } from './ocsf.js';
 import { PRODUCT, errnoName, flowOf, outcomeOf, productVersion, siemRecord } from './record.js';
 import { lossText } from '../schema/loss-text.js';
+import { commandLine } from './process-view.js';
 
 /** The released ECS version whose fields we use (all of them exist since ECS 8.x). */
 export const ECS_VERSION = '8.17.0';
@@ -71,7 +76,11 @@ export function toEcs(a: AuditRecord, enriched = true): Record<string, unknown> 
       pid: p.pid, name: p.comm, entity_id: `${a.node}:${p.startTime}:${p.pid}`,
       ...(p.nsPid > 0 ? { vpid: p.nsPid } : {}),
       thread: { id: p.tid },
-      parent: { pid: p.ppid },
+      ...(p.exe !== null ? { executable: p.exe } : {}),
+      ...(p.args.length ? { args: [...p.args], args_count: p.args.length, command_line: commandLine(p) } : {}),
+      parent: p.parent
+        ? { pid: p.parent.pid, name: p.parent.comm, ...(p.parent.exe !== null ? { executable: p.parent.exe } : {}) }
+        : { pid: p.ppid },
       user: { id: String(p.uid) },
       group: { id: String(p.gid) },
     };
@@ -116,6 +125,14 @@ export function toEcs(a: AuditRecord, enriched = true): Record<string, unknown> 
   if (a.cgroup) pt.cgroup = { id: jsonLong(a.cgroup.id), path: a.cgroup.path };
   for (const k of ['netns', 'mntns', 'pidns'] as const) if (a[k] !== null) pt[k] = jsonLong(a[k] as bigint);
   if (a.utsName !== null) pt.utsName = a.utsName;
+  if (a.process) {
+    const p = a.process;
+    pt.process = {
+      key: jsonLong(p.key), exeFlags: [...p.exeFlags], argsTruncated: p.argsTruncated,
+      ancestry: p.ancestry.map((x) => ({ pid: x.pid, name: x.comm, executable: x.exe })),
+      ...(p.parent && p.parent.pid !== p.ppid ? { ppid: p.ppid } : {}),
+    };
+  }
   if (a.loss) {
     pt.loss = {
       fromSeq: jsonLong(a.loss.fromSeq), toSeq: jsonLong(a.loss.toSeq), count: jsonLong(a.loss.count), cause: a.loss.cause,

@@ -20,11 +20,18 @@
 //   Other (99), status Failure, severity Medium (missed audit data is a control failure),
 //   `count` the number of connections missed, start_time/end_time their span, and
 //   src_endpoint the node (the Network category requires src_endpoint or dst_endpoint).
+// - Process identity: actor.process.file {name, path, type_id 1} from exe, cmd_line (argv
+//   joined, src/formats/process-view.ts; '' when unknown, as OCSF asks), parent_process the
+//   parent image that started it (pid, name, file), ancestry (process_entity: pid, name, path;
+//   nearest first) and lineage (OCSF's older list of ancestors' paths, oldest first, ending
+//   with the process's own; '' for one whose executable is unknown). exeFlags, argsTruncated
+//   and the process key have no OCSF attribute: unmapped.process.
 import { isoNanos, jsonLong } from '../schema/json-form.js';
 import type { Decoded } from '../schema/codec.js';
 import type { AuditRecord, Container, Pod } from '../schema/types.js';
 import { PRODUCT, errnoName, flowOf, nsToMs, outcomeOf, productVersion, siemRecord } from './record.js';
 import { lossCountKnown, lossText } from '../schema/loss-text.js';
+import { baseName, commandLine } from './process-view.js';
 
 /** The OCSF schema version the mapping is checked against (test/fixtures/ocsf). */
 export const OCSF_VERSION = '1.9.0-dev';
@@ -77,6 +84,11 @@ function container(c: Container, pod: Pod | null): Record<string, unknown> {
   return out;
 }
 
+/** OCSF's file object for an executable's path (a memfd's "/memfd:name" too: it is a regular file). */
+function fileOf(path: string): Record<string, unknown> {
+  return { name: baseName(path), path, type_id: 1, type: 'Regular File' };
+}
+
 function unmapped(a: AuditRecord, enriched: boolean): Record<string, unknown> {
   const u: Record<string, unknown> = { node: a.node, instance: a.instance, seq: jsonLong(a.seq) };
   if (enriched) u.attribution = { ...a.attribution };
@@ -90,7 +102,14 @@ function unmapped(a: AuditRecord, enriched: boolean): Record<string, unknown> {
   if (a.cgroup) u.cgroup = { id: jsonLong(a.cgroup.id), path: a.cgroup.path };
   for (const k of ['netns', 'mntns', 'pidns'] as const) if (a[k] !== null) u[k] = jsonLong(a[k] as bigint);
   if (a.utsName !== null) u.utsName = a.utsName;
-  if (a.process) u.process = { gid: jsonLong(a.process.gid), startTime: jsonLong(a.process.startTime) };
+  if (a.process) {
+    const p = a.process;
+    u.process = {
+      gid: jsonLong(p.gid), startTime: jsonLong(p.startTime), key: jsonLong(p.key), exeFlags: [...p.exeFlags], argsTruncated: p.argsTruncated,
+      // The parent in parent_process is the one that started the image; the current one, when it differs, is here.
+      ...(p.parent && p.parent.pid !== p.ppid ? { ppid: p.ppid } : {}),
+    };
+  }
   if (a.result) u.result = { status: a.result.status, errno: a.result.errno };
   if (a.loss) {
     u.loss = {
@@ -163,7 +182,13 @@ export function toOcsf(a: AuditRecord, enriched = true): Record<string, unknown>
         pid: p.pid, tid: p.tid, name: p.comm,
         uid: `${a.node}:${p.startTime}:${p.pid}`,
         ...(p.nsPid > 0 ? { namespace_pid: p.nsPid } : {}),
-        parent_process: { pid: p.ppid },
+        ...(p.exe !== null ? { file: fileOf(p.exe) } : {}),
+        cmd_line: commandLine(p),
+        parent_process: p.parent
+          ? { pid: p.parent.pid, name: p.parent.comm, ...(p.parent.exe !== null ? { file: fileOf(p.parent.exe) } : {}) }
+          : { pid: p.ppid },
+        ...(p.ancestry.length ? { ancestry: p.ancestry.map((x) => ({ pid: x.pid, name: x.comm, ...(x.exe !== null ? { path: x.exe } : {}) })) } : {}),
+        ...(p.ancestry.length && p.exe !== null ? { lineage: [...p.ancestry.map((x) => x.exe ?? '').reverse(), p.exe] } : {}),
         user,
         ...(a.container ? { container: container(a.container, a.pod) } : {}),
       },

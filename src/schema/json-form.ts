@@ -2,7 +2,7 @@
 // DESIGN.md's JSON form, produced here and nowhere else. It is a contract: tests and users
 // rely on these names. Raw records print without container, pod and attribution.
 import { formatAddr } from './addr.js';
-import type { AuditRecord, CaptureLoss, Endpoint, Process, RawConnectEvent } from './types.js';
+import type { AuditRecord, CaptureLoss, Endpoint, Process, ProcessRef, RawConnectEvent } from './types.js';
 import type { Decoded } from './codec.js';
 
 /** bigint as a JSON number when it fits exactly, else as a decimal string. */
@@ -32,9 +32,13 @@ export function parseIsoNanos(text: string): bigint {
 
 const endpoint = (e: Endpoint) => ({ addr: formatAddr(e.addr), port: e.port });
 
+const ref = (r: ProcessRef) => ({ pid: r.pid, comm: r.comm, exe: r.exe });
+
 const proc = (p: Process) => ({
   pid: p.pid, tid: p.tid, ppid: p.ppid, uid: jsonLong(p.uid), gid: jsonLong(p.gid), comm: p.comm,
   startTime: jsonLong(p.startTime), nsPid: p.nsPid,
+  key: jsonLong(p.key), exe: p.exe, args: [...p.args], argsTruncated: p.argsTruncated,
+  parent: p.parent ? ref(p.parent) : null, ancestry: p.ancestry.map(ref), exeFlags: [...p.exeFlags],
 });
 
 export function rawToJson(r: RawConnectEvent): Record<string, unknown> {

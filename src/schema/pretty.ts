@@ -3,18 +3,32 @@
 import { formatAddr } from './addr.js';
 import { isoNanos } from './json-form.js';
 import type { Decoded } from './codec.js';
-import type { Endpoint } from './types.js';
+import type { Endpoint, Process } from './types.js';
 import { lossText } from './loss-text.js';
 
 const ep = (e: Endpoint | null, family: string | null) =>
   e ? (family === 'IPv6' ? `[${formatAddr(e.addr)}]:${e.port}` : `${formatAddr(e.addr)}:${e.port}`) : '?';
+
+/**
+ * The process as ` exe=<path> args=[a b ...] parent=comm[pid] flags=A,B`, each part only when
+ * known. The strings are record text (no control characters); a space inside an argument
+ * shows as it is, within the brackets.
+ */
+function identity(p: Process): string {
+  let s = '';
+  if (p.exe !== null) s += ` exe=${p.exe}`;
+  if (p.args.length) s += ` args=[${p.args.join(' ')}${p.argsTruncated ? ' ...' : ''}]`;
+  if (p.parent) s += ` parent=${p.parent.comm}[${p.parent.pid}]`;
+  if (p.exeFlags.length) s += ` flags=${p.exeFlags.join(',')}`;
+  return s;
+}
 
 export function toPretty(d: Decoded): string {
   switch (d.schema) {
     case 'RawConnectEvent': {
       const r = d.value;
       return `${isoNanos(r.time)} ${r.node} #${r.seq} ${r.protocol} ${ep(r.src, r.family)} -> ${ep(r.dst, r.family)} ` +
-        `${r.result.status}${r.result.errno ? `(${r.result.errno})` : ''} ${r.process.comm}[${r.process.pid}] ` +
+        `${r.result.status}${r.result.errno ? `(${r.result.errno})` : ''} ${r.process.comm}[${r.process.pid}]${identity(r.process)} ` +
         `uts=${r.utsName} cgroup=${r.cgroup.path}`;
     }
     case 'AuditRecord': {
@@ -28,7 +42,7 @@ export function toPretty(d: Decoded): string {
         : a.container ? `container ${a.container.name ?? a.container.id.slice(0, 12)}` : 'host';
       const ctr = a.pod && a.container?.name ? ` container ${a.container.name}` : '';
       return `${isoNanos(a.time)} ${a.node} ${a.protocol} ${ep(a.src, a.family)} -> ${ep(a.dst, a.family)} ` +
-        `${a.result?.status ?? '?'} ${a.process?.comm ?? '?'}[${a.process?.pid ?? '?'}] ${who}${ctr} ` +
+        `${a.result?.status ?? '?'} ${a.process?.comm ?? '?'}[${a.process?.pid ?? '?'}]${a.process ? identity(a.process) : ''} ${who}${ctr} ` +
         `[${a.attribution.status}${a.attribution.source ? `/${a.attribution.source}` : ''}` +
         `${a.attribution.reason ? `: ${a.attribution.reason}` : ''}]`;
     }

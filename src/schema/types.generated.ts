@@ -17,6 +17,12 @@ export interface Result {
   errno: number;
 }
 
+export interface ProcessRef {
+  pid: number;
+  comm: string;
+  exe: null | string;
+}
+
 export interface Process {
   pid: number;
   tid: number;
@@ -26,6 +32,13 @@ export interface Process {
   comm: string;
   startTime: bigint;
   nsPid: number;
+  key: bigint;
+  exe: null | string;
+  args: Array<string>;
+  argsTruncated: boolean;
+  parent: null | ProcessRef;
+  ancestry: Array<ProcessRef>;
+  exeFlags: Array<string>;
 }
 
 export interface Cgroup {

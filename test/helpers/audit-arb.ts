@@ -3,6 +3,35 @@
 import fc from 'fast-check';
 import type { AuditRecord, ResultStatus } from '../../src/schema/types.js';
 import { sampleAudit } from './records.js';
+import { argsList, bytesText, exeFlagNames } from '../../src/capture/proc-text.js';
+import type { Process } from '../../src/schema/types.js';
+
+/** Bytes a process may choose: mostly path-like, sometimes anything, sometimes long. */
+const hostileBytes = (max: number) => fc.oneof(
+  fc.string({ unit: 'grapheme', maxLength: 60 }).map((s) => Buffer.from(s, 'utf8')),
+  fc.uint8Array({ maxLength: 80 }).map((a) => Buffer.from(a)),
+  fc.uint8Array({ minLength: max - 200, maxLength: max }).map((a) => Buffer.from(a)),
+);
+
+/** Process identity as capture renders it (src/capture/proc-text.ts) from hostile bytes. */
+export const identityArb: fc.Arbitrary<Pick<Process, 'key' | 'exe' | 'args' | 'argsTruncated' | 'parent' | 'ancestry' | 'exeFlags'>> = fc
+  .record({
+    key: fc.bigInt({ min: 0n, max: (1n << 63n) - 1n }),
+    exe: fc.option(hostileBytes(4095), { nil: null }),
+    args: hostileBytes(4096),
+    cut: fc.boolean(),
+    ancestry: fc.array(fc.record({ pid: fc.integer({ min: 0, max: 4194304 }), comm: fc.string({ maxLength: 15 }), exe: fc.option(hostileBytes(4095), { nil: null }) }), { maxLength: 8 }),
+    flags: fc.integer({ min: 0, max: 63 }),
+    unlinked: fc.boolean(),
+  })
+  .map((g) => {
+    const { args, truncated } = argsList(g.args, g.cut);
+    const ancestry = g.ancestry.map((a) => ({ pid: a.pid, comm: bytesText(Buffer.from(a.comm)), exe: a.exe && a.exe.length ? bytesText(a.exe) : null }));
+    return {
+      key: g.key, exe: g.exe && g.exe.length ? bytesText(g.exe) : null, args, argsTruncated: truncated,
+      parent: ancestry[0] ?? null, ancestry, exeFlags: exeFlagNames(g.flags, g.unlinked),
+    };
+  });
 
 const STATUSES: ResultStatus[] = ['OK', 'INPROGRESS', 'REFUSED', 'TIMEOUT', 'UNREACHABLE', 'ERROR'];
 const text = fc.string({ minLength: 1, maxLength: 40 });
@@ -33,6 +62,7 @@ export const auditArb: fc.Arbitrary<AuditRecord> = fc
     image: fc.constantFrom('nginx:1.27', 'registry.local:5000/team/app@sha256:' + 'ab'.repeat(32), 'busybox', `sha256:${'cd'.repeat(32)}`, 'repo/app:v1@sha256:' + 'ef'.repeat(32)),
     name: text,
     count: fc.bigInt({ min: 1n, max: 1n << 40n }),
+    identity: identityArb,
   })
   .map((g) => {
     const base = sampleAudit();
@@ -45,7 +75,7 @@ export const auditArb: fc.Arbitrary<AuditRecord> = fc
       src: { addr: Buffer.from(g.v6 ? g.src : g.src.subarray(0, 4)), port: g.sport },
       dst: { addr: Buffer.from(g.v6 ? g.dst : g.dst.subarray(0, 4)), port: g.dport },
       result: { status: g.status, errno: g.status === 'OK' ? 0 : g.errno },
-      process: { ...base.process!, pid: g.pid, tid: g.pid, ppid: g.ppid, nsPid: g.nsPid, uid: g.uid, comm: g.comm },
+      process: { ...base.process!, pid: g.pid, tid: g.pid, ppid: g.ppid, nsPid: g.nsPid, uid: g.uid, comm: g.comm, ...g.identity },
       container: { ...base.container!, image: g.image, name: g.name },
       pod: { ...base.pod!, labels: g.labels, name: g.name, annotations: g.annotations, workload: g.workload, ips: g.ips },
     };

@@ -46,10 +46,13 @@ export class EventSink {
     for (const f of w) f();
   }
 
-  /** Events of pid once at least n have arrived, after a settle time for extras. */
-  async forPid(pid: number, n: number, timeoutMs = 6000, settleMs = 300): Promise<KernelConnectEvent[]> {
+  /**
+   * Events of pid once at least n have arrived, after a settle time for extras. from: look
+   * only at events from that index of all on (a reused pid's earlier events come before).
+   */
+  async forPid(pid: number, n: number, timeoutMs = 6000, settleMs = 300, from = 0): Promise<KernelConnectEvent[]> {
     const deadline = Date.now() + timeoutMs;
-    const mine = () => this.all.filter((e) => e.pid === pid);
+    const mine = () => this.all.slice(from).filter((e) => e.pid === pid);
     while (mine().length < n) {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`expected ${n} events of pid ${pid}, got ${mine().length}`);

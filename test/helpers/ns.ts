@@ -4,7 +4,7 @@
 // loopback. Everything made here is removed by cleanup().
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -70,14 +70,25 @@ export class CgroupFixture {
     };
   }
 
-  /** Removes what it made, deepest first. The clients must have exited. */
+  /**
+   * Removes what it made, deepest first. The clients must have exited. A shared ancestor it made
+   * (/kubepods/burstable) that another harness has since put its own cgroups under (a containerd
+   * or docker test, a capture of another session) stays, and is not reported: it is not ours.
+   */
   cleanup(): string[] {
     const failed: string[] = [];
     for (const d of [...this.made].reverse()) {
       try {
         rmdirSync(d);
       } catch {
-        failed.push(d);
+        const foreign = (() => {
+          try {
+            return readdirSync(d, { withFileTypes: true }).some((e) => e.isDirectory() && !this.made.includes(join(d, e.name)));
+          } catch {
+            return false;
+          }
+        })();
+        if (!foreign) failed.push(d);
       }
     }
     this.made.length = 0;

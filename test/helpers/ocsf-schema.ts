@@ -22,6 +22,19 @@ const ACTOR: Json = {
   constraints: { at_least_one: ['process', 'user', 'invoked_by', 'session', 'app_name', 'app_uid'] },
 };
 
+// objects/file.json is not among them either. The attributes the mapper writes, with ocsf-schema's
+// requirements for them (name and type_id required), and the type_id values it defines.
+const FILE: Json = {
+  name: 'file', extends: 'object',
+  attributes: {
+    name: { requirement: 'required' }, path: { requirement: 'optional' }, type: { requirement: 'optional' },
+    type_id: {
+      requirement: 'required',
+      enum: { '-1': { caption: 'Other' }, 0: { caption: 'Unknown' }, 1: { caption: 'Regular File' }, 2: { caption: 'Folder' }, 3: { caption: 'Character Device' }, 4: { caption: 'Block Device' }, 5: { caption: 'Local Socket' }, 6: { caption: 'Named Pipe' }, 7: { caption: 'Symbolic Link' } },
+    },
+  },
+};
+
 const CLASS_UIDS = new Set(['class_uid', 'category_uid', 'type_uid']);
 
 const read = (rel: string): Json => JSON.parse(readFileSync(path.join(OCSF_DIR, rel), 'utf8')) as Json;
@@ -34,6 +47,7 @@ export class OcsfSchema {
 
   constructor() {
     this.objects.set('actor', ACTOR);
+    this.objects.set('file', FILE);
   }
 
   private rawObject(name: string): Json | undefined {

@@ -7,10 +7,12 @@ import { DecodeError } from '../../src/common/errors.js';
 import {
   CGROUP_REC,
   CONNECT_EVENT,
+  PROC_REC,
   CONSTANTS,
   decodeBatch,
   decodeCgroup,
   decodeConnect,
+  decodeProc,
 } from '../../src/capture/event-layout.js';
 import { encodeCgroup, encodeConnect, frame } from '../helpers/event-records.js';
 import { loadNativeBinding, type NativeBinding } from '../../src/capture/native.js';
@@ -37,6 +39,12 @@ test('cgroup record offsets and size match the C header', (t) => {
   const b = nativeOrSkip(t);
   if (!b) return;
   assert.deepEqual({ ...CGROUP_REC }, b.layout().cgroupRec);
+});
+
+test('process record offsets and size match the C header', (t) => {
+  const b = nativeOrSkip(t);
+  if (!b) return;
+  assert.deepEqual({ ...PROC_REC }, b.layout().procRec);
 });
 
 test('constants match the C header', (t) => {
@@ -121,4 +129,43 @@ test('decodeBatch walks frames, skips a bad record and stops at a broken frame',
   const errs3: DecodeError[] = [];
   decodeBatch(Buffer.from([1, 2, 3]), (e) => errs3.push(e));
   assert.equal(errs3.length, 1);
+});
+
+test('decodeProc reads an exec record with its path and argv, sized as the kernel sends it', () => {
+  const L = PROC_REC;
+  const exe = Buffer.from('/opt/a b/\u00e9t\u00e9/bin');
+  const args = Buffer.from('bin\0--flag\0x\ny\0');
+  const b = Buffer.alloc(L.data + exe.length + args.length);
+  b.writeUInt32LE(CONSTANTS.PT_REC_PROC, L.type);
+  b[L.kind] = CONSTANTS.PT_PROC_EXEC;
+  b.writeUInt16LE(CONSTANTS.PT_EXE_UPPER | CONSTANTS.PT_EXE_ARGS_TRUNCATED, L.exe_flags);
+  b.writeBigUInt64LE(7n, L.seq);
+  b.writeBigUInt64LE(100n, L.ts_ns);
+  b.writeBigUInt64LE(100n, L.key_ns);
+  b.writeBigUInt64LE(50n, L.parent_key_ns);
+  b.writeBigUInt64LE(90n, L.start_ns);
+  b.writeUInt32LE(4242, L.tgid);
+  b.writeUInt32LE(4200, L.ppid);
+  b.writeUInt32LE(1000, L.uid);
+  b.writeUInt32LE(exe.length, L.exe_len);
+  b.writeUInt32LE(args.length, L.args_len);
+  b.writeUInt32LE(9000, L.args_full);
+  b.write('bin', L.comm);
+  exe.copy(b, L.data);
+  args.copy(b, L.data + exe.length);
+  const r = decodeProc(b);
+  assert.deepEqual(r, {
+    kind: 'proc', procKind: 'exec', seq: 7n, tsNs: 100n, tgid: 4242, keyNs: 100n, ppid: 4200, parentKeyNs: 50n,
+    startNs: 90n, uid: 1000, comm: 'bin', exeFlags: CONSTANTS.PT_EXE_UPPER | CONSTANTS.PT_EXE_ARGS_TRUNCATED,
+    exe, args, argsFull: 9000,
+  });
+  // Lengths that run past the record, an unknown kind, a short header: typed errors.
+  assert.throws(() => decodeProc(b, 0, b.length - 1), (e: unknown) => e instanceof DecodeError && e.code === 'INVALID');
+  const bad = Buffer.from(b);
+  bad[L.kind] = 9;
+  assert.throws(() => decodeProc(bad), (e: unknown) => e instanceof DecodeError && e.code === 'INVALID');
+  const huge = Buffer.from(b);
+  huge.writeUInt32LE(CONSTANTS.PT_EXE_MAX, L.exe_len);
+  assert.throws(() => decodeProc(huge), (e: unknown) => e instanceof DecodeError && e.code === 'INVALID');
+  assert.throws(() => decodeProc(b.subarray(0, 40)), (e: unknown) => e instanceof DecodeError && e.code === 'TRUNCATED');
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DecodeError } from '../../src/common/errors.js';
 import {
-  CGROUP_REC, CONNECT_EVENT, CONSTANTS, decodeBatch, decodeCgroup, decodeConnect, decodeRecord, type RawRecord,
+  CGROUP_REC, CONNECT_EVENT, CONSTANTS, decodeBatch, decodeCgroup, decodeConnect, decodeProc, decodeRecord, type RawRecord,
 } from '../../src/capture/event-layout.js';
 import { encodeCgroup, encodeConnect, frame } from '../helpers/event-records.js';
 import { fuzzSuite, timed } from '../helpers/fuzz.js';
@@ -25,6 +25,11 @@ function wellFormed(r: RawRecord): void {
   if (r.kind === 'cgroup') {
     assert.ok(r.path.startsWith('/'));
     assert.ok(Buffer.byteLength(r.path) <= CONSTANTS.PT_CGROUP_PATH_BUF);
+    return;
+  }
+  if (r.kind === 'proc') {
+    assert.ok(['exec', 'fork', 'exit'].includes(r.procKind));
+    assert.ok(r.exe.length < CONSTANTS.PT_EXE_MAX && r.args.length <= CONSTANTS.PT_ARGS_MAX);
     return;
   }
   assert.ok(r.family === 'IPv4' || r.family === 'IPv6');
@@ -145,12 +150,12 @@ fuzzSuite(import.meta.url, {
     runs: 20_000, timeMs: 800,
     make: (observe) => fc.property(
       fc.oneof(fc.uint8Array({ maxLength: 5000 }).map((u) => Buffer.from(u)), recordSpec.map(encode)),
-      fc.nat(), fc.nat(), fc.nat({ max: 2 }),
+      fc.nat(), fc.nat(), fc.nat({ max: 3 }),
       (buf, o, l, which) => {
         const off = o % (buf.length + 1);
         const len = l % (buf.length - off + 16);
         observe({ buf, off, len, which });
-        const fn = [decodeRecord, decodeConnect, decodeCgroup][which]!;
+        const fn = [decodeRecord, decodeConnect, decodeCgroup, decodeProc][which]!;
         try {
           wellFormed(timed('decode', CALL_MS, () => fn(buf, off, len)));
         } catch (err) {

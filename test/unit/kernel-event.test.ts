@@ -6,7 +6,7 @@ import '../helpers/quiet-log.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { CONNECT_EVENT, decodeConnect } from '../../src/capture/event-layout.js';
+import { CONNECT_EVENT, CONSTANTS, decodeConnect, PROC_REC, type RawProcRecord } from '../../src/capture/event-layout.js';
 import { KernelCapture, type KernelConnectEvent, type NativeCapture, type NativeStats } from '../../src/capture/native.js';
 import { encodeCgroup, encodeConnect, frame } from '../helpers/event-records.js';
 
@@ -34,9 +34,9 @@ class Fake implements NativeCapture {
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const u64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
 const record = fc.record({
-  seq: u64, ts_ns: u64, done_ns: u64, start_ns: u64, cgroup_id: fc.bigInt({ min: 0n, max: 5n }),
+  seq: u64, ts_ns: u64, done_ns: u64, start_ns: u64, proc_key_ns: u64, cgroup_id: fc.bigInt({ min: 0n, max: 5n }),
   tgid: u32, tid: u32, ppid: u32, uid: u32, gid: u32, ns_pid: u32, netns: u32, mntns: u32, pidns: u32,
-  err: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), flags: fc.constantFrom(0, 1, 4, 5),
+  err: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), flags: fc.constantFrom(0, 1, 4, 5, 8, 13),
   saddr: fc.uint8Array({ minLength: 16, maxLength: 16 }).map((a) => Buffer.from(a)),
   daddr: fc.uint8Array({ minLength: 16, maxLength: 16 }).map((a) => Buffer.from(a)),
   sport: fc.integer({ min: 0, max: 65535 }), dport: fc.integer({ min: 0, max: 65535 }),
@@ -63,7 +63,7 @@ test('events built from the buffer say what decodeConnect reads', () => {
           op: d.op, src: d.src, dst: d.dst, status: d.status, errno: d.errno, pid: d.tgid, tid: d.tid, ppid: d.ppid,
           uid: d.uid, gid: d.gid, comm: d.comm, startBootNs: d.startNs, nsPid: d.nsPid, netns: d.netns, mntns: d.mntns,
           pidns: d.pidns, utsName: d.utsName, cgroupId: d.cgroupId, cgroupPath: `/h${d.cgroupHier}/c${d.cgroupId}`,
-          cgroupController: ['', 'memory', 'pids'][d.cgroupHier],
+          cgroupController: ['', 'memory', 'pids'][d.cgroupHier], procKeyNs: d.procKeyNs, exeUnlinked: d.exeUnlinked,
         });
       });
       kc.stop();
@@ -95,7 +95,7 @@ test('garbage batches are counted, never thrown', () => {
     }),
     { numRuns: 500 },
   );
-  assert.equal(CONNECT_EVENT.SIZE, 224);
+  assert.equal(CONNECT_EVENT.SIZE, 232);
 });
 
 test('stop() delivers what the native side hands back, in order, before it returns', () => {
@@ -113,4 +113,42 @@ test('stop() delivers what the native side hands back, in order, before it retur
   kc.stop();
   assert.deepEqual(seqs, [1n, 2n, 3n, 4n], 'a second stop delivers nothing');
   assert.equal(kc.stats().delivered, 4);
+});
+
+function procRecord(kind: number, seq: bigint, tgid: number, exe = '', args = ''): Buffer {
+  const L = PROC_REC;
+  const e = Buffer.from(exe);
+  const a = Buffer.from(args);
+  const b = Buffer.alloc(L.data + e.length + a.length);
+  b.writeUInt32LE(CONSTANTS.PT_REC_PROC, L.type);
+  b[L.kind] = kind;
+  b.writeBigUInt64LE(seq, L.seq);
+  b.writeUInt32LE(tgid, L.tgid);
+  b.writeUInt32LE(e.length, L.exe_len);
+  b.writeUInt32LE(a.length, L.args_len);
+  e.copy(b, L.data);
+  a.copy(b, L.data + e.length);
+  return b;
+}
+
+test('process records reach onProc before the connects of their batch; a hole in their sequence is counted', () => {
+  const kc = new KernelCapture(Fake, { bpfObjectPath: '/x' });
+  const order: string[] = [];
+  const procs: RawProcRecord[] = [];
+  kc.start((evs) => order.push(...evs.map((e) => `connect ${e.seq}`)), (ps) => {
+    procs.push(...ps);
+    order.push(...ps.map((p) => `${p.procKind} ${p.tgid}`));
+  });
+  Fake.last.cb(frame(encodeCgroup(0, 1n, '/'), encodeConnect({ seq: 1n, cgroup_id: 1n }), procRecord(1, 1n, 10, '/bin/x', 'x\0-v\0'),
+    encodeConnect({ seq: 2n, cgroup_id: 1n }), procRecord(2, 2n, 11)), 5);
+  // Process seq 3 never arrives: the kernel could not reserve it.
+  Fake.last.cb(frame(procRecord(3, 4n, 10)), 1);
+  assert.deepEqual(order, ['exec 10', 'fork 11', 'connect 1', 'connect 2', 'exit 10']);
+  assert.equal(procs[0]!.exe.toString(), '/bin/x');
+  assert.equal(procs[0]!.args.toString(), 'x\0-v\0');
+  kc.stop();
+  const s = kc.stats();
+  assert.equal(s.procRecords, 3);
+  assert.equal(s.procSeqLost, 1n);
+  assert.equal(s.decodeErrors, 0);
 });

@@ -22,12 +22,20 @@ const int = fc.oneof(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.const
 const str = fc.oneof(fc.string({ maxLength: 80 }), fc.string({ unit: 'binary', maxLength: 40 }), fc.string({ unit: 'grapheme', maxLength: 300 }));
 const addr = fc.oneof(fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.uint8Array({ minLength: 16, maxLength: 16 })).map((a) => Buffer.from(a));
 
+// Now and then a long one: paths and argv as capture renders them reach 16 KiB.
+const longStr = fc.oneof({ arbitrary: str, weight: 20 }, { arbitrary: fc.string({ minLength: 1000, maxLength: 17000 }), weight: 1 });
+const ref = fc.record({ pid: int, comm: str, exe: fc.option(longStr, { nil: null }) });
 const event: fc.Arbitrary<RawConnectEvent> = fc.record({
   eventId: str, seq: long, instance: str, time: long, node: str,
   protocol: fc.constantFrom('TCP', 'UDP'), family: fc.constantFrom('IPv4', 'IPv6'),
   src: fc.record({ addr, port: int }), dst: fc.record({ addr, port: int }),
   result: fc.record({ status: fc.constantFrom('OK', 'INPROGRESS', 'REFUSED', 'TIMEOUT', 'UNREACHABLE', 'ERROR'), errno: int }),
-  process: fc.record({ pid: int, tid: int, ppid: int, uid: long, gid: long, comm: str, startTime: long, nsPid: int }),
+  process: fc.record({
+    pid: int, tid: int, ppid: int, uid: long, gid: long, comm: str, startTime: long, nsPid: int,
+    key: long, exe: fc.option(longStr, { nil: null }),
+    args: fc.oneof(fc.array(str, { maxLength: 8 }), fc.array(longStr, { maxLength: 130 })), argsTruncated: fc.boolean(),
+    parent: fc.option(ref, { nil: null }), ancestry: fc.array(ref, { maxLength: 8 }), exeFlags: fc.array(str, { maxLength: 6 }),
+  }),
   netns: long, mntns: long, pidns: long, utsName: str,
   cgroup: fc.record({ id: long, path: fc.oneof(str, fc.string({ minLength: 200, maxLength: 5000 })) }),
 }) as fc.Arbitrary<RawConnectEvent>;
@@ -55,6 +63,21 @@ test('consecutive events do not share or overwrite each other\'s bytes', () => {
   assert.deepEqual(a, copy);
 });
 
+test('one process\'s identity is encoded once and reused; a changed identity is encoded anew', () => {
+  const ancestry = [{ pid: 1, comm: 'sh', exe: '/bin/sh' }, { pid: 0, comm: 'init', exe: null }];
+  const p = { ...sampleRaw().process, key: 77n, exe: '/usr/bin/curl', args: ['curl', 'https://x'], parent: ancestry[0]!, ancestry, exeFlags: ['DELETED'] };
+  for (const over of [{}, { seq: 9n }, { process: { ...p, tid: 5 } }]) {
+    const e = sampleRaw({ process: p, ...over });
+    assert.deepEqual(writer.encode(e), codec.encode('RawConnectEvent', e));
+  }
+  // The same ancestry array under another exe, key or args (a bug elsewhere must not make
+  // the cache write the wrong process).
+  for (const q of [{ ...p, exe: '/usr/bin/wget' }, { ...p, key: 78n }, { ...p, args: ['curl'] }, { ...p, argsTruncated: true }, { ...p, parent: null }]) {
+    const e = sampleRaw({ process: q });
+    assert.deepEqual(writer.encode(e), codec.encode('RawConnectEvent', e));
+  }
+});
+
 test('values outside the schema get the Codec\'s EncodeError', () => {
   const bad: Array<Partial<RawConnectEvent>> = [
     { seq: 2n ** 63n },
@@ -62,6 +85,11 @@ test('values outside the schema get the Codec\'s EncodeError', () => {
     { result: { status: 'MAYBE' as never, errno: 0 } },
     { process: { ...sampleRaw().process, pid: 2 ** 31 } },
     { process: { ...sampleRaw().process, uid: 0 as never } },
+    { process: { ...sampleRaw().process, args: ['ok', 7 as never] } },
+    { process: { ...sampleRaw().process, exe: Buffer.from('/bin/sh') as never } },
+    { process: { ...sampleRaw().process, parent: { pid: 2 ** 31, comm: 'x', exe: null } } },
+    { process: { ...sampleRaw().process, ancestry: [{ pid: 1, comm: null as never, exe: null }] } },
+    { process: { ...sampleRaw().process, exeFlags: [null as never] } },
     { src: { addr: 'not bytes' as never, port: 1 } },
     { cgroup: undefined as never },
   ];

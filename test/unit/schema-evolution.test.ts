@@ -130,8 +130,38 @@ test('a ContainerMeta written before note (v1) reads with note null, and its CRI
 test('the previous readers read records of the current schemas (new fields ignored)', () => {
   // Forward direction, for consumers still on the older schema (Confluent FULL compatibility).
   const set = new SchemaSet();
-  for (const [name, file] of [['AuditRecord', 'AuditRecord.v1.avsc'], ['AuditRecord', 'AuditRecord.v2.avsc'], ['ContainerMeta', 'ContainerMeta.v0.avsc'], ['ContainerMeta', 'ContainerMeta.v1.avsc']] as const) {
+  for (const [name, file] of [['AuditRecord', 'AuditRecord.v1.avsc'], ['AuditRecord', 'AuditRecord.v2.avsc'], ['AuditRecord', 'AuditRecord.v3.avsc'], ['RawConnectEvent', 'RawConnectEvent.v1.avsc'], ['ContainerMeta', 'ContainerMeta.v0.avsc'], ['ContainerMeta', 'ContainerMeta.v1.avsc']] as const) {
     const older = parseSchema(JSON.parse(readFileSync(path.join(schemaDir(), 'history', file), 'utf8')));
     assert.doesNotThrow(() => older.createResolver(set.get(name).type), `${file} reads current ${name}`);
   }
+});
+
+const IDENTITY = {
+  key: 5_000_000_123n, exe: '/usr/bin/curl', args: ['curl', '-s', 'https://example.com'], argsTruncated: false,
+  parent: { pid: 5100, comm: 'sh', exe: '/bin/busybox' }, ancestry: [{ pid: 5100, comm: 'sh', exe: '/bin/busybox' }, { pid: 1, comm: 'tini', exe: null }], exeFlags: ['UPPER_LAYER'],
+};
+const NO_IDENTITY = { key: 0n, exe: null, args: [], argsTruncated: false, parent: null, ancestry: [], exeFlags: [] };
+
+test('raw and audit records written before process identity (RawConnectEvent v1, AuditRecord v3) read with it unknown', () => {
+  const strip = <T extends { process: unknown }>(r: T) => {
+    const { key: _k, exe: _e, args: _a, argsTruncated: _t, parent: _p, ancestry: _n, exeFlags: _f, ...process } = r.process as Record<string, unknown>;
+    return { ...r, process };
+  };
+  const raw = codec.decode(framedWith('RawConnectEvent.v1.avsc', strip(sampleRaw())));
+  assert.equal(raw.writerVersion, 'v1');
+  assert.deepEqual({ ...(raw.value as ReturnType<typeof sampleRaw>).process }, { ...sampleRaw().process, ...NO_IDENTITY });
+  const audit = codec.decode(framedWith('AuditRecord.v3.avsc', strip(sampleAudit())));
+  assert.equal(audit.writerVersion, 'v3');
+  assert.deepEqual({ ...(audit.value as ReturnType<typeof sampleAudit>).process }, { ...sampleAudit().process, ...NO_IDENTITY });
+});
+
+test('the current writers round-trip process identity; the previous readers skip it', () => {
+  const raw = sampleRaw({ process: { ...sampleRaw().process, ...IDENTITY } });
+  const back = codec.decode(codec.encode('RawConnectEvent', raw)).value as typeof raw;
+  assert.deepEqual(JSON.parse(JSON.stringify(back.process, (_k, v) => (typeof v === 'bigint' ? String(v) : v))),
+    JSON.parse(JSON.stringify(raw.process, (_k, v) => (typeof v === 'bigint' ? String(v) : v))));
+  const v1 = parseSchema(JSON.parse(readFileSync(path.join(schemaDir(), 'history', 'RawConnectEvent.v1.avsc'), 'utf8')));
+  const old = v1.fromBuffer(new SchemaSet().get('RawConnectEvent').type.toBuffer(raw), v1.createResolver(new SchemaSet().get('RawConnectEvent').type)) as { process: Record<string, unknown> };
+  assert.equal(old.process.comm, 'curl');
+  assert.equal(old.process.exe, undefined);
 });

@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: Apache-2.0
+// User space's process table: what each process key (tgid + exec or start time) runs,
+// from the kernel's process records (exec, fork, exit), seeded from /proc at start so
+// processes older than capture are known. Bounded: least recently touched entries go
+// first, and an exited process stays exitGraceMs so its last connects, still in the
+// ring or in a batch behind its exit record, find it.
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError } from '../common/errors.js';
+import { CONSTANTS, type RawProcRecord } from './event-layout.js';
+
+/** /proc/<pid>/stat counts start time in USER_HZ ticks, 100 on every Linux ABI. */
+const TICK_NS = 10_000_000n;
+export const ANCESTRY_MAX = 8;
+
+type Source = 'exec' | 'fork' | 'proc';
+
+/**
+ * One process image. Compact, since a node can hold 50,000 of them: the path and argv are
+ * kept as one-byte (latin1) strings, which hold any bytes and cost a string header each
+ * instead of a Buffer object and its slab; a fork shares its parent's strings, and equal
+ * paths share one string (the table interns them).
+ */
+export class ProcEntry {
+  /** Date.now() of its exit record */
+  exitedAt: number | undefined = undefined;
+
+  constructor(
+    readonly tgid: number,
+    readonly keyNs: bigint,
+    readonly ppid: number,
+    public parentKeyNs: bigint,
+    readonly comm: string,
+    /** the path's raw bytes, latin1: untrusted, rendered by proc-text.ts */
+    readonly exeL: string,
+    /** argv as the kernel held it, NUL-terminated strings, possibly cut; latin1 */
+    readonly argsL: string,
+    readonly argsTruncated: boolean,
+    readonly exeFlags: number,
+    /** where the entry came from: an exec seen, a fork of a known image, or /proc at start */
+    readonly source: Source,
+  ) {}
+
+  /** the path's raw bytes */
+  get exe(): Buffer {
+    return Buffer.from(this.exeL, 'latin1');
+  }
+
+  /** argv's raw bytes */
+  get args(): Buffer {
+    return Buffer.from(this.argsL, 'latin1');
+  }
+}
+
+export interface ProcessTableOptions {
+  maxEntries?: number;
+  /** path and argv bytes held at most: each process can bring 8 KiB of them */
+  maxBytes?: number;
+  exitGraceMs?: number;
+  now?: () => number;
+}
+
+const DEFAULTS = { maxEntries: 131_072, maxBytes: 64 * 2 ** 20, exitGraceMs: 30_000 };
+const bytesOf = (e: ProcEntry) => e.exeL.length + e.argsL.length;
+
+const keyOf = (tgid: number, keyNs: bigint) => `${tgid}:${keyNs}`;
+const tickKey = (tgid: number, ticks: bigint) => `${tgid}:t${ticks}`;
+
+export class ProcessTable {
+  private readonly map = new Map<string, ProcEntry>();
+  private readonly max: number;
+  private readonly maxBytes: number;
+  private bytes = 0;
+  private readonly grace: number;
+  private readonly now: () => number;
+  /** exited entries in exit order, for pruning */
+  private exited: Array<{ k: string; at: number }> = [];
+  evicted = 0;
+
+  constructor(o: ProcessTableOptions = {}) {
+    this.max = o.maxEntries ?? DEFAULTS.maxEntries;
+    this.grace = o.exitGraceMs ?? DEFAULTS.exitGraceMs;
+    this.maxBytes = o.maxBytes ?? DEFAULTS.maxBytes;
+    if (!Number.isInteger(this.maxBytes) || this.maxBytes < 65_536) throw new ConfigError(`process table maxBytes must be an integer >= 65536, got ${String(this.maxBytes)}`);
+    if (!Number.isInteger(this.max) || this.max < 16) throw new ConfigError(`process table maxEntries must be an integer >= 16, got ${String(this.max)}`);
+    if (!Number.isInteger(this.grace) || this.grace < 0) throw new ConfigError(`process table exitGraceMs must be an integer >= 0, got ${String(this.grace)}`);
+    this.now = o.now ?? Date.now;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get heldBytes(): number {
+    return this.bytes;
+  }
+
+  /** Each live pid's current image, so an exec or fork retires the image it replaces. */
+  private readonly current = new Map<number, string>();
+
+  private remove(k: string): void {
+    const e = this.map.get(k);
+    if (!e) return;
+    this.bytes -= bytesOf(e);
+    this.map.delete(k);
+    if (this.current.get(e.tgid) === k) this.current.delete(e.tgid);
+  }
+
+  /**
+   * An image that ended (exit) or was replaced (exec; a fork's image when the child execs):
+   * kept exitGraceMs for connects still on their way, then pruned. Without this, every
+   * fork+exec would leave its fork entry in the table until the bound pushed out live ones.
+   */
+  private retire(k: string): void {
+    const e = this.map.get(k);
+    if (e && e.exitedAt === undefined) {
+      e.exitedAt = this.now();
+      this.exited.push({ k, at: e.exitedAt });
+    }
+  }
+
+  /** k is tgid's image from now on; the one it had before is retired. */
+  private setCurrent(tgid: number, k: string): void {
+    const prev = this.current.get(tgid);
+    if (prev !== undefined && prev !== k) this.retire(prev);
+    this.current.set(tgid, k);
+  }
+
+  private put(k: string, e: ProcEntry): void {
+    this.remove(k);
+    this.map.set(k, e);
+    this.bytes += bytesOf(e);
+    // A Map iterates in insertion order: the first key is the least recently put.
+    while (this.map.size > this.max || (this.bytes > this.maxBytes && this.map.size > 1)) {
+      this.remove(this.map.keys().next().value as string);
+      this.evicted++;
+    }
+  }
+
+  /** Paths seen lately, so that processes of one binary share one string. */
+  private paths = new Map<string, string>();
+
+  private intern(s: string): string {
+    const had = this.paths.get(s);
+    if (had !== undefined) return had;
+    if (this.paths.size >= 8192) this.paths.clear();
+    this.paths.set(s, s);
+    return s;
+  }
+
+  /** One kernel process record, in ring order. */
+  apply(r: RawProcRecord): void {
+    this.prune();
+    const k = keyOf(r.tgid, r.keyNs);
+    if (r.procKind === 'exec') {
+      this.put(k, new ProcEntry(r.tgid, r.keyNs, r.ppid, r.parentKeyNs, r.comm, this.intern(r.exe.toString('latin1')), r.args.toString('latin1'),
+        (r.exeFlags & CONSTANTS.PT_EXE_ARGS_TRUNCATED) !== 0 || r.args.length < r.argsFull, r.exeFlags, 'exec'));
+      this.setCurrent(r.tgid, k);
+    } else if (r.procKind === 'fork') {
+      // The child runs its parent's image until it execs.
+      const p = this.get(r.ppid, r.parentKeyNs);
+      this.put(k, new ProcEntry(r.tgid, r.keyNs, r.ppid, r.parentKeyNs, r.comm, p?.exeL ?? '', p?.argsL ?? '', p?.argsTruncated ?? false,
+        p?.exeFlags ?? r.exeFlags, 'fork'));
+      this.setCurrent(r.tgid, k);
+    } else {
+      const e = this.get(r.tgid, r.keyNs);
+      if (e) {
+        const ek = this.keyFor(e);
+        this.retire(ek);
+        if (this.current.get(e.tgid) === ek) this.current.delete(e.tgid);
+      }
+    }
+  }
+
+  private keyFor(e: ProcEntry): string {
+    return e.source === 'proc' ? tickKey(e.tgid, e.keyNs / TICK_NS) : keyOf(e.tgid, e.keyNs);
+  }
+
+  /** Drops exited entries whose grace is over. */
+  prune(): void {
+    const limit = this.now() - this.grace;
+    let i = 0;
+    for (; i < this.exited.length && this.exited[i]!.at <= limit; i++) {
+      const { k } = this.exited[i]!;
+      if (this.map.get(k)?.exitedAt !== undefined) this.remove(k);
+    }
+    if (i > 0) this.exited = this.exited.slice(i);
+  }
+
+  /**
+   * The entry of a process key. A process seeded from /proc is known by its start time
+   * in ticks only; the kernel's key for it is its start time in ns, so both are tried.
+   */
+  get(tgid: number, keyNs: bigint): ProcEntry | undefined {
+    return this.map.get(keyOf(tgid, keyNs)) ?? this.map.get(tickKey(tgid, keyNs / TICK_NS));
+  }
+
+  /** Up to ANCESTRY_MAX parents, nearest first, as far as the table knows them. */
+  ancestry(e: ProcEntry): ProcEntry[] {
+    const out: ProcEntry[] = [];
+    let cur = e;
+    const seen = new Set<ProcEntry>([e]);
+    while (out.length < ANCESTRY_MAX && cur.ppid !== 0) {
+      const p = this.get(cur.ppid, cur.parentKeyNs);
+      if (!p || seen.has(p)) break;
+      out.push(p);
+      seen.add(p);
+      cur = p;
+    }
+    return out;
+  }
+
+  /**
+   * Seeds the table from procRoot (/proc): one entry per process, keyed by its start
+   * time. Call after the BPF programs are attached, so no exec falls between the two.
+   * Processes that vanish or cannot be read mid-scan are skipped; returns how many were read.
+   */
+  seedFromProc(procRoot = '/proc'): number {
+    let n = 0;
+    let names: string[];
+    try {
+      names = readdirSync(procRoot);
+    } catch {
+      return 0;
+    }
+    const read = new Map<number, ProcEntry>();
+    for (const name of names) {
+      if (!/^[1-9][0-9]{0,9}$/.test(name)) continue;
+      const e = readProc(join(procRoot, name), Number(name));
+      if (e) read.set(e.tgid, e);
+    }
+    for (const e of read.values()) {
+      // /proc names a parent by pid only; its start time makes the key.
+      e.parentKeyNs = read.get(e.ppid)?.keyNs ?? 0n;
+      const k = this.keyFor(e);
+      // An exec or fork already seen is newer than the scan.
+      if (!this.map.has(k) && !this.map.has(keyOf(e.tgid, e.keyNs))) {
+        this.put(k, new ProcEntry(e.tgid, e.keyNs, e.ppid, e.parentKeyNs, e.comm, this.intern(e.exeL), e.argsL, e.argsTruncated, e.exeFlags, e.source));
+        // Not setCurrent: an exec or fork of this pid seen before the scan is newer.
+        if (!this.current.has(e.tgid)) this.current.set(e.tgid, k);
+        n++;
+      }
+    }
+    return n;
+  }
+}
+
+/** One /proc/<pid> as a table entry, or undefined when it is gone or malformed. */
+export function readProc(dir: string, tgid: number): ProcEntry | undefined {
+  try {
+    const stat = readFileSync(join(dir, 'stat'), 'latin1');
+    // comm may hold spaces and parentheses: the fields start after the last ')'.
+    const open = stat.indexOf('(');
+    const close = stat.lastIndexOf(')');
+    if (open < 0 || close < open) return undefined;
+    const f = stat.slice(close + 2).split(' ');
+    const ppid = Number(f[1]);
+    const ticks = f[19];
+    if (!Number.isInteger(ppid) || ticks === undefined || !/^[0-9]+$/.test(ticks)) return undefined;
+    const comm = Buffer.from(stat.slice(open + 1, close), 'latin1').toString('utf8');
+    let exe = Buffer.alloc(0);
+    try {
+      exe = Buffer.from(readlinkSync(join(dir, 'exe'), { encoding: 'buffer' }));
+    } catch {
+      // kernel threads have none; a zombie's is gone
+    }
+    let args = Buffer.alloc(0);
+    try {
+      args = readFileSync(join(dir, 'cmdline'));
+    } catch {
+      // gone meanwhile
+    }
+    const max = CONSTANTS.PT_ARGS_MAX;
+    return new ProcEntry(tgid, BigInt(ticks) * TICK_NS, ppid, 0n, comm, exe.toString('latin1'),
+      args.subarray(0, max).toString('latin1'), args.length > max, 0, 'proc');
+  } catch {
+    return undefined;
+  }
+}
