@@ -59,10 +59,14 @@ describe('aggregation', () => {
     assert.equal(d443.lastSeen, '2026-11-30T02:28:06.000000000Z');
   });
 
-  test('process.exe is used when the record has it, comm otherwise', () => {
+  test('process.exe is used when the record has it, comm otherwise; both through the codec and the projection', () => {
     const r = rec({}, '1.1.1.1', 443, { comm: 'curl' });
-    (r.process as unknown as Record<string, unknown>).exe = '/usr/bin/curl';
-    const inv = inventoryOf([r, rec({}, '1.1.1.1', 443, { comm: 'wget' })]);
+    r.process = { ...r.process!, exe: '/usr/bin/curl' };
+    const c = new Codec();
+    const p = new AuditProjection(c.set);
+    const through = [r, rec({}, '1.1.1.1', 443, { comm: 'wget' })].map((x) => p.decode(c.encode('AuditRecord', x)));
+    assert.equal(through[0]!.process?.exe, '/usr/bin/curl');
+    const inv = inventoryOf(through);
     assert.deepEqual(inv.workloads[0]!.destinations[0]!.executables, ['/usr/bin/curl', 'wget']);
   });
 
