@@ -19,7 +19,7 @@ RUNTIME_PKGS=(libbpf1 libelf1 zlib1g)
 # devDependencies that must not reach the runtime tree (npm prune --omit=dev removes them).
 # Not @types/node: @grpc/grpc-js and protobufjs (the CRI client) list it as a dependency of
 # their own, so it stays; it is type declarations only, nothing in it runs.
-DEV_MODULES=(typescript node-gyp fast-check patch-package)
+DEV_MODULES=(typescript node-gyp fast-check patch-package ajv puppeteer-core)
 
 die() { echo "build-in-image: $*" >&2; exit 1; }
 say() { echo "build-in-image: $*" >&2; }
@@ -77,13 +77,13 @@ cmd_stage() {
   local src=${1:?stage SRC DEST} dest=${2:?stage SRC DEST}
   mkdir -p "$dest"
   (cd "$src" && for f in "${RUNTIME_FILES[@]}"; do [[ -e $f ]] || die "missing build output $src/$f"; done)
-  (cd "$src" && tar -cf - "${RUNTIME_FILES[@]}" src/schema/*.avsc) | tar -xf - -C "$dest"
+  (cd "$src" && tar -cf - "${RUNTIME_FILES[@]}" src/schema/*.avsc src/ui/static) | tar -xf - -C "$dest"
   say "staged the runtime tree in $dest ($(du -sh "$dest" | cut -f1))"
 }
 
 cmd_check() {
   local dest=${1:?check DEST} bad
-  for f in "${RUNTIME_FILES[@]}" src/schema/raw-connect-event.avsc; do
+  for f in "${RUNTIME_FILES[@]}" src/schema/raw-connect-event.avsc src/ui/static/index.html; do
     [[ -e $dest/$f ]] || die "runtime tree lacks $f"
   done
   for m in "${DEV_MODULES[@]}"; do

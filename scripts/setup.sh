@@ -55,6 +55,7 @@ TEST_PKGS=(
   "python3-venv|py:venv|the tests' Python helpers"
   "strace|cmd:strace|syscall checks in the capture tests"
   "openssl|cmd:openssl|certificates for the TLS tests"
+  "chromium|cmd:chromium|the headless browser the web view's test drives"
 )
 
 pkg_rows() {
