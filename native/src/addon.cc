@@ -46,50 +46,54 @@ class Capture : public Napi::ObjectWrap<Capture> {
     Napi::Env env = info.Env();
     if (!info[0].IsObject()) throw Napi::TypeError::New(env, "Capture(options): options object required");
     Napi::Object o = info[0].As<Napi::Object>();
-    auto str = [&](const char* k, const char* def) {
+    // Every field is required and comes validated, with its default applied, from
+    // validateCaptureOptions (src/capture/native.ts): the TypeScript side is the one owner of
+    // capture's defaults and ranges (CAPTURE_DEFAULTS, CAPTURE_LIMITS). Here only types are read.
+    auto need = [&](const char* k) {
       Napi::Value v = o.Get(k);
-      if (v.IsUndefined()) return std::string(def);
+      if (v.IsUndefined())
+        throw Napi::TypeError::New(env, std::string(k) + " is required (KernelCapture passes validated options)");
+      return v;
+    };
+    auto str = [&](const char* k) {
+      Napi::Value v = need(k);
       if (!v.IsString()) throw Napi::TypeError::New(env, std::string(k) + " must be a string");
       return v.As<Napi::String>().Utf8Value();
     };
-    auto num = [&](const char* k, double def, double lo, double hi) {
-      Napi::Value v = o.Get(k);
-      if (v.IsUndefined()) return def;
+    auto uint = [&](const char* k) {
+      Napi::Value v = need(k);
       double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-      if (!v.IsNumber() || d < lo || d > hi || d != static_cast<double>(static_cast<uint64_t>(d)))
-        throw Napi::RangeError::New(env, std::string(k) + " must be an integer in [" + std::to_string(lo) + ", " +
-                                             std::to_string(hi) + "]");
-      return d;
+      if (!v.IsNumber() || d < 0 || d > 9007199254740991.0 || d != static_cast<double>(static_cast<uint64_t>(d)))
+        throw Napi::TypeError::New(env, std::string(k) + " must be a non-negative integer");
+      return static_cast<uint64_t>(d);
     };
-    opts_.objPath = str("bpfObjectPath", "");
-    if (opts_.objPath.empty()) throw Napi::TypeError::New(env, "bpfObjectPath is required");
-    opts_.mode = str("attach", "auto");
-    if (opts_.mode != "auto" && opts_.mode != "tracepoint" && opts_.mode != "kprobe" && opts_.mode != "fentry")
-      throw Napi::RangeError::New(env, "attach must be auto, tracepoint, kprobe or fentry");
-    opts_.ringBytes = static_cast<uint32_t>(num("ringBufferBytes", 4 << 20, 16384, 1u << 30));
-    if (opts_.ringBytes & (opts_.ringBytes - 1))
-      throw Napi::RangeError::New(env, "ringBufferBytes must be a power of two");
-    opts_.excludeLoopback = o.Get("excludeLoopback").ToBoolean();
-    opts_.udpDedupNs = static_cast<uint64_t>(num("udpDedupMs", 60000, 0, 86400000)) * 1000000ull;
-    pendingTimeoutNs_ = static_cast<uint64_t>(num("pendingTimeoutMs", 5000, 1, 3600000)) * 1000000ull;
-    maxBatch_ = static_cast<uint32_t>(num("maxBatch", 512, 1, 65536));
-    flushMs_ = static_cast<uint32_t>(num("flushIntervalMs", 20, 0, 1000));
+    auto flag = [&](const char* k) {
+      Napi::Value v = need(k);
+      if (!v.IsBoolean()) throw Napi::TypeError::New(env, std::string(k) + " must be a boolean");
+      return v.As<Napi::Boolean>().Value();
+    };
+    opts_.objPath = str("bpfObjectPath");
+    opts_.mode = str("attach");
+    opts_.ringBytes = static_cast<uint32_t>(uint("ringBufferBytes"));
+    opts_.excludeLoopback = flag("excludeLoopback");
+    opts_.udpDedupNs = uint("udpDedupMs") * 1000000ull;
+    pendingTimeoutNs_ = uint("pendingTimeoutMs") * 1000000ull;
+    maxBatch_ = static_cast<uint32_t>(uint("maxBatch"));
+    flushMs_ = static_cast<uint32_t>(uint("flushIntervalMs"));
     // Batched wakeups: the reader polls every flushMs and is woken early only
     // when a quarter of the ring (at most 256 KiB) waits.
     if (flushMs_ > 0) opts_.wakeupBytes = std::min<uint64_t>(opts_.ringBytes / 4, 256 * 1024);
-    opts_.selfTgid = static_cast<uint32_t>(num("selfTgid", getpid(), 0, 4194304));
-    Napi::Value c = o.Get("cgroupControllers");
-    if (c.IsUndefined()) {
-      controllers_ = {"memory", "pids"};
-    } else {
-      if (!c.IsArray()) throw Napi::TypeError::New(env, "cgroupControllers must be an array of names");
-      auto a = c.As<Napi::Array>();
-      if (a.Length() > PT_MAX_CONTROLLERS) throw Napi::RangeError::New(env, "at most 4 cgroupControllers");
-      for (uint32_t i = 0; i < a.Length(); i++) {
-        Napi::Value v = a.Get(i);
-        if (!v.IsString()) throw Napi::TypeError::New(env, "cgroupControllers must be an array of names");
-        controllers_.push_back(v.As<Napi::String>().Utf8Value());
-      }
+    // Our own connects (Kafka, the runtime's socket) are not recorded.
+    opts_.selfTgid = static_cast<uint32_t>(getpid());
+    Napi::Value c = need("cgroupControllers");
+    if (!c.IsArray()) throw Napi::TypeError::New(env, "cgroupControllers must be an array of names");
+    auto a = c.As<Napi::Array>();
+    // The kernel side's table has PT_MAX_CONTROLLERS entries: a memory-safety bound, not a default.
+    if (a.Length() > PT_MAX_CONTROLLERS) throw Napi::RangeError::New(env, "at most 4 cgroupControllers");
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Value v = a.Get(i);
+      if (!v.IsString()) throw Napi::TypeError::New(env, "cgroupControllers must be an array of names");
+      controllers_.push_back(v.As<Napi::String>().Utf8Value());
     }
   }
 

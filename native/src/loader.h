@@ -18,10 +18,10 @@ namespace podtrail {
 struct LoaderOptions {
   std::string objPath;
   std::string mode;  // tracepoint | kprobe | fentry (auto is resolved by LoadBest)
-  uint32_t ringBytes = 8u << 20;
+  uint32_t ringBytes = 0;  // all set from the validated options (src/capture/native.ts)
   uint32_t selfTgid = 0;
   bool excludeLoopback = false;
-  uint64_t udpDedupNs = 60ull * 1000000000ull;
+  uint64_t udpDedupNs = 0;
   std::vector<int> controllerIds;  // enum cgroup_subsys_id values, in preference order
   uint64_t wakeupBytes = 0;        // 0: wake the reader on every record
 };

@@ -214,6 +214,23 @@ export function probeKernel(b: NativeBinding = loadNativeBinding(), bpfObjectPat
   }
 }
 
+/**
+ * The one owner of capture's defaults and ranges: validateCaptureOptions (native.ts) checks
+ * against these once, the CLI takes its bounds from them, and the addon only reads the
+ * validated, typed fields (native/src/addon.cc has no defaults and no ranges of its own).
+ */
+export const CAPTURE_LIMITS = {
+  // 16 KiB: a ring must hold at least one 4.4 KiB cgroup path record. Power of two (the kernel's rule).
+  ringBufferBytes: { min: 16384, max: 1 << 30 },
+  udpDedupMs: { min: 0, max: 86_400_000 },
+  pendingTimeoutMs: { min: 1, max: 3_600_000 },
+  maxBatch: { min: 1, max: 65_536 },
+  flushIntervalMs: { min: 0, max: 1000 },
+  cgroupCacheSize: { min: 16, max: 1 << 22 },
+  /** PT_MAX_CONTROLLERS in bpf/podtrail.h */
+  cgroupControllers: { min: 0, max: 4 },
+} as const;
+
 export const CAPTURE_DEFAULTS = {
   attach: 'auto' as AttachMode,
   // 4 MiB hold ~17k events, half a second at the ~33k connects/s one client reaches here

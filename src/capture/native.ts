@@ -11,6 +11,7 @@ import { SeqTracker } from './seq-tracker.js';
 import { cgroupIdAt, checkedConnectEventAt, hierAt } from './kernel-event.js';
 import {
   CAPTURE_DEFAULTS,
+  CAPTURE_LIMITS,
   defaultBpfObjectPath,
   fromNative,
   type AttachMode,
@@ -72,13 +73,13 @@ function int(name: string, v: unknown, lo: number, hi: number): number {
 
 export function validateCaptureOptions(o: KernelCaptureOptions = {}): Resolved {
   const d = CAPTURE_DEFAULTS;
+  const L = CAPTURE_LIMITS;
   const attach = o.attach ?? d.attach;
   if (!MODES.includes(attach)) throw new ConfigError(`attach must be one of ${MODES.join(', ')}, got ${String(attach)}`);
-  // 16 KiB: a ring must hold at least one 4.4 KiB cgroup path record.
-  const ring = int('ringBufferBytes', o.ringBufferBytes ?? d.ringBufferBytes, 16384, 1 << 30);
+  const ring = int('ringBufferBytes', o.ringBufferBytes ?? d.ringBufferBytes, L.ringBufferBytes.min, L.ringBufferBytes.max);
   if ((ring & (ring - 1)) !== 0) throw new ConfigError(`ringBufferBytes must be a power of two, got ${ring}`);
   const ctrls = o.cgroupControllers ?? d.cgroupControllers;
-  if (!Array.isArray(ctrls) || ctrls.length > 4 || !ctrls.every((c) => typeof c === 'string' && /^[a-z][a-z0-9_]{0,31}$/.test(c))) {
+  if (!Array.isArray(ctrls) || ctrls.length > L.cgroupControllers.max || !ctrls.every((c) => typeof c === 'string' && /^[a-z][a-z0-9_]{0,31}$/.test(c))) {
     throw new ConfigError('cgroupControllers must be at most 4 controller names such as "memory"');
   }
   const excl = o.excludeLoopback ?? d.excludeLoopback;
@@ -90,12 +91,12 @@ export function validateCaptureOptions(o: KernelCaptureOptions = {}): Resolved {
     ringBufferBytes: ring,
     cgroupControllers: [...ctrls],
     excludeLoopback: excl,
-    udpDedupMs: int('udpDedupMs', o.udpDedupMs ?? d.udpDedupMs, 0, 86_400_000),
-    pendingTimeoutMs: int('pendingTimeoutMs', o.pendingTimeoutMs ?? d.pendingTimeoutMs, 1, 3_600_000),
-    maxBatch: int('maxBatch', o.maxBatch ?? d.maxBatch, 1, 65_536),
-    flushIntervalMs: int('flushIntervalMs', o.flushIntervalMs ?? d.flushIntervalMs, 0, 1000),
+    udpDedupMs: int('udpDedupMs', o.udpDedupMs ?? d.udpDedupMs, L.udpDedupMs.min, L.udpDedupMs.max),
+    pendingTimeoutMs: int('pendingTimeoutMs', o.pendingTimeoutMs ?? d.pendingTimeoutMs, L.pendingTimeoutMs.min, L.pendingTimeoutMs.max),
+    maxBatch: int('maxBatch', o.maxBatch ?? d.maxBatch, L.maxBatch.min, L.maxBatch.max),
+    flushIntervalMs: int('flushIntervalMs', o.flushIntervalMs ?? d.flushIntervalMs, L.flushIntervalMs.min, L.flushIntervalMs.max),
     bpfObjectPath: obj,
-    cgroupCacheSize: int('cgroupCacheSize', o.cgroupCacheSize ?? d.cgroupCacheSize, 16, 1 << 22),
+    cgroupCacheSize: int('cgroupCacheSize', o.cgroupCacheSize ?? d.cgroupCacheSize, L.cgroupCacheSize.min, L.cgroupCacheSize.max),
   };
 }
 

@@ -14,7 +14,7 @@ import { ClusterIdentity } from '../kafka/cluster.js';
 import { retryKafka } from '../kafka/retry.js';
 import { nodePartitioner } from '../kafka/partitioner.js';
 import { codec } from '../schema/codec.js';
-import { CAPTURE_DEFAULTS, KernelCapture, loadNativeBinding } from '../capture/native.js';
+import { CAPTURE_DEFAULTS, CAPTURE_LIMITS, KernelCapture, loadNativeBinding } from '../capture/native.js';
 import { PUBLISHER_DEFAULTS, RawPublisher, type PublisherOptions } from '../capture/publisher.js';
 import { CaptureService, newInstanceId } from '../capture/service.js';
 import { StdoutSink } from '../capture/stdout-sink.js';
@@ -44,9 +44,9 @@ export const CAPTURE_OPTIONS = {
   'cgroup-controller': { type: 'list', arg: 'NAMES', default: CAPTURE_DEFAULTS.cgroupControllers, desc: 'v1 controllers whose path to take, in order, on hybrid hosts', env: 'PODTRAIL_CGROUP_CONTROLLER' },
   stdout: { type: 'boolean', desc: 'print raw events as JSON lines instead of producing to Kafka' },
   'exclude-loopback': { type: 'boolean', desc: 'ignore connections to 127.0.0.0/8 and ::1', env: 'PODTRAIL_EXCLUDE_LOOPBACK' },
-  'ring-buffer-size': { type: 'int', arg: 'BYTES', min: 16384, default: CAPTURE_DEFAULTS.ringBufferBytes, desc: 'kernel ring buffer size (power of two)', env: 'PODTRAIL_RING_BUFFER_SIZE' },
-  'udp-dedup-window': { type: 'int', arg: 'MS', min: 0, default: CAPTURE_DEFAULTS.udpDedupMs, desc: 'report a UDP flow once per process per window', env: 'PODTRAIL_UDP_DEDUP_WINDOW' },
-  'pending-timeout': { type: 'int', arg: 'MS', min: 1, default: CAPTURE_DEFAULTS.pendingTimeoutMs, desc: 'report a TCP connect still pending after this as INPROGRESS' },
+  'ring-buffer-size': { type: 'int', arg: 'BYTES', ...CAPTURE_LIMITS.ringBufferBytes, default: CAPTURE_DEFAULTS.ringBufferBytes, desc: 'kernel ring buffer size (power of two)', env: 'PODTRAIL_RING_BUFFER_SIZE' },
+  'udp-dedup-window': { type: 'int', arg: 'MS', ...CAPTURE_LIMITS.udpDedupMs, default: CAPTURE_DEFAULTS.udpDedupMs, desc: 'report a UDP flow once per process per window', env: 'PODTRAIL_UDP_DEDUP_WINDOW' },
+  'pending-timeout': { type: 'int', arg: 'MS', ...CAPTURE_LIMITS.pendingTimeoutMs, default: CAPTURE_DEFAULTS.pendingTimeoutMs, desc: 'report a TCP connect still pending after this as INPROGRESS' },
   'buffer-max-events': { type: 'int', min: 1000, default: PUBLISHER_DEFAULTS.maxBufferedEvents, desc: 'events buffered while Kafka is slow or away, then dropped and counted' },
   'buffer-max-bytes': { type: 'int', arg: 'BYTES', min: 1 << 20, default: PUBLISHER_DEFAULTS.maxBufferedBytes, desc: 'bytes buffered while Kafka is slow or away' },
   'process-identity': { type: 'enum', choices: ['on', 'off'], default: 'on', desc: 'executable, arguments, parent and ancestry in every event, from a process table the kernel keeps current', env: 'PODTRAIL_PROCESS_IDENTITY' },
