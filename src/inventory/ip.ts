@@ -2,7 +2,7 @@
 // Addresses as numbers, for range checks and for collapsing sets of addresses into CIDR blocks.
 // IPv4 lives in 32 bits and IPv6 in 128; a v4-mapped IPv6 address (::ffff:a.b.c.d) counts as
 // the IPv4 address it carries, because that is where the connection went.
-import { parseAddr } from '../schema/addr.js';
+import { formatAddr, parseAddr } from '../schema/addr.js';
 
 export interface Ip { v: 4 | 6; n: bigint }
 
@@ -21,22 +21,15 @@ export function parseIp(text: string): Ip | undefined {
   return { v: 6, n: (hi << 64n) | lo };
 }
 
+/** Text form of an address, as records write it (formatAddr: dotted IPv4, RFC 5952 IPv6). */
 export function formatIp(ip: Ip): string {
-  if (ip.v === 4) return [24n, 16n, 8n, 0n].map((s) => String((ip.n >> s) & 0xffn)).join('.');
-  const groups: number[] = [];
-  for (let s = 112n; s >= 0n; s -= 16n) groups.push(Number((ip.n >> s) & 0xffffn));
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
-    i = j;
+  const b = Buffer.alloc(ip.v === 4 ? 4 : 16);
+  if (ip.v === 4) b.writeUInt32BE(Number(ip.n));
+  else {
+    b.writeBigUInt64BE(ip.n >> 64n, 0);
+    b.writeBigUInt64BE(ip.n & 0xffffffffffffffffn, 8);
   }
-  const hex = groups.map((g) => g.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+  return formatAddr(b);
 }
 
 const bits = (v: 4 | 6) => (v === 4 ? 32n : 128n);
