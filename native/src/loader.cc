@@ -55,13 +55,15 @@ Loaded::Loaded(const LoaderOptions& o) : mode_(o.mode) {
     }
     struct bpf_program* prog;
     bpf_object__for_each_program(prog, obj_) {
-      bpf_program__set_autoload(prog, ProgramInMode(bpf_program__name(prog), o.mode));
+      const char* n = bpf_program__name(prog);
+      bpf_program__set_autoload(prog, IsDnsProgram(n) ? o.dns.enabled : ProgramInMode(n, o.mode));
     }
     struct bpf_map* rb = bpf_object__find_map_by_name(obj_, "events");
     PT_CHECK(rb, "OPEN_FAILED", ENOENT, "BPF object has no 'events' ring buffer");
     int e = bpf_map__set_max_entries(rb, o.ringBytes);
     PT_CHECK(e == 0, "BAD_OPTION", e, "ring buffer size " + std::to_string(o.ringBytes) + " rejected");
     setRodata(o);
+    SetDnsRodata(obj_, o.dns);
     {
       SignalsBlocked quiet;
       e = bpf_object__load(obj_);
@@ -87,6 +89,7 @@ Loaded::Loaded(const LoaderOptions& o) : mode_(o.mode) {
     PT_CHECK(m != MAP_FAILED, "LOAD_FAILED", errno, "cannot mmap the pending-attempt slots");
     pendHdr_ = static_cast<pt_pend_hdr*>(m);
     attachAll();
+    if (o.dns.enabled) AttachDns(obj_, o.dns, links_);
   } catch (...) {
     cleanup();
     throw;
@@ -174,7 +177,7 @@ void Loaded::setRodata(const LoaderOptions& o) {
 void Loaded::attachAll() {
   struct bpf_program* prog;
   bpf_object__for_each_program(prog, obj_) {
-    if (!bpf_program__autoload(prog)) continue;
+    if (!bpf_program__autoload(prog) || IsDnsProgram(bpf_program__name(prog))) continue;
     struct bpf_link* l = bpf_program__attach(prog);
     if (!l) {
       int e = errno;
@@ -214,7 +217,7 @@ std::unique_ptr<Loaded> LoadBest(LoaderOptions o, std::vector<AttachAttempt>& at
     } catch (const KernelFailure& f) {
       attempts.push_back({o.mode, false, f.err, f.code, f.what()});
       // Failures that no other mode can fix end the search.
-      bool fatal = f.code == "OPEN_FAILED" || f.code == "BAD_OPTION" || f.code == "BAD_CONTROLLER";
+      bool fatal = f.code == "OPEN_FAILED" || f.code == "BAD_OPTION" || f.code == "BAD_CONTROLLER" || f.code == "NO_CGROUP2";
       if (fatal || i + 1 == modes.size()) {
         if (modes.size() == 1 || fatal) throw;
         std::string msg = "no attach mode works here:";

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "dns_attach.h"
 #include "podtrail.h"
 
 namespace podtrail {
@@ -24,6 +25,7 @@ struct LoaderOptions {
   uint64_t udpDedupNs = 0;
   std::vector<int> controllerIds;  // enum cgroup_subsys_id values, in preference order
   uint64_t wakeupBytes = 0;        // 0: wake the reader on every record
+  DnsOptions dns;
 };
 
 class Loaded {

@@ -84,6 +84,15 @@ export function validateCaptureOptions(o: KernelCaptureOptions = {}): Resolved {
   }
   const excl = o.excludeLoopback ?? d.excludeLoopback;
   if (typeof excl !== 'boolean') throw new ConfigError('excludeLoopback must be a boolean');
+  const dns = o.dns ?? d.dns;
+  if (typeof dns !== 'boolean') throw new ConfigError('dns must be a boolean');
+  const ports = o.dnsPorts ?? d.dnsPorts;
+  if (!Array.isArray(ports) || ports.length < L.dnsPorts.min || ports.length > L.dnsPorts.max
+    || !ports.every((p) => Number.isInteger(p) && p >= 1 && p <= 65535)) {
+    throw new ConfigError(`dnsPorts must be ${L.dnsPorts.min} to ${L.dnsPorts.max} ports in [1, 65535], got ${JSON.stringify(ports)}`);
+  }
+  const root = o.dnsCgroupRoot ?? d.dnsCgroupRoot;
+  if (typeof root !== 'string' || (root !== '' && !root.startsWith('/'))) throw new ConfigError('dnsCgroupRoot must be an absolute path or empty');
   const obj = o.bpfObjectPath ?? defaultBpfObjectPath();
   if (typeof obj !== 'string' || obj === '') throw new ConfigError('bpfObjectPath must be a non-empty path');
   return {
@@ -97,6 +106,10 @@ export function validateCaptureOptions(o: KernelCaptureOptions = {}): Resolved {
     flushIntervalMs: int('flushIntervalMs', o.flushIntervalMs ?? d.flushIntervalMs, L.flushIntervalMs.min, L.flushIntervalMs.max),
     bpfObjectPath: obj,
     cgroupCacheSize: int('cgroupCacheSize', o.cgroupCacheSize ?? d.cgroupCacheSize, L.cgroupCacheSize.min, L.cgroupCacheSize.max),
+    dns,
+    dnsPorts: [...ports],
+    dnsCopyMax: int('dnsCopyMax', o.dnsCopyMax ?? d.dnsCopyMax, L.dnsCopyMax.min, L.dnsCopyMax.max),
+    dnsCgroupRoot: root,
   };
 }
 
