@@ -4,6 +4,7 @@
 import type { RawConnectEvent } from '../schema/types.js';
 import type { KernelConnectEvent } from './native.js';
 import { flagsOf, unknownIdentity, type ProcIdentity } from './proc-identity.js';
+import { BARE_ENDPOINT } from '../schema/endpoint.js';
 
 export interface RawContext {
   node: string;
@@ -26,8 +27,8 @@ export function toRawEvent(e: KernelConnectEvent, ctx: RawContext, id: ProcIdent
     node: ctx.node,
     protocol: e.protocol,
     family: e.family,
-    src: { addr: e.src.addr, port: e.src.port },
-    dst: { addr: e.dst.addr, port: e.dst.port },
+    src: { ...BARE_ENDPOINT, addr: e.src.addr, port: e.src.port },
+    dst: { ...BARE_ENDPOINT, addr: e.dst.addr, port: e.dst.port },
     result: { status: e.status, errno: e.errno },
     process: {
       pid: e.pid, tid: e.tid, ppid: e.ppid, uid: BigInt(e.uid), gid: BigInt(e.gid), comm: e.comm,
@@ -40,6 +41,7 @@ export function toRawEvent(e: KernelConnectEvent, ctx: RawContext, id: ProcIdent
     pidns: BigInt(e.pidns),
     utsName: e.utsName,
     cgroup: { id: e.cgroupId, path: e.cgroupPath },
+    encryptedDns: false,
   };
 }
 
