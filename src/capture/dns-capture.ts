@@ -38,6 +38,7 @@ export const DNS_CAPTURE_DEFAULTS: DnsCaptureOptions = { resolvers: [], dohResol
 
 /** A lookup with the socket owner's cgroup path, as the raw lookup record is built from it. */
 export interface CapturedLookup extends LookupEvent {
+  procKeyNs: bigint;
   cgroupPath: string;
   cgroupId: bigint;
   comm: string;
@@ -61,8 +62,11 @@ export class DnsCapture {
   podsDropped = 0;
   connectsNamed = 0;
 
+  readonly opts: DnsCaptureOptions;
+
   constructor(private readonly toWallNs: (bootNs: bigint) => bigint, opts: Partial<DnsCaptureOptions> = {}) {
     const o = { ...DNS_CAPTURE_DEFAULTS, ...opts };
+    this.opts = o;
     const n: Partial<DnsNamesOptions> = {
       table: { retentionMs: o.retentionMs },
       match: { resolvers: o.resolvers },
@@ -114,7 +118,7 @@ export class DnsCapture {
       };
       for (const l of this.names.onPacket(ev)) {
         this.lookups++;
-        out.push({ ...l, cgroupPath: r.cgroupPath, cgroupId: r.cgroupId, comm: r.comm, family: r.family, local: r.local, remote: r.remote });
+        out.push({ ...l, procKeyNs: r.procKeyNs, cgroupPath: r.cgroupPath, cgroupId: r.cgroupId, comm: r.comm, family: r.family, local: r.local, remote: r.remote });
       }
     }
     return out;

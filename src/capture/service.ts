@@ -4,7 +4,7 @@
 // turns sequence gaps the kernel left (failed ring-buffer reserves) into loss records.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../common/log.js';
-import type { RawConnectEvent } from '../schema/types.js';
+import type { DnsLookup, RawConnectEvent } from '../schema/types.js';
 import { BootClock } from './clock.js';
 import type { KernelCapture, KernelConnectEvent, NativeBinding } from './native.js';
 import { SeqTracker, type SeqGap } from './seq-tracker.js';
@@ -15,14 +15,15 @@ import type { RuntimeHint } from '../runtime/types.js';
 import type { MetadataPublisher } from './metadata-publisher.js';
 import { ProcessTable, type ProcessTableOptions } from './process-table.js';
 import { identityOf } from './proc-identity.js';
-import { DnsCapture, type CapturedLookup, type DnsCaptureOptions } from './dns-capture.js';
+import { DnsCapture, type DnsCaptureOptions } from './dns-capture.js';
+import { toRawLookup } from './to-lookup.js';
 
 export interface RawSink {
   /** false when the event was dropped (and counted) */
   offer(raw: RawConnectEvent): boolean;
   offerLoss(l: SeqGap & { cause: 'KERNEL_RING_BUFFER' }): void;
-  /** a DNS lookup (DNS capture on); sinks without it drop lookups */
-  offerLookup?(l: CapturedLookup): void;
+  /** a DNS lookup record (DNS capture on); sinks without it drop lookups */
+  offerLookup?(l: DnsLookup): void;
 }
 
 export interface CaptureServiceOptions {
@@ -97,7 +98,12 @@ export class CaptureService {
         this.report(this.seq.observe(e.seq));
       }
     }, table ? (recs) => { for (const p of recs) table.apply(p); } : undefined,
-    dns ? (recs) => { for (const l of dns.onRecords(recs)) this.sink.offerLookup?.(l); } : undefined);
+    dns ? (recs) => {
+      for (const l of dns.onRecords(recs)) {
+        const id = table ? identityOf(table, l.owner.tgid, l.procKeyNs) : undefined;
+        this.sink.offerLookup?.(toRawLookup(l, ctx, dns.opts.dedupMs, id));
+      }
+    } : undefined);
     if (table) {
       // After attach, so that no exec falls between the scan and the probes.
       const seeded = table.seedFromProc(this.opts.procRoot);

@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { KernelCapture, loadNativeBinding } from '../../src/capture/native.js';
 import { CaptureService, type RawSink } from '../../src/capture/service.js';
-import type { CapturedLookup, DstName } from '../../src/capture/dns-capture.js';
+import type { DstName } from '../../src/capture/dns-capture.js';
 import { moduleLogger } from '../../src/common/log.js';
-import type { RawConnectEvent } from '../../src/schema/types.js';
+import type { DnsLookup, RawConnectEvent } from '../../src/schema/types.js';
 import { serve, startDnsServer, type DnsZone, type RunningDnsServer } from '../helpers/dns-server.js';
 import { makeDnsNetns, type DnsNetns } from '../helpers/dns-netns.js';
 import { missingKernelPrereq } from '../helpers/capture-sink.js';
@@ -69,7 +69,7 @@ const RESOLVE_CONNECT = [
 ].join('\n');
 
 // A UDP connect only, for the process after busybox's lookup.
-const CONNECT_ONLY = 'import json, os, socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.connect((sys.argv[1], 443))\nprint(json.dumps({"pid": os.getpid()}))';
+const CONNECT_ONLY = 'import json, os, socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.connect((sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 443))\nprint(json.dumps({"pid": os.getpid()}))';
 
 // Answers every query with the next of a few malformed packets (header too short, a label
 // over 63 bytes, a record running past the end), on GARBAGE_DNS:53 in the server namespace.
@@ -131,20 +131,19 @@ func main() {
 
 interface Pod { uid: string; cgroup: string }
 
-type Named = RawConnectEvent & { dst: { name?: DstName | null }; encryptedDns?: boolean };
 
 class Collect implements RawSink {
-  readonly raws: Named[] = [];
-  readonly lookups: CapturedLookup[] = [];
+  readonly raws: RawConnectEvent[] = [];
+  readonly lookups: DnsLookup[] = [];
   offer(raw: RawConnectEvent): boolean {
-    this.raws.push(raw as Named);
+    this.raws.push(raw);
     return true;
   }
   offerLoss(): void {}
-  offerLookup(l: CapturedLookup): void {
+  offerLookup(l: DnsLookup): void {
     this.lookups.push(l);
   }
-  async connectOf(pid: number, dst: string, ms = 5000): Promise<Named> {
+  async connectOf(pid: number, dst: string, ms = 5000): Promise<RawConnectEvent> {
     const want = Buffer.from(dst.split('.').map(Number));
     const end = Date.now() + ms;
     for (;;) {
@@ -154,12 +153,12 @@ class Collect implements RawSink {
       await new Promise((r) => setTimeout(r, 20));
     }
   }
-  async lookupOf(pid: number, qname: string, ms = 5000): Promise<CapturedLookup> {
+  async lookupOf(pid: number, qname: string, ms = 5000): Promise<DnsLookup> {
     const end = Date.now() + ms;
     for (;;) {
-      const hit = this.lookups.find((l) => l.owner.tgid === pid && l.qname === qname && l.answers.length > 0);
+      const hit = this.lookups.find((l) => l.process.pid === pid && l.query === qname && l.answers.length > 0);
       if (hit) return hit;
-      if (Date.now() > end) throw new Error(`no lookup of ${qname} by pid ${pid}; lookups: ${JSON.stringify(this.lookups.map((l) => [l.owner.tgid, l.qname]))}`);
+      if (Date.now() > end) throw new Error(`no lookup of ${qname} by pid ${pid}; lookups: ${JSON.stringify(this.lookups.map((l) => [l.process.pid, l.query]))}`);
       await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -201,7 +200,7 @@ describe('DNS capture on the real kernel', { skip }, () => {
     inPod<{ addrs?: string[]; err?: number }>(pod, ns, ['python3', '-c', RESOLVE_CONNECT, name, dst, ...(delayS ? [String(delayS)] : [])]);
 
   /** The name a connect got must be the one its lookup recorded, field for field. */
-  function expected(l: CapturedLookup, name: string, cnames: string[], ttl: number, server: string, trust: DstName['trust']): DstName {
+  function expected(l: DnsLookup, name: string, cnames: string[], ttl: number, server: string, trust: DstName['trust']): DstName {
     return { name, cnames, answeredAt: l.time, ttl, server, trust };
   }
 
@@ -263,8 +262,19 @@ describe('DNS capture on the real kernel', { skip }, () => {
     assert.deepEqual(c.dst.name, expected(l, 'plain.test', [], 120, netA.serverAddr, 'resolver'));
     assert.equal(c.encryptedDns, false);
     assert.ok(l.time <= c.time, 'answered before the connect');
-    assert.deepEqual({ qtype: l.qtype, rcode: l.rcode, answers: l.answers, trust: l.trust, transport: l.transport, path: l.cgroupPath },
-      { qtype: 1, rcode: 0, answers: [{ ip: '198.51.100.10', ttl: 120 }], trust: 'resolver', transport: 'udp', path: pods.a.cgroup.slice(CGROUP_V2.length) });
+    // The lookup record itself, whole but for what the kernel picks (seq, time, port, cgroup id).
+    assert.equal(l.eventId, `test-node:${svc.instance}:dns:${l.seq}`);
+    assert.deepEqual({ ...l, eventId: '', seq: 0n, time: 0n, src: { ...l.src, port: 0 }, cgroup: { ...l.cgroup, id: 0n } }, {
+      eventId: '', seq: 0n, instance: svc.instance, time: 0n, node: 'test-node', protocol: 'UDP', family: 'IPv4',
+      src: { addr: Buffer.from([192, 0, 2, 2]), port: 0, name: null, pod: null, service: null, scope: null },
+      dst: { addr: Buffer.from([192, 0, 2, 1]), port: 53, name: null, pod: null, service: null, scope: null },
+      process: { pid: r.pid, tid: r.pid, ppid: 0, uid: 0n, gid: 0n, comm: 'python3', startTime: 0n, nsPid: 0, key: l.process.key, exe: null, args: [], argsTruncated: false, parent: null, ancestry: [], exeFlags: [] },
+      netns: 0n, mntns: 0n, pidns: 0n, utsName: '',
+      cgroup: { id: 0n, path: pods.a.cgroup.slice(CGROUP_V2.length) },
+      query: 'plain.test', qtype: 1, rcode: 0, answers: [{ name: 'plain.test', type: 1, data: '198.51.100.10', ttl: 120 }],
+      truncated: false, trust: 'resolver', count: 1n, firstTime: null, lastTime: null, dedupWindowMs: 0,
+    });
+    assert.ok(l.process.key > 0n);
   });
 
   test('a CNAME chain: the question is the name, the chain rides along, TTL is the smallest', async () => {
@@ -278,7 +288,7 @@ describe('DNS capture on the real kernel', { skip }, () => {
     const r = await glibc(pods.a, netA.client, 'big.test.');
     assert.deepEqual(r.addrs, ['198.51.100.31', '198.51.100.32']);
     const l = await sink.lookupOf(r.pid, 'big.test');
-    assert.equal(l.transport, 'tcp');
+    assert.equal(l.protocol, 'TCP');
     const c = await sink.connectOf(r.pid, '198.51.100.31');
     assert.deepEqual(c.dst.name, expected(l, 'big.test', [], 90, netA.serverAddr, 'resolver'));
     assert.ok(svc.dns!.names.truncatedAnswers >= 1);
@@ -296,10 +306,10 @@ describe('DNS capture on the real kernel', { skip }, () => {
     const ns = await run('sh', ['-c', `echo $$ > "$0/cgroup.procs" && exec ip netns exec "$1" busybox nslookup musl.test ${netA.serverAddr}`, pods.a.cgroup, netA.client], { timeoutMs: 10_000 });
     assert.equal(ns.code, 0, ns.stderr + ns.stdout);
     assert.match(ns.stdout, /198\.51\.100\.60/);
-    const l = await new Promise<CapturedLookup>((res, rej) => {
+    const l = await new Promise<DnsLookup>((res, rej) => {
       const end = Date.now() + 5000;
       const poll = () => {
-        const hit = sink.lookups.find((x) => x.qname === 'musl.test' && x.answers.length > 0);
+        const hit = sink.lookups.find((x) => x.query === 'musl.test' && x.answers.length > 0);
         if (hit) res(hit);
         else if (Date.now() > end) rej(new Error('no musl.test lookup'));
         else setTimeout(poll, 20);
@@ -341,21 +351,28 @@ describe('DNS capture on the real kernel', { skip }, () => {
     assert.equal(ns.code, 0, ns.stderr + ns.stdout);
     const p = await inPod<object>(pods.h, undefined, ['python3', '-c', CONNECT_ONLY, '198.51.100.88']);
     const c = await sink.connectOf(p.pid, '198.51.100.88');
-    const l = sink.lookups.find((x) => x.qname === 'host.test' && x.answers.length > 0)!;
+    const l = sink.lookups.find((x) => x.query === 'host.test' && x.answers.length > 0)!;
     assert.ok(l, 'the lookup was recorded');
     assert.deepEqual(c.dst.name, expected(l, 'host.test', [], 110, HOST_DNS, 'matched'));
+    assert.equal(c.encryptedDns, false);
+    // Encrypted DNS: 853 anywhere (DoT), 443 to a well-known DoH resolver. A UDP connect sends nothing.
+    for (const [ip, port] of [['192.0.2.9', 853], ['1.1.1.1', 443]] as const) {
+      const e = await inPod<object>(pods.h, undefined, ['python3', '-c', CONNECT_ONLY, ip, String(port)]);
+      const ec = await sink.connectOf(e.pid, ip);
+      assert.deepEqual([ec.encryptedDns, ec.dst.name], [true, null]);
+    }
   });
 
   test('an answer with the wrong transaction id: its address is named with trust unmatched', async () => {
     const r = await glibc(pods.a, netA.client, 'wrongid.test.', '203.0.113.66');
     assert.deepEqual(r.addrs, ['198.51.100.40']);
     const c = await sink.connectOf(r.pid, '203.0.113.66');
-    const forged = sink.lookups.find((x) => x.owner.tgid === r.pid && x.answers.some((a) => a.ip === '203.0.113.66'))!;
+    const forged = sink.lookups.find((x) => x.process.pid === r.pid && x.answers.some((a) => a.data === '203.0.113.66'))!;
     assert.ok(forged);
     assert.deepEqual(c.dst.name, expected(forged, 'wrongid.test', [], 70, netA.serverAddr, 'unmatched'));
     await sink.lookupOf(r.pid, 'wrongid.test');
-    const mine = sink.lookups.filter((x) => x.owner.tgid === r.pid).map((x) => ({ answers: x.answers, trust: x.trust }));
-    assert.deepEqual(mine, [{ answers: [{ ip: '203.0.113.66', ttl: 70 }], trust: 'unmatched' }, { answers: [{ ip: '198.51.100.40', ttl: 70 }], trust: 'resolver' }]);
+    const mine = sink.lookups.filter((x) => x.process.pid === r.pid).map((x) => ({ answers: x.answers.map((a) => a.data), trust: x.trust }));
+    assert.deepEqual(mine, [{ answers: ['203.0.113.66'], trust: 'unmatched' }, { answers: ['198.51.100.40'], trust: 'resolver' }]);
   });
 
   test('a compression-pointer loop and other malformed answers are counted by reason; capture goes on', async () => {
