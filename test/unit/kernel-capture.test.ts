@@ -60,6 +60,15 @@ test('bad options are ConfigErrors at construction', () => {
     { cgroupControllers: ['../x'] },
     { excludeLoopback: 'yes' },
     { bpfObjectPath: '' },
+    { dns: 'on' },
+    { dnsPorts: [] },
+    { dnsPorts: [53, 5353, 1, 2, 3, 4, 5, 6, 7] },
+    { dnsPorts: [0] },
+    { dnsPorts: [65536] },
+    { dnsPorts: ['53'] },
+    { dnsCopyMax: 511 },
+    { dnsCopyMax: 4097 },
+    { dnsCgroupRoot: 'relative/path' },
   ];
   for (const b of bad) {
     assert.throws(() => new KernelCapture(FakeNative, { ...base, ...(b as object) }), ConfigError, JSON.stringify(b));
@@ -72,6 +81,7 @@ test('defaults reach the native class', () => {
   assert.deepEqual(FakeNative.last?.opts, {
     attach: 'auto', ringBufferBytes: 4 << 20, cgroupControllers: ['memory', 'pids'], excludeLoopback: false,
     udpDedupMs: 60000, pendingTimeoutMs: 5000, maxBatch: 512, flushIntervalMs: 20, bpfObjectPath: base.bpfObjectPath,
+    dns: false, dnsPorts: [53], dnsCopyMax: 1232, dnsCgroupRoot: '',
   });
   kc.stop();
 });
