@@ -21,6 +21,8 @@ import { makeDnsNetns, type DnsNetns } from '../helpers/dns-netns.js';
 import { missingKernelPrereq } from '../helpers/capture-sink.js';
 import { CGROUP_V2 } from '../helpers/ns.js';
 import { run, type RunResult } from '../helpers/proc.js';
+import { Registry } from 'prom-client';
+import { CAPTURE_METRICS, registerCaptureMetrics } from '../../src/capture/metrics.js';
 
 const missing = missingKernelPrereq() ?? (['go', 'busybox', 'python3'].find((c) => !existsOnPath(c)) ? 'go, busybox or python3 missing' : undefined);
 const skip = missing && process.env.CI !== 'true' ? `DNS kernel prerequisites: ${missing}` : false;
@@ -394,6 +396,12 @@ describe('DNS capture on the real kernel', { skip }, () => {
     const ok = await glibc(pods.a, netA.client, 'plain.test.');
     const l = await sink.lookupOf(ok.pid, 'plain.test');
     assert.deepEqual((await sink.connectOf(ok.pid, '198.51.100.10')).dst.name, expected(l, 'plain.test', [], 120, netA.serverAddr, 'resolver'));
+    // The same counts on /metrics, by reason.
+    const reg = new Registry();
+    registerCaptureMetrics(reg, { kernel, service: svc, maxBufferedEvents: 1, maxBufferedBytes: 1 });
+    const text = await reg.getSingleMetricAsString(CAPTURE_METRICS.dnsMalformed);
+    for (const k of want) assert.match(text, new RegExp(`reason="${k}"} [1-9]`));
+    assert.match(await reg.getSingleMetricAsString(CAPTURE_METRICS.dnsKernelDrops), / 0$/m);
     const st = kernel.stats();
     assert.equal(st.dnsReserveFails, 0n);
     assert.equal(st.dnsSeqLost, 0n);
