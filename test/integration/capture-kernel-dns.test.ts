@@ -11,7 +11,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { KernelCapture, loadNativeBinding } from '../../src/capture/native.js';
+import { KernelCapture, KernelCaptureError, loadNativeBinding } from '../../src/capture/native.js';
 import { CaptureService, type RawSink } from '../../src/capture/service.js';
 import type { DstName } from '../../src/capture/dns-capture.js';
 import { moduleLogger } from '../../src/common/log.js';
@@ -375,6 +375,14 @@ describe('DNS capture on the real kernel', { skip }, () => {
     await sink.lookupOf(r.pid, 'wrongid.test');
     const mine = sink.lookups.filter((x) => x.process.pid === r.pid).map((x) => ({ answers: x.answers.map((a) => a.data), trust: x.trust }));
     assert.deepEqual(mine, [{ answers: ['203.0.113.66'], trust: 'unmatched' }, { answers: ['198.51.100.40'], trust: 'resolver' }]);
+  });
+
+  test('a configured cgroup root that is not the hierarchy\'s root (a pod\'s cgroup, as a cgroup namespace shows it) is refused', () => {
+    const b = loadNativeBinding();
+    for (const root of [pods.a.cgroup, '/tmp']) {
+      const k = new KernelCapture(b.Capture, { attach: 'tracepoint', dns: true, dnsCgroupRoot: root, cgroupControllers: [] }, moduleLogger('test.dns'));
+      assert.throws(() => k.start(() => {}), (e: unknown) => e instanceof KernelCaptureError && e.code === 'NO_CGROUP2' && e.message.includes(root), root);
+    }
   });
 
   test('a compression-pointer loop and other malformed answers are counted by reason; capture goes on', async () => {
