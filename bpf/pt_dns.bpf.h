@@ -17,8 +17,8 @@
 
 /* Options, set by native/src/dns_attach.cc between open and load. */
 const volatile __u16 dns_ports[PT_DNS_PORTS] = { 53 };
-/* Payload bytes copied per packet: 512 covers every plain UDP answer; more is
- * only sent after EDNS, and TCP segments are reassembled in user space. */
+/* UDP payload bytes copied per packet: 512 covers every answer without EDNS; a
+ * bigger one was asked for with EDNS. TCP segments get up to PT_DNS_MAX each. */
 const volatile __u32 dns_copy_max = PT_DNS_MAX;
 
 /* Writer: the sock_addr programs (create or refresh). Readers: the skb programs. */
@@ -203,7 +203,9 @@ static __always_inline int dns_parse_skb(struct __sk_buff *skb, struct pt_dns_re
 	r->protocol = proto;
 	r->wire_len = len - l4;
 	plen = r->wire_len;
-	if (plen > dns_copy_max)
+	/* TCP answers are the ones too big for UDP: their segments get the whole buffer
+	 * (user space reassembles them, with a byte cap of its own). */
+	if (proto == IPPROTO_UDP && plen > dns_copy_max)
 		plen = dns_copy_max;
 	if (plen > PT_DNS_MAX)
 		plen = PT_DNS_MAX;

@@ -39,6 +39,8 @@ const ZONE_A: DnsZone = {
   'end.test': { a: ['198.51.100.20'], ttl: 60 },
   'big.test': { truncate: true, a: ['198.51.100.31', '198.51.100.32'], ttl: 90 },
   'short.test': { a: ['198.51.100.50'], ttl: 1 },
+  // ~1.6 kB over TCP: past the UDP copy cap, and more than one segment on the veth.
+  'huge.test': { truncate: true, a: Array.from({ length: 100 }, (_, i) => `198.51.101.${i}`), ttl: 95 },
   'wrongid.test': { wrongId: true, wrongIdA: '203.0.113.66', a: ['198.51.100.40'], ttl: 70 },
   'loop.test': { loop: true },
   'musl.test': { a: ['198.51.100.60'], ttl: 80 },
@@ -294,6 +296,14 @@ describe('DNS capture on the real kernel', { skip }, () => {
     const c = await sink.connectOf(r.pid, '198.51.100.31');
     assert.deepEqual(c.dst.name, expected(l, 'big.test', [], 90, netA.serverAddr, 'resolver'));
     assert.ok(svc.dns!.names.truncatedAnswers >= 1);
+    const h = await glibc(pods.a, netA.client, 'huge.test.', '198.51.101.10');
+    assert.equal(h.addrs?.length, 100);
+    const hc = await sink.connectOf(h.pid, '198.51.101.10');
+    // Every lookup reaches capture before the connect after it; the newest names it.
+    const hls = sink.lookups.filter((x) => x.process.pid === h.pid && x.query === 'huge.test');
+    const hl = hls[hls.length - 1]!;
+    for (const x of hls) assert.deepEqual([x.protocol, x.answers.length, x.truncated], ['TCP', 64, false], 'the parser keeps 64 records (and so 64 addresses); none was cut');
+    assert.deepEqual(hc.dst.name, expected(hl, 'huge.test', [], 95, netA.serverAddr, 'resolver'));
   });
 
   test('a connect after the answer\'s TTL still gets the name (clients cache past it)', async () => {
