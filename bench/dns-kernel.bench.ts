@@ -78,13 +78,14 @@ class Count implements RawSink {
   }
 }
 
-interface ProgStat { name: string; runNs: number; runs: number }
+interface ProgStat { id: number; name: string; runNs: number; runs: number }
 
-function dnsProgStats(): ProgStat[] {
+/** DNS programs loaded now; `mine`: only those ids (others may have podtrail loaded meanwhile). */
+function dnsProgStats(mine?: Set<number>): ProgStat[] {
   const out = execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' });
-  return (JSON.parse(out) as Array<{ name?: string; run_time_ns?: number; run_cnt?: number }>)
-    .filter((p) => p.name?.startsWith('pt_dns_'))
-    .map((p) => ({ name: p.name!, runNs: p.run_time_ns ?? 0, runs: p.run_cnt ?? 0 }));
+  return (JSON.parse(out) as Array<{ id: number; name?: string; run_time_ns?: number; run_cnt?: number }>)
+    .filter((p) => p.name?.startsWith('pt_dns_') && (!mine || mine.has(p.id)))
+    .map((p) => ({ id: p.id, name: p.name!, runNs: p.run_time_ns ?? 0, runs: p.run_cnt ?? 0 }));
 }
 
 async function main(): Promise<void> {
@@ -102,10 +103,13 @@ async function main(): Promise<void> {
   const sink = new Count();
   const svc = new CaptureService(kernel, binding, sink, { node: 'bench', dns: {} }, moduleLogger('bench.dns'));
   try {
+    const before = new Set(dnsProgStats().map((p) => p.id));
     svc.start();
+    // Ours: the ones that were not there before capture started.
+    const mine = new Set(dnsProgStats().map((p) => p.id).filter((id) => !before.has(id)));
     writeFileSync(stats, '1');
     await new Promise((r) => setTimeout(r, 1500)); // server up, table seeded, JIT warm
-    const p0 = dnsProgStats();
+    const p0 = dnsProgStats(mine);
     const cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     const r = await run('ip', ['netns', 'exec', net.client, 'python3', '-c', CLIENT, String(RATE), String(SECONDS), net.serverAddr, String(NAMES)], { timeoutMs: (SECONDS + 30) * 1000 });
@@ -113,7 +117,7 @@ async function main(): Promise<void> {
     await new Promise((res) => setTimeout(res, 300)); // the last batches
     const cpu = process.cpuUsage(cpu0);
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-    const p1 = dnsProgStats();
+    const p1 = dnsProgStats(mine);
     const c = JSON.parse(r.stdout) as { sent: number; got: number; seconds: number };
     const k = kernel.stats();
     const d = svc.dns!.stats();
@@ -125,7 +129,7 @@ async function main(): Promise<void> {
     console.log(`kernel drops: ring reserve failures ${k.dnsReserveFails}, sequence gaps ${k.dnsSeqLost}, mark failures ${k.dnsMarkFails}`);
     console.log(`capture CPU: ${cpuS.toFixed(2)} s over ${wall.toFixed(1)} s (${((cpuS / wall) * 100).toFixed(1)}% of a core); ${((cpuS / c.got) * 1e6).toFixed(1)} us per answer (query and answer decoded, parsed, matched, recorded)`);
     for (const a of p1) {
-      const b = p0.find((x) => x.name === a.name);
+      const b = p0.find((x) => x.id === a.id);
       const runs = a.runs - (b?.runs ?? 0);
       const ns = a.runNs - (b?.runNs ?? 0);
       console.log(`BPF ${a.name}: ${runs} runs, ${runs ? Math.round(ns / runs) : 0} ns per run`);
