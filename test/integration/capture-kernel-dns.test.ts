@@ -212,9 +212,10 @@ describe('DNS capture on the real kernel', { skip }, () => {
     goBin = (async () => {
       const dir = mkdtempSync(join(tmpdir(), 'pt-dns-go-'));
       writeFileSync(join(dir, 'main.go'), GO_CLIENT);
-      writeFileSync(join(dir, 'go.mod'), 'module ptdnsclient\n\ngo 1.21\n');
+      writeFileSync(join(dir, 'go.mod'), 'module ptdnsclient\n\ngo 1.19\n'); // Debian bookworm's golang-go
       // Standard library only: nothing to fetch, and nothing may be fetched.
-      const r = await run('go', ['build', '-C', dir, '-o', join(dir, 'client'), '.'], {
+      // In the module's directory (not `go build -C`, which older Go lacks).
+      const r = await run('sh', ['-c', 'cd "$0" && exec go build -o client .', dir], {
         timeoutMs: 120_000,
         env: { ...process.env, GOFLAGS: '-mod=mod', GOPROXY: 'off', GOTOOLCHAIN: 'local', CGO_ENABLED: '0' },
       });
