@@ -97,6 +97,22 @@ describe('kernel capture: modes, probe, filters, loss', { skip }, () => {
     }
   });
 
+  test("auto mode's pre-checks agree with a full load of each mode", () => {
+    // auto rules modes out without verifying the object (a minimal fexit program, the
+    // kprobe PMU); each verdict must be the one a full load of that mode gives.
+    const probe = probeKernel();
+    const kc = open({ attach: 'auto' });
+    const r = kc.start(() => {});
+    kc.stop();
+    const firstOk = probe.modes.findIndex((m) => m.ok);
+    assert.equal(r.attachMode, probe.modes[firstOk]!.mode);
+    assert.deepEqual(
+      r.attempts.map((a) => [a.mode, a.ok, a.errno]),
+      probe.modes.slice(0, firstOk + 1).map((m) => [m.mode, m.ok, m.ok ? 0 : m.errno]),
+    );
+    for (const a of r.attempts.filter((x) => !x.ok)) assert.ok(['LOAD_FAILED', 'ATTACH_FAILED'].includes(a.code), a.code);
+  });
+
   test('start/stop cycles (auto mode, failed attempts included) leak no fds; stop twice is harmless', () => {
     const fds = () => readdirSync('/proc/self/fd').length;
     const before = fds();
