@@ -13,6 +13,7 @@
 //        [--compare DIR]   (DIR: another built checkout, run as a further arm: before/after)
 //        [--capture-args="FLAGS"]   (more `podtrail capture` flags for the podtrail arms)
 //        [--identity-off-arm]   (a further arm, podtrail-noid: this checkout with --process-identity off)
+//        [--dns-arm]   (a further arm, podtrail-dns: this checkout with --dns on, against podtrail's --dns off)
 //        [--capture-node-options="OPTS"]   (NODE_OPTIONS for them; default: src/capture/node-flags.ts)
 // Brokers: PODTRAIL_BROKERS (default 127.0.0.1:9092). Needs root (BPF).
 import './capture-env.js';
@@ -52,6 +53,7 @@ function parse() {
       'no-bpftrace': { type: 'boolean', default: false },
       compare: { type: 'string' },
       'identity-off-arm': { type: 'boolean', default: false },
+      'dns-arm': { type: 'boolean', default: false },
       'capture-args': { type: 'string', default: '' },
       // What the launchers use (src/capture/node-flags.ts); pass '' to measure without.
       'capture-node-options': { type: 'string', default: CAPTURE_NODE_FLAGS.join(' ') },
@@ -77,7 +79,7 @@ function options() {
   const captureArgs = values['capture-args']!.split(/\s+/).filter(Boolean);
   if (captureArgs.some((a) => /^--(brokers|raw-topic|node)(=|$)/.test(a))) fail('--capture-args: the bench sets --brokers, --raw-topic and --node itself');
   const nodeOptions = values['capture-node-options']!;
-  return { rounds: int('rounds', 1, 50), seconds: int('seconds', 1, 60), replayEvents: int('replay-events', 1000, 10_000_000), bpftrace: !values['no-bpftrace'], compare, captureArgs, nodeOptions, noid: values['identity-off-arm']! };
+  return { rounds: int('rounds', 1, 50), seconds: int('seconds', 1, 60), replayEvents: int('replay-events', 1000, 10_000_000), bpftrace: !values['no-bpftrace'], compare, captureArgs, nodeOptions, noid: values['identity-off-arm']!, dns: values['dns-arm']! };
 }
 
 const median = (xs: number[]) => {
@@ -131,6 +133,7 @@ async function main(): Promise<void> {
   const loop = await buildLoop(repoRoot);
   const arms: string[] = ['baseline', 'podtrail'];
   if (o.noid) arms.push('podtrail-noid');
+  if (o.dns) arms.push('podtrail-dns');
   if (o.compare) arms.push('podtrail-compare');
   if (o.bpftrace && (await hasBpftrace())) arms.push('bpftrace');
   const run = randomBytes(3).toString('hex');
@@ -154,7 +157,8 @@ async function main(): Promise<void> {
         const topic = `bench.capture.${run}.${arm}.${r}`;
         topics.push(topic);
         const cli = arm === 'podtrail-compare' ? `${o.compare}/bin/podtrail.js` : undefined;
-        const extra = arm === 'podtrail-noid' ? [...o.captureArgs, '--process-identity', 'off'] : o.captureArgs;
+        const extra = arm === 'podtrail-noid' ? [...o.captureArgs, '--process-identity', 'off']
+          : arm === 'podtrail-dns' ? [...o.captureArgs, '--dns', 'on'] : o.captureArgs;
         res = await podtrailArm(loop, o.seconds, BROKERS.join(','), topic, cli, arm, extra, o.nodeOptions);
       }
       results.push(res);
@@ -176,11 +180,18 @@ async function main(): Promise<void> {
   const slow = (arm: string) => `${(base / med(arm)).toFixed(3)}x (median of per-round ratios ${paired(arm).toFixed(3)}x)`;
   say(`slowdown with podtrail capture: ${slow('podtrail')} (target <= ${TARGET_RATIO.toFixed(2)}x)`);
   if (o.noid) say(`slowdown with podtrail-noid (process identity off): ${slow('podtrail-noid')}`);
+  if (o.dns) {
+    say(`slowdown with podtrail-dns (DNS capture on): ${slow('podtrail-dns')}`);
+    // DNS on against DNS off, each round's pair moments apart.
+    const dnsPaired = median(of('podtrail').map((x, i) => x.loop.rate / of('podtrail-dns')[i]!.loop.rate));
+    say(`podtrail-dns against podtrail (DNS off): ${(med('podtrail') / med('podtrail-dns')).toFixed(3)}x (median of per-round ratios ${dnsPaired.toFixed(3)}x)`);
+  }
   if (o.compare) say(`slowdown with podtrail-compare: ${slow('podtrail-compare')}`);
   if (arms.includes('bpftrace')) say(`slowdown with bpftrace printing: ${slow('bpftrace')}`);
   say(`loop CPU per connect (median; the probes run in its syscalls): ${arms.map((a) => `${a} ${cpuPer(a).toFixed(2)} us`).join(', ')}`);
   capSummary(say, 'podtrail', of('podtrail'));
   if (o.noid) capSummary(say, 'podtrail-noid', of('podtrail-noid'));
+  if (o.dns) capSummary(say, 'podtrail-dns', of('podtrail-dns'));
   if (o.compare) capSummary(say, 'podtrail-compare', of('podtrail-compare'));
 
   const rec = await recordBatches(loop, 1);

@@ -13,6 +13,7 @@ import { RUNTIMES, type ContainerMeta, type ResolveResult, type Runtime } from '
 import type { AuditRecord, RawConnectEvent } from '../src/schema/types.js';
 import { rng } from './enrich-world.js';
 import { NO_IDENTITY, sampleIdentity } from './process-sample.js';
+import { BARE_ENDPOINT } from '../src/schema/endpoint.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));
 const HOST_NETNS = 4026531840n;
@@ -178,12 +179,12 @@ export function codecRecords(n: number, seed = 11, identity = true): CodecRecord
     const e: RawConnectEvent = {
       eventId: `${w.node}:${instance}:${seq}`, seq, instance, time, node: w.node,
       protocol: udp ? 'UDP' : 'TCP', family: v6 ? 'IPv6' : 'IPv4',
-      src: { addr: Buffer.from(v6 ? w.v6 : w.v4), port: 32768 + Math.floor(r() * 28000) },
-      dst: { addr: Buffer.from(dst), port: udp ? 53 : pickOf(r, [443, 443, 80, 5432, 6379, 8080, 9092]) },
+      src: { ...BARE_ENDPOINT, addr: Buffer.from(v6 ? w.v6 : w.v4), port: 32768 + Math.floor(r() * 28000) },
+      dst: { ...BARE_ENDPOINT, addr: Buffer.from(dst), port: udp ? 53 : pickOf(r, [443, 443, 80, 5432, 6379, 8080, 9092]) },
       result: { status, errno: { OK: 0, REFUSED: 111, TIMEOUT: 110, UNREACHABLE: 113 }[status] },
       process: { pid: w.pid, tid: w.pid + Math.floor(r() * 30), ppid: w.pid - 1 - Math.floor(r() * 5), uid: w.uid, gid: w.uid, comm: w.comm, startTime: 1_000_000_000n * BigInt(w.pid) + 123_456_789n, nsPid: w.netns === HOST_NETNS ? w.pid : 1 + Math.floor(r() * 40), ...(identity ? sampleIdentity(w.comm, w.pid, 1_000_000_000n * BigInt(w.pid) + 123_456_789n) : NO_IDENTITY) },
       netns: w.netns, mntns: w.netns - 2n, pidns: w.netns - 1n, utsName: w.utsName,
-      cgroup: { id: w.cgroupId, path: w.path },
+      cgroup: { id: w.cgroupId, path: w.path }, encryptedDns: false,
     };
     const a = attribute({ cgroupPath: w.path, utsName: w.utsName, netns: w.netns, node: { hostname: w.node, netns: HOST_NETNS }, resolved: w.resolved });
     raw.push(e);

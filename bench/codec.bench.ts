@@ -27,6 +27,7 @@ import { auditToJson, parseIsoNanos, rawToJson } from '../src/schema/json-form.j
 import type { AuditRecord, Endpoint, Process, RawConnectEvent } from '../src/schema/types.js';
 import { plain } from '../test/helpers/records.js';
 import { codecRecords } from './codec-records.js';
+import { BARE_ENDPOINT } from '../src/schema/endpoint.js';
 
 function fail(msg: string, code = 2): never {
   process.stderr.write(`codec bench: ${msg}\n`);
@@ -55,7 +56,7 @@ function options() {
 type J = Record<string, any>;
 const big = (v: unknown): bigint => BigInt(v as number | string);
 const bigOrNull = (v: unknown): bigint | null => (v === null ? null : big(v));
-const endpoint = (e: J): Endpoint => ({ addr: parseAddr(e.addr), port: e.port });
+const endpoint = (e: J): Endpoint => ({ ...BARE_ENDPOINT, addr: parseAddr(e.addr), port: e.port });
 const proc = (p: J): Process => ({ pid: p.pid, tid: p.tid, ppid: p.ppid, uid: big(p.uid), gid: big(p.gid), comm: p.comm, startTime: big(p.startTime), nsPid: p.nsPid,
   key: big(p.key), exe: p.exe, args: p.args, argsTruncated: p.argsTruncated, parent: p.parent, ancestry: p.ancestry, exeFlags: p.exeFlags,
 });
@@ -65,7 +66,7 @@ function jsonToRaw(j: J): RawConnectEvent {
     eventId: j.eventId, seq: big(j.seq), instance: j.instance, time: parseIsoNanos(j.time), node: j.node,
     protocol: j.protocol, family: j.family, src: endpoint(j.src), dst: endpoint(j.dst), result: j.result,
     process: proc(j.process), netns: big(j.netns), mntns: big(j.mntns), pidns: big(j.pidns), utsName: j.utsName,
-    cgroup: { id: big(j.cgroup.id), path: j.cgroup.path },
+    cgroup: { id: big(j.cgroup.id), path: j.cgroup.path }, encryptedDns: j.encryptedDns === true,
   };
 }
 
@@ -76,7 +77,7 @@ function jsonToAudit(j: J): AuditRecord {
     protocol: j.protocol ?? null, family: j.family ?? null, src: j.src ? endpoint(j.src) : null, dst: j.dst ? endpoint(j.dst) : null,
     result: j.result ?? null, process: j.process ? proc(j.process) : null,
     netns: bigOrNull(j.netns ?? null), mntns: bigOrNull(j.mntns ?? null), pidns: bigOrNull(j.pidns ?? null), utsName: j.utsName ?? null,
-    cgroup: j.cgroup ? { id: big(j.cgroup.id), path: j.cgroup.path } : null,
+    cgroup: j.cgroup ? { id: big(j.cgroup.id), path: j.cgroup.path } : null, encryptedDns: j.encryptedDns === true,
     container: j.container ?? null, pod: j.pod ?? null, attribution: j.attribution,
     loss: l ? {
       instance: l.instance, fromSeq: big(l.fromSeq), toSeq: big(l.toSeq), count: big(l.count), cause: l.cause,

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RawConnectEvent } from '../src/schema/types.js';
 import { sampleIdentity } from './process-sample.js';
+import { BARE_ENDPOINT } from '../src/schema/endpoint.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/runtime-metadata/docker/', import.meta.url));
 const DATA_ROOT = '/var/lib/docker-bench';
@@ -164,12 +165,12 @@ export function* rawEvents(w: World, n: number, seed = 7): Generator<{ key: stri
       raw: {
         eventId: `${x.node}:${instance}:${seq}`, seq, instance, time: t0 + BigInt(i) * 37_000n, node: x.node,
         protocol: udp ? 'UDP' : 'TCP', family: 'IPv4',
-        src: { addr: Buffer.from(x.podIp), port: 32768 + Math.floor(r() * 28000) },
-        dst: { addr: Buffer.from(udp ? [10, 96, 0, 10] : [10, 96, Math.floor(r() * 4), 1 + Math.floor(r() * 250)]), port: udp ? 53 : [443, 5432, 6379, 8080][i % 4]! },
+        src: { ...BARE_ENDPOINT, addr: Buffer.from(x.podIp), port: 32768 + Math.floor(r() * 28000) },
+        dst: { ...BARE_ENDPOINT, addr: Buffer.from(udp ? [10, 96, 0, 10] : [10, 96, Math.floor(r() * 4), 1 + Math.floor(r() * 250)]), port: udp ? 53 : [443, 5432, 6379, 8080][i % 4]! },
         result: refused ? { status: 'REFUSED', errno: 111 } : { status: 'OK', errno: 0 },
         process: { pid: x.pid, tid: x.pid + (i % 3), ppid: x.pid - 1, uid: 1000n, gid: 1000n, comm: x.comm, startTime: 5_000_000_000n + BigInt(x.pid), nsPid: 1 + (i % 3), ...sampleIdentity(x.comm, x.pid, 5_000_000_000n + BigInt(x.pid)) },
         netns: x.netns, mntns: x.netns + 1n, pidns: x.netns + 2n, utsName: x.utsName,
-        cgroup: { id: x.cgroupId, path: x.path },
+        cgroup: { id: x.cgroupId, path: x.path }, encryptedDns: false,
       },
     };
   }

@@ -22,6 +22,7 @@ import { parseAddr } from '../src/schema/addr.js';
 import { Codec } from '../src/schema/codec.js';
 import type { AuditRecord } from '../src/schema/types.js';
 import { sampleAudit } from '../test/helpers/records.js';
+import { BARE_ENDPOINT } from '../src/schema/endpoint.js';
 
 function fail(msg: string): never {
   process.stderr.write(`inventory bench: ${msg}\n`);
@@ -53,7 +54,7 @@ for (let i = 0; i < POOL; i++) {
   const ns = `ns-${w % 20}`;
   let r: AuditRecord = {
     ...base, seq: BigInt(i), eventId: `node-${w % 8}:b:${i}`, time: T0 + BigInt(i) * 1_000_000n, node: `node-${w % 8}`,
-    dst: { addr: parseAddr(d % 5 === 0 ? `10.${w & 255}.${d >> 8}.${d & 255}` : `52.${w & 255}.${d >> 8}.${d & 255}`), port: d % 7 === 0 ? 5432 : 443 },
+    dst: { ...BARE_ENDPOINT, addr: parseAddr(d % 5 === 0 ? `10.${w & 255}.${d >> 8}.${d & 255}` : `52.${w & 255}.${d >> 8}.${d & 255}`), port: d % 7 === 0 ? 5432 : 443 },
     result: { status: i % 50 === 0 ? 'REFUSED' : 'OK', errno: i % 50 === 0 ? 111 : 0 },
     process: { ...base.process!, comm: `exe-${i % 3}` },
     pod: { ...base.pod!, namespace: ns, name: `wl-${w}-6b7c9d-${i % 5}`, uid: `uid-${w}-${i % 5}`, labels: { app: `wl-${w}`, 'pod-template-hash': '6b7c9d', team: 'x' }, workload: { kind: 'Deployment', name: `wl-${w}` }, ips: [`10.${w & 255}.200.${i % 5}`] },

@@ -22,6 +22,7 @@
 #include "pt_maps.bpf.h"
 #include "pt_proc.bpf.h"
 #include "pt_task.bpf.h"
+#include "pt_dns.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

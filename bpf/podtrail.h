@@ -29,6 +29,7 @@ enum pt_rec_type {
 	PT_REC_CONNECT = 1,
 	PT_REC_CGROUP = 2,
 	PT_REC_PROC = 3,
+	PT_REC_DNS = 4,
 };
 
 /* pt_proc_rec.kind */
@@ -97,7 +98,9 @@ enum pt_stat {
 	PT_STAT_PENDING_STALE = 4,  /* a parked attempt replaced by a new attempt on the same sock */
 	PT_STAT_RB_PROC_FAIL = 5,   /* process record reserve failed: a gap in the process sequence */
 	PT_STAT_PROC_FULL = 6,      /* process table full: the process's key falls back to its start time */
-	PT_STAT_NR = 7,
+	PT_STAT_RB_DNS_FAIL = 7,    /* DNS packet record reserve failed: a gap in the DNS sequence */
+	PT_STAT_DNS_MARK_FAIL = 8,  /* socket-local storage refused a DNS socket's mark: its answers are not seen */
+	PT_STAT_NR = 9,
 };
 
 /* PT_REC_CONNECT: 232 bytes. */
@@ -144,7 +147,62 @@ struct pt_connect_event {
 enum pt_seq_idx {
 	PT_SEQ_CONNECT = 0,
 	PT_SEQ_PROC = 1,
-	PT_SEQ_NR = 2,
+	PT_SEQ_DNS = 2,
+	PT_SEQ_NR = 3,
+};
+
+/* DNS: bytes of a packet's payload copied at most (the rest is cut, wire_len says how much). */
+#define PT_DNS_MAX 4096
+/* Destination ports that mark a socket as DNS (rodata dns_ports; 0 ends the list). */
+#define PT_DNS_PORTS 8
+
+enum pt_dns_dir {
+	PT_DNS_QUERY = 1,  /* leaving a marked socket (cgroup_skb/egress) */
+	PT_DNS_ANSWER = 2, /* delivered to a marked socket (cgroup_skb/ingress) */
+};
+
+/* Who owns a DNS socket: stored in socket-local storage by cgroup/connect4|6 and
+ * cgroup/sendmsg4|6 in process context, read back by the skb programs in softirq. */
+struct pt_dns_mark {
+	__u64 cgroup_id;     /* as pt_connect_event.cgroup_id (same cg_hier rule) */
+	__u64 netns_cookie;
+	__u64 proc_key_ns;   /* with tgid, the process key, as connects carry it */
+	__u32 tgid;
+	__u16 cg_hier;
+	__u16 _pad;
+	char comm[PT_COMM_LEN];
+};
+
+/* PT_REC_DNS: one DNS packet of a marked socket. Sent with only as much of
+ * data[] as it uses (cap_len bytes of UDP or TCP payload). Numbered by
+ * seq_counter[PT_SEQ_DNS]: DNS records never reach the raw topic one for one,
+ * so they must not leave holes in the connect sequence enrich checks. */
+struct pt_dns_rec {
+	__u32 type;          /* PT_REC_DNS */
+	__u8 dir;            /* enum pt_dns_dir */
+	__u8 protocol;       /* IPPROTO_TCP (6) or IPPROTO_UDP (17) */
+	__u8 family;         /* AF_INET (2) or AF_INET6 (10) */
+	__u8 _pad0;
+	__u64 seq;           /* seq_counter[PT_SEQ_DNS], taken before the reserve */
+	__u64 ts_ns;         /* CLOCK_BOOTTIME at the packet */
+	__u64 sock_cookie;   /* bpf_get_socket_cookie: queries and answers meet on it */
+	__u64 cgroup_id;     /* from the socket's mark */
+	__u64 netns_cookie;
+	__u64 proc_key_ns;
+	__u32 tgid;
+	__u16 cg_hier;
+	__u16 _pad1;
+	__u32 tcp_seq;       /* TCP: the segment's sequence number (host order) */
+	__u32 wire_len;      /* payload bytes in the packet */
+	__u32 cap_len;       /* payload bytes in data[] (<= PT_DNS_MAX and the copy cap) */
+	__u32 _pad2;
+	__u8 laddr[PT_ADDR_LEN]; /* the socket's end; IPv4 in the first 4 bytes */
+	__u8 raddr[PT_ADDR_LEN]; /* the server's end (the answer's source after any NAT) */
+	__u16 lport;         /* host order */
+	__u16 rport;
+	__u32 _pad3;
+	char comm[PT_COMM_LEN];
+	__u8 data[PT_DNS_MAX];
 };
 
 /* PT_REC_PROC: an exec (with path and argv), a fork or a group exit. Sent

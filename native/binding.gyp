@@ -3,7 +3,7 @@
   "targets": [
     {
       "target_name": "podtrail",
-      "sources": ["src/addon.cc", "src/loader.cc", "src/poller.cc", "src/probe.cc", "src/util.cc"],
+      "sources": ["src/addon.cc", "src/loader.cc", "src/poller.cc", "src/probe.cc", "src/util.cc", "src/dns_attach.cc"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "include_dirs": ["../bpf", "../bpf/.output", "<!@(pkg-config --cflags-only-I libbpf | sed 's/-I//g')"],
       "libraries": ["<!@(pkg-config --libs libbpf)"],

@@ -85,6 +85,19 @@ class Capture : public Napi::ObjectWrap<Capture> {
     if (flushMs_ > 0) opts_.wakeupBytes = std::min<uint64_t>(opts_.ringBytes / 4, 256 * 1024);
     // Our own connects (Kafka, the runtime's socket) are not recorded.
     opts_.selfTgid = static_cast<uint32_t>(getpid());
+    opts_.dns.enabled = flag("dns");
+    opts_.dns.copyMax = static_cast<uint32_t>(uint("dnsCopyMax"));
+    opts_.dns.cgroupRoot = str("dnsCgroupRoot");
+    Napi::Value dp = need("dnsPorts");
+    if (!dp.IsArray()) throw Napi::TypeError::New(env, "dnsPorts must be an array of ports");
+    auto dpa = dp.As<Napi::Array>();
+    // The kernel side's table has PT_DNS_PORTS entries: a memory-safety bound, not a default.
+    if (dpa.Length() > PT_DNS_PORTS) throw Napi::RangeError::New(env, "at most 8 dnsPorts");
+    for (uint32_t i = 0; i < dpa.Length(); i++) {
+      Napi::Value v = dpa.Get(i);
+      if (!v.IsNumber()) throw Napi::TypeError::New(env, "dnsPorts must be an array of ports");
+      opts_.dns.ports.push_back(static_cast<uint16_t>(v.As<Napi::Number>().Uint32Value()));
+    }
     Napi::Value c = need("cgroupControllers");
     if (!c.IsArray()) throw Napi::TypeError::New(env, "cgroupControllers must be an array of names");
     auto a = c.As<Napi::Array>();
@@ -194,7 +207,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
 
   struct StatsSnap {
     std::vector<std::vector<uint64_t>> perCpu;  // [stat][cpu]
-    uint64_t lastSeq = 0, lastProcSeq = 0, pending = 0;
+    uint64_t lastSeq = 0, lastProcSeq = 0, lastDnsSeq = 0, pending = 0;
   };
 
   StatsSnap ReadStats() {
@@ -209,6 +222,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
     }
     s.lastSeq = __atomic_load_n(loaded_->seq() + PT_SEQ_CONNECT, __ATOMIC_SEQ_CST);
     s.lastProcSeq = __atomic_load_n(loaded_->seq() + PT_SEQ_PROC, __ATOMIC_SEQ_CST);
+    s.lastDnsSeq = __atomic_load_n(loaded_->seq() + PT_SEQ_DNS, __ATOMIC_SEQ_CST);
     return s;
   }
 
@@ -217,7 +231,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
     StatsSnap s = ReadStats();
     static const char* names[PT_STAT_NR] = {"ringReserveFails", "cgroupReserveFails", "pendingFull",
                                             "inflightFull", "pendingStale", "procReserveFails",
-                                            "procTableFull"};
+                                            "procTableFull", "dnsReserveFails", "dnsMarkFails"};
     Napi::Object r = Napi::Object::New(env);
     for (size_t k = 0; k < PT_STAT_NR; k++) {
       Napi::Array a = Napi::Array::New(env);
@@ -227,6 +241,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
     }
     r.Set("lastSeq", Napi::BigInt::New(env, s.lastSeq));
     r.Set("lastProcSeq", Napi::BigInt::New(env, s.lastProcSeq));
+    r.Set("lastDnsSeq", Napi::BigInt::New(env, s.lastDnsSeq));
     if (poller_) {
       const auto& c = poller_->counters();
       counters_ = {c.batches.load(), c.records.load(), c.swept.load(), c.queueFullWaits.load(),

@@ -52,9 +52,12 @@ constexpr ProgField kKprobe[] = {
 constexpr ProgField kFentry[] = {
     &Progs::pt_fx_conn_out,   &Progs::pt_fe_sendto_in, &Progs::pt_fx_sendto_out, &Progs::pt_fe_sendmsg_in,
     &Progs::pt_fx_sendmsg_out, &Progs::pt_fe_mmsg_in,   &Progs::pt_fx_mmsg_out};
-static_assert(std::size(kCommon) + std::size(kTracepoint) + std::size(kKprobe) + std::size(kFentry) ==
+// DNS capture (issue 15), any mode, only with --dns on: attached at the cgroup v2 root by AttachDns.
+constexpr ProgField kDns[] = {&Progs::pt_dns_connect4, &Progs::pt_dns_connect6, &Progs::pt_dns_sendmsg4,
+                              &Progs::pt_dns_sendmsg6, &Progs::pt_dns_egress,   &Progs::pt_dns_ingress};
+static_assert(std::size(kCommon) + std::size(kTracepoint) + std::size(kKprobe) + std::size(kFentry) + std::size(kDns) ==
                   sizeof(Progs) / sizeof(struct bpf_program*),
-              "every program in bpf/ belongs to kCommon or to one attach mode's list");
+              "every program in bpf/ belongs to kCommon, kDns or to one attach mode's list");
 
 std::vector<ProgField> ModeFields(const std::string& mode) {
   std::vector<ProgField> v(std::begin(kCommon), std::end(kCommon));
@@ -128,9 +131,17 @@ Loaded::Loaded(const LoaderOptions& o) : mode_(o.mode) {
     off(kTracepoint);
     off(kKprobe);
     off(kFentry);
+    off(kDns);
     for (ProgField f : fields) {
       bpf_program__set_autoload(skel_->progs.*f, true);
       progs_.push_back(skel_->progs.*f);
+    }
+    std::vector<struct bpf_program*> dns;
+    if (o.dns.enabled) {
+      for (ProgField f : kDns) {
+        bpf_program__set_autoload(skel_->progs.*f, true);
+        dns.push_back(skel_->progs.*f);
+      }
     }
     e = bpf_map__set_max_entries(skel_->maps.events, o.ringBytes);
     PT_CHECK(e == 0, "BAD_OPTION", e, "ring buffer size " + std::to_string(o.ringBytes) + " rejected");
@@ -160,6 +171,8 @@ Loaded::Loaded(const LoaderOptions& o) : mode_(o.mode) {
     PT_CHECK(m != MAP_FAILED, "LOAD_FAILED", errno, "cannot mmap the pending-attempt slots");
     pendHdr_ = static_cast<pt_pend_hdr*>(m);
     attachAll();
+    if (!dns.empty()) AttachDns(dns, o.dns, links_);
+    progs_.insert(progs_.end(), dns.begin(), dns.end());  // named in programNames(), not attached by attachAll
   } catch (...) {
     cleanup();
     throw;
@@ -199,6 +212,11 @@ void Loaded::setRodata(const LoaderOptions& o) {
   ro->n_controllers = static_cast<uint32_t>(o.controllerIds.size());
   for (size_t k = 0; k < kMaxControllers; k++)
     ro->controller_ssid[k] = k < o.controllerIds.size() ? o.controllerIds[k] : -1;
+  // DNS capture: the ports that mark a socket (0 ends the list), and the UDP copy cap.
+  constexpr size_t kMaxDnsPorts = sizeof(ro->dns_ports) / sizeof(ro->dns_ports[0]);
+  PT_CHECK(o.dns.ports.size() <= kMaxDnsPorts, "BAD_OPTION", EINVAL, "at most " + std::to_string(kMaxDnsPorts) + " DNS ports");
+  for (size_t k = 0; k < kMaxDnsPorts; k++) ro->dns_ports[k] = k < o.dns.ports.size() ? o.dns.ports[k] : 0;
+  ro->dns_copy_max = o.dns.copyMax;
 }
 
 void Loaded::attachAll() {
@@ -296,7 +314,7 @@ std::unique_ptr<Loaded> LoadBest(LoaderOptions o, std::vector<AttachAttempt>& at
     } catch (const KernelFailure& f) {
       attempts.push_back({o.mode, false, f.err, f.code, f.what()});
       // Failures that no other mode can fix end the search.
-      bool fatal = f.code == "OPEN_FAILED" || f.code == "BAD_OPTION" || f.code == "BAD_CONTROLLER";
+      bool fatal = f.code == "OPEN_FAILED" || f.code == "BAD_OPTION" || f.code == "BAD_CONTROLLER" || f.code == "NO_CGROUP2";
       if (fatal || i + 1 == modes.size()) {
         if (modes.size() == 1 || fatal) throw;
         std::string msg = "no attach mode works here:";

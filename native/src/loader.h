@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "dns_attach.h"
 #include "podtrail.h"
 
 struct podtrail_bpf;  // bpf/.output/podtrail.skel.h, included by loader.cc only
@@ -27,6 +28,7 @@ struct LoaderOptions {
   uint64_t udpDedupNs = 0;
   std::vector<int> controllerIds;  // enum cgroup_subsys_id values, in preference order
   uint64_t wakeupBytes = 0;        // 0: wake the reader on every record
+  DnsOptions dns;
 };
 
 class Loaded {

@@ -126,6 +126,17 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
     o.Set("SIZE", Napi::Number::New(env, sizeof(T)));
     r.Set("cgroupRec", o);
   }
+  {
+    using T = pt_dns_rec;
+    Napi::Object o = Napi::Object::New(env);
+    PT_FIELD(T, type); PT_FIELD(T, dir); PT_FIELD(T, protocol); PT_FIELD(T, family); PT_FIELD(T, seq);
+    PT_FIELD(T, ts_ns); PT_FIELD(T, sock_cookie); PT_FIELD(T, cgroup_id); PT_FIELD(T, netns_cookie);
+    PT_FIELD(T, proc_key_ns); PT_FIELD(T, tgid); PT_FIELD(T, cg_hier); PT_FIELD(T, tcp_seq);
+    PT_FIELD(T, wire_len); PT_FIELD(T, cap_len); PT_FIELD(T, laddr); PT_FIELD(T, raddr); PT_FIELD(T, lport);
+    PT_FIELD(T, rport); PT_FIELD(T, comm); PT_FIELD(T, data);
+    o.Set("SIZE", Napi::Number::New(env, sizeof(T)));
+    r.Set("dnsRec", o);
+  }
   Napi::Object c = Napi::Object::New(env);
   c.Set("PT_REC_CONNECT", static_cast<int>(PT_REC_CONNECT));
   c.Set("PT_REC_CGROUP", static_cast<int>(PT_REC_CGROUP));
@@ -159,6 +170,11 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   c.Set("PT_OP_SENDTO", static_cast<int>(PT_OP_SENDTO));
   c.Set("PT_OP_SENDMSG", static_cast<int>(PT_OP_SENDMSG));
   c.Set("PT_OP_SENDMMSG", static_cast<int>(PT_OP_SENDMMSG));
+  c.Set("PT_REC_DNS", static_cast<int>(PT_REC_DNS));
+  c.Set("PT_DNS_MAX", static_cast<int>(PT_DNS_MAX));
+  c.Set("PT_DNS_PORTS", static_cast<int>(PT_DNS_PORTS));
+  c.Set("PT_DNS_QUERY", static_cast<int>(PT_DNS_QUERY));
+  c.Set("PT_DNS_ANSWER", static_cast<int>(PT_DNS_ANSWER));
   r.Set("constants", c);
   return r;
 }

@@ -69,6 +69,32 @@ export const CGROUP_REC = {
   path: 24,
 } as const;
 
+/** PT_REC_DNS: a fixed header, then cap_len bytes of DNS payload (UDP) or TCP segment payload. */
+export const DNS_REC = {
+  SIZE: 4232,
+  type: 0,
+  dir: 4,
+  protocol: 5,
+  family: 6,
+  seq: 8,
+  ts_ns: 16,
+  sock_cookie: 24,
+  cgroup_id: 32,
+  netns_cookie: 40,
+  proc_key_ns: 48,
+  tgid: 56,
+  cg_hier: 60,
+  tcp_seq: 64,
+  wire_len: 68,
+  cap_len: 72,
+  laddr: 80,
+  raddr: 96,
+  lport: 112,
+  rport: 114,
+  comm: 120,
+  data: 136,
+} as const;
+
 export const CONSTANTS = {
   PT_REC_CONNECT: 1,
   PT_REC_CGROUP: 2,
@@ -103,6 +129,11 @@ export const CONSTANTS = {
   PT_OP_SENDTO: 2,
   PT_OP_SENDMSG: 3,
   PT_OP_SENDMMSG: 4,
+  PT_REC_DNS: 4,
+  PT_DNS_MAX: 4096,
+  PT_DNS_PORTS: 8,
+  PT_DNS_QUERY: 1,
+  PT_DNS_ANSWER: 2,
 } as const;
 
 export type ConnectStatus = 'OK' | 'INPROGRESS' | 'REFUSED' | 'TIMEOUT' | 'UNREACHABLE' | 'ERROR';
@@ -186,7 +217,35 @@ export interface RawProcRecord {
   argsFull: number;
 }
 
-export type RawRecord = RawConnectRecord | RawCgroupRecord | RawProcRecord;
+/**
+ * A DNS packet of a marked socket. The payload is untrusted bytes from the network (or from
+ * the pod itself): it is parsed in src/capture/dns/parse.ts, never here.
+ */
+export interface RawDnsRecord {
+  kind: 'dns';
+  direction: 'query' | 'answer';
+  seq: bigint;
+  tsNs: bigint;
+  sockCookie: bigint;
+  cgroupId: bigint;
+  cgroupHier: number;
+  netnsCookie: bigint;
+  /** with tgid, the process key of the socket's last marker (connect or sendmsg to a DNS port) */
+  procKeyNs: bigint;
+  tgid: number;
+  comm: string;
+  transport: 'udp' | 'tcp';
+  family: 'IPv4' | 'IPv6';
+  local: { addr: Buffer; port: number };
+  remote: { addr: Buffer; port: number };
+  /** TCP only: the segment's sequence number */
+  tcpSeq: number;
+  /** the payload's length on the wire; more than payload.length when the copy was cut */
+  wireLength: number;
+  payload: Buffer;
+}
+
+export type RawRecord = RawConnectRecord | RawCgroupRecord | RawProcRecord | RawDnsRecord;
 
 /**
  * Throws DecodeError unless buf[off, off+len) is a well-formed connect record;
@@ -294,6 +353,51 @@ export function decodeProc(buf: Buffer, off = 0, len = buf.length - off): RawPro
   };
 }
 
+const DNS_DIRS: readonly ('query' | 'answer' | undefined)[] = [undefined, 'query', 'answer'];
+
+/** The kernel sends only the used part of data[]: the record is data + cap_len long. */
+export function decodeDns(buf: Buffer, off = 0, len = buf.length - off): RawDnsRecord {
+  const L = DNS_REC;
+  if (len < L.data || off + L.data > buf.length) {
+    throw new DecodeError(`DNS record needs at least ${L.data} bytes, has ${Math.min(len, buf.length - off)}`, 'TRUNCATED');
+  }
+  if (buf.readUInt32LE(off + L.type) !== CONSTANTS.PT_REC_DNS) throw new DecodeError('not a DNS record', 'INVALID');
+  const direction = DNS_DIRS[buf[off + L.dir]!];
+  const proto = buf[off + L.protocol];
+  const fam = buf[off + L.family];
+  if (!direction || (proto !== 6 && proto !== 17) || (fam !== AF_INET && fam !== AF_INET6)) {
+    throw new DecodeError(`DNS record with bad direction/protocol/family ${buf[off + L.dir]}/${proto}/${fam}`, 'INVALID');
+  }
+  const capLen = buf.readUInt32LE(off + L.cap_len);
+  const wireLen = buf.readUInt32LE(off + L.wire_len);
+  if (capLen === 0 || capLen > CONSTANTS.PT_DNS_MAX || capLen > wireLen || L.data + capLen > len || off + L.data + capLen > buf.length) {
+    throw new DecodeError(`DNS record payload length ${capLen} (wire ${wireLen}) exceeds the record`, 'INVALID');
+  }
+  const alen = fam === AF_INET ? 4 : 16;
+  const d = off + L.data;
+  return {
+    kind: 'dns',
+    direction,
+    seq: buf.readBigUInt64LE(off + L.seq),
+    tsNs: buf.readBigUInt64LE(off + L.ts_ns),
+    sockCookie: buf.readBigUInt64LE(off + L.sock_cookie),
+    cgroupId: buf.readBigUInt64LE(off + L.cgroup_id),
+    cgroupHier: buf.readUInt16LE(off + L.cg_hier),
+    netnsCookie: buf.readBigUInt64LE(off + L.netns_cookie),
+    procKeyNs: buf.readBigUInt64LE(off + L.proc_key_ns),
+    tgid: buf.readUInt32LE(off + L.tgid),
+    comm: cstring(buf, off + L.comm, CONSTANTS.PT_COMM_LEN),
+    transport: proto === 6 ? 'tcp' : 'udp',
+    family: fam === AF_INET ? 'IPv4' : 'IPv6',
+    // Copies: a DNS payload may wait in TCP reassembly past its batch.
+    local: { addr: Buffer.from(buf.subarray(off + L.laddr, off + L.laddr + alen)), port: buf.readUInt16LE(off + L.lport) },
+    remote: { addr: Buffer.from(buf.subarray(off + L.raddr, off + L.raddr + alen)), port: buf.readUInt16LE(off + L.rport) },
+    tcpSeq: buf.readUInt32LE(off + L.tcp_seq),
+    wireLength: wireLen,
+    payload: Buffer.from(buf.subarray(d, d + capLen)),
+  };
+}
+
 export function decodeCgroup(buf: Buffer, off = 0, len = buf.length - off): RawCgroupRecord {
   const L = CGROUP_REC;
   if (len < L.path || off + L.path > buf.length) {
@@ -323,6 +427,7 @@ export function decodeRecord(buf: Buffer, off: number, len: number): RawRecord {
   if (type === CONSTANTS.PT_REC_CONNECT) return decodeConnect(buf, off, len);
   if (type === CONSTANTS.PT_REC_CGROUP) return decodeCgroup(buf, off, len);
   if (type === CONSTANTS.PT_REC_PROC) return decodeProc(buf, off, len);
+  if (type === CONSTANTS.PT_REC_DNS) return decodeDns(buf, off, len);
   throw new DecodeError(`unknown record type ${type}`, 'INVALID');
 }
 

@@ -36,6 +36,8 @@ export interface MetadataPublisherOptions {
   criWatchers?: CriWatcher[];
   /** a sandbox went away: drop what is cached about it */
   onSandboxGone?: (sandboxId: string) => void;
+  /** a container was deleted: DNS capture forgets its pod's names once the pod's last one is */
+  onContainerGone?: (id: string) => void;
   nowNs?: () => bigint;
 }
 
@@ -124,6 +126,7 @@ export class MetadataPublisher {
     k.last = toMetaRecord(k.meta, { node: this.opts.node, time: now, firstSeen: k.firstSeen, validFrom: now, deletedTime: now, cgroupPaths: k.cgroupPaths });
     this.sink.offerMeta(k.last);
     this.deletions++;
+    this.opts.onContainerGone?.(id);
   }
 
   /**

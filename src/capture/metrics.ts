@@ -20,6 +20,14 @@ export const CAPTURE_METRICS = {
   metaRecords: 'podtrail_capture_metadata_records_total',
   produceLatency: 'podtrail_produce_latency_seconds',
   sendErrors: 'podtrail_produce_errors_total',
+  dnsPackets: 'podtrail_capture_dns_packets_total',
+  dnsParsed: 'podtrail_capture_dns_parsed_total',
+  dnsMalformed: 'podtrail_capture_dns_malformed_total',
+  dnsKernelDrops: 'podtrail_capture_dns_kernel_drops_total',
+  dnsLookups: 'podtrail_capture_dns_lookups_total',
+  dnsLookupsDropped: 'podtrail_capture_dns_lookups_dropped_total',
+  dnsConnectsNamed: 'podtrail_capture_dns_connects_named_total',
+  dnsNames: 'podtrail_capture_dns_names',
 } as const;
 
 export interface CaptureMetricSources {
@@ -58,6 +66,27 @@ export function registerCaptureMetrics(registry: Registry, src: CaptureMetricSou
   counterFrom(CAPTURE_METRICS.lossRecords, 'loss records published', () => pub()?.lossRecords ?? 0);
   counterFrom(CAPTURE_METRICS.metaRecords, 'container metadata versions published', () => pub()?.metaRecords ?? 0);
   counterFrom(CAPTURE_METRICS.sendErrors, 'failed produce requests (retried)', () => pub()?.sendErrors ?? 0);
+  // Registered with DNS capture off too (all 0 then), so the metric set does not depend on a flag.
+  const dns = () => src.service.dns;
+  counterFrom(CAPTURE_METRICS.dnsPackets, 'DNS packets (queries and answers) read from the kernel (--dns on)', () => dns()?.packets ?? 0);
+  counterFrom(CAPTURE_METRICS.dnsParsed, 'DNS messages parsed', () => dns()?.names.stats.parsed ?? 0);
+  new Counter({
+    name: CAPTURE_METRICS.dnsMalformed, help: 'DNS messages that did not parse, by reason (counted, never fatal)', labelNames: ['reason'], registers,
+    collect() {
+      this.reset();
+      for (const [reason, n] of dns()?.names.stats.malformed ?? []) this.inc({ reason }, n);
+    },
+  });
+  // Reserve failures and sequence gaps are the same packets seen from both ends: the larger counts.
+  counterFrom(CAPTURE_METRICS.dnsKernelDrops, 'DNS packets the kernel could not queue (ring buffer full): connects after them may lack names', () => {
+    if (!dns()) return 0;
+    const k = src.kernel.stats();
+    return Number(k.dnsReserveFails > k.dnsSeqLost ? k.dnsReserveFails : k.dnsSeqLost);
+  });
+  counterFrom(CAPTURE_METRICS.dnsLookups, 'DNS lookup records made (after folding repeats)', () => dns()?.lookups ?? 0);
+  counterFrom(CAPTURE_METRICS.dnsLookupsDropped, 'DNS lookup records dropped because the capture buffer was full', () => pub()?.lookupsDropped ?? 0);
+  counterFrom(CAPTURE_METRICS.dnsConnectsNamed, 'connects given a dst.name', () => dns()?.connectsNamed ?? 0);
+  gaugeFrom(CAPTURE_METRICS.dnsNames, 'answers held in the per-pod name tables', () => dns()?.names.table.size ?? 0);
   return new Histogram({
     name: CAPTURE_METRICS.produceLatency, help: 'time for Kafka to acknowledge a produce request', labelNames: ['topic'], registers,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],

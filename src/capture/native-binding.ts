@@ -62,6 +62,14 @@ export interface KernelCaptureOptions {
   flushIntervalMs?: number;
   /** user-space cgroup path cache; keep well above the kernel's 8192 */
   cgroupCacheSize?: number;
+  /** DNS answers from the kernel (cgroup programs at the host's cgroup v2 root; needs CAP_NET_ADMIN) */
+  dns?: boolean;
+  /** destination ports whose sockets are DNS sockets (at most 8) */
+  dnsPorts?: number[];
+  /** payload bytes copied per DNS packet (512 holds any answer without EDNS) */
+  dnsCopyMax?: number;
+  /** the host's cgroup v2 root; '' finds it (the unified mount, not a cgroup namespace's root) */
+  dnsCgroupRoot?: string;
 }
 
 export interface AttachAttempt {
@@ -86,8 +94,11 @@ export interface NativeStats {
   pendingStale: bigint[];
   procReserveFails: bigint[];
   procTableFull: bigint[];
+  dnsReserveFails: bigint[];
+  dnsMarkFails: bigint[];
   lastSeq: bigint;
   lastProcSeq: bigint;
+  lastDnsSeq: bigint;
   batches: bigint;
   records: bigint;
   swept: bigint;
@@ -107,6 +118,10 @@ export interface NativeCaptureOptions {
   pendingTimeoutMs: number;
   maxBatch: number;
   flushIntervalMs: number;
+  dns: boolean;
+  dnsPorts: number[];
+  dnsCopyMax: number;
+  dnsCgroupRoot: string;
 }
 
 export interface NativeCapture {
@@ -144,6 +159,7 @@ export interface NativeLayout {
   connectEvent: Record<string, number>;
   cgroupRec: Record<string, number>;
   procRec: Record<string, number>;
+  dnsRec: Record<string, number>;
   constants: Record<string, number>;
 }
 
@@ -229,6 +245,10 @@ export const CAPTURE_LIMITS = {
   cgroupCacheSize: { min: 16, max: 1 << 22 },
   /** PT_MAX_CONTROLLERS in bpf/podtrail.h */
   cgroupControllers: { min: 0, max: 4 },
+  /** PT_DNS_PORTS in bpf/podtrail.h */
+  dnsPorts: { min: 1, max: 8 },
+  /** 512: every answer without EDNS fits; PT_DNS_MAX bounds the kernel's copy */
+  dnsCopyMax: { min: 512, max: 4096 },
 } as const;
 
 export const CAPTURE_DEFAULTS = {
@@ -244,4 +264,10 @@ export const CAPTURE_DEFAULTS = {
   maxBatch: 512,
   flushIntervalMs: 20,
   cgroupCacheSize: 65_536,
+  dns: false,
+  dnsPorts: [53],
+  // 1232: the EDNS size DNS Flag Day 2020 set for resolvers, so an answer that fits one
+  // unfragmented packet is copied whole; TCP segments are reassembled in user space.
+  dnsCopyMax: 1232,
+  dnsCgroupRoot: '',
 };

@@ -6,7 +6,7 @@
 import { ConfigError, DecodeError } from '../common/errors.js';
 import { moduleLogger, type Logger } from '../common/log.js';
 import { CgroupPaths } from './cgroup-paths.js';
-import { checkConnect, CONSTANTS, decodeCgroup, decodeProc, walkBatch, type RawProcRecord } from './event-layout.js';
+import { checkConnect, CONSTANTS, decodeCgroup, decodeDns, decodeProc, walkBatch, type RawDnsRecord, type RawProcRecord } from './event-layout.js';
 import { SeqTracker } from './seq-tracker.js';
 import { cgroupIdAt, checkedConnectEventAt, hierAt } from './kernel-event.js';
 import {
@@ -46,6 +46,14 @@ export interface CaptureStats {
   procRecords: number;
   /** process records missing from their sequence, as user space saw it */
   procSeqLost: bigint;
+  /** DNS packet records the ring could not take (each a gap in the DNS sequence) */
+  dnsReserveFails: bigint;
+  /** DNS sockets socket-local storage had no room to mark (their answers go unseen) */
+  dnsMarkFails: bigint;
+  lastDnsSeq: bigint;
+  dnsRecords: number;
+  /** DNS records missing from their sequence, as user space saw it */
+  dnsSeqLost: bigint;
   batches: bigint;
   records: bigint;
   swept: bigint;
@@ -84,6 +92,15 @@ export function validateCaptureOptions(o: KernelCaptureOptions = {}): Resolved {
   }
   const excl = o.excludeLoopback ?? d.excludeLoopback;
   if (typeof excl !== 'boolean') throw new ConfigError('excludeLoopback must be a boolean');
+  const dns = o.dns ?? d.dns;
+  if (typeof dns !== 'boolean') throw new ConfigError('dns must be a boolean');
+  const ports = o.dnsPorts ?? d.dnsPorts;
+  if (!Array.isArray(ports) || ports.length < L.dnsPorts.min || ports.length > L.dnsPorts.max
+    || !ports.every((p) => Number.isInteger(p) && p >= 1 && p <= 65535)) {
+    throw new ConfigError(`dnsPorts must be ${L.dnsPorts.min} to ${L.dnsPorts.max} ports in [1, 65535], got ${JSON.stringify(ports)}`);
+  }
+  const root = o.dnsCgroupRoot ?? d.dnsCgroupRoot;
+  if (typeof root !== 'string' || (root !== '' && !root.startsWith('/'))) throw new ConfigError('dnsCgroupRoot must be an absolute path or empty');
   const obj = o.bpfObjectPath ?? defaultBpfObjectPath();
   if (typeof obj !== 'string' || obj === '') throw new ConfigError('bpfObjectPath must be a non-empty path');
   return {
@@ -97,8 +114,15 @@ export function validateCaptureOptions(o: KernelCaptureOptions = {}): Resolved {
     flushIntervalMs: int('flushIntervalMs', o.flushIntervalMs ?? d.flushIntervalMs, L.flushIntervalMs.min, L.flushIntervalMs.max),
     bpfObjectPath: obj,
     cgroupCacheSize: int('cgroupCacheSize', o.cgroupCacheSize ?? d.cgroupCacheSize, L.cgroupCacheSize.min, L.cgroupCacheSize.max),
+    dns,
+    dnsPorts: [...ports],
+    dnsCopyMax: int('dnsCopyMax', o.dnsCopyMax ?? d.dnsCopyMax, L.dnsCopyMax.min, L.dnsCopyMax.max),
+    dnsCgroupRoot: root,
   };
 }
+
+/** A DNS packet record with its socket owner's cgroup path ('' when unknown). */
+export type DnsRecordWithPath = RawDnsRecord & { cgroupPath: string };
 
 export class KernelCapture {
   private readonly opts: Resolved;
@@ -114,6 +138,11 @@ export class KernelCapture {
   private procSeqLost = 0n;
   /** The process sequence restarts at 1 with every load, as the connect one does. */
   private procSeq = new SeqTracker({ window: 65_536, graceMs: 2_000, first: 1n });
+  private onDns: ((recs: DnsRecordWithPath[]) => void) | undefined;
+  private dnsRecords = 0;
+  private dnsSeqLost = 0n;
+  /** DNS records are numbered apart from connects (bpf/podtrail.h says why), from 1 as well. */
+  private dnsSeq = new SeqTracker({ window: 65_536, graceMs: 2_000, first: 1n });
 
   /**
    * `log`: the stage's logger, passed in (as kafkajs passes its logger to each component) rather
@@ -139,7 +168,7 @@ export class KernelCapture {
    * batch's process records (exec, fork, exit) first, in ring order, so a process
    * table it keeps knows an exec before the connects that follow it.
    */
-  start(onBatch: (events: KernelConnectEvent[]) => void, onProc?: (recs: RawProcRecord[]) => void): NativeStartResult {
+  start(onBatch: (events: KernelConnectEvent[]) => void, onProc?: (recs: RawProcRecord[]) => void, onDns?: (recs: DnsRecordWithPath[]) => void): NativeStartResult {
     if (this.native) throw new ConfigError('KernelCapture already started');
     const { cgroupCacheSize: _unused, ...nativeOpts } = this.opts;
     let n: NativeCapture;
@@ -154,6 +183,7 @@ export class KernelCapture {
     this.started = r;
     this.onBatch = onBatch;
     this.onProc = onProc;
+    this.onDns = onDns;
     this.log.info(
       { attachMode: r.attachMode, attempts: r.attempts.map((a) => ({ mode: a.mode, ok: a.ok, code: a.code, errno: a.errno })) },
       'kernel capture attached',
@@ -183,7 +213,17 @@ export class KernelCapture {
     this.onBatch = undefined;
     if (Buffer.isBuffer(rest) && rest.length > 0 && onBatch) this.onNativeBatch(rest, onBatch);
     this.countProcGaps(this.procSeq.flush());
+    this.countDnsGaps(this.dnsSeq.flush());
     this.onProc = undefined;
+    this.onDns = undefined;
+  }
+
+  private countDnsGaps(gaps: Array<{ fromSeq: bigint; toSeq: bigint; count: bigint }>): void {
+    for (const g of gaps) {
+      this.dnsSeqLost += g.count;
+      this.log.warn({ fromSeq: String(g.fromSeq), toSeq: String(g.toSeq), count: String(g.count) },
+        'DNS packets lost in the kernel (ring buffer full): connects that follow may lack their names');
+    }
   }
 
   private countProcGaps(gaps: Array<{ fromSeq: bigint; toSeq: bigint; count: bigint }>): void {
@@ -213,6 +253,11 @@ export class KernelCapture {
       lastProcSeq: s?.lastProcSeq ?? 0n,
       procRecords: this.procRecords,
       procSeqLost: this.procSeqLost,
+      dnsReserveFails: sum(s?.dnsReserveFails),
+      dnsMarkFails: sum(s?.dnsMarkFails),
+      lastDnsSeq: s?.lastDnsSeq ?? 0n,
+      dnsRecords: this.dnsRecords,
+      dnsSeqLost: this.dnsSeqLost,
       batches: s?.batches ?? 0n,
       records: s?.records ?? 0n,
       swept: s?.swept ?? 0n,
@@ -230,6 +275,7 @@ export class KernelCapture {
   private onNativeBatch(buf: Buffer, onBatch: (events: KernelConnectEvent[]) => void): void {
     const events: KernelConnectEvent[] = [];
     const procs: RawProcRecord[] = [];
+    const dns: DnsRecordWithPath[] = [];
     const bad = (err: DecodeError) => {
       this.decodeErrors++;
       this.log.warn({ err }, 'undecodable record from the kernel');
@@ -247,6 +293,11 @@ export class KernelCapture {
           this.procRecords++;
           this.countProcGaps(this.procSeq.observe(p.seq));
           procs.push(p);
+        } else if (type === CONSTANTS.PT_REC_DNS) {
+          const d = decodeDns(buf, off, len);
+          this.dnsRecords++;
+          this.countDnsGaps(this.dnsSeq.observe(d.seq));
+          dns.push({ ...d, cgroupPath: this.pathOf(d.cgroupHier, d.cgroupId) });
         } else throw new DecodeError(`unknown record type ${type}`, 'INVALID');
       } catch (err) {
         if (err instanceof DecodeError) bad(err);
@@ -254,11 +305,21 @@ export class KernelCapture {
       }
     }, bad);
     this.countProcGaps(this.procSeq.tick());
+    this.countDnsGaps(this.dnsSeq.tick());
     if (procs.length > 0 && this.onProc) {
       try {
         this.onProc(procs);
       } catch (err) {
         this.log.error({ err }, 'onProc handler threw');
+      }
+    }
+    // Before the batch's connects: a connect's name comes from answers received before it
+    // (the name table checks the times, so order within a batch does not matter beyond this).
+    if (dns.length > 0 && this.onDns) {
+      try {
+        this.onDns(dns);
+      } catch (err) {
+        this.log.error({ err }, 'onDns handler threw');
       }
     }
     if (events.length === 0) return;
@@ -273,14 +334,16 @@ export class KernelCapture {
   private eventAt(buf: Buffer, off: number, len: number): KernelConnectEvent {
     checkConnect(buf, off, len);
     const hier = hierAt(buf, off);
-    const id = cgroupIdAt(buf, off);
-    let path = this.paths.get(hier, id);
-    if (path === undefined) {
-      // Only after a cache eviction raced an event in flight; the kernel resends next time.
-      this.pathMisses++;
-      this.native?.forgetCgroup(hier, id);
-      path = '';
-    }
-    return checkedConnectEventAt(buf, off, path, hier === 0 ? '' : (this.opts.cgroupControllers[hier - 1] ?? `#${hier}`));
+    return checkedConnectEventAt(buf, off, this.pathOf(hier, cgroupIdAt(buf, off)), hier === 0 ? '' : (this.opts.cgroupControllers[hier - 1] ?? `#${hier}`));
+  }
+
+  private pathOf(hier: number, id: bigint): string {
+    const path = this.paths.get(hier, id);
+    if (path !== undefined) return path;
+    // Only after a cache eviction raced an event in flight (or a DNS mark whose path record
+    // was lost); the kernel resends next time.
+    this.pathMisses++;
+    this.native?.forgetCgroup(hier, id);
+    return '';
   }
 }

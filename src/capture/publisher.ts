@@ -8,7 +8,7 @@ import type { Logger } from '../common/log.js';
 import { kafkaCondition, type KafkaCondition } from '../kafka/conditions.js';
 import { RetryEpisode, backoffMs, countProducerReset } from '../kafka/retry.js';
 import type { Codec, RecordTypes } from '../schema/codec.js';
-import type { CaptureLoss, ContainerMeta, LossCause, RawConnectEvent } from '../schema/types.js';
+import type { CaptureLoss, ContainerMeta, DnsLookup, LossCause, RawConnectEvent } from '../schema/types.js';
 import { rawKey } from './to-raw.js';
 import { RawWriter } from './raw-writer.js';
 import { useFastGzip } from '../kafka/kafkajs-changes.js';
@@ -30,7 +30,7 @@ export interface PublisherOptions {
   /** wall-clock ns, for loss records */
   nowNs?: () => bigint;
   /** framing other than single-object encoding (Confluent, with --schema-registry) */
-  encode?: <K extends 'RawConnectEvent' | 'CaptureLoss' | 'ContainerMeta'>(name: K, value: RecordTypes[K]) => Buffer;
+  encode?: <K extends 'RawConnectEvent' | 'CaptureLoss' | 'ContainerMeta' | 'DnsLookup'>(name: K, value: RecordTypes[K]) => Buffer;
   /** called after each acknowledged produce request (metrics) */
   onSent?: (seconds: number, messages: number) => void;
   /** called after a request with raw events was acknowledged: the highest seq in it, and its time */
@@ -76,6 +76,9 @@ export interface PublisherStats {
   metaRecords: number;
   sendErrors: number;
   lastSendMs: number;
+  /** DNS lookup records queued, and dropped for a full buffer */
+  lookups: number;
+  lookupsDropped: number;
 }
 
 export class RawPublisher {
@@ -87,7 +90,7 @@ export class RawPublisher {
   private wake: (() => void) | undefined;
   private running = false;
   private loop: Promise<void> | undefined;
-  private readonly counters: PublisherStats = { buffered: 0, bufferedBytes: 0, sent: 0, dropped: 0, lossRecords: 0, metaRecords: 0, sendErrors: 0, lastSendMs: 0 };
+  private readonly counters: PublisherStats = { buffered: 0, bufferedBytes: 0, sent: 0, dropped: 0, lossRecords: 0, metaRecords: 0, sendErrors: 0, lastSendMs: 0, lookups: 0, lookupsDropped: 0 };
   private readonly nowNs: () => bigint;
   /** resolves pending flush() calls when the buffer empties */
   private drained: Array<() => void> = [];
@@ -121,6 +124,25 @@ export class RawPublisher {
     const value = this.opts.encode ? this.opts.encode('RawConnectEvent', raw) : this.rawWriter.encode(raw);
     this.queue.push({ key: rawKey(raw.node, raw.cgroup.id), value, seq: raw.seq, time: raw.time });
     this.bytes += value.length;
+    this.kick();
+    return true;
+  }
+
+  /**
+   * A DNS lookup record: on the raw topic beside the connects, keyed like them (one container's
+   * records stay in order). Outside the connect sequence (it has its own), so a lookup dropped
+   * for a full buffer is counted, not a loss record.
+   */
+  offerLookup(rec: DnsLookup): boolean {
+    const size = this.queue.length - this.head;
+    if (size >= this.opts.maxBufferedEvents || this.bytes >= this.opts.maxBufferedBytes) {
+      this.counters.lookupsDropped++;
+      return false;
+    }
+    const value = this.opts.encode ? this.opts.encode('DnsLookup', rec) : this.codec.encode('DnsLookup', rec);
+    this.queue.push({ key: rawKey(rec.node, rec.cgroup.id), value });
+    this.bytes += value.length;
+    this.counters.lookups++;
     this.kick();
     return true;
   }
@@ -289,7 +311,8 @@ export class RawPublisher {
         this.opts.onProgress?.(top.seq!, top.time ?? 0n);
       }
       for (const p of batch) this.bytes -= p.value.length;
-      this.counters.sent += batch.length;
+      // Raw connects only: lookups (no seq) have their own counter.
+      for (const p of batch) if (p.seq !== undefined) this.counters.sent++;
       // Sent entries still hold their encoded bytes: drop them soon (amortized O(1): the
       // copy is never longer than what was dropped), not after 65536 of them.
       if (this.head >= 1024 && this.head * 2 > this.queue.length) {

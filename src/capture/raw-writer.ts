@@ -7,12 +7,13 @@
 // written for here (same fingerprint); anything it does not expect goes to the Codec.
 import type { Codec } from '../schema/codec.js';
 import { fingerprintBytesLE } from '../schema/rabin.js';
-import type { Process, ProcessRef, RawConnectEvent } from '../schema/types.js';
+import type { Process, ProcessRef, RawConnectEvent, ResolvedName } from '../schema/types.js';
 
 /** CRC-64-AVRO of the canonical RawConnectEvent schema this writer follows. */
-export const RAW_WRITER_FINGERPRINT = 0xf49757c83230dd61n;
+export const RAW_WRITER_FINGERPRINT = 0xff6c15383f424490n;
 
 const PROTOCOL: Record<string, number> = { TCP: 0, UDP: 1 };
+const TRUST: Record<string, number> = { unmatched: 0, matched: 1, resolver: 2 };
 const FAMILY: Record<string, number> = { IPv4: 0, IPv6: 1 };
 const STATUS: Record<string, number> = { OK: 0, INPROGRESS: 1, REFUSED: 2, TIMEOUT: 3, UNREACHABLE: 4, ERROR: 5 };
 const TWO52 = 2 ** 52;
@@ -169,6 +170,10 @@ const isRef = (r: unknown): r is ProcessRef => {
 };
 const isStrArray = (a: unknown): a is string[] => Array.isArray(a) && a.every(isStr);
 
+const plainName = (n: ResolvedName): boolean =>
+  typeof n === 'object' && n !== null && isStr(n.name) && isStrArray(n.cnames) && isLong(n.answeredAt) && isInt(n.ttl) &&
+  isStr(n.server) && TRUST[n.trust] !== undefined;
+
 /** The identity fields' shape (checked once per identity, as they are cached by it). */
 function plainIdentity(p: Process): boolean {
   return isLong(p.key) && isStrOrNull(p.exe) && isStrArray(p.args) && typeof p.argsTruncated === 'boolean' &&
@@ -184,6 +189,10 @@ function plain(r: RawConnectEvent): boolean {
   return typeof r.eventId === 'string' && isLong(r.seq) && typeof r.instance === 'string' && isLong(r.time) &&
     typeof r.node === 'string' && PROTOCOL[r.protocol] !== undefined && FAMILY[r.family] !== undefined &&
     isBytes(r.src?.addr) && isInt(r.src.port) && isBytes(r.dst?.addr) && isInt(r.dst.port) &&
+    // name is capture's, on dst only; pod, service and scope are enrich's: anything else goes to the Codec
+    r.src.name === null && r.src.pod === null && r.src.service === null && r.src.scope === null &&
+    (r.dst.name === null || plainName(r.dst.name)) && r.dst.pod === null && r.dst.service === null && r.dst.scope === null &&
+    typeof r.encryptedDns === 'boolean' &&
     STATUS[r.result?.status] !== undefined && isInt(r.result.errno) &&
     isInt(p?.pid) && isInt(p.tid) && isInt(p.ppid) && isLong(p.uid) && isLong(p.gid) && typeof p.comm === 'string' &&
     isLong(p.startTime) && isInt(p.nsPid) && isLong(r.netns) && isLong(r.mntns) && isLong(r.pidns) &&
@@ -223,8 +232,19 @@ export class RawWriter {
     o.int(FAMILY[r.family]!);
     o.bytes(r.src.addr);
     o.int(r.src.port);
+    // src: name, pod, service, scope all null
+    o.buf[o.pos++] = 0;
+    o.buf[o.pos++] = 0;
+    o.buf[o.pos++] = 0;
+    o.buf[o.pos++] = 0;
     o.bytes(r.dst.addr);
     o.int(r.dst.port);
+    if (r.dst.name === null) o.buf[o.pos++] = 0;
+    else this.name(r.dst.name);
+    // dst: pod, service, scope null
+    o.buf[o.pos++] = 0;
+    o.buf[o.pos++] = 0;
+    o.buf[o.pos++] = 0;
     o.int(STATUS[r.result.status]!);
     o.int(r.result.errno);
     o.int(p.pid);
@@ -256,6 +276,7 @@ export class RawWriter {
     o.cached(r.utsName);
     o.long(r.cgroup.id);
     o.cached(r.cgroup.path);
+    o.buf[o.pos++] = r.encryptedDns ? 1 : 0;
     // allocUnsafe of a small size takes a slice of Node's shared pool: no new ArrayBuffer.
     const res = Buffer.allocUnsafe(o.pos);
     o.buf.copy(res, 0, 0, o.pos);
@@ -263,6 +284,19 @@ export class RawWriter {
   }
 
   private readonly scratch = new Out();
+
+  /** dst.name's union branch and record. Names repeat per destination: the strings are cached. */
+  private name(n: ResolvedName): void {
+    const o = this.out;
+    o.grow(64 + 3 * (n.name.length + n.server.length + n.cnames.reduce((s, c) => s + c.length + 5, 0)));
+    o.int(1);
+    o.cached(n.name);
+    o.strings(n.cnames);
+    o.long(n.answeredAt);
+    o.int(n.ttl);
+    o.cached(n.server);
+    o.int(TRUST[n.trust]!);
+  }
 
   /** Bytes written by f on a scratch buffer, copied out. */
   private encodeApart(f: (o: Out) => void): Uint8Array {

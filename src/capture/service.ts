@@ -4,7 +4,7 @@
 // turns sequence gaps the kernel left (failed ring-buffer reserves) into loss records.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../common/log.js';
-import type { RawConnectEvent } from '../schema/types.js';
+import type { DnsLookup, RawConnectEvent } from '../schema/types.js';
 import { BootClock } from './clock.js';
 import type { KernelCapture, KernelConnectEvent, NativeBinding } from './native.js';
 import { SeqTracker, type SeqGap } from './seq-tracker.js';
@@ -15,11 +15,15 @@ import type { RuntimeHint } from '../runtime/types.js';
 import type { MetadataPublisher } from './metadata-publisher.js';
 import { ProcessTable, type ProcessTableOptions } from './process-table.js';
 import { identityOf } from './proc-identity.js';
+import { DnsCapture, type DnsCaptureOptions } from './dns-capture.js';
+import { toRawLookup } from './to-lookup.js';
 
 export interface RawSink {
   /** false when the event was dropped (and counted) */
   offer(raw: RawConnectEvent): boolean;
   offerLoss(l: SeqGap & { cause: 'KERNEL_RING_BUFFER' }): void;
+  /** a DNS lookup record (DNS capture on); sinks without it drop lookups */
+  offerLookup?(l: DnsLookup): void;
 }
 
 export interface CaptureServiceOptions {
@@ -42,6 +46,8 @@ export interface CaptureServiceOptions {
   processTable?: ProcessTableOptions;
   /** where /proc is read to seed the table (default /proc) */
   procRoot?: string;
+  /** names for connects and lookup records, from the kernel's DNS packets (KernelCapture with dns on) */
+  dns?: Partial<DnsCaptureOptions>;
 }
 
 export function newInstanceId(): string {
@@ -60,6 +66,9 @@ export class CaptureService {
   private draining = false;
   /** undefined when processIdentity is off */
   readonly processes: ProcessTable | undefined;
+  /** undefined when DNS capture is off */
+  readonly dns: DnsCapture | undefined;
+  private lastDnsSweep = 0;
   private readonly lookups = new LRUCache<string, { containerId: string; hint: RuntimeHint | undefined } | false>({ max: 65_536 });
 
   constructor(
@@ -72,26 +81,42 @@ export class CaptureService {
     this.instance = opts.instance ?? newInstanceId();
     this.clock = new BootClock(binding);
     this.processes = opts.processIdentity === false ? undefined : new ProcessTable(opts.processTable);
+    this.dns = opts.dns ? new DnsCapture((ns) => this.clock.toWallNs(ns), opts.dns) : undefined;
   }
 
   start(): { attachMode: string } {
     const ctx = { node: this.opts.node, instance: this.instance, toWallNs: (ns: bigint) => this.clock.toWallNs(ns) };
     const table = this.processes;
-    // The kernel hands over a batch's process records before its connects, so an exec is
-    // in the table before the connects that follow it.
+    const dns = this.dns;
+    // The kernel hands over a batch's process records and DNS packets before its connects, so
+    // an exec is in the table, and an answer in the name table, before the connects after them.
     const r = this.kernel.start((events: KernelConnectEvent[]) => {
       for (const e of events) {
         this.events++;
-        this.emit(toRawEvent(e, ctx, table ? identityOf(table, e.pid, e.procKeyNs) : undefined));
+        const id = table ? identityOf(table, e.pid, e.procKeyNs) : undefined;
+        this.emit(toRawEvent(e, ctx, id, dns?.forConnect(e, ctx.toWallNs(e.bootNs))));
         this.report(this.seq.observe(e.seq));
       }
-    }, table ? (recs) => { for (const p of recs) table.apply(p); } : undefined);
+    }, table ? (recs) => { for (const p of recs) table.apply(p); } : undefined,
+    dns ? (recs) => {
+      for (const l of dns.onRecords(recs)) {
+        const id = table ? identityOf(table, l.owner.tgid, l.procKeyNs) : undefined;
+        this.sink.offerLookup?.(toRawLookup(l, ctx, dns.opts.dedupMs, id));
+      }
+    } : undefined);
     if (table) {
       // After attach, so that no exec falls between the scan and the probes.
       const seeded = table.seedFromProc(this.opts.procRoot);
       this.log.info({ processes: seeded }, 'process table seeded from /proc');
     }
-    this.timer = setInterval(() => this.report(this.seq.tick()), 500);
+    this.timer = setInterval(() => {
+      this.report(this.seq.tick());
+      // Expired names and stale queries: every 10 s is plenty for tables bounded by size anyway.
+      if (dns && Date.now() - this.lastDnsSweep >= 10_000) {
+        this.lastDnsSweep = Date.now();
+        dns.sweep(BigInt(Date.now()) * 1_000_000n);
+      }
+    }, 500);
     this.timer.unref();
     this.log.info({ node: this.opts.node, instance: this.instance, attachMode: r.attachMode }, 'capture started');
     return r;

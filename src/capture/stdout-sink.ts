@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // --stdout: the raw JSON form (docs/reference/records.md), one object per line, for users without Kafka.
-import { captureLossToJson, rawToJson } from '../schema/json-form.js';
-import type { RawConnectEvent } from '../schema/types.js';
+import { captureLossToJson, lookupToJson, rawToJson } from '../schema/json-form.js';
+import type { DnsLookup, RawConnectEvent } from '../schema/types.js';
 import type { RawSink } from './service.js';
 import type { SeqGap } from './seq-tracker.js';
 
@@ -17,6 +17,14 @@ export class StdoutSink implements RawSink {
     }
     process.stdout.write(`${JSON.stringify(rawToJson(raw))}\n`);
     return true;
+  }
+
+  offerLookup(l: DnsLookup): void {
+    if (process.stdout.writableLength > this.maxBufferedBytes) {
+      this.dropped++;
+      return;
+    }
+    process.stdout.write(`${JSON.stringify(lookupToJson(l))}\n`);
   }
 
   offerLoss(l: SeqGap & { cause: 'KERNEL_RING_BUFFER' }): void {

@@ -4,6 +4,14 @@
 import type { RawConnectEvent } from '../schema/types.js';
 import type { KernelConnectEvent } from './native.js';
 import { flagsOf, unknownIdentity, type ProcIdentity } from './proc-identity.js';
+import { BARE_ENDPOINT } from '../schema/endpoint.js';
+import type { DstName } from './dns-capture.js';
+
+/** What DNS capture adds to a connect: the destination's name and the encrypted-DNS flag. */
+export interface ConnectDns {
+  name: DstName | null;
+  encryptedDns: boolean;
+}
 
 export interface RawContext {
   node: string;
@@ -17,7 +25,8 @@ export function eventId(node: string, instance: string, seq: bigint): string {
 }
 
 /** id: the process's identity from the process table (identityOf); without it, exe and the rest are unknown. */
-export function toRawEvent(e: KernelConnectEvent, ctx: RawContext, id: ProcIdentity = unknownIdentity(e.procKeyNs)): RawConnectEvent {
+/** dns: the destination's name, when DNS capture is on. */
+export function toRawEvent(e: KernelConnectEvent, ctx: RawContext, id: ProcIdentity = unknownIdentity(e.procKeyNs), dns?: ConnectDns): RawConnectEvent {
   return {
     eventId: eventId(ctx.node, ctx.instance, e.seq),
     seq: e.seq,
@@ -26,8 +35,8 @@ export function toRawEvent(e: KernelConnectEvent, ctx: RawContext, id: ProcIdent
     node: ctx.node,
     protocol: e.protocol,
     family: e.family,
-    src: { addr: e.src.addr, port: e.src.port },
-    dst: { addr: e.dst.addr, port: e.dst.port },
+    src: { ...BARE_ENDPOINT, addr: e.src.addr, port: e.src.port },
+    dst: { ...BARE_ENDPOINT, addr: e.dst.addr, port: e.dst.port, name: dns?.name ?? null },
     result: { status: e.status, errno: e.errno },
     process: {
       pid: e.pid, tid: e.tid, ppid: e.ppid, uid: BigInt(e.uid), gid: BigInt(e.gid), comm: e.comm,
@@ -40,6 +49,7 @@ export function toRawEvent(e: KernelConnectEvent, ctx: RawContext, id: ProcIdent
     pidns: BigInt(e.pidns),
     utsName: e.utsName,
     cgroup: { id: e.cgroupId, path: e.cgroupPath },
+    encryptedDns: dns?.encryptedDns ?? false,
   };
 }
 

@@ -31,6 +31,7 @@ import type { Histogram } from 'prom-client';
 import type { Producer } from 'kafkajs';
 import { defineCommand } from './command.js';
 import { POD_ANNOTATIONS_OPTION } from './pod-annotations.js';
+import { DNS_OPTIONS, dnsConfigFrom } from './dns-options.js';
 import { settlesWithin, waitForSignal } from './signals.js';
 
 /** How long a stopping capture may spend getting its buffered events to Kafka. */
@@ -59,6 +60,7 @@ export const CAPTURE_OPTIONS = {
   'state-dir': { type: 'string', arg: 'DIR', default: DEFAULT_STATE_DIR, desc: "where capture notes its instance, so the next one can report this one's end as LOSS if it is killed ('off': no note)", env: 'PODTRAIL_STATE_DIR', check: stateDirCheck },
   compression: { type: 'enum', choices: ['gzip', 'none'], default: PUBLISHER_DEFAULTS.compression, desc: 'raw topic compression' },
   ...POD_ANNOTATIONS_OPTION,
+  ...DNS_OPTIONS,
   ...METRICS_OPTIONS,
   ...SCHEMA_REGISTRY_OPTIONS,
   ...TOPIC_OPTIONS,
@@ -80,7 +82,10 @@ export default defineCommand({
         CAPTURE_NODE_FLAGS.join(' ') + ' bin/podtrail.js capture` or set NODE_OPTIONS');
     }
     const binding = loadNativeBinding();
+    const dnsConf = dnsConfigFrom(v);
+    const dnsOpt = dnsConf.capture ? { dns: dnsConf.capture } : {};
     const kernel = new KernelCapture(binding.Capture, {
+      ...dnsConf.kernel,
       attach: v.attach as 'auto',
       ringBufferBytes: v['ring-buffer-size'],
       cgroupControllers: v['cgroup-controller'],
@@ -91,7 +96,7 @@ export default defineCommand({
     const instance = newInstanceId();
     if (v.stdout) {
       const sink = new StdoutSink(node, instance);
-      const svc = new CaptureService(kernel, binding, sink, { node, instance, processIdentity: v['process-identity'] === 'on' }, log);
+      const svc = new CaptureService(kernel, binding, sink, { node, instance, processIdentity: v['process-identity'] === 'on', ...dnsOpt }, log);
       svc.start();
       await waitForSignal();
       svc.stop();
@@ -111,6 +116,7 @@ export default defineCommand({
     let producer: Producer | undefined;
     let metadata: MetadataPublisher | undefined;
     let cri: CriRuntimes | undefined;
+    let svcRef: CaptureService | undefined;
     /** exit code 2 when Kafka refused access (credentials, certificate, ACL): the operator's to fix */
     let exitCode = 1;
     let fatal!: (why: string) => void;
@@ -136,6 +142,7 @@ export default defineCommand({
       await enc.prepare(topics.raw, 'RawConnectEvent');
       // A second record type on the raw topic: TopicRecordNameStrategy's subject.
       await enc.prepare(topics.raw, 'CaptureLoss', `${topics.raw}-io.podtrail.v1.CaptureLoss`);
+      if (dnsConf.capture) await enc.prepare(topics.raw, 'DnsLookup', `${topics.raw}-io.podtrail.v1.DnsLookup`);
       if (publishMeta) await enc.prepare(topics.containers, 'ContainerMeta');
       encode = (name, value) => enc.encodeSync(name === 'ContainerMeta' ? topics.containers : topics.raw, name, value as never);
     }
@@ -191,10 +198,13 @@ export default defineCommand({
       metadata = new MetadataPublisher(cri?.resolver ?? files, publisher, {
         node, hostRoot, dockerDataRoot: () => docker.getDataRoot(), scanIntervalMs: v['metadata-scan-interval'],
         ...(cri ? { criWatchers: cri.watchers, onSandboxGone: (id: string) => cri!.forget(id) } : {}),
+        // The service exists only later; its DNS tables are reached through it when deletions come.
+        onContainerGone: (id: string) => svcRef?.dns?.containerGone(id),
       }, moduleLogger('capture.metadata'));
       await metadata.start();
     }
-    const svc = new CaptureService(kernel, binding, publisher, { node, instance, processIdentity: v['process-identity'] === 'on', ...(metadata ? { metadata } : {}) }, log);
+    svcRef = new CaptureService(kernel, binding, publisher, { node, instance, processIdentity: v['process-identity'] === 'on', ...dnsOpt, ...(metadata ? { metadata } : {}) }, log);
+    const svc = svcRef;
     svc.start();
     // Attached now: whatever the previous instance missed ends here.
     const attachedNs = BigInt(Date.now()) * 1_000_000n;

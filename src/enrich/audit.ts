@@ -9,7 +9,7 @@ export function auditFromRaw(raw: RawConnectEvent, a: Attribution, sourceOverrid
     eventId: raw.eventId, seq: raw.seq, instance: raw.instance, time: raw.time, node: raw.node,
     protocol: raw.protocol, family: raw.family, src: raw.src, dst: raw.dst, result: raw.result,
     process: raw.process, netns: raw.netns, mntns: raw.mntns, pidns: raw.pidns, utsName: raw.utsName,
-    cgroup: raw.cgroup,
+    cgroup: raw.cgroup, encryptedDns: raw.encryptedDns,
     container: a.container
       ? { id: a.container.id, runtime: a.container.runtime, name: a.container.name, image: a.container.image }
       : null,
@@ -41,7 +41,7 @@ export function lossAudit(l: LossInfo): AuditRecord {
   return {
     eventId: l.eventId, seq: l.fromSeq, instance: l.instance, time: l.time, node: l.node,
     protocol: null, family: null, src: null, dst: null, result: null, process: null,
-    netns: null, mntns: null, pidns: null, utsName: null, cgroup: null, container: null, pod: null,
+    netns: null, mntns: null, pidns: null, utsName: null, cgroup: null, encryptedDns: false, container: null, pod: null,
     attribution: {
       status: 'LOSS',
       source: l.cause === 'SEQUENCE_GAP' ? 'enrich' : 'capture',

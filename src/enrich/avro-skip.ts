@@ -24,7 +24,7 @@ export function varint(c: Cursor): number | undefined {
 }
 
 export function compileSkip(t: avro.Type): Skip | undefined {
-  const any = t as avro.Type & { symbols?: string[]; size?: number; fields?: Array<{ type: avro.Type }>; types?: avro.Type[]; itemsType?: avro.Type };
+  const any = t as avro.Type & { symbols?: string[]; size?: number; fields?: Array<{ type: avro.Type }>; types?: avro.Type[]; itemsType?: avro.Type; valuesType?: avro.Type };
   switch (t.typeName) {
     case 'null': return () => true;
     case 'boolean': return (c) => c.pos++ < c.end;
@@ -50,11 +50,19 @@ export function compileSkip(t: avro.Type): Skip | undefined {
       const ps = parts as Skip[];
       return (c) => { const i = varint(c); return i !== undefined && i >= 0 && i < ps.length && ps[i]!(c); };
     }
+    case 'map':
     case 'array': {
       // Blocks of items (a negative count is followed by the block's byte size), 0 ends. Items
       // of the types we skip (strings, records holding one) take at least a byte each, so an
-      // item that does not advance is garbage, and the loop is bounded by the buffer.
-      const item = any.itemsType ? compileSkip(any.itemsType) : undefined;
+      // item that does not advance is garbage, and the loop is bounded by the buffer. A map's
+      // item is a string key and its value.
+      let item: Skip | undefined;
+      if (t.typeName === 'array') item = any.itemsType ? compileSkip(any.itemsType) : undefined;
+      else {
+        const value = any.valuesType ? compileSkip(any.valuesType) : undefined;
+        const key = (c: Cursor) => { const n = varint(c); return n !== undefined && n >= 0 && (c.pos += n) <= c.end; };
+        if (value) item = (c) => key(c) && value(c);
+      }
       if (!item) return undefined;
       return (c) => {
         for (;;) {
@@ -73,7 +81,7 @@ export function compileSkip(t: avro.Type): Skip | undefined {
         }
       };
     }
-    default: return undefined; // maps: not in RawConnectEvent today
+    default: return undefined;
   }
 }
 

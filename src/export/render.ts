@@ -19,7 +19,7 @@ export interface Rendered {
   text: string;
   timeNs: bigint;
   node: string;
-  msgId: 'connect' | 'loss';
+  msgId: 'connect' | 'loss' | 'dns';
   severity: Severity;
 }
 
@@ -34,13 +34,14 @@ export function createRenderer(format: ExportFormat): (d: Decoded) => Rendered {
     if (d.schema === 'ContainerMeta') throw new DecodeError('a ContainerMeta record does not belong on the audit topic', 'INVALID');
     const v = d.value;
     const loss = d.schema === 'CaptureLoss' || (d.schema === 'AuditRecord' && d.value.attribution.status === 'LOSS');
-    const status = d.schema === 'CaptureLoss' ? undefined : d.value.result?.status;
+    const lookup = d.schema === 'DnsLookup' || d.schema === 'AuditDnsLookup';
+    const status = d.schema === 'CaptureLoss' || lookup ? undefined : d.value.result?.status;
     return {
       key: v.eventId,
       text: text(d),
       timeNs: v.time,
       node: v.node,
-      msgId: loss ? 'loss' : 'connect',
+      msgId: loss ? 'loss' : lookup ? 'dns' : 'connect',
       severity: loss ? 'warning' : outcomeOf(status) === 'failure' ? 'notice' : 'info',
     };
   };

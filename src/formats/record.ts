@@ -29,7 +29,7 @@ export function siemRecord(d: Decoded): SiemRecord {
         rec: {
           eventId: l.eventId, seq: l.fromSeq, instance: l.instance, time: l.time, node: l.node,
           protocol: null, family: null, src: null, dst: null, result: null, process: null,
-          netns: null, mntns: null, pidns: null, utsName: null, cgroup: null, container: null, pod: null,
+          netns: null, mntns: null, pidns: null, utsName: null, cgroup: null, encryptedDns: false, container: null, pod: null,
           attribution: { status: 'LOSS', source: 'capture', reason: l.cause },
           loss: { instance: l.instance, fromSeq: l.fromSeq, toSeq: l.toSeq, count: l.count, cause: l.cause, firstTime: l.firstTime, lastTime: l.lastTime },
         },

@@ -6,7 +6,7 @@ import type avro from 'avsc';
 import { DecodeError, EncodeError } from '../common/errors.js';
 import { fingerprintBytesLE } from './rabin.js';
 import { schemas, type SchemaName, type SchemaSet } from './registry.js';
-import type { RawConnectEvent, CaptureLoss, AuditRecord, ContainerMeta } from './types.js';
+import type { RawConnectEvent, CaptureLoss, AuditRecord, ContainerMeta, DnsLookup, AuditDnsLookup } from './types.js';
 
 export const MAGIC_0 = 0xc3;
 export const MAGIC_1 = 0x01;
@@ -17,6 +17,8 @@ export interface RecordTypes {
   CaptureLoss: CaptureLoss;
   AuditRecord: AuditRecord;
   ContainerMeta: ContainerMeta;
+  DnsLookup: DnsLookup;
+  AuditDnsLookup: AuditDnsLookup;
 }
 
 export type Decoded = {

@@ -2,7 +2,8 @@
 // The JSON form (docs/reference/records.md), produced here and nowhere else. It is a contract: tests and users
 // rely on these names. Raw records print without container, pod and attribution.
 import { formatAddr } from './addr.js';
-import type { AuditRecord, CaptureLoss, Endpoint, Process, ProcessRef, RawConnectEvent } from './types.js';
+import type { AuditDnsLookup, AuditRecord, CaptureLoss, DnsLookup, Endpoint, Process, ProcessRef, RawConnectEvent, ResolvedName } from './types.js';
+import { qtypeName, rcodeName } from './dns-text.js';
 import type { Decoded } from './codec.js';
 
 /** bigint as a JSON number when it fits exactly, else as a decimal string. */
@@ -32,6 +33,21 @@ export function parseIsoNanos(text: string): bigint {
 
 const endpoint = (e: Endpoint) => ({ addr: formatAddr(e.addr), port: e.port });
 
+export const resolvedNameJson = (n: ResolvedName) => ({
+  name: n.name, cnames: [...n.cnames], answeredAt: isoNanos(n.answeredAt), ttl: n.ttl, server: n.server, trust: n.trust,
+});
+
+/** A destination as capture saw it: the address and the name the process resolved (null: none seen). */
+const rawDst = (e: Endpoint) => ({ ...endpoint(e), name: e.name ? resolvedNameJson(e.name) : null });
+
+/** ... and what enrich adds: the pod, service and scope on the other end. */
+const auditDst = (e: Endpoint) => ({
+  ...rawDst(e),
+  pod: e.pod ? { name: e.pod.name, namespace: e.pod.namespace, uid: e.pod.uid, workload: e.pod.workload ? { ...e.pod.workload } : null, labels: { ...e.pod.labels } } : null,
+  service: e.service ? { ...e.service } : null,
+  scope: e.scope,
+});
+
 const ref = (r: ProcessRef) => ({ pid: r.pid, comm: r.comm, exe: r.exe });
 
 const proc = (p: Process) => ({
@@ -44,11 +60,12 @@ const proc = (p: Process) => ({
 export function rawToJson(r: RawConnectEvent): Record<string, unknown> {
   return {
     eventId: r.eventId, seq: jsonLong(r.seq), time: isoNanos(r.time), node: r.node, instance: r.instance,
-    protocol: r.protocol, family: r.family, src: endpoint(r.src), dst: endpoint(r.dst),
+    protocol: r.protocol, family: r.family, src: endpoint(r.src), dst: rawDst(r.dst),
     result: { status: r.result.status, errno: r.result.errno },
     process: proc(r.process),
     netns: jsonLong(r.netns), mntns: jsonLong(r.mntns), pidns: jsonLong(r.pidns), utsName: r.utsName,
     cgroup: { id: jsonLong(r.cgroup.id), path: r.cgroup.path },
+    encryptedDns: r.encryptedDns,
   };
 }
 
@@ -59,7 +76,7 @@ export function auditToJson(a: AuditRecord): Record<string, unknown> {
   if (a.attribution.status !== 'LOSS') {
     Object.assign(out, {
       protocol: a.protocol, family: a.family,
-      src: a.src ? endpoint(a.src) : null, dst: a.dst ? endpoint(a.dst) : null,
+      src: a.src ? endpoint(a.src) : null, dst: a.dst ? auditDst(a.dst) : null,
       result: a.result ? { status: a.result.status, errno: a.result.errno } : null,
       process: a.process ? proc(a.process) : null,
       netns: a.netns === null ? null : jsonLong(a.netns),
@@ -67,6 +84,7 @@ export function auditToJson(a: AuditRecord): Record<string, unknown> {
       pidns: a.pidns === null ? null : jsonLong(a.pidns),
       utsName: a.utsName,
       cgroup: a.cgroup ? { id: jsonLong(a.cgroup.id), path: a.cgroup.path } : null,
+      encryptedDns: a.encryptedDns,
       container: a.container ? { ...a.container } : null,
       pod: a.pod ? { ...a.pod, labels: { ...a.pod.labels } } : null,
     });
@@ -94,12 +112,40 @@ export function captureLossToJson(l: CaptureLoss): Record<string, unknown> {
   };
 }
 
+/** A DNS lookup, raw or attributed: the connect-like identity fields, then `dns`. */
+export function lookupToJson(l: DnsLookup | AuditDnsLookup): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    eventId: l.eventId, seq: jsonLong(l.seq), time: isoNanos(l.time), node: l.node, instance: l.instance,
+    protocol: l.protocol, family: l.family,
+    src: endpoint(l.src),
+    dst: 'attribution' in l ? auditDst(l.dst) : rawDst(l.dst),
+    process: proc(l.process),
+    netns: jsonLong(l.netns), mntns: jsonLong(l.mntns), pidns: jsonLong(l.pidns), utsName: l.utsName,
+    cgroup: { id: jsonLong(l.cgroup.id), path: l.cgroup.path },
+    dns: {
+      query: l.query, qtype: qtypeName(l.qtype), rcode: rcodeName(l.rcode),
+      answers: l.answers.map((a) => ({ name: a.name, type: qtypeName(a.type), data: a.data, ttl: a.ttl })),
+      truncated: l.truncated, trust: l.trust, count: jsonLong(l.count),
+      firstTime: l.firstTime === null ? null : isoNanos(l.firstTime),
+      lastTime: l.lastTime === null ? null : isoNanos(l.lastTime),
+      dedupWindowMs: l.dedupWindowMs,
+    },
+  };
+  if ('attribution' in l) {
+    out.container = l.container ? { ...l.container } : null;
+    out.pod = l.pod ? { ...l.pod, labels: { ...l.pod.labels } } : null;
+    out.attribution = { ...l.attribution };
+  }
+  return out;
+}
+
 /** The JSON form of any decoded record. */
 export function toJsonForm(d: Decoded): Record<string, unknown> {
   switch (d.schema) {
     case 'RawConnectEvent': return rawToJson(d.value);
     case 'AuditRecord': return auditToJson(d.value);
     case 'CaptureLoss': return captureLossToJson(d.value);
+    case 'DnsLookup': case 'AuditDnsLookup': return lookupToJson(d.value);
     case 'ContainerMeta': {
       const m = d.value;
       return {

@@ -10,7 +10,7 @@ import { BoundedArrayType, BoundedMapType } from './avro-blocks.js';
 import { BigIntLongType } from './long-type.js';
 import { rabinFingerprint64 } from './rabin.js';
 
-export const SCHEMA_NAMES = ['RawConnectEvent', 'CaptureLoss', 'AuditRecord', 'ContainerMeta'] as const;
+export const SCHEMA_NAMES = ['RawConnectEvent', 'CaptureLoss', 'AuditRecord', 'ContainerMeta', 'DnsLookup', 'AuditDnsLookup'] as const;
 export type SchemaName = (typeof SCHEMA_NAMES)[number];
 
 const FILES: Record<SchemaName, string> = {
@@ -18,6 +18,8 @@ const FILES: Record<SchemaName, string> = {
   CaptureLoss: 'capture-loss.avsc',
   AuditRecord: 'audit-record.avsc',
   ContainerMeta: 'container-meta.avsc',
+  DnsLookup: 'dns-lookup.avsc',
+  AuditDnsLookup: 'audit-dns-lookup.avsc',
 };
 
 /** src/schema holds the .avsc files; from dist/src/schema we look back into the package. */

@@ -5,9 +5,44 @@ export type Protocol = 'TCP' | 'UDP';
 
 export type Family = 'IPv4' | 'IPv6';
 
+export type DnsTrust = 'unmatched' | 'matched' | 'resolver';
+
+export interface ResolvedName {
+  name: string;
+  cnames: Array<string>;
+  answeredAt: bigint;
+  ttl: number;
+  server: string;
+  trust: DnsTrust;
+}
+
+export interface PeerWorkload {
+  kind: string;
+  name: string;
+}
+
+export interface PeerPod {
+  name: string;
+  namespace: string;
+  uid: string;
+  workload: null | PeerWorkload;
+  labels: Record<string, string>;
+}
+
+export interface PeerService {
+  name: string;
+  namespace: string;
+}
+
+export type DestinationScope = 'pod' | 'service' | 'node' | 'external' | 'loopback';
+
 export interface Endpoint {
   addr: Buffer;
   port: number;
+  name: null | ResolvedName;
+  pod: null | PeerPod;
+  service: null | PeerService;
+  scope: null | DestinationScope;
 }
 
 export type ResultStatus = 'OK' | 'INPROGRESS' | 'REFUSED' | 'TIMEOUT' | 'UNREACHABLE' | 'ERROR';
@@ -63,6 +98,7 @@ export interface RawConnectEvent {
   pidns: bigint;
   utsName: string;
   cgroup: Cgroup;
+  encryptedDns: boolean;
 }
 
 export type LossCause = 'KERNEL_RING_BUFFER' | 'CAPTURE_BUFFER' | 'SEQUENCE_GAP' | 'UNKNOWN' | 'CAPTURE_RESTART' | 'CLUSTER_REPLACED';
@@ -138,6 +174,7 @@ export interface AuditRecord {
   pidns: null | bigint;
   utsName: null | string;
   cgroup: null | Cgroup;
+  encryptedDns: boolean;
   container: null | Container;
   pod: null | Pod;
   attribution: Attribution;
@@ -175,4 +212,70 @@ export interface ContainerMeta {
   origin: null | string;
   bounded: null | string;
   note: null | string;
+}
+
+export interface DnsAnswer {
+  name: string;
+  type: number;
+  data: string;
+  ttl: number;
+}
+
+export interface DnsLookup {
+  eventId: string;
+  seq: bigint;
+  instance: string;
+  time: bigint;
+  node: string;
+  protocol: Protocol;
+  family: Family;
+  src: Endpoint;
+  dst: Endpoint;
+  process: Process;
+  netns: bigint;
+  mntns: bigint;
+  pidns: bigint;
+  utsName: string;
+  cgroup: Cgroup;
+  query: string;
+  qtype: number;
+  rcode: number;
+  answers: Array<DnsAnswer>;
+  truncated: boolean;
+  trust: DnsTrust;
+  count: bigint;
+  firstTime: null | bigint;
+  lastTime: null | bigint;
+  dedupWindowMs: number;
+}
+
+export interface AuditDnsLookup {
+  eventId: string;
+  seq: bigint;
+  instance: string;
+  time: bigint;
+  node: string;
+  protocol: Protocol;
+  family: Family;
+  src: Endpoint;
+  dst: Endpoint;
+  process: Process;
+  netns: bigint;
+  mntns: bigint;
+  pidns: bigint;
+  utsName: string;
+  cgroup: Cgroup;
+  query: string;
+  qtype: number;
+  rcode: number;
+  answers: Array<DnsAnswer>;
+  truncated: boolean;
+  trust: DnsTrust;
+  count: bigint;
+  firstTime: null | bigint;
+  lastTime: null | bigint;
+  dedupWindowMs: number;
+  container: null | Container;
+  pod: null | Pod;
+  attribution: Attribution;
 }

@@ -5,6 +5,7 @@ import type { AuditRecord, ResultStatus } from '../../src/schema/types.js';
 import { sampleAudit } from './records.js';
 import { argsList, bytesText, exeFlagNames } from '../../src/capture/proc-text.js';
 import type { Process } from '../../src/schema/types.js';
+import { BARE_ENDPOINT } from '../../src/schema/endpoint.js';
 
 /** Bytes a process may choose: mostly path-like, sometimes anything, sometimes long. */
 const hostileBytes = (max: number) => fc.oneof(
@@ -72,8 +73,8 @@ export const auditArb: fc.Arbitrary<AuditRecord> = fc
       time: g.time,
       protocol: g.udp ? 'UDP' : 'TCP',
       family: g.v6 ? 'IPv6' : 'IPv4',
-      src: { addr: Buffer.from(g.v6 ? g.src : g.src.subarray(0, 4)), port: g.sport },
-      dst: { addr: Buffer.from(g.v6 ? g.dst : g.dst.subarray(0, 4)), port: g.dport },
+      src: { ...BARE_ENDPOINT, addr: Buffer.from(g.v6 ? g.src : g.src.subarray(0, 4)), port: g.sport },
+      dst: { ...BARE_ENDPOINT, addr: Buffer.from(g.v6 ? g.dst : g.dst.subarray(0, 4)), port: g.dport },
       result: { status: g.status, errno: g.status === 'OK' ? 0 : g.errno },
       process: { ...base.process!, pid: g.pid, tid: g.pid, ppid: g.ppid, nsPid: g.nsPid, uid: g.uid, comm: g.comm, ...g.identity },
       container: { ...base.container!, image: g.image, name: g.name },
@@ -96,7 +97,7 @@ export function lossRecord(over: { count?: bigint; time?: bigint; restart?: bool
   return {
     eventId: 'node-a:7f3c2d:loss:100', seq: 100n, instance: '7f3c2d', time, node: 'node-a',
     protocol: null, family: null, src: null, dst: null, result: null, process: null,
-    netns: null, mntns: null, pidns: null, utsName: null, cgroup: null, container: null, pod: null,
+    netns: null, mntns: null, pidns: null, utsName: null, cgroup: null, encryptedDns: false, container: null, pod: null,
     attribution: { status: 'LOSS', source: 'capture', reason: 'KERNEL_RING_BUFFER' },
     loss: { instance: '7f3c2d', fromSeq: 100n, toSeq: 100n + count - 1n, count, cause: over.restart ? 'CAPTURE_RESTART' : 'KERNEL_RING_BUFFER', firstTime: time - 5_000_000n, lastTime: time },
   };

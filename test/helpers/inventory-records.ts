@@ -3,6 +3,7 @@
 import { parseAddr } from '../../src/schema/addr.js';
 import type { AuditRecord } from '../../src/schema/types.js';
 import { sampleAudit } from './records.js';
+import { BARE_ENDPOINT } from '../../src/schema/endpoint.js';
 
 export const T0 = 1_796_005_677_000_000_000n;
 export const SEC = 1_000_000_000n;
@@ -20,7 +21,7 @@ export function rec(src: Src, dst: string, port: number, opts: { t?: bigint; sta
     time: T0 + (opts.t ?? 0n) * SEC,
     node: src.node ?? 'node-a',
     protocol: opts.proto ?? 'TCP',
-    dst: { addr: parseAddr(dst), port, ...(opts.dstExtra ?? {}) },
+    dst: { ...BARE_ENDPOINT, addr: parseAddr(dst), port, ...(opts.dstExtra ?? {}) },
     result: { status: opts.status ?? 'OK', errno: opts.status === 'REFUSED' ? 111 : 0 },
     process: { ...base.process!, comm: opts.comm ?? 'curl' },
     container: { ...base.container!, image: src.image ?? 'nginx:1.27' },
@@ -34,7 +35,7 @@ export function rec(src: Src, dst: string, port: number, opts: { t?: bigint; sta
 
 export function hostRec(node: string, srcIp: string, dst: string, port: number): AuditRecord {
   const r = rec({}, dst, port);
-  return { ...r, node, src: { addr: parseAddr(srcIp), port: 40000 }, pod: null, container: null, attribution: { status: 'HOST', source: null, reason: null } };
+  return { ...r, node, src: { ...BARE_ENDPOINT, addr: parseAddr(srcIp), port: 40000 }, pod: null, container: null, attribution: { status: 'HOST', source: null, reason: null } };
 }
 
 export function lossRec(count: bigint): AuditRecord {

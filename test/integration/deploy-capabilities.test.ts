@@ -22,15 +22,17 @@ import { missingKernelPrereq } from '../helpers/capture-sink.js';
 import { defaultBpfObjectPath } from '../../src/capture/native.js';
 import { K8S_DIR, ensureValidatorVenv, hasCommand, skipUnlessCi, yamlDocs } from '../helpers/deploy-tools.js';
 import { startFakeCri } from '../helpers/cri-server.js';
+import { CGROUP_V2 } from '../helpers/ns.js';
 
 const missing = missingKernelPrereq()
   ?? (['setpriv', 'prlimit', 'unshare', 'cc', 'pkg-config'].find((c) => !hasCommand(c)) ? 'setpriv, prlimit, unshare, cc or pkg-config is missing' : undefined)
   ?? ensureValidatorVenv();
 
-// Opens, loads and attaches the tracepoint-mode programs as podtrail's loader does, and
-// says which step the kernel refused.
+// Opens, loads and attaches the tracepoint-mode programs as podtrail's loader does (the DNS
+// ones, pt_dns_*, with links at the cgroup v2 root in argv[2]), and says which step the kernel refused.
 const PROBE_C = `#include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 static int quiet(enum libbpf_print_level l, const char *f, va_list a) { (void)l; (void)f; (void)a; return 0; }
@@ -38,7 +40,7 @@ static int other_mode(const char *n) {
   return !strncmp(n, "pt_kp_", 6) || !strncmp(n, "pt_kr_", 6) || !strncmp(n, "pt_fe_", 6) || !strncmp(n, "pt_fx_", 6);
 }
 int main(int argc, char **argv) {
-  if (argc != 2) return 2;
+  if (argc != 3) return 2;
   libbpf_set_print(quiet);
   struct bpf_object *o = bpf_object__open_file(argv[1], NULL);
   if (!o) { printf("open: %s\\n", strerror(errno)); return 1; }
@@ -46,10 +48,12 @@ int main(int argc, char **argv) {
   bpf_object__for_each_program(p, o) bpf_program__set_autoload(p, !other_mode(bpf_program__name(p)));
   int e = bpf_object__load(o);
   if (e) { printf("load: %s\\n", strerror(-e)); return 1; }
-  int n = 0;
+  int n = 0, cg = open(argv[2], O_RDONLY | O_DIRECTORY);
+  if (cg < 0) { printf("open %s: %s\\n", argv[2], strerror(errno)); return 1; }
   bpf_object__for_each_program(p, o) {
     if (!bpf_program__autoload(p)) continue;
-    if (!bpf_program__attach(p)) { printf("attach %s: %s\\n", bpf_program__section_name(p), strerror(errno)); return 1; }
+    struct bpf_link *l = strncmp(bpf_program__name(p), "pt_dns_", 7) ? bpf_program__attach(p) : bpf_program__attach_cgroup(p, cg);
+    if (!l) { printf("attach %s: %s\\n", bpf_program__section_name(p), strerror(errno)); return 1; }
     n++;
   }
   printf("attached %d\\n", n);
@@ -86,7 +90,7 @@ describe('capture DaemonSet capabilities on the real kernel', { skip: skipUnless
   after(() => rmSync(tmp, { recursive: true, force: true }));
 
   test('the setpriv environment holds exactly the manifest\'s capabilities', () => {
-    const bits = { BPF: 39, PERFMON: 38 } as Record<string, number>;
+    const bits = { BPF: 39, PERFMON: 38, NET_ADMIN: 12 } as Record<string, number>;
     const want = caps.reduce((m, c) => m | (1n << BigInt(bits[c] ?? -1)), 0n);
     const r = asContainer(caps, ['grep', '^Cap\\(Eff\\|Bnd\\|Amb\\)', '/proc/self/status']);
     const got = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(/:\s+/)).map(([k, v]) => [k, BigInt(`0x${v}`)]));
@@ -100,7 +104,7 @@ describe('capture DaemonSet capabilities on the real kernel', { skip: skipUnless
     assert.match(r.stdout, /--attach auto will use \w+/);
   });
 
-  test('capture --stdout records a connection with exactly those capabilities', async () => {
+  test('capture --stdout --dns on records a connection with exactly those capabilities', async () => {
     const port = await new Promise<number>((resolve) => {
       const s = createServer().listen(0, '127.0.0.1', () => {
         const p = (s.address() as AddressInfo).port;
@@ -108,7 +112,7 @@ describe('capture DaemonSet capabilities on the real kernel', { skip: skipUnless
       });
     });
     const child = spawn('setpriv', [...bounding(caps), '--', 'prlimit', '--memlock=0:0', process.execPath, PODTRAIL_BIN,
-      'capture', '--stdout', '--log-level', 'warn', '--publish-metadata', 'off'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      'capture', '--stdout', '--log-level', 'warn', '--publish-metadata', 'off', '--dns', 'on'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -134,11 +138,12 @@ describe('capture DaemonSet capabilities on the real kernel', { skip: skipUnless
   });
 
   test('the kernel loads and attaches with those capabilities, and refuses without each one', () => {
-    const ok = asContainer(caps, [probe, obj]);
+    const ok = asContainer(caps, [probe, obj, CGROUP_V2]);
     assert.equal(ok.status, 0, ok.stdout);
     assert.match(ok.stdout, /^attached \d+/);
+    // CAP_NET_ADMIN: the kernel loads cgroup_skb and cgroup sock_addr programs only with it.
     for (const drop of caps) {
-      const r = asContainer(caps.filter((c) => c !== drop), [probe, obj]);
+      const r = asContainer(caps.filter((c) => c !== drop), [probe, obj, CGROUP_V2]);
       assert.equal(r.status, 1, `without CAP_${drop}: ${r.stdout}`);
       assert.match(r.stdout, /^load: Operation not permitted/, `without CAP_${drop}`);
     }
@@ -148,7 +153,7 @@ describe('capture DaemonSet capabilities on the real kernel', { skip: skipUnless
     const asUser = (list: string[]) => {
       const set = list.map((c) => `+${c.toLowerCase()}`).join(',');
       return spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', `--inh-caps=${set}`, `--ambient-caps=${set}`,
-        '--', probe, obj], { encoding: 'utf8', timeout: 60_000 });
+        '--', probe, obj, CGROUP_V2], { encoding: 'utf8', timeout: 60_000 });
     };
     const without = asUser(caps);
     assert.equal(without.status, 1, without.stdout);

@@ -127,14 +127,14 @@ describe('Kubernetes manifests', { skip: skipUnlessCi(missing) }, () => {
     }
   });
 
-  test('capture: a DaemonSet on every node with hostPID, read-only host mounts, BPF+PERFMON as uid 0', () => {
+  test('capture: a DaemonSet on every node with hostPID, read-only host mounts, BPF+PERFMON+NET_ADMIN as uid 0', () => {
     const ds = named('DaemonSet', 'podtrail-capture');
     const spec = ds.spec.template.spec;
     assert.equal(spec.hostPID, true);
     assert.notEqual(spec.hostNetwork, true);
     assert.ok(spec.tolerations.some((t: any) => t.operator === 'Exists' && !t.key), 'tolerates every taint');
     const [c] = spec.containers;
-    assert.deepEqual(c.securityContext.capabilities.add, ['BPF', 'PERFMON']);
+    assert.deepEqual(c.securityContext.capabilities.add, ['BPF', 'PERFMON', 'NET_ADMIN']);
     assert.equal(c.securityContext.runAsUser, 0);
     const nodeOptions = c.env.find((e: any) => e.name === 'NODE_OPTIONS');
     assert.deepEqual(String(nodeOptions?.value).split(/\s+/), [...CAPTURE_NODE_FLAGS], 'capture\'s node flags (V8 reads them only at startup)');

@@ -16,6 +16,7 @@ import { OcsfSchema } from '../helpers/ocsf-schema.js';
 import { lossRecord } from '../helpers/audit-arb.js';
 import { sampleAudit } from '../helpers/records.js';
 import { terminate } from '../helpers/proc.js';
+import { BARE_ENDPOINT } from '../../src/schema/endpoint.js';
 
 const codec = new Codec();
 const audit = uniqueTopic('export-audit');
@@ -27,7 +28,7 @@ let kafka: Kafka;
 const recs: AuditRecord[] = [
   sampleAudit({ seq: 1n, eventId: 'node-a:7f3c2d:1' }),
   sampleAudit({ seq: 2n, eventId: 'node-a:7f3c2d:2', result: { status: 'REFUSED', errno: 111 } }),
-  sampleAudit({ seq: 3n, eventId: 'node-a:7f3c2d:3', family: 'IPv6', src: { addr: parseAddr('fd00::5'), port: 40000 }, dst: { addr: parseAddr('2001:db8::7'), port: 443 } }),
+  sampleAudit({ seq: 3n, eventId: 'node-a:7f3c2d:3', family: 'IPv6', src: { ...BARE_ENDPOINT, addr: parseAddr('fd00::5'), port: 40000 }, dst: { ...BARE_ENDPOINT, addr: parseAddr('2001:db8::7'), port: 443 } }),
   sampleAudit({ seq: 4n, eventId: 'node-a:7f3c2d:4', container: null, pod: null, attribution: { status: 'HOST', source: 'cgroup', reason: null } }),
   lossRecord({ count: 4n }),
 ];

@@ -16,6 +16,7 @@ import type { Inventory } from '../../src/inventory/model.js';
 import { runCli } from '../helpers/cli.js';
 import { BROKERS, createTopics, deleteTopics, produce, requireBroker, uniqueTopic } from '../helpers/kafka.js';
 import { sampleAudit } from '../helpers/records.js';
+import { BARE_ENDPOINT } from '../../src/schema/endpoint.js';
 
 const MIN = 60_000_000_000n;
 const NOW = BigInt(Date.now()) * 1_000_000n;
@@ -28,7 +29,7 @@ function audit(wl: string, dst: string, port: number, time: bigint, status: 'OK'
   const base = sampleAudit({ seq, eventId: `node-a:inv:${seq}` });
   const pod = `${wl}-6b7c9d-${seq}`;
   return {
-    ...base, time, dst: { addr: parseAddr(dst), port }, result: { status, errno: status === 'OK' ? 0 : 111 },
+    ...base, time, dst: { ...BARE_ENDPOINT, addr: parseAddr(dst), port }, result: { status, errno: status === 'OK' ? 0 : 111 },
     pod: { ...base.pod!, name: pod, uid: `uid-${pod}`, labels: labels ?? { app: wl, 'pod-template-hash': '6b7c9d' }, workload: { kind: 'Deployment', name: wl }, ips: [`10.244.0.${Number(seq % 200n) + 2}`] },
   };
 }

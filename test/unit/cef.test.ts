@@ -10,6 +10,7 @@ import { parseAddr } from '../../src/schema/addr.js';
 import { lossRecord } from '../helpers/audit-arb.js';
 import { sampleAudit } from '../helpers/records.js';
 import { parseCef } from '../helpers/cef-parse.js';
+import { BARE_ENDPOINT } from '../../src/schema/endpoint.js';
 
 test('a pod record: header, flow, process, pod and container fields', () => {
   const { header, ext } = parseCef(toCef(sampleAudit()));
@@ -36,7 +37,7 @@ test('a pod record: header, flow, process, pod and container fields', () => {
 });
 
 test('IPv6 goes in c6a2/c6a3, failures raise the severity, LOSS is severity 7 with a count', () => {
-  const v6 = parseCef(toCef(sampleAudit({ family: 'IPv6', src: { addr: parseAddr('::1'), port: 1 }, dst: { addr: parseAddr('2001:db8::2'), port: 2 }, result: { status: 'REFUSED', errno: 111 } })));
+  const v6 = parseCef(toCef(sampleAudit({ family: 'IPv6', src: { ...BARE_ENDPOINT, addr: parseAddr('::1'), port: 1 }, dst: { ...BARE_ENDPOINT, addr: parseAddr('2001:db8::2'), port: 2 }, result: { status: 'REFUSED', errno: 111 } })));
   assert.equal(v6.ext.c6a3, '2001:db8::2');
   assert.equal(v6.ext.dst, undefined);
   assert.equal(v6.header[6], '3');

@@ -219,7 +219,7 @@ test('lookup dedup: per process, name and answer set, over a window; repeats rid
   const d = new LookupDedup({ windowMs: 10_000 });
   const k = lookupKey('p1', aset(['10.0.0.1', '10.0.0.2']));
   assert.equal(lookupKey('p1', aset(['10.0.0.2', '10.0.0.1'])), k, 'address order does not matter');
-  assert.deepEqual(d.offer(k, at(0)), { publish: true, repeats: 0 });
+  assert.deepEqual(d.offer(k, at(0)), { publish: true, repeats: 0, firstRepeat: 0n, lastRepeat: 0n });
   assert.deepEqual(d.offer(k, at(1)), { publish: false });
   assert.deepEqual(d.offer(k, at(9)), { publish: false });
   // A changed answer, another process or another rcode is news at once.
@@ -227,7 +227,7 @@ test('lookup dedup: per process, name and answer set, over a window; repeats rid
   assert.equal(d.offer(lookupKey('p2', aset(['10.0.0.1', '10.0.0.2'])), at(2)).publish, true);
   assert.equal(d.offer(lookupKey('p1', aset([], 3)), at(2)).publish, true);
   assert.equal(d.offer(lookupKey('p1', aset(['10.0.0.1', '10.0.0.2'], 0, ['api.example', 'cdn.example'])), at(2)).publish, true);
-  assert.deepEqual(d.offer(k, at(10)), { publish: true, repeats: 2 });
+  assert.deepEqual(d.offer(k, at(10)), { publish: true, repeats: 2, firstRepeat: at(1), lastRepeat: at(9) }, 'the folded ones\' first and last times ride along');
   assert.deepEqual(d.offer(k, at(11)), { publish: false });
   assert.deepEqual(d.flush(at(25)), [{ key: k, repeats: 1 }]);
   assert.throws(() => new LookupDedup({ maxKeys: 0 }), ConfigError);

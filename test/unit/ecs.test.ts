@@ -14,6 +14,7 @@ import { parseAddr } from '../../src/schema/addr.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { auditArb, lossRecord } from '../helpers/audit-arb.js';
 import { sampleAudit, sampleRaw } from '../helpers/records.js';
+import { BARE_ENDPOINT } from '../../src/schema/endpoint.js';
 
 interface EcsField { type: string; normalize?: string[]; required?: boolean; allowed_values?: Array<{ name: string; expected_event_types: string[] | null }>; expected_values?: string[] }
 const ECS_FIELDS = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'test/fixtures/ecs/ecs_fields.subset.json'), 'utf8')) as { fields: Record<string, EcsField> }).fields;
@@ -120,10 +121,10 @@ test('event.outcome follows the connect result', () => {
 });
 
 test('IPv6 and v4-mapped flows: network.type and a wire-level Community ID', () => {
-  const v6 = toEcs(sampleAudit({ family: 'IPv6', src: { addr: parseAddr('::1'), port: 5000 }, dst: { addr: parseAddr('::1'), port: 80 } })) as any;
+  const v6 = toEcs(sampleAudit({ family: 'IPv6', src: { ...BARE_ENDPOINT, addr: parseAddr('::1'), port: 5000 }, dst: { ...BARE_ENDPOINT, addr: parseAddr('::1'), port: 80 } })) as any;
   assert.equal(v6.network.type, 'ipv6');
   valid(v6);
-  const mapped = toEcs(sampleAudit({ family: 'IPv6', src: { addr: parseAddr('::ffff:10.0.0.5'), port: 41234 }, dst: { addr: parseAddr('::ffff:93.184.216.34'), port: 443 } })) as any;
+  const mapped = toEcs(sampleAudit({ family: 'IPv6', src: { ...BARE_ENDPOINT, addr: parseAddr('::ffff:10.0.0.5'), port: 41234 }, dst: { ...BARE_ENDPOINT, addr: parseAddr('::ffff:93.184.216.34'), port: 443 } })) as any;
   assert.equal(mapped.network.community_id, (toEcs(sampleAudit()) as any).network.community_id);
   assert.equal(mapped.source.ip, '::ffff:10.0.0.5');
   valid(mapped);

@@ -13,6 +13,8 @@ import {
   decodeCgroup,
   decodeConnect,
   decodeProc,
+  decodeDns,
+  DNS_REC,
 } from '../../src/capture/event-layout.js';
 import { encodeCgroup, encodeConnect, frame } from '../helpers/event-records.js';
 import { loadNativeBinding, type NativeBinding } from '../../src/capture/native.js';
@@ -168,4 +170,70 @@ test('decodeProc reads an exec record with its path and argv, sized as the kerne
   huge.writeUInt32LE(CONSTANTS.PT_EXE_MAX, L.exe_len);
   assert.throws(() => decodeProc(huge), (e: unknown) => e instanceof DecodeError && e.code === 'INVALID');
   assert.throws(() => decodeProc(b.subarray(0, 40)), (e: unknown) => e instanceof DecodeError && e.code === 'TRUNCATED');
+});
+
+test('DNS record offsets and size match the C header', (t) => {
+  const b = nativeOrSkip(t);
+  if (!b) return;
+  assert.deepEqual({ ...DNS_REC }, b.layout().dnsRec);
+});
+
+/** A PT_REC_DNS record as the kernel sends it: the header, then cap bytes of payload. */
+function encodeDnsRec(o: { dir?: number; proto?: number; fam?: number; cap?: number; wire?: number; payload?: Buffer } = {}): Buffer {
+  const L = DNS_REC;
+  const payload = o.payload ?? Buffer.from('abcd');
+  const b = Buffer.alloc(L.data + payload.length);
+  b.writeUInt32LE(CONSTANTS.PT_REC_DNS, L.type);
+  b[L.dir] = o.dir ?? CONSTANTS.PT_DNS_ANSWER;
+  b[L.protocol] = o.proto ?? 17;
+  b[L.family] = o.fam ?? 2;
+  b.writeBigUInt64LE(77n, L.seq);
+  b.writeBigUInt64LE(5n, L.ts_ns);
+  b.writeBigUInt64LE(0xc00c1en, L.sock_cookie);
+  b.writeBigUInt64LE(4242n, L.cgroup_id);
+  b.writeBigUInt64LE(99n, L.netns_cookie);
+  b.writeBigUInt64LE(123n, L.proc_key_ns);
+  b.writeUInt32LE(3100, L.tgid);
+  b.writeUInt32LE(0xdeadbeef, L.tcp_seq);
+  b.writeUInt32LE(o.wire ?? payload.length, L.wire_len);
+  b.writeUInt32LE(o.cap ?? payload.length, L.cap_len);
+  Buffer.from([10, 0, 0, 7]).copy(b, L.laddr);
+  Buffer.from([10, 96, 0, 10]).copy(b, L.raddr);
+  b.writeUInt16LE(40000, L.lport);
+  b.writeUInt16LE(53, L.rport);
+  b.write('python3', L.comm);
+  payload.copy(b, L.data);
+  return b;
+}
+
+test('decodeDns reads every field at its offset; the payload is a copy', () => {
+  const buf = encodeDnsRec({ wire: 600 });
+  const r = decodeDns(buf);
+  assert.deepEqual({ ...r, payload: r.payload.toString() }, {
+    kind: 'dns', direction: 'answer', seq: 77n, tsNs: 5n, sockCookie: 0xc00c1en, cgroupId: 4242n, cgroupHier: 0, netnsCookie: 99n,
+    procKeyNs: 123n, tgid: 3100, comm: 'python3', transport: 'udp', family: 'IPv4',
+    local: { addr: Buffer.from([10, 0, 0, 7]), port: 40000 }, remote: { addr: Buffer.from([10, 96, 0, 10]), port: 53 },
+    tcpSeq: 0xdeadbeef, wireLength: 600, payload: 'abcd',
+  });
+  buf[DNS_REC.data] = 0x7a;
+  assert.equal(r.payload.toString(), 'abcd');
+});
+
+test('decodeDns: bad forms are DecodeErrors', () => {
+  const bad: Array<[string, Buffer]> = [
+    ['header cut', encodeDnsRec().subarray(0, DNS_REC.data - 1)],
+    ['payload past the record', encodeDnsRec({ cap: 5 })],
+    ['cap over wire length', encodeDnsRec({ wire: 2 })],
+    ['empty payload', encodeDnsRec({ cap: 0, wire: 0 })],
+    ['cap over PT_DNS_MAX', encodeDnsRec({ cap: CONSTANTS.PT_DNS_MAX + 1, wire: 70000 })],
+    ['unknown direction', encodeDnsRec({ dir: 3 })],
+    ['unknown protocol', encodeDnsRec({ proto: 1 })],
+    ['unknown family', encodeDnsRec({ fam: 7 })],
+  ];
+  for (const [what, b] of bad) assert.throws(() => decodeDns(b), DecodeError, what);
+  const frames = Buffer.concat([frame(encodeDnsRec({ fam: 7 })), frame(encodeDnsRec())]);
+  const errs: DecodeError[] = [];
+  const recs = decodeBatch(frames, (e) => errs.push(e));
+  assert.equal(errs.length, 1);
+  assert.deepEqual(recs.map((x) => x.kind), ['dns']);
 });

@@ -32,6 +32,11 @@ function wellFormed(r: RawRecord): void {
     assert.ok(r.exe.length < CONSTANTS.PT_EXE_MAX && r.args.length <= CONSTANTS.PT_ARGS_MAX);
     return;
   }
+  if (r.kind === 'dns') {
+    assert.ok(r.payload.length >= 1 && r.payload.length <= CONSTANTS.PT_DNS_MAX && r.payload.length <= r.wireLength);
+    assert.equal(r.local.addr.length, r.family === 'IPv4' ? 4 : 16);
+    return;
+  }
   assert.ok(r.family === 'IPv4' || r.family === 'IPv6');
   const alen = r.family === 'IPv4' ? 4 : 16;
   assert.equal(r.src.addr.length, alen);

@@ -38,7 +38,8 @@ test('raw JSON form has the contract names and no attribution', () => {
   assert.equal(j.seq, 123456);
   assert.equal(j.time, '2026-11-30T02:27:57.612560689Z');
   assert.deepEqual(j.src, { addr: '10.0.0.5', port: 41234 });
-  assert.deepEqual(j.dst, { addr: '93.184.216.34', port: 443 });
+  assert.deepEqual(j.dst, { addr: '93.184.216.34', port: 443, name: null });
+  assert.equal(j.encryptedDns, false);
   assert.deepEqual(j.result, { status: 'OK', errno: 0 });
   assert.equal((j.process as { comm: string }).comm, 'curl');
   assert.equal(j.netns, 4026532181);

@@ -33,7 +33,7 @@ class FakeNative implements NativeCapture {
   stats(): NativeStats {
     return {
       ringReserveFails: [1n, 2n], cgroupReserveFails: [0n, 0n], pendingFull: [0n, 0n], inflightFull: [0n, 0n],
-      pendingStale: [0n, 0n], procReserveFails: [0n, 0n], procTableFull: [0n, 0n], lastSeq: 42n, lastProcSeq: 0n, batches: 1n, records: 2n, swept: 0n, queueFullWaits: 0n, consumeErrors: 0n, droppedAtStop: 0n,
+      pendingStale: [0n, 0n], procReserveFails: [0n, 0n], procTableFull: [0n, 0n], dnsReserveFails: [0n, 0n], dnsMarkFails: [0n, 0n], lastSeq: 42n, lastProcSeq: 0n, lastDnsSeq: 0n, batches: 1n, records: 2n, swept: 0n, queueFullWaits: 0n, consumeErrors: 0n, droppedAtStop: 0n,
       running: this.stops === 0,
     };
   }
@@ -60,6 +60,15 @@ test('bad options are ConfigErrors at construction', () => {
     { cgroupControllers: ['../x'] },
     { excludeLoopback: 'yes' },
     { bpfObjectPath: '' },
+    { dns: 'on' },
+    { dnsPorts: [] },
+    { dnsPorts: [53, 5353, 1, 2, 3, 4, 5, 6, 7] },
+    { dnsPorts: [0] },
+    { dnsPorts: [65536] },
+    { dnsPorts: ['53'] },
+    { dnsCopyMax: 511 },
+    { dnsCopyMax: 4097 },
+    { dnsCgroupRoot: 'relative/path' },
   ];
   for (const b of bad) {
     assert.throws(() => new KernelCapture(FakeNative, { ...base, ...(b as object) }), ConfigError, JSON.stringify(b));
@@ -72,6 +81,7 @@ test('defaults reach the native class', () => {
   assert.deepEqual(FakeNative.last?.opts, {
     attach: 'auto', ringBufferBytes: 4 << 20, cgroupControllers: ['memory', 'pids'], excludeLoopback: false,
     udpDedupMs: 60000, pendingTimeoutMs: 5000, maxBatch: 512, flushIntervalMs: 20, bpfObjectPath: base.bpfObjectPath,
+    dns: false, dnsPorts: [53], dnsCopyMax: 1232, dnsCgroupRoot: '',
   });
   kc.stop();
 });

@@ -10,6 +10,7 @@ import { parseAddr } from '../../src/schema/addr.js';
 import { OcsfSchema } from '../helpers/ocsf-schema.js';
 import { auditArb, lossRecord } from '../helpers/audit-arb.js';
 import { sampleAudit, sampleRaw } from '../helpers/records.js';
+import { BARE_ENDPOINT } from '../../src/schema/endpoint.js';
 
 const schema = new OcsfSchema();
 const valid = (ev: Record<string, unknown>) => assert.deepEqual(schema.validateEvent(ev), [], JSON.stringify(ev, null, 1));
@@ -71,7 +72,7 @@ test('activity follows the connect result: Open, Refuse or Fail', () => {
 });
 
 test('IPv6, host, container-only, unresolved and static-pod records conform', () => {
-  const v6 = toOcsf(sampleAudit({ family: 'IPv6', src: { addr: parseAddr('::1'), port: 5000 }, dst: { addr: parseAddr('2001:db8::1'), port: 80 } })) as any;
+  const v6 = toOcsf(sampleAudit({ family: 'IPv6', src: { ...BARE_ENDPOINT, addr: parseAddr('::1'), port: 5000 }, dst: { ...BARE_ENDPOINT, addr: parseAddr('2001:db8::1'), port: 80 } })) as any;
   assert.equal(v6.connection_info.protocol_ver_id, 6);
   assert.equal(v6.dst_endpoint.ip, '2001:db8::1');
   valid(v6);

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import type { ProducerBatch, RecordMetadata } from 'kafkajs';
 import { RawPublisher } from '../../src/capture/publisher.js';
 import { Codec } from '../../src/schema/codec.js';
-import { sampleRaw } from '../helpers/records.js';
+import { sampleLookup, sampleRaw } from '../helpers/records.js';
 
 const codec = new Codec();
 const log = pino({ level: 'silent' });
@@ -101,4 +101,35 @@ test('an event bigger than maxRequestBytes still goes, alone', async () => {
   pub.start();
   assert.equal(await pub.stop(5000), 0);
   assert.deepEqual(p.sent.map((r) => r.messages.length), [1, 1, 1]);
+});
+
+test('DNS lookups go on the raw topic among the events, keyed like them, outside the connect sequence', async () => {
+  const p = new FakeProducer();
+  const progress: bigint[] = [];
+  const pub = new RawPublisher(p, codec, { ...opts, onProgress: (seq) => progress.push(seq) }, log);
+  pub.start();
+  assert.equal(pub.offer(sampleRaw({ seq: 1n })), true);
+  assert.equal(pub.offerLookup(sampleLookup({ seq: 900n })), true);
+  assert.equal(pub.offer(sampleRaw({ seq: 2n })), true);
+  assert.equal(await pub.stop(5000), 0);
+  const out = p.decoded().map((d) => [d.schema, (d.value as { seq: bigint }).seq]);
+  assert.deepEqual(out, [['RawConnectEvent', 1n], ['DnsLookup', 900n], ['RawConnectEvent', 2n]]);
+  assert.deepEqual(p.sent.flatMap((r) => r.messages.map((m) => m.key)), ['node-a/1234', `node-a/${sampleLookup().cgroup.id}`, 'node-a/1234']);
+  const st = pub.stats();
+  // sent and onProgress count connects only: a lookup's seq is the DNS sequence's.
+  assert.deepEqual([st.sent, st.lookups, st.lookupsDropped], [2, 1, 0]);
+  assert.ok(progress.every((x) => x <= 2n));
+});
+
+test('a full buffer drops lookups and counts them apart', async () => {
+  const p = new FakeProducer();
+  p.down = true;
+  const pub = new RawPublisher(p, codec, opts, log);
+  pub.start();
+  const ok: boolean[] = [];
+  for (let i = 1n; i <= 9n; i++) ok.push(pub.offerLookup(sampleLookup({ seq: i })));
+  assert.equal(ok.filter(Boolean).length, 5);
+  assert.deepEqual([pub.stats().lookupsDropped, pub.stats().dropped], [4, 0]);
+  p.up();
+  assert.equal(await pub.stop(5000), 0);
 });

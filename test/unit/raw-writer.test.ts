@@ -9,6 +9,7 @@ import { Codec } from '../../src/schema/codec.js';
 import type { RawConnectEvent } from '../../src/schema/types.js';
 import { RAW_WRITER_FINGERPRINT, RawWriter } from '../../src/capture/raw-writer.js';
 import { sampleRaw } from '../helpers/records.js';
+import { BARE_ENDPOINT } from '../../src/schema/endpoint.js';
 
 const codec = new Codec();
 const writer = new RawWriter(codec);
@@ -90,7 +91,7 @@ test('values outside the schema get the Codec\'s EncodeError', () => {
     { process: { ...sampleRaw().process, parent: { pid: 2 ** 31, comm: 'x', exe: null } } },
     { process: { ...sampleRaw().process, ancestry: [{ pid: 1, comm: null as never, exe: null }] } },
     { process: { ...sampleRaw().process, exeFlags: [null as never] } },
-    { src: { addr: 'not bytes' as never, port: 1 } },
+    { src: { ...BARE_ENDPOINT, addr: 'not bytes' as never, port: 1 } },
     { cgroup: undefined as never },
   ];
   for (const b of bad) {

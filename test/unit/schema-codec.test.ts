@@ -5,11 +5,12 @@ import fc from 'fast-check';
 import { Codec, HEADER_BYTES } from '../../src/schema/codec.js';
 import { DecodeError, EncodeError } from '../../src/common/errors.js';
 import { plain, sampleAudit, sampleRaw } from '../helpers/records.js';
+import { BARE_ENDPOINT } from '../../src/schema/endpoint.js';
 
 const codec = new Codec();
 
 test('RawConnectEvent round-trips through single-object encoding', () => {
-  const raw = sampleRaw({ family: 'IPv6', src: { addr: Buffer.alloc(16, 1), port: 1 }, dst: { addr: Buffer.alloc(16, 2), port: 65535 } });
+  const raw = sampleRaw({ family: 'IPv6', src: { ...BARE_ENDPOINT, addr: Buffer.alloc(16, 1), port: 1 }, dst: { ...BARE_ENDPOINT, addr: Buffer.alloc(16, 2), port: 65535 } });
   const buf = codec.encode('RawConnectEvent', raw);
   assert.equal(buf[0], 0xc3);
   assert.equal(buf[1], 0x01);

@@ -9,7 +9,7 @@ import { EncryptedDnsDetector, type EncryptedDns } from './encrypted.js';
 import type { DnsPacketEvent, DnsSocketOwner, NameOwner } from './events.js';
 import { LookupDedup, lookupKey, type LookupDedupOptions } from './lookup-dedup.js';
 import { NameTable, type JoinedName, type NameTableOptions, type Trust } from './name-table.js';
-import { DnsParseStats, parseDns, type DnsMessage } from './parse.js';
+import { DnsParseStats, parseDns, TYPE_A, TYPE_AAAA, TYPE_CNAME, type DnsMessage } from './parse.js';
 import { QueryMatcher, type QueryMatchOptions } from './query-match.js';
 import { DnsTcpReassembler, type TcpStreamOptions } from './tcp-stream.js';
 
@@ -26,8 +26,14 @@ export interface LookupEvent {
   chain: string[];
   answers: Array<{ ip: string; ttl: number }>;
   trust: Trust;
-  /** identical lookups by this process folded into the previous window */
+  /** identical lookups by this process folded into the previous window, and the first and last of them (0n: none) */
   repeats: number;
+  firstRepeat: bigint;
+  lastRepeat: bigint;
+  /** the answer section's A, AAAA and CNAME records, in order */
+  records: Array<{ name: string; type: number; data: string; ttl: number }>;
+  /** the kernel cut the payload at its copy cap (what was read still parsed) */
+  cut: boolean;
 }
 
 /** What a connect carries about its destination's name. */
@@ -104,7 +110,7 @@ export class DnsNames {
     this.table.record(owner, { name: a.qname, chain: a.chain, answeredAt: ev.time, server, trust }, a.addrs);
     const v = this.dedup.offer(lookupKey(owner.process, a), ev.time);
     if (!v.publish) return null;
-    return lookupEvent(ev, server, a, trust, v.repeats);
+    return lookupEvent(ev, server, a, trust, v, msg);
   }
 
   /** The name and encrypted-DNS flag for a connect by `owner` to dst at `at` (ns). */
@@ -125,9 +131,15 @@ export class DnsNames {
   }
 }
 
-function lookupEvent(ev: DnsPacketEvent, server: string, a: AnswerSet, trust: Trust, repeats: number): LookupEvent {
+function lookupEvent(ev: DnsPacketEvent, server: string, a: AnswerSet, trust: Trust, v: { repeats: number; firstRepeat: bigint; lastRepeat: bigint }, msg: DnsMessage): LookupEvent {
+  const records: LookupEvent['records'] = [];
+  for (const r of msg.answers) {
+    if (r.data.kind === 'A' || r.data.kind === 'AAAA') records.push({ name: r.name, type: r.type === TYPE_AAAA ? TYPE_AAAA : TYPE_A, data: formatAddr(r.data.addr), ttl: r.ttl });
+    else if (r.data.kind === 'CNAME') records.push({ name: r.name, type: TYPE_CNAME, data: r.data.target, ttl: r.ttl });
+  }
   return {
     time: ev.time, seq: ev.seq, owner: ev.owner, transport: ev.transport, server,
-    qname: a.qname, qtype: a.qtype, rcode: a.rcode, chain: a.chain, answers: a.addrs, trust, repeats,
+    qname: a.qname, qtype: a.qtype, rcode: a.rcode, chain: a.chain, answers: a.addrs, trust,
+    repeats: v.repeats, firstRepeat: v.firstRepeat, lastRepeat: v.lastRepeat, records, cut: ev.wireLength > ev.payload.length,
   };
 }

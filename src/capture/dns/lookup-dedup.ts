@@ -20,10 +20,19 @@ interface Slot {
   /** when the published event's window began, ns */
   since: bigint;
   suppressed: number;
+  /** times of the first and last suppressed lookup (0n: none) */
+  first: bigint;
+  last: bigint;
 }
 
 export type DedupVerdict =
-  | { publish: true; /** repeats folded into the previous window for this key */ repeats: number }
+  | {
+    publish: true;
+    /** repeats folded into the previous window for this key, and the first and last of them (0n when none) */
+    repeats: number;
+    firstRepeat: bigint;
+    lastRepeat: bigint;
+  }
   | { publish: false };
 
 /** The key: process, question and the whole answer (rcode, chain, addresses in any order). */
@@ -49,18 +58,22 @@ export class LookupDedup {
     const s = this.slots.get(key);
     const window = BigInt(this.opts.windowMs) * 1_000_000n;
     if (s && time >= s.since && time - s.since < window) {
+      if (s.suppressed === 0) s.first = time;
+      s.last = time;
       s.suppressed++;
       return { publish: false };
     }
-    const repeats = s?.suppressed ?? 0;
+    const v = { publish: true as const, repeats: s?.suppressed ?? 0, firstRepeat: s?.first ?? 0n, lastRepeat: s?.last ?? 0n };
     if (s) {
       s.since = time;
       s.suppressed = 0;
+      s.first = 0n;
+      s.last = 0n;
     } else {
       if (this.slots.size >= this.opts.maxKeys) this.slots.shift();
-      this.slots.set(key, { since: time, suppressed: 0 });
+      this.slots.set(key, { since: time, suppressed: 0, first: 0n, last: 0n });
     }
-    return { publish: true, repeats };
+    return v;
   }
 
   /** Keys whose window ended before `now` with repeats not yet carried: report them, then forget. */
