@@ -199,6 +199,19 @@ std::vector<std::string> Loaded::programNames() const {
   return v;
 }
 
+uint64_t Loaded::recursionMisses() const {
+  uint64_t n = 0;
+  struct bpf_program* prog;
+  bpf_object__for_each_program(prog, obj_) {
+    int fd = bpf_program__fd(prog);
+    if (fd < 0) continue;  // not loaded in this mode
+    struct bpf_prog_info info = {};
+    __u32 len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) n += info.recursion_misses;
+  }
+  return n;
+}
+
 std::unique_ptr<Loaded> LoadBest(LoaderOptions o, std::vector<AttachAttempt>& attempts) {
   std::vector<std::string> modes;
   if (o.mode == "auto")

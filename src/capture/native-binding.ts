@@ -88,6 +88,8 @@ export interface NativeStats {
   procTableFull: bigint[];
   lastSeq: bigint;
   lastProcSeq: bigint;
+  /** bpf_prog_info.recursion_misses summed over the loaded programs */
+  recursionMisses: bigint;
   batches: bigint;
   records: bigint;
   swept: bigint;

@@ -91,7 +91,12 @@ export class CaptureService {
       const seeded = table.seedFromProc(this.opts.procRoot);
       this.log.info({ processes: seeded }, 'process table seeded from /proc');
     }
-    this.timer = setInterval(() => this.report(this.seq.tick()), 500);
+    let ticks = 0;
+    this.timer = setInterval(() => {
+      this.report(this.seq.tick());
+      // Every 5 s: ~one syscall per program, too many for every tick.
+      if (++ticks % 10 === 0) this.kernel.checkSkippedRuns();
+    }, 500);
     this.timer.unref();
     this.log.info({ node: this.opts.node, instance: this.instance, attachMode: r.attachMode }, 'capture started');
     return r;
@@ -159,6 +164,7 @@ export class CaptureService {
     this.timer = undefined;
     this.kernel.stop();
     this.report(this.seq.flush());
+    this.kernel.checkSkippedRuns();
   }
 
   /** After stop(): wait for held events to be released to the sink. */
