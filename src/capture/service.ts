@@ -95,7 +95,7 @@ export class CaptureService {
     this.timer = setInterval(() => {
       this.report(this.seq.tick());
       // Every 5 s: ~one syscall per program, too many for every tick.
-      if (++ticks % 10 === 0) this.kernel.checkSkippedRuns();
+      if (++ticks % 10 === 0) this.kernel.checkSkippedRuns?.();
     }, 500);
     this.timer.unref();
     this.log.info({ node: this.opts.node, instance: this.instance, attachMode: r.attachMode }, 'capture started');
@@ -164,7 +164,7 @@ export class CaptureService {
     this.timer = undefined;
     this.kernel.stop();
     this.report(this.seq.flush());
-    this.kernel.checkSkippedRuns();
+    this.kernel.checkSkippedRuns?.();
   }
 
   /** After stop(): wait for held events to be released to the sink. */
