@@ -80,8 +80,10 @@ for arm in $arms; do
       start_stdout_capture "$tmp/log"
       base_hwm=-; base_rss=- ;;
   esac
+  # The /proc seed of N processes takes a while: wait for it before settling.
+  for _ in $(seq 1200); do grep -q 'process table seeded' "$tmp/log" && break; sleep 0.1; done
   settle
-  seeded=$(grep -o '"processes":[0-9]*' "$tmp/log" | head -1 | cut -d: -f2)
+  seeded=$(grep -o '"processes":[0-9]*' "$tmp/log" | head -1 | cut -d: -f2 || true)
   echo "$arm: swarm up in $(cut -d' ' -f3 "$tmp/swarm") s; capture before the swarm VmHWM $base_hwm MiB VmRSS $base_rss MiB; with $n live: VmHWM $(mib "$cap" VmHWM) MiB, VmRSS $(mib "$cap" VmRSS) MiB; seeded from /proc: ${seeded:-?}"
   kill -INT "$cap"; wait "$cap" 2>/dev/null || true; cap=
   grep '"msg":"capture stopped"' "$tmp/log" | head -c 600; echo

@@ -51,12 +51,12 @@ function refOf(e: ProcEntry): ProcessRef {
 
 /**
  * Rendered identities of the processes that connected lately: two generations of at most
- * RENDERED each, so a busy process's connects find theirs with one lookup, while a node
+ * RENDERED (2048) each, so a busy process's connects find theirs with one lookup, while a node
  * with 50,000 processes that all connected holds at most 2 x RENDERED of them (an
  * identity costs ~800 bytes; one per table entry was ~39 MiB at 50,000). A process whose
  * identity aged out is rendered again on its next connect.
  */
-export const RENDERED = 4096;
+export const RENDERED = 2048;
 class Rendered {
   private cur = new Map<ProcEntry, ProcIdentity>();
   private old = new Map<ProcEntry, ProcIdentity>();
