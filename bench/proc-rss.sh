@@ -19,7 +19,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/capture-stdout.sh
 . "$root/bench/capture-stdout.sh"
 swarm=$root/.tmp/proc-swarm
-[ -x "$swarm" ] || cc -O2 -Wall -static -o "$swarm" "$root/bench/proc-swarm.c"
+[ "$swarm" -nt "$root/bench/proc-swarm.c" ] || cc -O2 -Wall -static -o "$swarm" "$root/bench/proc-swarm.c"
 v2=/sys/fs/cgroup/unified
 [ -f "$v2/cgroup.procs" ] || v2=/sys/fs/cgroup
 cg=$v2/pt-proc-rss-$$
@@ -34,6 +34,11 @@ cleanup() {
   rm -rf "$tmp"
 }
 kill_swarm() {
+  # The parent kills and reaps its children (proc-swarm.c says why); the cgroup is the fallback.
+  if [ -n "$sw" ]; then
+    kill -TERM "$sw" 2>/dev/null || true
+    wait "$sw" 2>/dev/null || true
+  fi
   if [ -d "$cg" ]; then
     echo 1 >"$cg/cgroup.kill"
     # Empty once the last child is reaped, not when cgroup.procs is.

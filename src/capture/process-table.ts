@@ -84,6 +84,10 @@ class Interner {
   }
 }
 
+/** How readProc shares equal strings with a table's others. */
+export interface StringInterners { comm(s: string): string; path(s: string): string; argv(s: string): string }
+const NO_INTERN: StringInterners = { comm: (s) => s, path: (s) => s, argv: (s) => s };
+
 export class ProcessTable {
   /** each pid's newest image, its older ones chained behind it; in order of last put (LRU) */
   private readonly byPid = new Map<number, ProcEntry>();
@@ -100,6 +104,8 @@ export class ProcessTable {
   private readonly paths = new Interner(8192);
   private readonly argvs = new Interner(8192);
   private readonly comms = new Interner(4096);
+  /** for readProc, so a seed of 50,000 processes makes each entry once, its strings shared */
+  private readonly strings: StringInterners = { comm: (x) => this.comms.of(x), path: (x) => this.paths.of(x), argv: (x) => this.argvs.of(x) };
 
   constructor(o: ProcessTableOptions = {}) {
     this.max = o.maxEntries ?? DEFAULTS.maxEntries;
@@ -246,7 +252,7 @@ export class ProcessTable {
     const read = new Map<number, ProcEntry>();
     for (const name of names) {
       if (!/^[1-9][0-9]{0,9}$/.test(name)) continue;
-      const e = readProc(join(procRoot, name), Number(name));
+      const e = readProc(join(procRoot, name), Number(name), this.strings);
       if (e) read.set(e.tgid, e);
     }
     for (const e of read.values()) {
@@ -254,7 +260,7 @@ export class ProcessTable {
       e.parentKeyNs = read.get(e.ppid)?.keyNs ?? 0n;
       // An exec or fork already seen is newer than the scan.
       if (this.find(e.tgid, e.keyNs, false)) continue;
-      const x = new ProcEntry(e.tgid, e.keyNs, e.ppid, e.parentKeyNs, this.comms.of(e.comm), this.paths.of(e.exeL), this.argvs.of(e.argsL), e.argsTruncated, e.exeFlags, e.source);
+      const x = e; // its strings are interned already (readProc)
       // Behind whatever the pid already has: an exec or fork of it seen before the scan is newer.
       let tail = this.byPid.get(x.tgid);
       if (!tail) this.byPid.set(x.tgid, x);
@@ -270,7 +276,7 @@ export class ProcessTable {
 }
 
 /** One /proc/<pid> as a table entry, or undefined when it is gone or malformed. */
-export function readProc(dir: string, tgid: number): ProcEntry | undefined {
+export function readProc(dir: string, tgid: number, intern: StringInterners = NO_INTERN): ProcEntry | undefined {
   try {
     const stat = readFileSync(join(dir, 'stat'), 'latin1');
     // comm may hold spaces and parentheses: the fields start after the last ')'.
@@ -295,8 +301,8 @@ export function readProc(dir: string, tgid: number): ProcEntry | undefined {
       // gone meanwhile
     }
     const max = CONSTANTS.PT_ARGS_MAX;
-    return new ProcEntry(tgid, BigInt(ticks) * TICK_NS, ppid, 0n, comm, exe.toString('latin1'),
-      args.subarray(0, max).toString('latin1'), args.length > max, 0, 'proc');
+    return new ProcEntry(tgid, BigInt(ticks) * TICK_NS, ppid, 0n, intern.comm(comm), intern.path(exe.toString('latin1')),
+      intern.argv(args.subarray(0, max).toString('latin1')), args.length > max, 0, 'proc');
   } catch {
     return undefined;
   }
