@@ -64,7 +64,7 @@ class ReplayNative implements NativeCapture {
   }
   stop(): void {}
   stats(): NativeStats {
-    return { ringReserveFails: [], cgroupReserveFails: [], pendingFull: [], inflightFull: [], pendingStale: [], procReserveFails: [], procTableFull: [], dnsReserveFails: [], dnsMarkFails: [], lastSeq: 0n, lastProcSeq: 0n, lastDnsSeq: 0n, batches: 0n, records: 0n, swept: 0n, queueFullWaits: 0n, consumeErrors: 0n, droppedAtStop: 0n, running: true };
+    return { ringReserveFails: [], cgroupReserveFails: [], pendingFull: [], inflightFull: [], pendingStale: [], procReserveFails: [], procTableFull: [], dnsReserveFails: [], dnsMarkFails: [], lastSeq: 0n, lastProcSeq: 0n, lastDnsSeq: 0n, recursionMisses: 0n, batches: 0n, records: 0n, swept: 0n, queueFullWaits: 0n, consumeErrors: 0n, droppedAtStop: 0n, running: true };
   }
   forgetCgroup(): boolean {
     return true;

@@ -67,10 +67,13 @@ if (!values.shape) {
   if (t.size !== n) throw new Error(`table holds ${t.size}, expected ${n}`);
   const kept = new ProcessTable({ maxEntries: Math.max(n, 16) });
   if (worst) for (let i = 0; i < 20_000; i++) kept.apply(record(i, true));
-  const ids = [];
-  for (let i = 0; i < n; i++) ids.push(identityOf(t, 1000 + i, BigInt(1e12 + i)));
+  // As capture does: each identity goes into its raw record and is not held here, so what
+  // stays is what proc-identity.ts keeps (a bounded cache of recent ones).
+  let withExe = 0;
+  for (let i = 0; i < n; i++) if (identityOf(t, 1000 + i, BigInt(1e12 + i)).exe !== null) withExe++;
   gc?.();
   const rss2 = status('VmRSS:');
-  console.log(`${values.shape.padEnd(8)} identities rendered for all: RSS ${rss2.toFixed(1)} MiB (+${(rss2 - rss1).toFixed(1)} MiB), ${ids.filter((x) => x.exe !== null).length} with exe`);
+  const heap2 = process.memoryUsage().heapUsed / 2 ** 20;
+  console.log(`${values.shape.padEnd(8)} identities rendered for all: RSS ${rss2.toFixed(1)} MiB (+${(rss2 - rss1).toFixed(1)} MiB), JS heap +${(heap2 - heap1).toFixed(1)} MiB, ${withExe} with exe`);
   console.log(`${values.shape.padEnd(8)} RSS ${rss0.toFixed(1)} -> ${rss1.toFixed(1)} MiB (peak VmHWM ${status('VmHWM:').toFixed(1)} MiB), JS heap +${(heap1 - heap0).toFixed(1)} MiB, buffers ${ab.toFixed(1)} MiB, ${(((rss1 - rss0) * 2 ** 20) / n).toFixed(0)} B per process; filled in ${ms.toFixed(0)} ms${worst ? `; the default budget keeps ${kept.size.toLocaleString('en-US')} worst-shape processes` : ''}`);
 }

@@ -26,6 +26,17 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* Where the syscall-exit programs of tracepoint and kprobe mode build events:
+ * per-CPU scratch slot 0 (they run with preemption off). `make tests` also
+ * builds this file with PT_TEST_TASK_SLOT, where they use fentry mode's task
+ * storage instead, so fentry's event path runs on kernels where fentry does
+ * not load (test/integration/bpf-helpers.test.ts). */
+#ifdef PT_TEST_TASK_SLOT
+#define PT_SLOT_SYSCALL PT_SLOT_TASK
+#else
+#define PT_SLOT_SYSCALL 0
+#endif
+
 static __always_inline int emit_event(struct pt_connect_event *e, __u8 status, __s32 err)
 {
 	struct pt_connect_event *r;
@@ -181,9 +192,9 @@ static __always_inline int on_enter_msg(__u8 op, long fd, const struct user_msgh
 	return on_enter(op, fd, m.msg_name, m.msg_namelen);
 }
 
-static __always_inline int udp_exit(struct pt_inflight *in, long ret)
+static __always_inline int udp_exit(struct pt_inflight *in, long ret, __u32 slot)
 {
-	struct pt_connect_event *e = scratch_slot(0);
+	struct pt_connect_event *e = scratch_slot(slot);
 	struct pt_udp_key k = {};
 	__u64 now = bpf_ktime_get_boot_ns(), *last;
 	__s32 err = ret < 0 ? -ret : 0;
@@ -209,7 +220,7 @@ static __always_inline int udp_exit(struct pt_inflight *in, long ret)
 	return 0;
 }
 
-static __always_inline int on_exit(__u8 op, long ret)
+static __always_inline int on_exit(__u8 op, long ret, __u32 slot)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct pt_inflight *p = bpf_map_lookup_elem(&inflight, &id);
@@ -221,7 +232,7 @@ static __always_inline int on_exit(__u8 op, long ret)
 	bpf_map_delete_elem(&inflight, &id);
 	if (in.op != op)
 		return 0;
-	return udp_exit(&in, ret);
+	return udp_exit(&in, ret, slot);
 }
 
 /* Status of a finished attempt from the syscall's return and the sock. */
@@ -240,7 +251,7 @@ static __always_inline __u8 exit_status(struct sock *sk, __u8 state, long ret, _
 }
 
 /* The connect exit of an attempt parked at CLOSE->SYN_SENT. */
-static __always_inline int tcp_exit(struct sock *sk, long ret)
+static __always_inline int tcp_exit(struct sock *sk, long ret, __u32 slot)
 {
 	__u64 key = (__u64)sk;
 	__u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
@@ -262,7 +273,7 @@ static __always_inline int tcp_exit(struct sock *sk, long ret)
 		ev->flags &= ~PT_F_IN_SYSCALL;
 		return 0;
 	}
-	e = scratch_slot(0);
+	e = scratch_slot(slot);
 	if (!e)
 		return 0;
 	/* Whoever takes the slot emits it. */
@@ -276,7 +287,7 @@ static __always_inline int tcp_exit(struct sock *sk, long ret)
  * that failed before SYN_SENT (no route, no port, a BPF hook refusing it), or
  * one whose park found no free pend slot. */
 static __always_inline int connect_exit_slow(long ret, long fd, const void *uaddr, long alen,
-					     __u32 mark_state, __u64 mark_ts)
+					     __u32 mark_state, __u64 mark_ts, __u32 slot)
 {
 	struct pt_connect_event *e;
 	struct pt_inflight in = {};
@@ -302,17 +313,17 @@ static __always_inline int connect_exit_slow(long ret, long fd, const void *uadd
 		if (exclude_loopback && is_loopback(&in.dst))
 			return 0;
 		if (proto == IPPROTO_UDP)
-			return udp_exit(&in, ret);
+			return udp_exit(&in, ret, slot);
 		/* A mark-less attempt that reached SYN_SENT was parked by set_state or
 		 * filtered there; one that did not fails here with its errno. */
 		if (ret >= 0 || ret == -PT_EINPROGRESS || ret == -PT_EALREADY || ret == -PT_EISCONN ||
 		    ret == -PT_EINTR || (ret <= -512 && ret >= -516))
 			return 0;
 		if (pend_find(in.sk) >= 0)
-			return tcp_exit(sk, ret);
+			return tcp_exit(sk, ret, slot);
 	}
 	state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	e = scratch_slot(0);
+	e = scratch_slot(slot);
 	if (!e)
 		return 0;
 	init_dst(e, &in);
@@ -328,7 +339,7 @@ static __always_inline int connect_exit_slow(long ret, long fd, const void *uadd
  * without one the arguments are needed, which the tracepoint and kretprobe read
  * from the task's saved user registers (ARGS_FROM_REGS). */
 static __always_inline int connect_exit(long ret, int args_from_regs, long fd, const void *uaddr,
-					long alen)
+					long alen, __u32 slot)
 {
 	struct pt_conn_mark *mark = bpf_task_storage_get(&conn_mark, bpf_get_current_task_btf(), 0, 0);
 	__u32 state = 0;
@@ -340,7 +351,7 @@ static __always_inline int connect_exit(long ret, int args_from_regs, long fd, c
 		ts = mark->ts_ns;
 		mark->sk = 0;
 		if (state == PT_MARK_PARKED)
-			return tcp_exit((struct sock *)sk, ret);
+			return tcp_exit((struct sock *)sk, ret, slot);
 		if (state == PT_MARK_DROPPED)
 			return 0;
 	}
@@ -353,7 +364,7 @@ static __always_inline int connect_exit(long ret, int args_from_regs, long fd, c
 		uaddr = (const void *)PT_REGS_PARM2_CORE_SYSCALL(r);
 		alen = (int)PT_REGS_PARM3_CORE_SYSCALL(r);
 	}
-	return connect_exit_slow(ret, fd, uaddr, alen, state, ts);
+	return connect_exit_slow(ret, fd, uaddr, alen, state, ts, slot);
 }
 /* Common to all modes. raw_tp, not tp: perf-based programs are skipped when
  * another one runs on the CPU, and this one fires in softirq on top of them. */
@@ -413,7 +424,7 @@ int BPF_PROG(pt_retrans, struct sock *sk)
 SEC("tp/syscalls/sys_exit_connect")
 int pt_tp_conn_out(struct trace_event_raw_sys_exit *ctx)
 {
-	return connect_exit(ctx->ret, 1, 0, 0, 0);
+	return connect_exit(ctx->ret, 1, 0, 0, 0, PT_SLOT_SYSCALL);
 }
 
 SEC("tp/syscalls/sys_enter_sendto")
@@ -425,7 +436,7 @@ int pt_tp_sendto_in(struct trace_event_raw_sys_enter *ctx)
 SEC("tp/syscalls/sys_exit_sendto")
 int pt_tp_sendto_out(struct trace_event_raw_sys_exit *ctx)
 {
-	return on_exit(PT_OP_SENDTO, ctx->ret);
+	return on_exit(PT_OP_SENDTO, ctx->ret, PT_SLOT_SYSCALL);
 }
 
 SEC("tp/syscalls/sys_enter_sendmsg")
@@ -437,7 +448,7 @@ int pt_tp_sendmsg_in(struct trace_event_raw_sys_enter *ctx)
 SEC("tp/syscalls/sys_exit_sendmsg")
 int pt_tp_sendmsg_out(struct trace_event_raw_sys_exit *ctx)
 {
-	return on_exit(PT_OP_SENDMSG, ctx->ret);
+	return on_exit(PT_OP_SENDMSG, ctx->ret, PT_SLOT_SYSCALL);
 }
 
 /* sendmmsg: the first message's destination stands for the call. */
@@ -450,7 +461,7 @@ int pt_tp_mmsg_in(struct trace_event_raw_sys_enter *ctx)
 SEC("tp/syscalls/sys_exit_sendmmsg")
 int pt_tp_mmsg_out(struct trace_event_raw_sys_exit *ctx)
 {
-	return on_exit(PT_OP_SENDMMSG, ctx->ret);
+	return on_exit(PT_OP_SENDMMSG, ctx->ret, PT_SLOT_SYSCALL);
 }
 
 #include "pt_probes.bpf.h"

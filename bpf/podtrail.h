@@ -96,7 +96,7 @@ enum pt_stat {
 	PT_STAT_PENDING_FULL = 2,   /* no free pend slot in the window: reported at once as INPROGRESS (by the connect() exit, else at SYN_SENT) */
 	PT_STAT_INFLIGHT_FULL = 3,  /* per-thread inflight map full: attempt not seen */
 	PT_STAT_PENDING_STALE = 4,  /* a parked attempt replaced by a new attempt on the same sock */
-	PT_STAT_RB_PROC_FAIL = 5,   /* process record reserve failed: a gap in the process sequence */
+	PT_STAT_RB_PROC_FAIL = 5,   /* process record reserve failed: a gap in the process sequence and a burnt connect seq */
 	PT_STAT_PROC_FULL = 6,      /* process table full: the process's key falls back to its start time */
 	PT_STAT_RB_DNS_FAIL = 7,    /* DNS packet record reserve failed: a gap in the DNS sequence */
 	PT_STAT_DNS_MARK_FAIL = 8,  /* socket-local storage refused a DNS socket's mark: its answers are not seen */

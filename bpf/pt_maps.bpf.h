@@ -127,7 +127,8 @@ struct {
 } udp_seen SEC(".maps");
 
 /* Event under construction; too big for the 512-byte stack. Slot 0: syscall
- * programs (process context). Slot 1: set_state, which can run in softirq on
+ * programs of tracepoint and kprobe mode and park_sk (process context, not
+ * preemptible; fentry mode uses ev_task below). Slot 1: set_state, which can run in softirq on
  * top of a syscall program on the same CPU. Writer and reader: one program run. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -206,8 +207,28 @@ static __always_inline __u64 ringbuf_wakeup_flag(void)
 	return BPF_RB_NO_WAKEUP;
 }
 
+/* The event under construction of a program that can be preempted mid-run:
+ * fentry/fexit run under migrate_disable() only, so on a preemptible kernel a
+ * per-CPU scratch slot could be taken over by another task's tracepoint run on
+ * the same CPU while this one sleeps. The task's own storage cannot.
+ * Writer and reader: one run of an fentry/fexit program of the task. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pt_connect_event);
+} ev_task SEC(".maps");
+
+/* Where an event is built: slot 0 or 1 of the per-CPU scratch (programs that
+ * run with preemption off: tracepoints, kprobes), or PT_SLOT_TASK (fentry mode).
+ * Always a constant at the call site, so each program has one of the two. */
+#define PT_SLOT_TASK 2
+
 static __always_inline struct pt_connect_event *scratch_slot(__u32 slot)
 {
+	if (slot == PT_SLOT_TASK)
+		return bpf_task_storage_get(&ev_task, bpf_get_current_task_btf(), 0,
+					    BPF_LOCAL_STORAGE_GET_F_CREATE);
 	return bpf_map_lookup_elem(&scratch, &slot);
 }
 

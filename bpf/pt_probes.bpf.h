@@ -17,7 +17,7 @@
 SEC("kretprobe/__sys_connect")
 int BPF_KRETPROBE(pt_kr_conn_out, int ret)
 {
-	return connect_exit(ret, 1, 0, 0, 0);
+	return connect_exit(ret, 1, 0, 0, 0, PT_SLOT_SYSCALL);
 }
 
 SEC("kprobe/__sys_sendto")
@@ -29,7 +29,7 @@ int BPF_KPROBE(pt_kp_sendto_in, int fd, void *buf, __u64 len, unsigned int flags
 SEC("kretprobe/__sys_sendto")
 int BPF_KRETPROBE(pt_kr_sendto_out, int ret)
 {
-	return on_exit(PT_OP_SENDTO, ret);
+	return on_exit(PT_OP_SENDTO, ret, PT_SLOT_SYSCALL);
 }
 
 SEC("kprobe/__sys_sendmsg")
@@ -41,7 +41,7 @@ int BPF_KPROBE(pt_kp_sendmsg_in, int fd, struct user_msghdr *msg)
 SEC("kretprobe/__sys_sendmsg")
 int BPF_KRETPROBE(pt_kr_sendmsg_out, long ret)
 {
-	return on_exit(PT_OP_SENDMSG, ret);
+	return on_exit(PT_OP_SENDMSG, ret, PT_SLOT_SYSCALL);
 }
 
 SEC("kprobe/__sys_sendmmsg")
@@ -53,14 +53,16 @@ int BPF_KPROBE(pt_kp_mmsg_in, int fd, struct mmsghdr *mmsg)
 SEC("kretprobe/__sys_sendmmsg")
 int BPF_KRETPROBE(pt_kr_mmsg_out, int ret)
 {
-	return on_exit(PT_OP_SENDMMSG, ret);
+	return on_exit(PT_OP_SENDMMSG, ret, PT_SLOT_SYSCALL);
 }
 
-/* --- fentry mode --- */
+/* --- fentry mode ---
+ * Preemptible (migrate_disable() only): events are built in task storage
+ * (PT_SLOT_TASK), never in the per-CPU scratch the tracepoints share. */
 SEC("fexit/__sys_connect")
 int BPF_PROG(pt_fx_conn_out, int fd, void *uaddr, int alen, int ret)
 {
-	return connect_exit(ret, 0, fd, uaddr, alen);
+	return connect_exit(ret, 0, fd, uaddr, alen, PT_SLOT_TASK);
 }
 
 SEC("fentry/__sys_sendto")
@@ -74,7 +76,7 @@ SEC("fexit/__sys_sendto")
 int BPF_PROG(pt_fx_sendto_out, int fd, void *buf, __u64 len, unsigned int flags, void *addr,
 	     int alen, int ret)
 {
-	return on_exit(PT_OP_SENDTO, ret);
+	return on_exit(PT_OP_SENDTO, ret, PT_SLOT_TASK);
 }
 
 SEC("fentry/__sys_sendmsg")
@@ -87,7 +89,7 @@ SEC("fexit/__sys_sendmsg")
 int BPF_PROG(pt_fx_sendmsg_out, int fd, struct user_msghdr *msg, unsigned int flags, bool forbid,
 	     long ret)
 {
-	return on_exit(PT_OP_SENDMSG, ret);
+	return on_exit(PT_OP_SENDMSG, ret, PT_SLOT_TASK);
 }
 
 SEC("fentry/__sys_sendmmsg")
@@ -100,7 +102,7 @@ SEC("fexit/__sys_sendmmsg")
 int BPF_PROG(pt_fx_mmsg_out, int fd, struct mmsghdr *mmsg, unsigned int vlen, unsigned int flags,
 	     bool forbid, int ret)
 {
-	return on_exit(PT_OP_SENDMMSG, ret);
+	return on_exit(PT_OP_SENDMMSG, ret, PT_SLOT_TASK);
 }
 
 #endif

@@ -73,7 +73,10 @@ static __always_inline void parent_of(struct task_struct *t, struct pt_proc_rec 
 }
 
 /* Only as much of data[] as is used goes into the ring. The seq is taken first,
- * so a failed output is a gap in the process sequence as well as a count. */
+ * so a failed output is a gap in the process sequence as well as a count. It
+ * also burns a connect seq: a lost exec or fork leaves the connects that follow
+ * without their executable, so it must reach the same loss accounting (a gap in
+ * the raw topic's sequence, a CaptureLoss, LOSS downstream) as a lost connect. */
 static __always_inline int proc_emit(struct pt_proc_rec *r)
 {
 	__u64 sz = __builtin_offsetof(struct pt_proc_rec, data) + (__u64)r->exe_len + r->args_len;
@@ -83,6 +86,7 @@ static __always_inline int proc_emit(struct pt_proc_rec *r)
 		sz = sizeof(*r);
 	if (bpf_ringbuf_output(&events, r, sz, ringbuf_wakeup_flag())) {
 		count(PT_STAT_RB_PROC_FAIL);
+		next_seq();
 		return -1;
 	}
 	return 0;

@@ -107,29 +107,16 @@ static __always_inline struct cgroup *pick_cgroup(__u16 *hier)
 	return dfl;
 }
 
-/* Sends the path of (hier, id) unless already sent. Returns <0 when the record
- * could not be reserved: the caller then drops its event and burns a seq. */
-static __always_inline int emit_cgroup(struct cgroup *cg, __u16 hier, __u64 id)
+/* The path of kn below its hierarchy root into r (path, len, depth, flags):
+ * the PT_CGROUP_MAX_DEPTH deepest levels, each "/" and its name; deeper trees
+ * lose their top levels and are flagged. Tested at its limits on its own by
+ * bpf/tests (BPF_PROG_TEST_RUN). */
+static __always_inline void cgroup_path(struct pt_cgroup_rec *r, struct kernfs_node *kn)
 {
-	struct pt_cgroup_key key = { .cgroup_id = id, .hier = hier };
 	struct kernfs_node *nodes[PT_CGROUP_MAX_DEPTH] = {};
-	struct kernfs_node *kn = BPF_CORE_READ(cg, kn);
-	struct pt_cgroup_rec *r;
 	__u32 n = 0, off = 0;
-	__u8 one = 1;
 
-	if (bpf_map_lookup_elem(&cgroup_seen, &key))
-		return 0;
-	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-	if (!r) {
-		count(PT_STAT_RB_CGROUP_FAIL);
-		return -1;
-	}
-	r->type = PT_REC_CGROUP;
-	r->hier = hier;
 	r->flags = 0;
-	r->cgroup_id = id;
-
 	/* Walk up to the hierarchy root (the node without a parent, not named). */
 	for (__u32 i = 0; i < PT_CGROUP_MAX_DEPTH; i++) {
 		struct kernfs_node *p = kn_parent(kn);
@@ -168,6 +155,27 @@ static __always_inline int emit_cgroup(struct cgroup *cg, __u16 hier, __u64 id)
 	}
 	r->len = off > PT_CGROUP_PATH_MAX ? PT_CGROUP_PATH_MAX : off;
 	r->depth = n;
+}
+
+/* Sends the path of (hier, id) unless already sent. Returns <0 when the record
+ * could not be reserved: the caller then drops its event and burns a seq. */
+static __always_inline int emit_cgroup(struct cgroup *cg, __u16 hier, __u64 id)
+{
+	struct pt_cgroup_key key = { .cgroup_id = id, .hier = hier };
+	struct pt_cgroup_rec *r;
+	__u8 one = 1;
+
+	if (bpf_map_lookup_elem(&cgroup_seen, &key))
+		return 0;
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count(PT_STAT_RB_CGROUP_FAIL);
+		return -1;
+	}
+	r->type = PT_REC_CGROUP;
+	r->hier = hier;
+	r->cgroup_id = id;
+	cgroup_path(r, BPF_CORE_READ(cg, kn));
 	bpf_ringbuf_submit(r, ringbuf_wakeup_flag());
 	/* Only now: a record that never reached the ring must be sent again. */
 	bpf_map_update_elem(&cgroup_seen, &key, &one, BPF_ANY);

@@ -130,7 +130,9 @@ ${fence('json', o.ecs)}
 As the collector receives it. \`sproc\` is the executable's path, \`cs6\` the command line
 (\`processCommandLine\`), \`cn3\` the exe flags as bits when there are any (\`exeFlags\`: DELETED 1,
 FILELESS 2, MEMFD 4, UPPER_LAYER 8, PATH_TRUNCATED 16, UNREACHABLE 32). All six custom strings
-are in use, so the pod UID is not in the CEF line; it is in the JSON, OCSF and ECS forms:
+are in use, so the pod UID is in the custom extension key \`PodtrailPodtrailPodUid\`, named as the
+CEF guide asks for keys beyond its dictionary (ArcSight shows it under Additional Data, Sentinel in
+AdditionalExtensions):
 
 ${fence('', o.cef)}
 

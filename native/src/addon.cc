@@ -207,7 +207,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
 
   struct StatsSnap {
     std::vector<std::vector<uint64_t>> perCpu;  // [stat][cpu]
-    uint64_t lastSeq = 0, lastProcSeq = 0, lastDnsSeq = 0, pending = 0;
+    uint64_t lastSeq = 0, lastProcSeq = 0, lastDnsSeq = 0, pending = 0, recursionMisses = 0;
   };
 
   StatsSnap ReadStats() {
@@ -223,6 +223,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
     s.lastSeq = __atomic_load_n(loaded_->seq() + PT_SEQ_CONNECT, __ATOMIC_SEQ_CST);
     s.lastProcSeq = __atomic_load_n(loaded_->seq() + PT_SEQ_PROC, __ATOMIC_SEQ_CST);
     s.lastDnsSeq = __atomic_load_n(loaded_->seq() + PT_SEQ_DNS, __ATOMIC_SEQ_CST);
+    s.recursionMisses = loaded_->recursionMisses();
     return s;
   }
 
@@ -242,6 +243,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
     r.Set("lastSeq", Napi::BigInt::New(env, s.lastSeq));
     r.Set("lastProcSeq", Napi::BigInt::New(env, s.lastProcSeq));
     r.Set("lastDnsSeq", Napi::BigInt::New(env, s.lastDnsSeq));
+    r.Set("recursionMisses", Napi::BigInt::New(env, s.recursionMisses));
     if (poller_) {
       const auto& c = poller_->counters();
       counters_ = {c.batches.load(), c.records.load(), c.swept.load(), c.queueFullWaits.load(),

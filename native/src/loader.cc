@@ -242,6 +242,18 @@ std::vector<std::string> Loaded::programNames() const {
   return v;
 }
 
+uint64_t Loaded::recursionMisses() const {
+  uint64_t n = 0;
+  for (auto* prog : progs_) {
+    int fd = bpf_program__fd(prog);
+    if (fd < 0) continue;
+    struct bpf_prog_info info = {};
+    __u32 len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) n += info.recursion_misses;
+  }
+  return n;
+}
+
 namespace {
 bool Exists(const char* path) { return access(path, F_OK) == 0; }
 

@@ -48,6 +48,10 @@ class Loaded {
   // The kernel's sequence counter, shared through mmap; advance it atomically.
   uint64_t* seq() const { return seq_; }
   std::vector<std::string> programNames() const;
+  // Runs the kernel skipped because the program was already running on that CPU
+  // (bpf_prog_info.recursion_misses, summed over the loaded programs): each one a
+  // connect, send or process record that may never have been seen.
+  uint64_t recursionMisses() const;
   // Destroys the links: no program runs any more, the maps stay readable.
   void detach();
 

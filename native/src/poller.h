@@ -48,6 +48,8 @@ struct PollerCounters {
 
 class Poller {
  public:
+  // The poll thread's name (/proc/<pid>/task/<tid>/comm).
+  static constexpr const char* kThreadName = "podtrail-poll";
   Poller(Loaded& loaded, BatchTsfn tsfn, Outbox* box, uint32_t maxBatch, uint64_t pendingTimeoutNs, uint32_t flushMs);
   ~Poller();
   void start();  // throws KernelFailure

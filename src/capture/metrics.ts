@@ -11,6 +11,7 @@ export const CAPTURE_METRICS = {
   eventsIn: 'podtrail_capture_events_total',
   kernelDrops: 'podtrail_capture_kernel_ring_reserve_failures_total',
   kernelGaps: 'podtrail_capture_kernel_seq_gap_events_total',
+  kernelSkipped: 'podtrail_capture_kernel_skipped_runs_total',
   eventsOut: 'podtrail_capture_events_published_total',
   dropped: 'podtrail_capture_buffer_dropped_total',
   bufferEvents: 'podtrail_capture_buffer_events',
@@ -55,6 +56,8 @@ export function registerCaptureMetrics(registry: Registry, src: CaptureMetricSou
     },
   });
   counterFrom(CAPTURE_METRICS.kernelGaps, 'events missing from the kernel sequence (reported as loss records)', () => Number(src.service.kernelGaps));
+  counterFrom(CAPTURE_METRICS.kernelSkipped, 'capture program runs the kernel skipped (recursion_misses): possible loss that no seq gap shows',
+    () => Number(src.kernel.stats().recursionMisses));
   counterFrom(CAPTURE_METRICS.eventsOut, 'raw events acknowledged by Kafka', () => pub()?.sent ?? 0);
   counterFrom(CAPTURE_METRICS.dropped, 'raw events dropped because the capture buffer was full', () => pub()?.dropped ?? 0);
   gaugeFrom(CAPTURE_METRICS.bufferEvents, 'raw events waiting for Kafka', () => pub()?.buffered ?? 0);

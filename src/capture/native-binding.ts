@@ -99,6 +99,8 @@ export interface NativeStats {
   lastSeq: bigint;
   lastProcSeq: bigint;
   lastDnsSeq: bigint;
+  /** bpf_prog_info.recursion_misses summed over the loaded programs */
+  recursionMisses: bigint;
   batches: bigint;
   records: bigint;
   swept: bigint;

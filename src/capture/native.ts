@@ -43,6 +43,13 @@ export interface CaptureStats {
   lastSeq: bigint;
   /** the last process-record seq the kernel handed out (a sequence of its own) */
   lastProcSeq: bigint;
+  /**
+   * program runs the kernel skipped because the program was already running on that CPU
+   * (bpf_prog_info.recursion_misses; fentry mode, or a tracepoint interrupted by itself):
+   * each may be a connect, send or process record that never got a seq, so no sequence gap
+   * shows it. Reported as a loss count of its own (metric, warning), not as a gap.
+   */
+  recursionMisses: bigint;
   procRecords: number;
   /** process records missing from their sequence, as user space saw it */
   procSeqLost: bigint;
@@ -235,6 +242,21 @@ export class KernelCapture {
   }
 
   private lastNative: NativeCapture | undefined;
+  private skippedSeen = 0n;
+
+  /**
+   * Warns when the kernel skipped program runs since the last call (recursion_misses): the
+   * one loss the sequence cannot show, since a skipped run takes no seq. Returns the total.
+   */
+  checkSkippedRuns(): bigint {
+    const n = this.stats().recursionMisses;
+    if (n > this.skippedSeen) {
+      this.log.warn({ skippedRuns: String(n - this.skippedSeen), total: String(n) },
+        'the kernel skipped capture program runs (recursion on a CPU): connects or process records may be missing without a sequence gap');
+      this.skippedSeen = n;
+    }
+    return n;
+  }
 
   stats(): CaptureStats {
     const n = this.native ?? this.lastNative;
@@ -251,6 +273,7 @@ export class KernelCapture {
       procTableFull: sum(s?.procTableFull),
       lastSeq: s?.lastSeq ?? 0n,
       lastProcSeq: s?.lastProcSeq ?? 0n,
+      recursionMisses: s?.recursionMisses ?? 0n,
       procRecords: this.procRecords,
       procSeqLost: this.procSeqLost,
       dnsReserveFails: sum(s?.dnsReserveFails),

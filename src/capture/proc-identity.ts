@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // What a raw event says about its process beyond the kernel's connect record: executable,
 // argv, parent and ancestry from the process table, as record text. Rendered once per
-// process key (cached on the table's entry), so a busy process's connects cost one map
-// lookup; the raw writer encodes the same object once too.
+// process key while it keeps connecting (a bounded cache of recent ones), so a busy
+// process's connects cost one map lookup; the raw writer encodes the same object once too.
 import type { ProcessRef } from '../schema/types.js';
 import type { ProcEntry, ProcessTable } from './process-table.js';
 import { argsList, bytesText, exeFlagNames, stringText } from './proc-text.js';
@@ -49,12 +49,40 @@ function refOf(e: ProcEntry): ProcessRef {
   return r;
 }
 
-const cache = new WeakMap<ProcEntry, ProcIdentity>();
+/**
+ * Rendered identities of the processes that connected lately: two generations of at most
+ * RENDERED (2048) each, so a busy process's connects find theirs with one lookup, while a node
+ * with 50,000 processes that all connected holds at most 2 x RENDERED of them (an
+ * identity costs ~800 bytes; one per table entry was ~39 MiB at 50,000). A process whose
+ * identity aged out is rendered again on its next connect.
+ */
+export const RENDERED = 2048;
+class Rendered {
+  private cur = new Map<ProcEntry, ProcIdentity>();
+  private old = new Map<ProcEntry, ProcIdentity>();
+  get(e: ProcEntry): ProcIdentity | undefined {
+    const id = this.cur.get(e);
+    if (id !== undefined) return id;
+    const aged = this.old.get(e);
+    if (aged !== undefined) this.set(e, aged);
+    return aged;
+  }
+  set(e: ProcEntry, id: ProcIdentity): void {
+    if (this.cur.size >= RENDERED) {
+      this.old = this.cur;
+      this.cur = new Map();
+    }
+    this.cur.set(e, id);
+  }
+}
+const rendered = new WeakMap<ProcessTable, Rendered>();
 
 /** The identity of process key (pid, keyNs); an empty one (exe null) when the table does not know it. */
 export function identityOf(table: ProcessTable, pid: number, keyNs: bigint): ProcIdentity {
   const e = table.get(pid, keyNs);
   if (!e) return unknownIdentity(keyNs);
+  let cache = rendered.get(table);
+  if (!cache) rendered.set(table, (cache = new Rendered()));
   let id = cache.get(e);
   if (id === undefined) {
     const { args, truncated } = argsList(e.args, e.argsTruncated);

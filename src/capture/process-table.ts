@@ -19,11 +19,14 @@ type Source = 'exec' | 'fork' | 'proc';
  * One process image. Compact, since a node can hold 50,000 of them: the path and argv are
  * kept as one-byte (latin1) strings, which hold any bytes and cost a string header each
  * instead of a Buffer object and its slab; a fork shares its parent's strings, and equal
- * paths share one string (the table interns them).
+ * paths, argv and comms share one string (the table interns them). The table finds an entry
+ * by its pid and then along `older`, the pid's earlier images, so no key string per entry.
  */
 export class ProcEntry {
-  /** Date.now() of its exit record */
+  /** Date.now() of its exit record (or of the exec that replaced it) */
   exitedAt: number | undefined = undefined;
+  /** the same pid's previous image, kept while its grace lasts (newest first) */
+  older: ProcEntry | undefined = undefined;
 
   constructor(
     readonly tgid: number,
@@ -50,6 +53,11 @@ export class ProcEntry {
   get args(): Buffer {
     return Buffer.from(this.argsL, 'latin1');
   }
+
+  /** Is this the image of key keyNs? A /proc seed knows its start only to the tick. */
+  matches(keyNs: bigint): boolean {
+    return this.keyNs === keyNs || (this.source === 'proc' && this.keyNs / TICK_NS === keyNs / TICK_NS);
+  }
 }
 
 export interface ProcessTableOptions {
@@ -63,19 +71,41 @@ export interface ProcessTableOptions {
 const DEFAULTS = { maxEntries: 131_072, maxBytes: 64 * 2 ** 20, exitGraceMs: 30_000 };
 const bytesOf = (e: ProcEntry) => e.exeL.length + e.argsL.length;
 
-const keyOf = (tgid: number, keyNs: bigint) => `${tgid}:${keyNs}`;
-const tickKey = (tgid: number, ticks: bigint) => `${tgid}:t${ticks}`;
+/** A bounded set of strings, so that equal ones share one copy; forgets all when full. */
+class Interner {
+  private m = new Map<string, string>();
+  constructor(private readonly max: number) {}
+  of(s: string): string {
+    const had = this.m.get(s);
+    if (had !== undefined) return had;
+    if (this.m.size >= this.max) this.m = new Map();
+    this.m.set(s, s);
+    return s;
+  }
+}
+
+/** How readProc shares equal strings with a table's others. */
+export interface StringInterners { comm(s: string): string; path(s: string): string; argv(s: string): string }
+const NO_INTERN: StringInterners = { comm: (s) => s, path: (s) => s, argv: (s) => s };
 
 export class ProcessTable {
-  private readonly map = new Map<string, ProcEntry>();
+  /** each pid's newest image, its older ones chained behind it; in order of last put (LRU) */
+  private readonly byPid = new Map<number, ProcEntry>();
+  private count = 0;
   private readonly max: number;
   private readonly maxBytes: number;
   private bytes = 0;
   private readonly grace: number;
   private readonly now: () => number;
-  /** exited entries in exit order, for pruning */
-  private exited: Array<{ k: string; at: number }> = [];
+  /** retired entries in retirement order, for pruning */
+  private exited: ProcEntry[] = [];
   evicted = 0;
+  /** Paths, argv and comms seen lately: processes of one binary share one string. */
+  private readonly paths = new Interner(8192);
+  private readonly argvs = new Interner(8192);
+  private readonly comms = new Interner(4096);
+  /** for readProc, so a seed of 50,000 processes makes each entry once, its strings shared */
+  private readonly strings: StringInterners = { comm: (x) => this.comms.of(x), path: (x) => this.paths.of(x), argv: (x) => this.argvs.of(x) };
 
   constructor(o: ProcessTableOptions = {}) {
     this.max = o.maxEntries ?? DEFAULTS.maxEntries;
@@ -88,22 +118,29 @@ export class ProcessTable {
   }
 
   get size(): number {
-    return this.map.size;
+    return this.count;
   }
 
   get heldBytes(): number {
     return this.bytes;
   }
 
-  /** Each live pid's current image, so an exec or fork retires the image it replaces. */
-  private readonly current = new Map<number, string>();
-
-  private remove(k: string): void {
-    const e = this.map.get(k);
-    if (!e) return;
+  /** Unlinks e from its pid's chain; false when it was not there. */
+  private remove(e: ProcEntry): boolean {
+    const head = this.byPid.get(e.tgid);
+    if (head === e) {
+      if (e.older) this.byPid.set(e.tgid, e.older); // keeps the pid's place in the LRU order
+      else this.byPid.delete(e.tgid);
+    } else {
+      let p = head;
+      while (p && p.older !== e) p = p.older;
+      if (!p) return false;
+      p.older = e.older;
+    }
+    e.older = undefined;
+    this.count--;
     this.bytes -= bytesOf(e);
-    this.map.delete(k);
-    if (this.current.get(e.tgid) === k) this.current.delete(e.tgid);
+    return true;
   }
 
   /**
@@ -111,79 +148,68 @@ export class ProcessTable {
    * kept exitGraceMs for connects still on their way, then pruned. Without this, every
    * fork+exec would leave its fork entry in the table until the bound pushed out live ones.
    */
-  private retire(k: string): void {
-    const e = this.map.get(k);
-    if (e && e.exitedAt === undefined) {
+  private retire(e: ProcEntry): void {
+    if (e.exitedAt === undefined) {
       e.exitedAt = this.now();
-      this.exited.push({ k, at: e.exitedAt });
+      this.exited.push(e);
     }
   }
 
-  /** k is tgid's image from now on; the one it had before is retired. */
-  private setCurrent(tgid: number, k: string): void {
-    const prev = this.current.get(tgid);
-    if (prev !== undefined && prev !== k) this.retire(prev);
-    this.current.set(tgid, k);
+  private find(tgid: number, keyNs: bigint, exact: boolean): ProcEntry | undefined {
+    for (let e = this.byPid.get(tgid); e; e = e.older) if (exact ? e.keyNs === keyNs : e.matches(keyNs)) return e;
+    return undefined;
   }
 
-  private put(k: string, e: ProcEntry): void {
-    this.remove(k);
-    this.map.set(k, e);
+  /** e is tgid's image from now on: the one it replaces (same key aside) is retired. */
+  private putNewest(e: ProcEntry): void {
+    const same = this.find(e.tgid, e.keyNs, true);
+    if (same) this.remove(same);
+    const prev = this.byPid.get(e.tgid);
+    if (prev) {
+      this.retire(prev);
+      // Re-inserted, so the pid moves to the end of the LRU order.
+      this.byPid.delete(e.tgid);
+    }
+    e.older = prev;
+    this.byPid.set(e.tgid, e);
+    this.added(e);
+  }
+
+  private added(e: ProcEntry): void {
+    this.count++;
     this.bytes += bytesOf(e);
-    // A Map iterates in insertion order: the first key is the least recently put.
-    while (this.map.size > this.max || (this.bytes > this.maxBytes && this.map.size > 1)) {
-      this.remove(this.map.keys().next().value as string);
+    // A Map iterates in insertion order: the first pid is the least recently put; its
+    // oldest image goes first.
+    while (this.count > this.max || (this.bytes > this.maxBytes && this.count > 1)) {
+      let victim = this.byPid.values().next().value as ProcEntry;
+      while (victim.older) victim = victim.older;
+      this.remove(victim);
       this.evicted++;
     }
-  }
-
-  /** Paths seen lately, so that processes of one binary share one string. */
-  private paths = new Map<string, string>();
-
-  private intern(s: string): string {
-    const had = this.paths.get(s);
-    if (had !== undefined) return had;
-    if (this.paths.size >= 8192) this.paths.clear();
-    this.paths.set(s, s);
-    return s;
   }
 
   /** One kernel process record, in ring order. */
   apply(r: RawProcRecord): void {
     this.prune();
-    const k = keyOf(r.tgid, r.keyNs);
     if (r.procKind === 'exec') {
-      this.put(k, new ProcEntry(r.tgid, r.keyNs, r.ppid, r.parentKeyNs, r.comm, this.intern(r.exe.toString('latin1')), r.args.toString('latin1'),
-        (r.exeFlags & CONSTANTS.PT_EXE_ARGS_TRUNCATED) !== 0 || r.args.length < r.argsFull, r.exeFlags, 'exec'));
-      this.setCurrent(r.tgid, k);
+      this.putNewest(new ProcEntry(r.tgid, r.keyNs, r.ppid, r.parentKeyNs, this.comms.of(r.comm), this.paths.of(r.exe.toString('latin1')),
+        this.argvs.of(r.args.toString('latin1')), (r.exeFlags & CONSTANTS.PT_EXE_ARGS_TRUNCATED) !== 0 || r.args.length < r.argsFull, r.exeFlags, 'exec'));
     } else if (r.procKind === 'fork') {
       // The child runs its parent's image until it execs.
       const p = this.get(r.ppid, r.parentKeyNs);
-      this.put(k, new ProcEntry(r.tgid, r.keyNs, r.ppid, r.parentKeyNs, r.comm, p?.exeL ?? '', p?.argsL ?? '', p?.argsTruncated ?? false,
+      this.putNewest(new ProcEntry(r.tgid, r.keyNs, r.ppid, r.parentKeyNs, this.comms.of(r.comm), p?.exeL ?? '', p?.argsL ?? '', p?.argsTruncated ?? false,
         p?.exeFlags ?? r.exeFlags, 'fork'));
-      this.setCurrent(r.tgid, k);
     } else {
       const e = this.get(r.tgid, r.keyNs);
-      if (e) {
-        const ek = this.keyFor(e);
-        this.retire(ek);
-        if (this.current.get(e.tgid) === ek) this.current.delete(e.tgid);
-      }
+      if (e) this.retire(e);
     }
   }
 
-  private keyFor(e: ProcEntry): string {
-    return e.source === 'proc' ? tickKey(e.tgid, e.keyNs / TICK_NS) : keyOf(e.tgid, e.keyNs);
-  }
-
-  /** Drops exited entries whose grace is over. */
+  /** Drops retired entries whose grace is over. */
   prune(): void {
     const limit = this.now() - this.grace;
     let i = 0;
-    for (; i < this.exited.length && this.exited[i]!.at <= limit; i++) {
-      const { k } = this.exited[i]!;
-      if (this.map.get(k)?.exitedAt !== undefined) this.remove(k);
-    }
+    for (; i < this.exited.length && this.exited[i]!.exitedAt! <= limit; i++) this.remove(this.exited[i]!);
     if (i > 0) this.exited = this.exited.slice(i);
   }
 
@@ -192,7 +218,7 @@ export class ProcessTable {
    * in ticks only; the kernel's key for it is its start time in ns, so both are tried.
    */
   get(tgid: number, keyNs: bigint): ProcEntry | undefined {
-    return this.map.get(keyOf(tgid, keyNs)) ?? this.map.get(tickKey(tgid, keyNs / TICK_NS));
+    return this.find(tgid, keyNs, false);
   }
 
   /** Up to ANCESTRY_MAX parents, nearest first, as far as the table knows them. */
@@ -226,27 +252,31 @@ export class ProcessTable {
     const read = new Map<number, ProcEntry>();
     for (const name of names) {
       if (!/^[1-9][0-9]{0,9}$/.test(name)) continue;
-      const e = readProc(join(procRoot, name), Number(name));
+      const e = readProc(join(procRoot, name), Number(name), this.strings);
       if (e) read.set(e.tgid, e);
     }
     for (const e of read.values()) {
       // /proc names a parent by pid only; its start time makes the key.
       e.parentKeyNs = read.get(e.ppid)?.keyNs ?? 0n;
-      const k = this.keyFor(e);
       // An exec or fork already seen is newer than the scan.
-      if (!this.map.has(k) && !this.map.has(keyOf(e.tgid, e.keyNs))) {
-        this.put(k, new ProcEntry(e.tgid, e.keyNs, e.ppid, e.parentKeyNs, e.comm, this.intern(e.exeL), e.argsL, e.argsTruncated, e.exeFlags, e.source));
-        // Not setCurrent: an exec or fork of this pid seen before the scan is newer.
-        if (!this.current.has(e.tgid)) this.current.set(e.tgid, k);
-        n++;
+      if (this.find(e.tgid, e.keyNs, false)) continue;
+      const x = e; // its strings are interned already (readProc)
+      // Behind whatever the pid already has: an exec or fork of it seen before the scan is newer.
+      let tail = this.byPid.get(x.tgid);
+      if (!tail) this.byPid.set(x.tgid, x);
+      else {
+        while (tail.older) tail = tail.older;
+        tail.older = x;
       }
+      this.added(x);
+      n++;
     }
     return n;
   }
 }
 
 /** One /proc/<pid> as a table entry, or undefined when it is gone or malformed. */
-export function readProc(dir: string, tgid: number): ProcEntry | undefined {
+export function readProc(dir: string, tgid: number, intern: StringInterners = NO_INTERN): ProcEntry | undefined {
   try {
     const stat = readFileSync(join(dir, 'stat'), 'latin1');
     // comm may hold spaces and parentheses: the fields start after the last ')'.
@@ -271,8 +301,8 @@ export function readProc(dir: string, tgid: number): ProcEntry | undefined {
       // gone meanwhile
     }
     const max = CONSTANTS.PT_ARGS_MAX;
-    return new ProcEntry(tgid, BigInt(ticks) * TICK_NS, ppid, 0n, comm, exe.toString('latin1'),
-      args.subarray(0, max).toString('latin1'), args.length > max, 0, 'proc');
+    return new ProcEntry(tgid, BigInt(ticks) * TICK_NS, ppid, 0n, intern.comm(comm), intern.path(exe.toString('latin1')),
+      intern.argv(args.subarray(0, max).toString('latin1')), args.length > max, 0, 'proc');
   } catch {
     return undefined;
   }

@@ -109,8 +109,11 @@ export class CaptureService {
       const seeded = table.seedFromProc(this.opts.procRoot);
       this.log.info({ processes: seeded }, 'process table seeded from /proc');
     }
+    let ticks = 0;
     this.timer = setInterval(() => {
       this.report(this.seq.tick());
+      // Every 5 s: ~one syscall per program, too many for every tick.
+      if (++ticks % 10 === 0) this.kernel.checkSkippedRuns?.();
       // Expired names and stale queries: every 10 s is plenty for tables bounded by size anyway.
       if (dns && Date.now() - this.lastDnsSweep >= 10_000) {
         this.lastDnsSweep = Date.now();
@@ -184,6 +187,7 @@ export class CaptureService {
     this.timer = undefined;
     this.kernel.stop();
     this.report(this.seq.flush());
+    this.kernel.checkSkippedRuns?.();
   }
 
   /** After stop(): wait for held events to be released to the sink. */

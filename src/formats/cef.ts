@@ -8,9 +8,13 @@
 // Process identity: sproc is the executable's path (comm when it is unknown), spid the pid,
 // cs6 (label processCommandLine) the command line, cn3 (label exeFlags) the exe flags as bits
 // (process-view.ts: DELETED 1, FILELESS 2, MEMFD 4, UPPER_LAYER 8, PATH_TRUNCATED 16,
-// UNREACHABLE 32) and cn1 the parent's pid. cs6 held the pod UID before: all six custom
-// strings were taken, and the command line is what an analyst reads; the pod UID is in the
-// other forms. Ancestry has no CEF key.
+// UNREACHABLE 32) and cn1 the parent's pid. Ancestry has no CEF key.
+//
+// The pod UID: every predefined string key that could hold it is taken (cs6 went to the
+// command line), so it goes in a custom dictionary extension, named as the CEF guide asks
+// (VendornameProductnameExplanatoryKeyName, alphanumeric): PodtrailPodtrailPodUid. ArcSight
+// keeps such keys under "Additional Data", Sentinel in AdditionalExtensions; a parser that
+// does not know the key keeps the rest of the line.
 //
 // Signature IDs: connect:<RESULT> (connect:OK, connect:REFUSED, ...) and capture:LOSS.
 // Severity (0-10): 1 for a connect that worked or is in progress, 3 for one that failed,
@@ -20,6 +24,9 @@ import type { AuditRecord } from '../schema/types.js';
 import { PRODUCT, errnoName, flowOf, nsToMs, outcomeOf, productVersion, siemRecord } from './record.js';
 import { lossCountKnown, lossText } from '../schema/loss-text.js';
 import { commandLine, exeFlagBits } from './process-view.js';
+
+/** The pod UID's key: a custom dictionary extension (see above). */
+export const POD_UID_KEY = 'PodtrailPodtrailPodUid';
 
 /** Header fields escape backslash and pipe; newlines cannot be in a header field. */
 export function cefHeader(v: string): string {
@@ -70,7 +77,7 @@ export function toCef(a: AuditRecord, enriched = true): string {
     if (line) pairs.push(['cs6Label', 'processCommandLine'], ['cs6', line]);
     if (p.exeFlags.length) pairs.push(['cn3Label', 'exeFlags'], ['cn3', exeFlagBits(p.exeFlags)]);
   }
-  if (a.pod) pairs.push(['cs1Label', 'k8sNamespace'], ['cs1', a.pod.namespace], ['cs2Label', 'k8sPod'], ['cs2', a.pod.name]);
+  if (a.pod) pairs.push(['cs1Label', 'k8sNamespace'], ['cs1', a.pod.namespace], ['cs2Label', 'k8sPod'], ['cs2', a.pod.name], [POD_UID_KEY, a.pod.uid]);
   if (a.pod?.workload) pairs.push(['flexString2Label', 'k8sWorkload'], ['flexString2', `${a.pod.workload.kind}/${a.pod.workload.name}`]);
   if (a.container) pairs.push(['cs3Label', 'containerId'], ['cs3', a.container.id], ['cs4Label', 'containerName'], ['cs4', a.container.name], ['cs5Label', 'containerImage'], ['cs5', a.container.image]);
   if (enriched) {

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // Real-kernel KernelCapture: attach modes and their errors, the doctor probe,
-// the loopback filter, and loss accounting when JS falls behind.
+// the loopback filter, loss accounting when JS falls behind (connects and process
+// records), the poll thread's name, and fentry mode's event slot (task storage).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { REPO_ROOT } from '../helpers/cli.js';
 import { fileURLToPath } from 'node:url';
 import {
   KernelCapture,
@@ -230,7 +232,8 @@ describe('kernel capture: modes, probe, filters, loss', { skip }, () => {
       await sleep(300);
     }
     const s = kc.stats();
-    const lost = s.ringReserveFails + s.cgroupReserveFailsPerCpu.reduce((a, b) => a + b, 0n) + s.droppedAtStop;
+    // A lost process record (an exec, fork or exit of any process on the node) burns a seq too.
+    const lost = s.ringReserveFails + s.cgroupReserveFailsPerCpu.reduce((a, b) => a + b, 0n) + s.procReserveFails + s.droppedAtStop;
     assert.ok(s.ringReserveFails > 0n, 'the small ring must have overflowed');
     assert.ok(s.ringReserveFailsPerCpu.length >= 1);
     assert.equal(BigInt(s.delivered) + lost, s.lastSeq, JSON.stringify(s, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
@@ -239,5 +242,88 @@ describe('kernel capture: modes, probe, filters, loss', { skip }, () => {
     let gaps = 0n;
     for (let q = 1n; q <= s.lastSeq; q++) if (!seen.has(q)) gaps++;
     assert.equal(gaps, lost);
+  });
+  test('the poll thread is named podtrail-poll while a capture runs, and gone after stop', async () => {
+    const names = () => readdirSync('/proc/self/task').map((t) => {
+      try {
+        return readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim();
+      } catch {
+        return ''; // a thread that ended meanwhile
+      }
+    });
+    const before = names().filter((n) => n === 'podtrail-poll').length;
+    const kc = open({ attach: 'tracepoint' });
+    kc.start(() => {});
+    // The thread names itself first thing, which may be a moment after start() returns.
+    for (let i = 0; i < 100 && names().filter((n) => n === 'podtrail-poll').length === before; i++) await sleep(20);
+    assert.equal(names().filter((n) => n === 'podtrail-poll').length, before + 1, names().join(','));
+    kc.stop();
+    assert.equal(names().filter((n) => n === 'podtrail-poll').length, before);
+  });
+
+  test('an exec storm into a small ring: every lost process record is also a gap in the connect sequence', async () => {
+    const kc = open({ attach: 'tracepoint', ringBufferBytes: 16384, maxBatch: 1 });
+    const got: KernelConnectEvent[] = [];
+    const block = new Int32Array(new SharedArrayBuffer(4));
+    let slow = true;
+    const wait = () => {
+      if (slow) Atomics.wait(block, 0, 0, 20); // a slow consumer, during the storm only
+    };
+    kc.start((evs) => {
+      got.push(...evs);
+      wait();
+    }, wait);
+    // 300 fork+execs of true with 3 KiB of argv each: ~1 MiB of exec records into 16 KiB.
+    const r = spawnSync('sh', ['-c', 'a=$(head -c 3000 /dev/zero | tr "\\0" x); i=0; while [ $i -lt 300 ]; do /bin/true "$a"; i=$((i+1)); done'], { timeout: 60_000 });
+    assert.equal(r.status, 0, String(r.stderr));
+    slow = false;
+    await sleep(500);
+    kc.stop();
+    let last = '';
+    const now = () => `${kc.stats().delivered}/${kc.stats().procRecords}`;
+    while (now() !== last) {
+      last = now();
+      await sleep(300);
+    }
+    const s = kc.stats();
+    const cg = s.cgroupReserveFailsPerCpu.reduce((a, b) => a + b, 0n);
+    assert.ok(s.procReserveFails > 0n, 'the small ring must have refused process records');
+    assert.equal(s.droppedAtStop, 0n);
+    // The process sequence has them as its own gaps...
+    assert.equal(BigInt(s.procRecords) + s.procReserveFails, s.lastProcSeq);
+    // ...and the connect sequence, which the raw topic and enrich account loss by, has one
+    // burnt seq per lost process record besides its own losses.
+    const lost = s.ringReserveFails + cg + s.procReserveFails;
+    assert.equal(BigInt(s.delivered) + lost, s.lastSeq, JSON.stringify(s, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
+    const seen = new Set(got.map((e) => e.seq));
+    let gaps = 0n;
+    for (let q = 1n; q <= s.lastSeq; q++) if (!seen.has(q)) gaps++;
+    assert.equal(gaps, lost);
+  });
+
+  test('fentry mode\'s event slot (task storage): the same events from the programs built to use it', async () => {
+    // fentry does not load on every kernel (this one answers EPERM), so `make -C bpf tests`
+    // builds the real program with its tracepoint programs on fentry's slot: same code path,
+    // same verifier, a kernel that runs it.
+    execFileSync('make', ['-s', '-C', join(REPO_ROOT, 'bpf'), 'tests'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const sink = new EventSink();
+    const kc = open({ attach: 'tracepoint', bpfObjectPath: join(REPO_ROOT, 'bpf', '.output', 'podtrail-taskslot.bpf.o') });
+    kc.start((e) => sink.push(e));
+    const tcp = await runClient(client, 'tcp', {});
+    const refused = await runClient(client, 'tcp-refused', {});
+    const udp = await runClient(client, 'udp', {});
+    const [t] = await sink.forPid(tcp.pid, 1);
+    const [f] = await sink.forPid(refused.pid, 1);
+    const u = await sink.forPid(udp.pid, 3);
+    kc.stop();
+    const view = (e: KernelConnectEvent) => [e.protocol, e.op, e.status, e.errno, e.dst.port, e.src.port, e.comm, e.pid, e.tid];
+    assert.deepEqual(view(t!), ['TCP', 'connect', 'OK', 0, tcp.results[0]!.dport, tcp.results[0]!.sport, 'pt-client', tcp.pid, tcp.pid]);
+    assert.deepEqual(view(f!), ['TCP', 'connect', 'REFUSED', 111, refused.results[0]!.dport, refused.results[0]!.sport, 'pt-client', refused.pid, refused.pid]);
+    assert.deepEqual(u.map(view), [
+      ['UDP', 'sendto', 'OK', 0, udp.results[0]!.dport, udp.results[0]!.sport, 'pt-client', udp.pid, udp.pid],
+      ['UDP', 'sendto', 'OK', 0, udp.results[1]!.dport, udp.results[1]!.sport, 'pt-client', udp.pid, udp.pid],
+      ['UDP', 'sendmsg', 'OK', 0, udp.results[2]!.dport, udp.results[2]!.sport, 'pt-client', udp.pid, udp.pid],
+    ]);
+    assert.equal(kc.stats().decodeErrors, 0);
   });
 });

@@ -217,16 +217,29 @@ describe('kernel capture: process identity (real BPF)', { skip }, () => {
     t.diagnostic(`exec to exit ${Number(end!.tsNs - x!.tsNs) / 1e6} ms`);
   });
 
-  test('a process that execs, sends and exits at once: its record still names it', async (t) => {
-    // One UDP datagram to a listener of its own on loopback, then exit: the exit record can
-    // reach the table before the connect is turned into a record; the exit grace covers it.
-    const r = await run(client, ['udp']);
-    const [x] = await procs.of(r.pid, 'exec', 1, r.procFrom);
-    const [end] = await procs.of(r.pid, 'exit', 1, r.procFrom);
-    const [e] = await sink.forPid(r.pid, 1, 6000, 300, r.eventFrom);
-    assert.equal(e!.protocol, 'UDP');
-    assert.deepEqual(rawOf(e!).process, processOf(e!, x!, client, [client, 'udp'], runner));
-    t.diagnostic(`exec to exit ${Number(end!.tsNs - x!.tsNs) / 1e6} ms, exec to send ${Number(e!.bootNs - x!.tsNs) / 1e6} ms`);
+  test('a process that execs, connects and exits within a millisecond: its record still names it', async (t) => {
+    // A TCP connect to a listener of its own on loopback, then exit: the exit record can reach
+    // the table before the connect is turned into a record; the exit grace covers it. The
+    // bound is measured by the kernel's own timestamps (exec and exit records). A loaded
+    // machine can stretch one run past it, so runs repeat until one fits, and that one's
+    // record is checked whole.
+    const tries: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const r = await run(client, ['tcp']);
+      const [x] = await procs.of(r.pid, 'exec', 1, r.procFrom);
+      const [end] = await procs.of(r.pid, 'exit', 1, r.procFrom);
+      const [e] = await sink.forPid(r.pid, 1, 6000, 300, r.eventFrom);
+      const took = end!.tsNs - x!.tsNs;
+      tries.push(`${Number(took) / 1e6} ms`);
+      if (took >= 1_000_000n) continue;
+      assert.ok(x!.tsNs <= e!.bootNs && e!.bootNs <= end!.tsNs, 'exec, connect, exit in that order');
+      assert.equal(e!.protocol, 'TCP');
+      assert.equal(e!.status, 'OK');
+      assert.deepEqual(rawOf(e!).process, processOf(e!, x!, client, [client, 'tcp'], runner));
+      t.diagnostic(`exec to exit ${Number(took) / 1e6} ms, exec to connect ${Number(e!.bootNs - x!.tsNs) / 1e6} ms (runs: ${tries.join(', ')})`);
+      return;
+    }
+    assert.fail(`no run went from exec to exit within 1 ms: ${tries.join(', ')}`);
   });
 
   test('python3 script.py: the exe is the interpreter, the args hold the script', async () => {

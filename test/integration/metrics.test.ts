@@ -106,6 +106,9 @@ test('capture serves kernel, buffer and produce metrics', async () => {
   assert.equal(sample(m.body, 'podtrail_capture_kernel_ring_reserve_failures_total', { cpu: '0' }), 0);
   assert.equal(sample(m.body, 'podtrail_capture_buffer_dropped_total'), 0);
   assert.ok(sample(m.body, 'podtrail_capture_buffer_fill_ratio') !== undefined);
+  // Read from the kernel (bpf_prog_info.recursion_misses of capture's programs): a count.
+  const skipped = sample(m.body, 'podtrail_capture_kernel_skipped_runs_total');
+  assert.ok(skipped !== undefined && Number.isInteger(skipped) && skipped >= 0, String(skipped));
   assert.ok((sample(m.body, 'podtrail_produce_latency_seconds_count', { topic: t.raw }) ?? 0) >= 1);
   assert.equal(await stopStage(capture), 0);
   await assert.rejects(get(port, '/healthz'), 'the server is gone after stop');

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DecodeError } from '../../src/common/errors.js';
 import type { Decoded } from '../../src/schema/codec.js';
-import { decodedToCef, toCef } from '../../src/formats/cef.js';
+import { decodedToCef, POD_UID_KEY, toCef } from '../../src/formats/cef.js';
 import { parseAddr } from '../../src/schema/addr.js';
 import { lossRecord } from '../helpers/audit-arb.js';
 import { sampleAudit } from '../helpers/records.js';
@@ -29,6 +29,10 @@ test('a pod record: header, flow, process, pod and container fields', () => {
   assert.equal(ext.cs1Label, 'k8sNamespace');
   assert.equal(ext.cs1, 'shop');
   assert.equal(ext.cs2, 'web-7d9f');
+  // The pod UID, in a custom extension since cs6 holds the command line.
+  assert.ok(sampleAudit().pod!.uid);
+  assert.equal(ext[POD_UID_KEY], sampleAudit().pod!.uid);
+  assert.match(POD_UID_KEY, /^[A-Za-z0-9]+$/);
   assert.equal(ext.cs3, sampleAudit().container!.id);
   assert.equal(ext.cs5, 'nginx:1.27');
   assert.equal(ext.flexString1, 'POD/docker');
@@ -68,6 +72,11 @@ test('a capture restart LOSS says how many is unknown, with no count', () => {
   assert.equal(r.ext.cn2, '100');
   assert.match(r.ext.msg!, /an unknown number of connections not captured, from seq 100 on, CAPTURE_RESTART/);
   assert.doesNotMatch(r.ext.msg!, /\b0 connection/);
+});
+
+test('a record without a pod UID (a host process, or a pod known by name only) has no pod UID key', () => {
+  assert.equal(parseCef(toCef(sampleAudit({ pod: { ...sampleAudit().pod!, uid: null } }))).ext[POD_UID_KEY], undefined);
+  assert.equal(parseCef(toCef(sampleAudit({ pod: null }))).ext[POD_UID_KEY], undefined);
 });
 
 test('the pod\'s workload goes in flexString2; a pod without one has no flexString2', () => {

@@ -33,7 +33,7 @@ class FakeNative implements NativeCapture {
   stats(): NativeStats {
     return {
       ringReserveFails: [1n, 2n], cgroupReserveFails: [0n, 0n], pendingFull: [0n, 0n], inflightFull: [0n, 0n],
-      pendingStale: [0n, 0n], procReserveFails: [0n, 0n], procTableFull: [0n, 0n], dnsReserveFails: [0n, 0n], dnsMarkFails: [0n, 0n], lastSeq: 42n, lastProcSeq: 0n, lastDnsSeq: 0n, batches: 1n, records: 2n, swept: 0n, queueFullWaits: 0n, consumeErrors: 0n, droppedAtStop: 0n,
+      pendingStale: [0n, 0n], procReserveFails: [0n, 0n], procTableFull: [0n, 0n], dnsReserveFails: [0n, 0n], dnsMarkFails: [0n, 0n], lastSeq: 42n, lastProcSeq: 0n, lastDnsSeq: 0n, recursionMisses: 0n, batches: 1n, records: 2n, swept: 0n, queueFullWaits: 0n, consumeErrors: 0n, droppedAtStop: 0n,
       running: this.stops === 0,
     };
   }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CONSTANTS, type RawProcRecord } from '../../src/capture/event-layout.js';
 import { ProcessTable, readProc } from '../../src/capture/process-table.js';
+import { identityOf, RENDERED } from '../../src/capture/proc-identity.js';
 import { ConfigError } from '../../src/common/errors.js';
 
 function rec(p: Partial<RawProcRecord> & Pick<RawProcRecord, 'procKind' | 'tgid' | 'keyNs'>): RawProcRecord {
@@ -157,4 +158,47 @@ test('the table is bounded in bytes too: 8 KiB processes push the oldest out, an
   t.prune();
   assert.equal(t.size, 7);
   assert.equal(t.heldBytes, 7 * 8191);
+});
+
+test('rendered identities are bounded: a busy process keeps its one object, one not seen for long is rendered again, equal', () => {
+  const t = new ProcessTable({ maxEntries: 4 * RENDERED });
+  const n = 3 * RENDERED;
+  for (let i = 0; i < n; i++) t.apply(rec({ procKind: 'exec', tgid: 10_000 + i, keyNs: BigInt(i), comm: 'w', exe: Buffer.from('/bin/w'), args: Buffer.from(`w\0${i}\0`), argsFull: 0 }));
+  const first = identityOf(t, 10_000, 0n);
+  const busy = identityOf(t, 10_001, 1n);
+  for (let i = 2; i < n; i++) {
+    identityOf(t, 10_000 + i, BigInt(i));
+    assert.equal(identityOf(t, 10_001, 1n), busy, 'a process that keeps connecting keeps its identity object');
+  }
+  const again = identityOf(t, 10_000, 0n);
+  assert.notEqual(again, first, 'aged out after 2 x RENDERED others');
+  assert.deepEqual(again, first);
+  assert.deepEqual(again.args, ['w', '0']);
+});
+
+test('entries are found along their pid\'s chain: a pid\'s old image within its grace, a reused pid, a seed behind a newer exec', () => {
+  let now = 0;
+  const t = new ProcessTable({ exitGraceMs: 100, now: () => now });
+  t.apply(rec({ procKind: 'exec', tgid: 70, keyNs: 1n, comm: 'a' }));
+  t.apply(rec({ procKind: 'exec', tgid: 70, keyNs: 2n, comm: 'b' }));
+  t.apply(rec({ procKind: 'exit', tgid: 70, keyNs: 2n }));
+  t.apply(rec({ procKind: 'exec', tgid: 70, keyNs: 3n, comm: 'c' }));
+  assert.deepEqual([1n, 2n, 3n].map((k) => t.get(70, k)?.comm), ['a', 'b', 'c']);
+  assert.equal(t.size, 3);
+  now = 101;
+  t.prune();
+  assert.deepEqual([1n, 2n, 3n].map((k) => t.get(70, k)?.comm), [undefined, undefined, 'c']);
+  assert.equal(t.size, 1);
+  // A pid that exec'd after attach but before the scan: the scan's older entry goes behind it.
+  const root = mkdtempSync(join(tmpdir(), 'pt-fakeproc-'));
+  try {
+    mkdirSync(join(root, '70'));
+    writeFileSync(join(root, '70', 'stat'), `70 (old) S 1 ${Array(17).fill('0').join(' ')} 5 0 0`);
+    assert.equal(t.seedFromProc(root), 1);
+    assert.equal(t.get(70, 3n)?.comm, 'c');
+    assert.equal(t.get(70, 5n * 10_000_000n + 7n)?.comm, 'old');
+    assert.equal(t.size, 2);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
