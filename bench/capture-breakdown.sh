@@ -36,15 +36,17 @@ build() { # name, source edits (perl -0pe)
   clang -g -O2 -Wall -Wno-unused-variable -Wno-unused-function -target bpf -mcpu=v3 -D__TARGET_ARCH_"$arch" \
     -I"$root/bpf/.output" -I"$tmp" -c "$tmp/$1.bpf.c" -o "$tmp/$1.o"
 }
-# The loader loads pt_tp_* only in tracepoint mode and pt_fe_* only in fentry mode:
-# renamed, the syscall tracepoint programs stay out.
-nosys='s/^int pt_tp_/int pt_fe_off_/mg;'
+# The loader needs every program it was compiled against (the skeleton), so the syscall
+# tracepoint programs stay, emptied and moved to a raw tracepoint the loop never fires: no
+# syscall tracepoint is attached, and so no slow path for every syscall.
+nosys='s/SEC\("tp\/syscalls\/\w+"\)\n(int pt_tp_\w+\([^)]*\)\n\{\n)/SEC("raw_tp\/sched_kthread_stop")\n$1\treturn 0;\n/g;'
 empty='s/(int BPF_PROG\(pt_set_state[^\n]*\n\{\n)/$1\treturn 0;\n/;'
 build full ''
 build empty "$empty"
 build set-state "$nosys"
 build empty-only "$empty$nosys"
 grep -q 'return 0;' <(sed -n '/BPF_PROG(pt_set_state/,+2p' "$tmp/empty.bpf.c") || { echo "capture-breakdown: the empty edit did not apply" >&2; exit 1; }
+! grep -q 'tp/syscalls/' "$tmp/set-state.bpf.c" || { echo "capture-breakdown: the nosys edit did not apply" >&2; exit 1; }
 
 variants=(none empty-only set-state empty full)
 declare -A all
