@@ -21,14 +21,6 @@ secs=${2:-4}
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/capture-stdout.sh
 . "$root/bench/capture-stdout.sh"
-[ -r "$root/bpf/.output/vmlinux.h" ] || make -C "$root/bpf" >/dev/null
-tmp=$(mktemp -d)
-cap=
-cleanup() {
-  [ -n "$cap" ] && kill -INT "$cap" 2>/dev/null && wait "$cap" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 cp "$root"/bpf/*.c "$root"/bpf/*.h "$tmp/"
 arch=$(uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 build() { # name, source edits (perl -0pe)
@@ -57,7 +49,7 @@ for r in $(seq "$rounds"); do
       sleep 1
     fi
     res=$("$loop" "$secs")
-    if [ "$v" != none ]; then kill -INT "$cap"; wait "$cap" || true; cap=; fi
+    stop_stdout_capture
     us=$(node -e 'const j = JSON.parse(process.argv[1]); console.log((j.cpuSeconds / j.connects * 1e6).toFixed(2))' "$res")
     echo "round $r  $v  $us us loop CPU per connect  $(node -e 'console.log(JSON.parse(process.argv[1]).rate)' "$res") connects/s"
     all[$v]="${all[$v]:-} $us"
