@@ -85,6 +85,8 @@ export interface ReplayResult {
   seconds: number;
   rate: number;
   dropped: number;
+  /** this process's CPU (user + system, GC helper threads included) per event, us */
+  cpuUs: number;
 }
 
 /**
@@ -137,6 +139,7 @@ export async function replay(rec: Recording, total: number, brokers?: string[], 
   let seq = 0n;
   let fed = 0;
   const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   while (fed < total) {
     for (const b of rec.batches) {
       const copy = Buffer.from(b);
@@ -158,11 +161,12 @@ export async function replay(rec: Recording, total: number, brokers?: string[], 
   }
   if (publisher && !(await publisher.flush(120_000))) throw new Error('replay: the publisher did not drain in 120 s');
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
   svc.stop();
   const dropped = publisher?.stats().dropped ?? 0;
   await publisher?.stop(10_000);
   await disconnect();
-  return { events: fed, seconds, rate: fed / seconds, dropped };
+  return { events: fed, seconds, rate: fed / seconds, dropped, cpuUs: (cpu.user + cpu.system) / fed };
 }
 
 /** The CLI's raw-topic partitioner when this tree has one (it is newer than this bench). */

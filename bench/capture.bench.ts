@@ -15,6 +15,7 @@
 //        [--identity-off-arm]   (a further arm, podtrail-noid: this checkout with --process-identity off)
 //        [--dns-arm]   (a further arm, podtrail-dns: this checkout with --dns on, against podtrail's --dns off)
 //        [--capture-node-options="OPTS"]   (NODE_OPTIONS for them; default: src/capture/node-flags.ts)
+//        [--replay-only]   (only the user-space path, with CPU per event; for `node --cpu-prof`)
 // Brokers: PODTRAIL_BROKERS (default 127.0.0.1:9092). Needs root (BPF).
 import './capture-env.js';
 import { execFile } from 'node:child_process';
@@ -54,6 +55,7 @@ function parse() {
       compare: { type: 'string' },
       'identity-off-arm': { type: 'boolean', default: false },
       'dns-arm': { type: 'boolean', default: false },
+      'replay-only': { type: 'boolean', default: false },
       'capture-args': { type: 'string', default: '' },
       // What the launchers use (src/capture/node-flags.ts); pass '' to measure without.
       'capture-node-options': { type: 'string', default: CAPTURE_NODE_FLAGS.join(' ') },
@@ -79,7 +81,7 @@ function options() {
   const captureArgs = values['capture-args']!.split(/\s+/).filter(Boolean);
   if (captureArgs.some((a) => /^--(brokers|raw-topic|node)(=|$)/.test(a))) fail('--capture-args: the bench sets --brokers, --raw-topic and --node itself');
   const nodeOptions = values['capture-node-options']!;
-  return { rounds: int('rounds', 1, 50), seconds: int('seconds', 1, 60), replayEvents: int('replay-events', 1000, 10_000_000), bpftrace: !values['no-bpftrace'], compare, captureArgs, nodeOptions, noid: values['identity-off-arm']!, dns: values['dns-arm']! };
+  return { rounds: int('rounds', 1, 50), seconds: int('seconds', 1, 60), replayEvents: int('replay-events', 1000, 10_000_000), bpftrace: !values['no-bpftrace'], compare, captureArgs, nodeOptions, noid: values['identity-off-arm']!, dns: values['dns-arm']!, replayOnly: values['replay-only']! };
 }
 
 const median = (xs: number[]) => {
@@ -126,6 +128,19 @@ function capSummary(say: (s: string) => void, name: string, rs: ArmResult[]): vo
   say(`${name}: capture CPU per event (median) ${cpu.toFixed(2)} us; peak RSS (VmHWM) ${peakRss.toFixed(1)} MiB (target <= ${TARGET_RSS_MIB} MiB)`);
 }
 
+/** Recorded kernel batches through the user-space path alone: encode only, then to the broker. */
+async function userSpacePath(say: (s: string) => void, loop: string, events: number, run: string, topics: string[]): Promise<void> {
+  const rec = await recordBatches(loop, 1);
+  say('');
+  say(`user-space path, ${fmt(events)} events replayed from ${rec.batches.length} recorded kernel batches (${fmt(rec.events)} events):`);
+  const enc = await replay(rec, events);
+  say(`  decode + encode:           ${fmt(enc.rate)} events/s, CPU ${enc.cpuUs.toFixed(2)} us per event`);
+  const topic = `bench.capture.${run}.replay`;
+  topics.push(topic);
+  const prod = await replay(rec, events, BROKERS, topic);
+  say(`  decode + encode + produce: ${fmt(prod.rate)} events/s, CPU ${prod.cpuUs.toFixed(2)} us per event (gzip, acks=all, idempotent; ${prod.dropped} dropped)`);
+}
+
 async function main(): Promise<void> {
   const o = options();
   if (process.getuid?.() !== 0) fail('needs root: it loads BPF programs');
@@ -145,6 +160,12 @@ async function main(): Promise<void> {
   if (o.compare) say(`podtrail-compare: ${o.compare}`);
   if (o.captureArgs.length) say(`podtrail capture extra flags: ${o.captureArgs.join(' ')}`);
   if (o.nodeOptions) say(`podtrail capture NODE_OPTIONS: ${o.nodeOptions}`);
+  if (o.replayOnly) {
+    await userSpacePath(say, loop, o.replayEvents, run, topics);
+    const admin = kafka.admin();
+    await admin.connect().then(() => admin.deleteTopics({ topics, timeout: 10_000 })).catch(() => undefined).finally(() => admin.disconnect());
+    return;
+  }
   const results: ArmResult[] = [];
   for (let r = 1; r <= o.rounds; r++) {
     const line: string[] = [`round ${r}:`];
@@ -194,15 +215,7 @@ async function main(): Promise<void> {
   if (o.dns) capSummary(say, 'podtrail-dns', of('podtrail-dns'));
   if (o.compare) capSummary(say, 'podtrail-compare', of('podtrail-compare'));
 
-  const rec = await recordBatches(loop, 1);
-  say('');
-  say(`user-space path, ${fmt(o.replayEvents)} events replayed from ${rec.batches.length} recorded kernel batches (${fmt(rec.events)} events):`);
-  const enc = await replay(rec, o.replayEvents);
-  say(`  decode + encode:           ${fmt(enc.rate)} events/s`);
-  const topic = `bench.capture.${run}.replay`;
-  topics.push(topic);
-  const prod = await replay(rec, o.replayEvents, BROKERS, topic);
-  say(`  decode + encode + produce: ${fmt(prod.rate)} events/s (gzip, acks=all, idempotent; ${prod.dropped} dropped)`);
+  await userSpacePath(say, loop, o.replayEvents, run, topics);
 
   const admin = kafka.admin();
   await admin.connect().then(() => admin.deleteTopics({ topics, timeout: 10_000 })).catch(() => undefined).finally(() => admin.disconnect());

@@ -11,6 +11,7 @@ import { DEFAULT_CONCURRENCY, EnrichProcessor } from '../src/enrich/processor.js
 import { createResolver } from '../src/runtime/index.js';
 import { EnrichStage, STAGE_MAX_BYTES_PER_PARTITION } from '../src/enrich/stage.js';
 import { Passthrough } from './passthrough.js';
+import type { TxnPhases } from '../src/kafka/transactional.js';
 
 export interface ChildSpec {
   role: 'enrich' | 'passthrough';
@@ -35,6 +36,8 @@ export interface ChildResult {
   /** enrich only: time inside processBatch, and in the output commit (transaction or produce) */
   processMs?: number;
   commitMs?: number;
+  /** exactly-once: summed wall time per transaction step */
+  phases?: TxnPhases;
 }
 
 const TXN_TIMEOUT_MS = 10_000;
@@ -48,6 +51,7 @@ export async function runChild(spec: ChildSpec): Promise<void> {
   let progress: () => { in: number; done: boolean; firstAt: number; batches: number };
   let stop: () => Promise<void>;
   let byStatus: Record<string, number> | undefined;
+  let phases: () => TxnPhases | undefined;
   const timing = { processMs: 0, commitMs: 0 };
 
   if (spec.role === 'passthrough') {
@@ -55,6 +59,7 @@ export async function runChild(spec: ChildSpec): Promise<void> {
     await p.start();
     progress = () => ({ in: p.stats.in, done: p.idle(), firstAt: p.stats.firstBatchAt, batches: p.stats.batches });
     stop = () => p.stop();
+    phases = () => (atLeastOnce ? undefined : p.phases);
   } else {
     const log = moduleLogger('enrich');
     // The world has a few deleted containers on purpose; their warnings are not news here.
@@ -90,6 +95,7 @@ export async function runChild(spec: ChildSpec): Promise<void> {
     await stage.start();
     progress = () => ({ in: processor.stats.in, done: calls === stage.stats.batches, firstAt, batches: stage.stats.batches });
     stop = () => stage.stop();
+    phases = () => stage.txnPhases;
     byStatus = processor.stats.byStatus;
   }
 
@@ -107,7 +113,7 @@ export async function runChild(spec: ChildSpec): Promise<void> {
     }
     if (p.in >= spec.records && p.done) {
       const cpu = process.cpuUsage(cpu0);
-      const res: ChildResult = { ms: performance.now() - p.firstAt, batches: p.batches, cpuMs: (cpu.user + cpu.system) / 1000, maxRssKb: process.resourceUsage().maxRSS, ...(byStatus ? { byStatus, ...timing } : {}) };
+      const res: ChildResult = { ms: performance.now() - p.firstAt, batches: p.batches, cpuMs: (cpu.user + cpu.system) / 1000, maxRssKb: process.resourceUsage().maxRSS, ...(byStatus ? { byStatus, ...timing } : {}), phases: phases() };
       await stop();
       await new Promise<void>((resolve) => process.send!(res, () => resolve()));
       process.exit(0);

@@ -142,6 +142,14 @@ function runInChild(spec: ChildSpec, cpuProf: string | undefined, script = fileU
   });
 }
 
+/** Mean ms per transaction of each step, when the child ran transactions. */
+function phaseText(res: ChildResult): string {
+  const p = res.phases;
+  if (!p || p.transactions === 0) return '';
+  const per = (ms: number) => (ms / p.transactions).toFixed(1);
+  return `; ${p.transactions} transactions, ms each: begin ${per(p.begin)}, first send ${per(p.firstSend)}, other sends ${per(p.sends)}, offsets ${per(p.offsets)}, commit ${per(p.commit)}`;
+}
+
 async function main(): Promise<void> {
   const o = options();
   const kafka = createKafka({ brokers: BROKERS, clientId: 'podtrail-bench', ssl: false });
@@ -194,7 +202,7 @@ async function main(): Promise<void> {
           const statuses = Object.entries(res.byStatus ?? {}).sort().map(([st, n]) => `${st} ${n}`).join(', ');
           const key = `${mode}/${arm}`;
           runs.set(key, [...(runs.get(key) ?? []), { rate, cpuUs: (res.cpuMs * 1000) / o.records, rssKb: res.maxRssKb, statuses }]);
-          console.log(`  round ${round} ${mode.padEnd(13)} ${arm.padEnd(11)} ${String(Math.round(rate)).padStart(6)} records/s (first to last output record ${scan.lastTs - scan.firstTs} ms; ${res.batches} batches; cpu ${((res.cpuMs * 1000) / o.records).toFixed(1)} us/record; peak RSS ${(res.maxRssKb / 1024).toFixed(0)} MiB${res.processMs !== undefined ? `; processBatch ${res.processMs.toFixed(0)} ms, commits ${res.commitMs!.toFixed(0)} ms` : ''}; load ${loadavg()[0]!.toFixed(1)}${brokerUs ? `; broker cpu ${brokerUs.toFixed(1)} us/record` : ''})`);
+          console.log(`  round ${round} ${mode.padEnd(13)} ${arm.padEnd(11)} ${String(Math.round(rate)).padStart(6)} records/s (first to last output record ${scan.lastTs - scan.firstTs} ms; ${res.batches} batches; cpu ${((res.cpuMs * 1000) / o.records).toFixed(1)} us/record; peak RSS ${(res.maxRssKb / 1024).toFixed(0)} MiB${res.processMs !== undefined ? `; processBatch ${res.processMs.toFixed(0)} ms, commits ${res.commitMs!.toFixed(0)} ms` : ''}${phaseText(res)}; load ${loadavg()[0]!.toFixed(1)}${brokerUs ? `; broker cpu ${brokerUs.toFixed(1)} us/record` : ''})`);
         }
       }
     }

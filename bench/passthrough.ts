@@ -6,6 +6,7 @@ import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import { IDEMPOTENT_RETRY, TRANSACTIONAL_RETRY } from '../src/kafka/client.js';
 import { STAGE_CONSUMER_DEFAULTS } from '../src/enrich/stage.js';
 import { STAGE_MAX_REQUEST_BYTES, bySize } from '../src/enrich/produce.js';
+import type { TxnPhases } from '../src/kafka/transactional.js';
 
 export interface PassthroughOptions {
   group: string;
@@ -19,6 +20,8 @@ export interface PassthroughOptions {
 
 export class Passthrough {
   readonly stats = { in: 0, batches: 0, calls: 0, firstBatchAt: 0 };
+  /** exactly-once: where its transactions' time went, as the stage's (src/kafka/transactional.ts) */
+  readonly phases: TxnPhases = { transactions: 0, begin: 0, firstSend: 0, sends: 0, offsets: 0, commit: 0 };
   private consumer: Consumer | undefined;
   private producer: Producer | undefined;
 
@@ -52,11 +55,28 @@ export class Passthrough {
       resolveOffset(last);
       await commitOffsetsIfNecessary();
     } else {
+      const ph = this.phases;
+      let t = performance.now();
+      const lap = () => {
+        const now = performance.now();
+        const ms = now - t;
+        t = now;
+        return ms;
+      };
       const txn = await producer.transaction();
+      ph.begin += lap();
       try {
-        for (const topicMessages of requests) await txn.sendBatch({ acks: -1, topicMessages });
+        let first = true;
+        for (const topicMessages of requests) {
+          await txn.sendBatch({ acks: -1, topicMessages });
+          ph[first ? 'firstSend' : 'sends'] += lap();
+          first = false;
+        }
         await txn.sendOffsets({ consumerGroupId: this.o.group, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }] });
+        ph.offsets += lap();
         await txn.commit();
+        ph.commit += lap();
+        ph.transactions++;
       } catch (err) {
         await txn.abort().catch(() => undefined);
         throw err;

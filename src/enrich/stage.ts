@@ -9,7 +9,7 @@ import { KafkaError, errMessage } from '../common/errors.js';
 import { IDEMPOTENT_RETRY, TRANSACTIONAL_RETRY } from '../kafka/client.js';
 import type { ClusterGuard } from '../kafka/cluster.js';
 import { StageFailure } from '../kafka/stage-failure.js';
-import { TransactionalProducer, isCommitted } from '../kafka/transactional.js';
+import { TransactionalProducer, isCommitted, type TxnPhases } from '../kafka/transactional.js';
 import type { Logger } from '../common/log.js';
 import type { TopicsConfig } from '../common/config.js';
 import type { EnrichProcessor, OutMessage } from './processor.js';
@@ -49,6 +49,9 @@ export const STAGE_MAX_BYTES_PER_PARTITION = 4 * 1024 * 1024;
 /** Batches in the stage at once: one committing, one processing, one waiting its turn. */
 export const STAGE_PIPELINE_DEPTH = 3;
 
+/** One batch, processed, waiting for its commit. */
+interface Processed { p: EachBatchPayload; outs: OutMessage[] }
+
 export interface StageStats { batches: number; transactions: number; aborted: number; lastBatchMs: number }
 
 export class EnrichStage {
@@ -65,7 +68,7 @@ export class EnrichStage {
   /** called with the seconds each output commit took (transaction or produce) */
   onCommitted?: (seconds: number) => void;
   private stopping = false;
-  private readonly pipeline: BatchPipeline<ReturnType<EnrichProcessor['checkpoint']>>;
+  private readonly pipeline: BatchPipeline<ReturnType<EnrichProcessor['checkpoint']>, Processed>;
 
   constructor(
     private readonly kafka: Kafka,
@@ -74,7 +77,7 @@ export class EnrichStage {
     private readonly log: Logger,
   ) {
     this.failure = new StageFailure(opts.guard);
-    this.pipeline = new BatchPipeline(processor);
+    this.pipeline = new BatchPipeline(processor, (batches) => this.commit(batches));
   }
 
   async start(): Promise<void> {
@@ -117,8 +120,9 @@ export class EnrichStage {
 
   /**
    * Two ordered steps per batch, process then commit (src/enrich/pipeline.ts): the next batch is
-   * processed while this one commits, and a failed commit takes loss tracking back to before its
-   * batch and voids the batches processed since.
+   * processed while this one commits, batches processed meanwhile commit together in one
+   * transaction, and a failed commit takes loss tracking back to before its batches and voids the
+   * batches processed since.
    */
   private async onBatch(p: EachBatchPayload): Promise<void> {
     const { batch, isRunning, isStale } = p;
@@ -127,10 +131,9 @@ export class EnrichStage {
     const t0 = Date.now();
     const end = await this.pipeline.run(
       `${batch.topic}/${batch.partition}@${batch.firstOffset()}`,
-      () => this.processor.processBatch(batch.partition, batch.messages),
+      async () => ({ p, outs: await this.processor.processBatch(batch.partition, batch.messages) }),
       // Revoked while waiting: the next owner starts from the committed offset.
       () => isRunning() && !isStale(),
-      (outs) => this.commit(p, outs),
     );
     if (end === 'revoked') return;
     this.stats.batches++;
@@ -139,36 +142,46 @@ export class EnrichStage {
     await p.heartbeat();
   }
 
-  private async commit({ batch, resolveOffset, commitOffsetsIfNecessary }: EachBatchPayload, outs: OutMessage[]): Promise<void> {
+  /** The outputs of one or more batches (several partitions'), then their input offsets, all or nothing. */
+  private async commit(batches: Processed[]): Promise<void> {
     const audit: Message[] = [];
     const dlq: Message[] = [];
-    for (const o of outs) {
-      if (o.kind === 'audit') audit.push({ key: o.key, value: o.value });
-      else dlq.push(dlqMessage(o));
+    for (const { outs } of batches) {
+      for (const o of outs) {
+        if (o.kind === 'audit') audit.push({ key: o.key, value: o.value });
+        else dlq.push(dlqMessage(o));
+      }
     }
-    const last = batch.messages[batch.messages.length - 1]!.offset;
-    const next = (BigInt(last) + 1n).toString();
+    const lastOf = ({ batch }: EachBatchPayload) => batch.messages[batch.messages.length - 1]!.offset;
+    const nextOf = (p: EachBatchPayload) => (BigInt(lastOf(p)) + 1n).toString();
     const { topics } = this.opts;
     const tCommit = Date.now();
     const requests = bySize([[topics.audit, audit], [topics.dlq, dlq]], STAGE_MAX_REQUEST_BYTES);
     if (this.opts.atLeastOnce) {
       const producer = this.producer as Producer;
       for (const topicMessages of requests) await producer.sendBatch({ acks: -1, topicMessages });
-      resolveOffset(last);
-      await commitOffsetsIfNecessary();
+      for (const { p } of batches) p.resolveOffset(lastOf(p));
+      for (const { p } of batches) await p.commitOffsetsIfNecessary();
     } else {
+      const inputs = batches.map(({ p }) => ({ topic: p.batch.topic, partition: p.batch.partition, next: nextOf(p) }));
       // A failed transaction that could not be aborted is settled there (src/kafka/transactional.ts):
       // running the batch again regardless wrote its audit records twice (fault-broker-kill).
-      const r = await (this.txns as TransactionalProducer).write(requests, { topic: batch.topic, partition: batch.partition, next }, () => this.stopping);
+      const r = await (this.txns as TransactionalProducer).write(requests, inputs, () => this.stopping);
       if (!isCommitted(r)) {
         this.stats.aborted++;
-        throw new KafkaError(`enrich transaction failed (${r.kind}) for ${batch.topic}/${batch.partition}@${batch.firstOffset()}: ${errMessage(r.err)}`, { cause: r.err, retriable: true });
+        const names = batches.map(({ p: { batch } }) => `${batch.topic}/${batch.partition}@${batch.firstOffset()}`).join(', ');
+        throw new KafkaError(`enrich transaction failed (${r.kind}) for ${names}: ${errMessage(r.err)}`, { cause: r.err, retriable: true });
       }
       this.stats.transactions++;
-      resolveOffset(last);
+      for (const { p } of batches) p.resolveOffset(lastOf(p));
     }
     this.onCommitted?.((Date.now() - tCommit) / 1000);
-    if (dlq.length) this.log.warn({ count: dlq.length, partition: batch.partition }, 'sent undecodable records to the DLQ');
+    if (dlq.length) this.log.warn({ count: dlq.length, partitions: batches.map(({ p }) => p.batch.partition) }, 'sent undecodable records to the DLQ');
+  }
+
+  /** exactly-once: where its transactions' time went (src/kafka/transactional.ts) */
+  get txnPhases(): TxnPhases | undefined {
+    return this.txns?.phases;
   }
 
   /** why the stage cannot go on (its consumer stopped for good, its cluster was replaced), or null */

@@ -69,7 +69,7 @@ export class TopicSink implements Sink {
       // A commit whose answer was lost may have gone through, and kafkajs cannot abort it; a
       // fenced producer fails every later transaction. Both are settled in write() before the
       // batch comes again (or stays committed): src/kafka/transactional.ts.
-      const r = await (this.txns as TransactionalProducer).write(topicMessages.length ? [topicMessages] : [], { topic: ctx.topic, partition: ctx.partition, next }, () => ctx.stopping());
+      const r = await (this.txns as TransactionalProducer).write(topicMessages.length ? [topicMessages] : [], [{ topic: ctx.topic, partition: ctx.partition, next }], () => ctx.stopping());
       if (!isCommitted(r)) {
         this.stats.aborted++;
         throw new KafkaError(`export transaction failed for ${ctx.topic}/${ctx.partition}: ${errMessage(r.err)}`, { cause: r.err, retriable: true });

@@ -34,8 +34,16 @@ export function isCommitted(o: TxnOutcome): o is Extract<TxnOutcome, { kind: 'co
   return o.kind === 'committed' || o.kind === 'committed-unconfirmed';
 }
 
+/**
+ * Wall time spent in each step of this producer's transactions, summed (ms): where a
+ * transaction's time goes (bench/enrich.bench.ts prints it). `firstSend` is the first produce
+ * request, which carries AddPartitionsToTxn and its CONCURRENT_TRANSACTIONS retries.
+ */
+export interface TxnPhases { transactions: number; begin: number; firstSend: number; sends: number; offsets: number; commit: number }
+
 export class TransactionalProducer {
   private producer: Producer;
+  readonly phases: TxnPhases = { transactions: 0, begin: 0, firstSend: 0, sends: 0, offsets: 0, commit: 0 };
 
   /** `config` must carry a transactionalId, stable per replica (fencing relies on it). */
   constructor(
@@ -56,16 +64,27 @@ export class TransactionalProducer {
   }
 
   /**
-   * One transaction: each element of `requests` is one produce request, then the group's offset
-   * for `input`, then commit. `stopping` ends the waits of a failed transaction's settlement
+   * One transaction: each element of `requests` is one produce request, then the group's offsets
+   * for `inputs` (one or more partitions' positions), then commit. `stopping` ends the waits of a failed transaction's settlement
    * (the outcome is then "not committed").
    */
-  async write(requests: TopicMessages[][], input: TxnInput, stopping: () => boolean): Promise<TxnOutcome> {
+  async write(requests: TopicMessages[][], inputs: readonly TxnInput[], stopping: () => boolean): Promise<TxnOutcome> {
     let txn: Transaction | undefined;
     try {
+      const ph = this.phases;
+      let t = performance.now();
+      const lap = () => {
+        const now = performance.now();
+        const ms = now - t;
+        t = now;
+        return ms;
+      };
       txn = await this.producer.transaction();
-      await this.send(txn, requests, input);
+      ph.begin += lap();
+      await this.send(txn, requests, inputs, lap);
       await txn.commit();
+      ph.commit += lap();
+      ph.transactions++;
       return { kind: 'committed' };
     } catch (err) {
       // A fenced producer (its epoch bumped by the broker, which expired its transaction) fails
@@ -78,19 +97,25 @@ export class TransactionalProducer {
       if (aborted) return { kind: 'aborted', err };
       // Not aborted: the outcome is unknown (see settle). Running the batch again regardless
       // wrote its records twice (fault-broker-kill).
-      const settled = await this.settle(requests, input, stopping);
+      const settled = await this.settle(requests, inputs, stopping);
       if (settled === 'committed') {
-        this.log.warn({ topic: input.topic, partition: input.partition, offset: input.next, err: errMessage(err) }, 'the failed commit had gone through: the batch stays committed');
+        this.log.warn({ inputs, err: errMessage(err) }, 'the failed commit had gone through: the batch stays committed');
         return { kind: 'committed-unconfirmed', err };
       }
       return { kind: settled, err };
     }
   }
 
-  /** What a transaction for `input` writes: each element of `requests` as one produce request, then the group's offset. */
-  private async send(t: Transaction, requests: TopicMessages[][], { topic, partition, next }: TxnInput): Promise<void> {
-    for (const topicMessages of requests) await t.sendBatch({ acks: -1, topicMessages });
-    await t.sendOffsets({ consumerGroupId: this.group, topics: [{ topic, partitions: [{ partition, offset: next }] }] });
+  /** What a transaction for `inputs` writes: each element of `requests` as one produce request, then the group's offsets. */
+  private async send(t: Transaction, requests: TopicMessages[][], inputs: readonly TxnInput[], lap?: () => number): Promise<void> {
+    let first = true;
+    for (const topicMessages of requests) {
+      await t.sendBatch({ acks: -1, topicMessages });
+      if (lap) this.phases[first ? 'firstSend' : 'sends'] += lap();
+      first = false;
+    }
+    await t.sendOffsets({ consumerGroupId: this.group, topics: offsetTopics(inputs) });
+    if (lap) this.phases.offsets += lap();
   }
 
   /**
@@ -115,18 +140,21 @@ export class TransactionalProducer {
    * batch committed. (The hanging case is rare, 1 run in ~20 of fault-broker-kill; that branch is
    * argued from the broker's logs, not yet seen working.)
    */
-  private async settle(requests: TopicMessages[][], input: TxnInput, stopping: () => boolean): Promise<'committed' | 'aborted' | 'unsettled'> {
+  private async settle(requests: TopicMessages[][], inputs: readonly TxnInput[], stopping: () => boolean): Promise<'committed' | 'aborted' | 'unsettled'> {
     if (stopping()) return 'unsettled';
     try {
-      await this.renewProducer((t) => this.send(t, requests, input), stopping);
+      await this.renewProducer((t) => this.send(t, requests, inputs), stopping);
       const committed = await retryKafka('read the committed offset', async () => {
         const admin = this.kafka.admin();
         try {
           await admin.connect();
-          const [t] = await admin.fetchOffsets({ groupId: this.group, topics: [input.topic] });
-          const offset = t?.partitions.find((p) => p.partition === input.partition)?.offset;
-          if (offset === undefined) throw new KafkaError(`no committed offset of ${input.topic}/${input.partition} in the answer`, { retriable: true });
-          return offset === input.next;
+          const answer = await admin.fetchOffsets({ groupId: this.group, topics: [...new Set(inputs.map((i) => i.topic))] });
+          // One transaction: its offsets went in all together or not at all.
+          return inputs.every((input) => {
+            const offset = answer.find((t) => t.topic === input.topic)?.partitions.find((p) => p.partition === input.partition)?.offset;
+            if (offset === undefined) throw new KafkaError(`no committed offset of ${input.topic}/${input.partition} in the answer`, { retriable: true });
+            return offset === input.next;
+          });
         } finally {
           await admin.disconnect().catch(() => undefined);
         }
@@ -164,6 +192,17 @@ export class TransactionalProducer {
     countProducerReset('transactional producer');
     this.log.warn('started a new transactional producer after a failed abort');
   }
+}
+
+/** sendOffsets' topics for `inputs`, grouped by topic. */
+function offsetTopics(inputs: readonly TxnInput[]): Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> {
+  const byTopic = new Map<string, Array<{ partition: number; offset: string }>>();
+  for (const { topic, partition, next } of inputs) {
+    let ps = byTopic.get(topic);
+    if (ps === undefined) byTopic.set(topic, (ps = []));
+    ps.push({ partition, offset: next });
+  }
+  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
 }
 
 /**

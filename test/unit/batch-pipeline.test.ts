@@ -10,9 +10,17 @@ import { BatchPipeline } from '../../src/enrich/pipeline.js';
 function harness() {
   const state: string[] = [];
   const events: string[] = [];
-  const pipeline = new BatchPipeline<number>({
+  /** per batch: what its commit waits on, whether it fails */
+  const commits = new Map<string, { commit?: Promise<void>; commitFails?: boolean }>();
+  const pipeline = new BatchPipeline<number, string>({
     checkpoint: () => state.length,
     rollback: (n) => { state.length = n; events.push(`rollback to ${n}`); },
+  }, async (outs) => {
+    const name = outs.join('+');
+    events.push(`commit ${name} starts`);
+    for (const out of outs) await commits.get(out)?.commit;
+    if (outs.some((out) => commits.get(out)?.commitFails)) throw new Error(`commit of ${name} failed`);
+    events.push(`commit ${name} done`);
   });
   /** A gate a commit waits on, opened by the test. */
   const gate = () => {
@@ -20,18 +28,15 @@ function harness() {
     const p = new Promise<void>((r) => (open = r));
     return { p, open };
   };
-  const batch = (name: string, o: { commit?: Promise<void>; commitFails?: boolean; processFails?: boolean; owned?: boolean } = {}) =>
-    pipeline.run(name, async () => {
+  const batch = (name: string, o: { commit?: Promise<void>; commitFails?: boolean; processFails?: boolean; owned?: boolean } = {}) => {
+    commits.set(name, o);
+    return pipeline.run(name, async () => {
       state.push(name);
       events.push(`process ${name}`);
       if (o.processFails) throw new Error(`cannot process ${name}`);
       return name;
-    }, () => o.owned ?? true, async (out) => {
-      events.push(`commit ${out} starts`);
-      await o.commit;
-      if (o.commitFails) throw new Error(`commit of ${out} failed`);
-      events.push(`commit ${out} done`);
-    });
+    }, () => o.owned ?? true);
+  };
   return { state, events, batch, gate };
 }
 
@@ -111,4 +116,44 @@ test('the rollback lands between two batches: a batch in processing when a commi
   await assert.rejects(rb, /B comes again/);
   assert.deepEqual(h.state, [], 'both undone');
   assert.equal(h.events.indexOf('rollback to 0') > h.events.indexOf('process B'), true, h.events.join(' | '));
+});
+
+test('batches processed while one commits commit together, in one call, in processing order', async () => {
+  const h = harness();
+  const a = h.gate();
+  const ra = h.batch('A', { commit: a.p });
+  const rb = h.batch('B');
+  const rc = h.batch('C');
+  await new Promise((r) => setTimeout(r, 10));
+  a.open();
+  assert.deepEqual(await Promise.all([ra, rb, rc]), ['committed', 'committed', 'committed']);
+  assert.deepEqual(h.events.filter((e) => e.startsWith('commit')), ['commit A starts', 'commit A done', 'commit B+C starts', 'commit B+C done']);
+});
+
+test('a failed group commit undoes all its batches; a revoked batch ends a group, is undone, and voids those after it', async () => {
+  const h = harness();
+  const a = h.gate();
+  const ra = h.batch('A', { commit: a.p });
+  const rb = h.batch('B', { commitFails: true });
+  const rc = h.batch('C');
+  await new Promise((r) => setTimeout(r, 10));
+  a.open();
+  assert.equal(await ra, 'committed');
+  await assert.rejects(rb, /commit of B\+C failed/);
+  await assert.rejects(rc, /commit of B\+C failed/);
+  assert.deepEqual(h.state, ['A'], 'back to before B');
+
+  const d = h.gate();
+  const rd = h.batch('D', { commit: d.p });
+  const re = h.batch('E');
+  const rf = h.batch('F', { owned: false });
+  const rg = h.batch('G');
+  await new Promise((r) => setTimeout(r, 10));
+  d.open();
+  assert.equal(await rd, 'committed');
+  assert.equal(await re, 'committed');
+  assert.equal(await rf, 'revoked');
+  await assert.rejects(rg, /G comes again/);
+  assert.deepEqual(h.state, ['A', 'D', 'E']);
+  assert.ok(h.events.includes('commit E done') && !h.events.some((e) => /commit .*[FG]/.test(e)), h.events.join(' | '));
 });

@@ -46,22 +46,24 @@ function fakeKafka(events: string[], failCommitOf: Set<number>, unknown?: Map<nu
   const producer = {
     connect: async () => {}, disconnect: async () => {},
     transaction: async () => {
-      let partition = -1;
+      // The input partitions whose offsets the transaction commits (several when batches commit together).
+      let partitions: number[] = [];
       let commitFailed = false;
+      const name = () => partitions.join('+');
       return {
         sendBatch: async () => { await tick(); },
         sendOffsets: async (o: { topics: Array<{ partitions: Array<{ partition: number }> }> }) => {
-          partition = o.topics[0]!.partitions[0]!.partition;
-          if (fencedOf.delete(partition)) throw Object.assign(new Error('old epoch'), { type: 'INVALID_PRODUCER_EPOCH' });
+          partitions = o.topics.flatMap((t) => t.partitions.map((p) => p.partition));
+          if (partitions.some((p) => fencedOf.delete(p))) throw Object.assign(new Error('old epoch'), { type: 'INVALID_PRODUCER_EPOCH' });
         },
         commit: async () => {
           await tick();
-          if (failCommitOf.has(partition)) { events.push(`commit ${partition} failed`); commitFailed = true; throw new Error('broker says no'); }
-          events.push(`commit ${partition}`);
+          if (partitions.some((p) => failCommitOf.has(p))) { events.push(`commit ${name()} failed`); commitFailed = true; throw new Error('broker says no'); }
+          events.push(`commit ${name()}`);
         },
         abort: async () => {
-          if (commitFailed && unknown) { events.push(`abort ${partition} refused`); throw new Error('Cannot continue to use transaction once ended'); }
-          if (partition >= 0) events.push(`abort ${partition}`);
+          if (commitFailed && unknown) { events.push(`abort ${name()} refused`); throw new Error('Cannot continue to use transaction once ended'); }
+          if (partitions.length) events.push(`abort ${name()}`);
         },
       };
     },
@@ -103,14 +105,30 @@ async function setup(failCommitOf: number[], unknown?: Map<number, string>, fenc
   return { proc, stage, batch: k.batch, failing, producers: k.producers };
 }
 
-test('commits follow processing order, and the next batch is processed while one commits', async () => {
+test('commits follow processing order, the next batch is processed while one commits, and batches processed meanwhile commit together', async () => {
   const { proc, stage, batch } = await setup([]);
   const resolved: string[] = [];
   await Promise.all([0, 1, 2].map((p) => batch(payload(p, resolved))));
   assert.deepEqual(resolved, ['0@10', '1@10', '2@10']);
-  assert.deepEqual(proc.events.filter((e) => e.startsWith('commit')), ['commit 0', 'commit 1', 'commit 2']);
-  // Batch 1 was processed before batch 0's commit finished.
+  // Batches 1 and 2 were processed while batch 0 committed: one transaction with both partitions' offsets.
+  assert.deepEqual(proc.events.filter((e) => e.startsWith('commit')), ['commit 0', 'commit 1+2']);
   assert.ok(proc.events.indexOf('process 1 done') < proc.events.indexOf('commit 0'), proc.events.join(' | '));
+  assert.ok(proc.events.indexOf('process 2 done') < proc.events.indexOf('commit 0'), proc.events.join(' | '));
+  assert.equal(stage.stats.transactions, 2);
+  assert.equal(stage.stats.batches, 3);
+});
+
+test('a batch still processing when the commit before it ends commits on its own, after', async () => {
+  const { proc, stage, batch } = await setup([]);
+  const resolved: string[] = [];
+  const slow = gate();
+  proc.gates.set(2, slow);
+  const all = Promise.all([0, 1, 2].map((p) => batch(payload(p, resolved))));
+  while (!proc.events.includes('commit 1')) await tick();
+  slow.open();
+  await all;
+  assert.deepEqual(proc.events.filter((e) => e.startsWith('commit')), ['commit 0', 'commit 1', 'commit 2']);
+  assert.deepEqual(resolved, ['0@10', '1@10', '2@10']);
   assert.equal(stage.stats.transactions, 3);
 });
 
@@ -159,28 +177,28 @@ test('a batch whose processing throws rolls back its own work only; earlier batc
 });
 
 test('a failed commit that went through on the broker (its answer lost): the batch stays committed, later batches too', async () => {
-  // Batch 1's offsets (next offset 11) are the group's committed ones: its transaction committed.
-  const { proc, stage, batch } = await setup([1], new Map([[0, '11'], [1, '11']]));
+  // Batches 1 and 2 commit together; their offsets (next offset 11) are the group's committed ones: their transaction committed.
+  const { proc, stage, batch } = await setup([1], new Map([[0, '11'], [1, '11'], [2, '11']]));
   const resolved: string[] = [];
   const results = await Promise.all([0, 1, 2].map((p) => batch(payload(p, resolved)).then(() => 'ok', (e: Error) => e.message)));
   assert.deepEqual(results, ['ok', 'ok', 'ok']);
   assert.deepEqual(resolved, ['0@10', '1@10', '2@10']);
-  assert.ok(proc.events.includes('abort 1 refused'), proc.events.join(' | '));
+  assert.ok(proc.events.includes('abort 1+2 refused'), proc.events.join(' | '));
   assert.ok(!proc.events.some((e) => e.startsWith('rollback')), proc.events.join(' | '));
   assert.deepEqual(proc.seen, [0, 1, 2]);
-  assert.deepEqual(proc.events.filter((e) => e.startsWith('commit')), ['commit 0', 'commit 1 failed', 'commit 2']);
-  assert.equal(stage.stats.transactions, 3);
+  assert.deepEqual(proc.events.filter((e) => e.startsWith('commit')), ['commit 0', 'commit 1+2 failed']);
+  assert.equal(stage.stats.transactions, 2);
   assert.equal(stage.stats.aborted, 0);
 });
 
-test('a failed commit that did not go through: rolled back, it and later batches come again', async () => {
-  // The group's committed offset for partition 1 is still the batch's first: not committed.
-  const { proc, stage, batch } = await setup([1], new Map([[0, '11'], [1, '10']]));
+test('a failed commit that did not go through: rolled back, its batches come again', async () => {
+  // Batches 1 and 2 commit together; the group's committed offsets are still the batches' first: not committed.
+  const { proc, stage, batch } = await setup([1], new Map([[0, '11'], [1, '10'], [2, '10']]));
   const resolved: string[] = [];
   const results = await Promise.all([0, 1, 2].map((p) => batch(payload(p, resolved)).then(() => 'ok', (e: Error) => e.message)));
   assert.equal(results[0], 'ok');
-  assert.match(results[1]!, /transaction failed \(aborted\) for raw\/1@10/);
-  assert.match(results[2]!, /raw\/2@10 comes again: an earlier batch failed/);
+  assert.match(results[1]!, /transaction failed \(aborted\) for raw\/1@10, raw\/2@10/);
+  assert.match(results[2]!, /transaction failed \(aborted\) for raw\/1@10, raw\/2@10/);
   assert.deepEqual(resolved, ['0@10']);
   assert.deepEqual(proc.seen, [0]);
   assert.ok(proc.events.includes('rollback to [0]'), proc.events.join(' | '));

@@ -113,7 +113,7 @@ async function started(w: World): Promise<TransactionalProducer> {
 test('a transaction that commits: committed, on the same producer', async () => {
   const w = world();
   const t = await started(w);
-  assert.deepEqual(await t.write(requests, input, notStopping), { kind: 'committed' });
+  assert.deepEqual(await t.write(requests, [input], notStopping), { kind: 'committed' });
   assert.deepEqual(w.events, ['p1 connect', 'p1 send out:2', 'p1 offsets in/0@11', 'p1 commit']);
   assert.equal(w.fetches, 0);
 });
@@ -121,19 +121,19 @@ test('a transaction that commits: committed, on the same producer', async () => 
 test('a failed commit that kafkajs can abort: aborted, not committed, the producer is kept', async () => {
   const w = world({ nextCommit: 'fails' });
   const t = await started(w);
-  const r = await t.write(requests, input, notStopping);
+  const r = await t.write(requests, [input], notStopping);
   assert.equal(r.kind, 'aborted');
   assert.match(errOf(r).message, /broker says no/);
   assert.deepEqual(w.events.slice(-2), ['p1 commit failed', 'p1 abort']);
   assert.equal(w.producers, 1);
   assert.equal(w.fetches, 0);
-  assert.deepEqual(await t.write(requests, input, notStopping), { kind: 'committed' });
+  assert.deepEqual(await t.write(requests, [input], notStopping), { kind: 'committed' });
 });
 
 test('a commit whose answer was lost and that went through: committed, on a new producer that fenced the old one', async () => {
   const w = world({ nextCommit: 'answer lost, committed' });
   const t = await started(w);
-  const r = await t.write(requests, input, notStopping);
+  const r = await t.write(requests, [input], notStopping);
   assert.equal(r.kind, 'committed-unconfirmed');
   assert.match(errOf(r).message, /Closed connection/);
   // The new producer's first transaction writes what the failed one wrote, to the same partitions, and aborts.
@@ -142,29 +142,29 @@ test('a commit whose answer was lost and that went through: committed, on a new 
   ]);
   assert.equal(w.fetches, 1);
   // Later transactions go on the new producer.
-  assert.deepEqual(await t.write(requests, { ...input, next: '12' }, notStopping), { kind: 'committed' });
+  assert.deepEqual(await t.write(requests, [{ ...input, next: '12' }], notStopping), { kind: 'committed' });
   assert.equal(w.events.at(-1), 'p2 commit');
 });
 
 test('a commit whose answer was lost and that did not go through: not committed', async () => {
   const w = world({ nextCommit: 'answer lost, not committed' });
   const t = await started(w);
-  const r = await t.write(requests, input, notStopping);
+  const r = await t.write(requests, [input], notStopping);
   assert.equal(r.kind, 'aborted');
   assert.match(errOf(r).message, /Closed connection/);
   assert.equal(w.producers, 2);
-  assert.deepEqual(await t.write(requests, input, notStopping), { kind: 'committed' });
+  assert.deepEqual(await t.write(requests, [input], notStopping), { kind: 'committed' });
 });
 
 test('a fenced producer is replaced without trying its abort; the committed offset decides', async () => {
   const w = world({ fenced: new Set([1]) });
   const t = await started(w);
-  const r = await t.write(requests, input, notStopping);
+  const r = await t.write(requests, [input], notStopping);
   assert.equal(r.kind, 'aborted');
   assert.ok(fenced(errOf(r)));
   assert.ok(!w.events.includes('p1 abort'), w.events.join(' | '));
   assert.equal(w.producers, 2);
-  assert.deepEqual(await t.write(requests, input, notStopping), { kind: 'committed' });
+  assert.deepEqual(await t.write(requests, [input], notStopping), { kind: 'committed' });
   assert.equal(w.events.at(-1), 'p2 commit');
 });
 
@@ -173,7 +173,7 @@ test('a fatal answer while settling (access taken away) ends the write with a cl
   const t = await started(w);
   w.fetchFailures = 1;
   w.fetchError = Object.assign(new Error('Not authorized to access group'), { type: 'GROUP_AUTHORIZATION_FAILED' });
-  await assert.rejects(t.write(requests, input, notStopping), (e: Error) => e instanceof KafkaAccessError && /read the committed offset/.test(e.message));
+  await assert.rejects(t.write(requests, [input], notStopping), (e: Error) => e instanceof KafkaAccessError && /read the committed offset/.test(e.message));
 });
 
 test('fenced() looks through causes', () => {
@@ -186,14 +186,14 @@ test('settlement waits for a new producer and for the committed offset, and give
   const w = world({ nextCommit: 'answer lost, committed', fetchFailures: 1 });
   const t = await started(w);
   w.connectFailures = 1;
-  const r = await t.write(requests, input, notStopping);
+  const r = await t.write(requests, [input], notStopping);
   assert.equal(r.kind, 'committed-unconfirmed');
   assert.equal(w.producers, 3, 'one new producer could not start, the next did');
   assert.equal(w.fetches, 2);
 
   const w2 = world({ nextCommit: 'answer lost, committed' });
   const t2 = await started(w2);
-  const r2 = await t2.write(requests, input, () => true);
+  const r2 = await t2.write(requests, [input], () => true);
   assert.equal(r2.kind, 'unsettled', 'unknown when stopping');
   assert.equal(w2.producers, 1);
 });
