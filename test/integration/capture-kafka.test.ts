@@ -130,7 +130,7 @@ describe('podtrail capture -> Kafka -> podtrail tail (real kernel, real broker)'
         assert.equal(e.protocol, x.protocol);
         assert.equal(e.family, x.family);
         assert.deepEqual(e.src, { addr: x.saddr ?? res.saddr, port: res.sport });
-        assert.deepEqual(e.dst, { addr: x.daddr, port: res.dport });
+        assert.deepEqual(e.dst, { addr: x.daddr, port: res.dport, name: null });
         assert.deepEqual(e.result, { status: x.status, errno: x.errno });
         assert.equal(e.process.pid, run.c.pid);
         assert.equal(e.process.tid, run.c.pid);
