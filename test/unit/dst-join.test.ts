@@ -139,3 +139,27 @@ test('a damaged DNS lookup goes to the DLQ with its offset; the records around i
   const [wrong] = await p.processBatch(0, [{ key: null, value: codec.encode('AuditDnsLookup', { ...sampleLookup(), container: null, pod: null, attribution: { status: 'HOST', source: null, reason: null } }), offset: '14' }]);
   assert.equal(wrong?.kind, 'dlq');
 });
+
+test('the inventory reads the real dst fields (written through the schema) and passes over DNS lookups', async () => {
+  const { AuditProjection } = await import('../../src/inventory/projection.js');
+  const { connOf } = await import('../../src/inventory/conn.js');
+  const { readJsonLines } = await import('../../src/inventory/json-input.js');
+  const { Readable } = await import('node:stream');
+  const { auditToJson, lookupToJson } = await import('../../src/schema/json-form.js');
+  const { sampleAudit, sampleAuditLookup } = await import('../helpers/records.js');
+  const proj = new AuditProjection();
+  const rec = sampleAudit({ dst: { ...sampleAudit().dst!, name: { ...SAMPLE_NAME, name: 'db.data.svc.cluster.local', cnames: ['db-0.db.data.svc.cluster.local'] }, pod: null, service: { name: 'db', namespace: 'data' }, scope: 'service' } });
+  const conn = connOf(proj.decode(codec.encode('AuditRecord', rec)))!;
+  assert.equal((conn.dst.name as { name: string }).name, 'db.data.svc.cluster.local');
+  assert.deepEqual([...((conn.dst.name as { cnames: string[] }).cnames)], ['db-0.db.data.svc.cluster.local']);
+  assert.deepEqual({ ...conn.dst.service }, { name: 'db', namespace: 'data' });
+  const lk = codec.encode('AuditDnsLookup', sampleAuditLookup());
+  assert.equal(proj.isLookup(lk), true);
+  assert.equal(proj.isLookup(codec.encode('AuditRecord', rec)), false);
+  const seen: unknown[] = [];
+  const bad: unknown[] = [];
+  const text = [JSON.stringify(auditToJson(rec)), JSON.stringify(lookupToJson(sampleAuditLookup()))].join('\n');
+  await readJsonLines(Readable.from([text]), (r) => seen.push(r), (n, why) => bad.push([n, why]));
+  assert.equal(seen.length, 1);
+  assert.deepEqual(bad, []);
+});
