@@ -16,13 +16,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/capture-stdout.sh
 . "$root/bench/capture-stdout.sh"
 was=$(sysctl -n kernel.bpf_stats_enabled)
-out=$(mktemp)
-cleanup() {
-  [ -n "${cap:-}" ] && kill -INT "$cap" 2>/dev/null && wait "$cap" 2>/dev/null || true
-  sysctl -qw kernel.bpf_stats_enabled="$was"
-  rm -f "$out"
-}
-trap cleanup EXIT
+restore() { sysctl -qw kernel.bpf_stats_enabled="$was"; }
+out=$tmp/log
 sysctl -qw kernel.bpf_stats_enabled=1
 # Ours are the pt_ programs that were not there before (others may run captures too).
 old_ids=$(bpftool prog show --json | node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8")).map((p) => p.id).join(","))')

@@ -20,16 +20,8 @@ secs=${2:-2}
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/capture-stdout.sh
 . "$root/bench/capture-stdout.sh"
-[ -r "$root/bpf/.output/vmlinux.h" ] || make -C "$root/bpf" >/dev/null
 was=$(sysctl -n kernel.bpf_stats_enabled)
-tmp=$(mktemp -d)
-cap=
-cleanup() {
-  [ -n "$cap" ] && kill -INT "$cap" 2>/dev/null && wait "$cap" 2>/dev/null || true
-  sysctl -qw kernel.bpf_stats_enabled="$was"
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+restore() { sysctl -qw kernel.bpf_stats_enabled="$was"; }
 arch=$(uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 build() { # name, edit (perl -0pe) applied to every source file; the edit must change something
   mkdir "$tmp/$1"
@@ -61,7 +53,7 @@ for r in $(seq "$rounds"); do
     before=$(bpftool prog show --json)
     res=$("$loop" "$secs")
     after=$(bpftool prog show --json)
-    kill -INT "$cap"; wait "$cap" || true; cap=
+    stop_stdout_capture
     node -e '
 const [r, v, before, after, res, oldIds] = process.argv.slice(1);
 const old = new Set(oldIds.split(",").map(Number));

@@ -21,14 +21,6 @@ secs=${2:-4}
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/capture-stdout.sh
 . "$root/bench/capture-stdout.sh"
-[ -r "$root/bpf/.output/vmlinux.h" ] || make -C "$root/bpf" >/dev/null
-tmp=$(mktemp -d)
-cap=
-cleanup() {
-  [ -n "$cap" ] && kill -INT "$cap" 2>/dev/null && wait "$cap" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 cp "$root"/bpf/*.c "$root"/bpf/*.h "$tmp/"
 arch=$(uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 build() { # name, source edits (perl -0pe)
@@ -36,15 +28,17 @@ build() { # name, source edits (perl -0pe)
   clang -g -O2 -Wall -Wno-unused-variable -Wno-unused-function -target bpf -mcpu=v3 -D__TARGET_ARCH_"$arch" \
     -I"$root/bpf/.output" -I"$tmp" -c "$tmp/$1.bpf.c" -o "$tmp/$1.o"
 }
-# The loader loads pt_tp_* only in tracepoint mode and pt_fe_* only in fentry mode:
-# renamed, the syscall tracepoint programs stay out.
-nosys='s/^int pt_tp_/int pt_fe_off_/mg;'
+# The loader needs every program it was compiled against (the skeleton), so the syscall
+# tracepoint programs stay, emptied and moved to a raw tracepoint the loop never fires: no
+# syscall tracepoint is attached, and so no slow path for every syscall.
+nosys='s/SEC\("tp\/syscalls\/\w+"\)\n(int pt_tp_\w+\([^)]*\)\n\{\n)/SEC("raw_tp\/sched_kthread_stop")\n$1\treturn 0;\n/g;'
 empty='s/(int BPF_PROG\(pt_set_state[^\n]*\n\{\n)/$1\treturn 0;\n/;'
 build full ''
 build empty "$empty"
 build set-state "$nosys"
 build empty-only "$empty$nosys"
 grep -q 'return 0;' <(sed -n '/BPF_PROG(pt_set_state/,+2p' "$tmp/empty.bpf.c") || { echo "capture-breakdown: the empty edit did not apply" >&2; exit 1; }
+! grep -q 'tp/syscalls/' "$tmp/set-state.bpf.c" || { echo "capture-breakdown: the nosys edit did not apply" >&2; exit 1; }
 
 variants=(none empty-only set-state empty full)
 declare -A all
@@ -55,7 +49,7 @@ for r in $(seq "$rounds"); do
       sleep 1
     fi
     res=$("$loop" "$secs")
-    if [ "$v" != none ]; then kill -INT "$cap"; wait "$cap" || true; cap=; fi
+    stop_stdout_capture
     us=$(node -e 'const j = JSON.parse(process.argv[1]); console.log((j.cpuSeconds / j.connects * 1e6).toFixed(2))' "$res")
     echo "round $r  $v  $us us loop CPU per connect  $(node -e 'console.log(JSON.parse(process.argv[1]).rate)' "$res") connects/s"
     all[$v]="${all[$v]:-} $us"

@@ -4,7 +4,7 @@
 //  - avro Codec: src/schema/codec.ts, single-object encoding, bigint longs; encode and decode;
 //  - avro raw writer: capture's hand-written RawConnectEvent writer (src/capture/raw-writer.ts),
 //    encode only (its bytes are the Codec's, checked, so the Codec's decode is the decode);
-//  - json: DESIGN.md's JSON form (src/schema/json-form.ts, what `podtrail tail` prints) through
+//  - json: the JSON form (src/schema/json-form.ts, what `podtrail tail` prints) through
 //    JSON.stringify to UTF-8 bytes; decoded with JSON.parse and back to the typed value (bigints,
 //    address bytes) by jsonToRaw/jsonToAudit below, since json-form.ts has no parser beyond
 //    parseIsoNanos; JSON.parse alone (a plain object, numbers and strings) is printed as well.

@@ -17,13 +17,6 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/bench/capture-stdout.sh"
 exl=$root/.tmp/exec-loop
 [ -x "$exl" ] || cc -O2 -Wall -o "$exl" "$root/bench/exec-loop.c"
-tmp=$(mktemp -d)
-cap=
-cleanup() {
-  [ -n "$cap" ] && kill -INT "$cap" 2>/dev/null && wait "$cap" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 arms=(none podtrail)
 [ -n "${NOID:-}" ] && arms+=(noid)
 [ -n "${COMPARE:-}" ] && arms+=(compare)
@@ -36,7 +29,7 @@ for r in $(seq "$rounds"); do
       compare) here=$root; root=$COMPARE; start_stdout_capture "$tmp/log"; root=$here ;;
     esac
     res=$("$exl" "$secs")
-    if [ -n "$cap" ]; then kill -INT "$cap"; wait "$cap" 2>/dev/null || true; cap=; fi
+    stop_stdout_capture
     rm -f "$tmp/log"
     echo "round $r $a $res" | tee -a "$tmp/all"
   done

@@ -3,7 +3,7 @@
 // percentiles), window totals (CPU per 1k events/s), and the PNG drawn by sustained-plot.py.
 import { execFile } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import type { Sample } from './sustained-sampler.js';
 import type { Generator } from './sustained-world.js';
@@ -99,7 +99,7 @@ export async function plot(root: string, csv: string, png: string, title: string
   }
   try {
     await promisify(execFile)(py, [join(root, 'bench', 'sustained-plot.py'), csv, png, title], { timeout: 120_000 });
-    return `plot: ${png}`;
+    return `plot: ${relative(root, png)}`;
   } catch (err) {
     return `no plot: ${(err as Error).message}`;
   }

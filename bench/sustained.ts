@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, hostname, loadavg, release } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { repoRoot } from '../test/helpers/ns.js';
@@ -218,7 +218,7 @@ async function main(): Promise<void> {
   const csv = join(out, 'timeseries.csv');
   writeText(csv, timeseriesCsv(sampler.samples, gens, reader.perSecond, reader.latencies));
   say(await plot(repoRoot, csv, join(out, 'sustained.png'), `podtrail sustained: ${o.rate} connects/s, ${o.containers} containers, ${o.duration} s (${hostname()}, ${stamp})`));
-  say(`outputs: ${out}`);
+  say(`outputs: ${relative(repoRoot, out)}`); // relative: the summary is committed beside the results
   writeText(join(out, 'summary.txt'), `${lines.join('\n')}\n`);
   process.exitCode = genTotal === matched && dups === 0 && reader.losses.length === 0 ? 0 : 1;
 }

@@ -70,7 +70,7 @@ static __always_inline void fill_identity(struct pt_connect_event *e)
 	}
 }
 
-/* DESIGN.md's rule: where a configured v1 controller sits in a non-root v1
+/* The rule of src/runtime/cgroup-path.ts: where a configured v1 controller sits in a non-root v1
  * cgroup, that path names the container (Docker's cgroupfs driver leaves v2 at
  * "/" or at the runtime's own service); otherwise take the v2 path. */
 static __always_inline struct cgroup *pick_cgroup(__u16 *hier)

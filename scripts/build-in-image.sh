@@ -56,9 +56,6 @@ cmd_build() {
   local src=${1:?build SRC}
   [[ -f $src/package-lock.json ]] || die "no package-lock.json in $src"
   cd "$src"
-  # The image's BPF object must not depend on the build host's kernel: CO-RE
-  # relocates the committed vmlinux.h on any BTF kernel (bpf/Makefile's fallback).
-  export VMLINUX_BTF=/nonexistent/vmlinux
   # npm ci runs `prepare` = npm run build (make -C bpf, the addon, tsc).
   npm ci --no-audit --no-fund
   npm prune --omit=dev --no-audit --no-fund

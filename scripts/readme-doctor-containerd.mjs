@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // SPDX-License-Identifier: Apache-2.0
-// The README's `podtrail doctor` output with containerd: starts the tests' private containerd,
+// The `podtrail doctor` output with containerd in docs/runtimes.md (its temporary host root
+// written HOSTROOT there): starts the tests' private containerd,
 // bind-mounts its directory read-only at <root>/run/containerd (as the DaemonSet mounts the
 // node's), runs doctor with --host-root <root> (discovery) and with --cri-socket, and stops it.
 // Run as root after `npm ci`: node scripts/readme-doctor-containerd.mjs

@@ -28,7 +28,7 @@ die() { echo "podtrail setup: $*" >&2; exit 1; }
 START_PKGS=(
   "clang|cmd:clang|compiles the eBPF object"
   "llvm|cmd:llvm-strip|strips the eBPF object"
-  "bpftool|cmd:bpftool|dumps the kernel's BTF for CO-RE"
+  "bpftool|cmd:bpftool|generates the BPF skeleton the addon compiles against"
   "pkg-config|cmd:pkg-config|finds libbpf for the addon"
   "libbpf-dev|pc:libbpf|libbpf headers and library (the addon)"
   "libelf-dev|pc:libelf|libelf (libbpf needs it)"

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Loads podtrail.bpf.o in libbpf-bootstrap's order: open, set rodata, load,
-// attach. One owner (Loaded) and one cleanup path (its destructor).
+// Loads podtrail.bpf.o through its generated skeleton (bpf/Makefile), in
+// libbpf-bootstrap's order: open, set rodata, load, attach. One owner (Loaded)
+// and one cleanup path (its destructor).
 #pragma once
 
 #include <bpf/libbpf.h>
@@ -12,6 +13,8 @@
 #include <vector>
 
 #include "podtrail.h"
+
+struct podtrail_bpf;  // bpf/.output/podtrail.skel.h, included by loader.cc only
 
 namespace podtrail {
 
@@ -50,10 +53,10 @@ class Loaded {
   void cleanup();
   void setRodata(const LoaderOptions& o);
   void attachAll();
-  int mapFd(const char* name);
 
   std::string mode_;
-  struct bpf_object* obj_ = nullptr;
+  struct podtrail_bpf* skel_ = nullptr;
+  std::vector<struct bpf_program*> progs_;  // this mode's and the common programs
   std::vector<struct bpf_link*> links_;
   int eventsFd_ = -1, pendEvFd_ = -1, statsFd_ = -1, cgroupSeenFd_ = -1;
   uint64_t* seq_ = nullptr;
@@ -72,7 +75,5 @@ struct AttachAttempt {
 
 // mode "auto" tries fentry, kprobe, then tracepoint; attempts records each try.
 std::unique_ptr<Loaded> LoadBest(LoaderOptions o, std::vector<AttachAttempt>& attempts);
-
-bool ProgramInMode(const std::string& prog, const std::string& mode);
 
 }  // namespace podtrail

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// --stdout: DESIGN.md's raw JSON form, one object per line, for users without Kafka.
+// --stdout: the raw JSON form (docs/reference/records.md), one object per line, for users without Kafka.
 import { captureLossToJson, rawToJson } from '../schema/json-form.js';
 import type { RawConnectEvent } from '../schema/types.js';
 import type { RawSink } from './service.js';

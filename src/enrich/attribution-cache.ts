@@ -2,10 +2,12 @@
 // Reuse of per-path work across events. A node has a few hundred cgroup paths and makes
 // millions of connections, so the enrich hot path parses each path once and decides each
 // (path, UTS name, netns, node, metadata) combination once. attribute() is pure, so a reused
-// decision is the decision. A decision is tied to the identity of the resolver's answer: a
-// cache refresh (new object) or a failure (a fresh object every time) decides again.
+// decision is the decision. A decision is tied to the identity of the resolver's answer
+// (the invariant is written at ResolveResult in src/runtime/types.ts): a cache refresh (new
+// object) or a failure (a fresh object every time) decides again.
 // Both maps are bounded and dropped whole at their cap: cheaper than LRU bookkeeping per
 // event, and refilling costs one parse per path.
+import { deepFreeze } from '../common/immutable.js';
 import { attribute, type Attribution } from './attribute.js';
 import { tryParseCgroupPath, type ParsedCgroup } from '../runtime/cgroup-path.js';
 import type { ResolveResult, RuntimeHint } from '../runtime/types.js';
@@ -53,10 +55,11 @@ export class AttributionCache {
     const key = `${e.cgroupPath}\n${e.utsName}\n${e.netns}\n${e.node}`;
     const hit = this.decisions.get(key);
     if (hit !== undefined && hit.resolved === resolved) return hit.a;
-    const a = attribute({
+    // Shared by every record of the decision (and the transcoder's encoded tails): frozen.
+    const a = deepFreeze(attribute({
       cgroupPath: e.cgroupPath, utsName: e.utsName, netns: e.netns, node: { hostname: e.node }, resolved,
       ...(plan.parsed ? { parsed: plan.parsed } : {}),
-    });
+    }));
     if (this.decisions.size >= this.maxEntries) this.decisions.clear();
     this.decisions.set(key, { resolved, a });
     return a;

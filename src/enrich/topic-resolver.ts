@@ -4,6 +4,7 @@
 // metadata waits a bounded time; a container that never shows up is remembered for a while
 // so its later events do not each wait again.
 import { LRUCache } from 'lru-cache';
+import { deepFreeze } from '../common/immutable.js';
 import type { MetaTable } from './meta-table.js';
 import { fromMetaRecord } from '../runtime/meta-record.js';
 import type { ContainerMeta as MetaRecord } from '../schema/types.js';
@@ -21,7 +22,7 @@ export interface TopicResolverOptions {
 
 export class TopicResolver implements MetadataResolver {
   private readonly missed: LRUCache<string, true>;
-  /** One answer per stored version, so enrich can reuse its attribution decision (it keys on identity). */
+  /** One frozen answer per stored version: enrich reuses its decision while the answer is the same object (ResolveResult). */
   private readonly answers = new WeakMap<MetaRecord, ResolveResult>();
   hits = 0;
   waits = 0;
@@ -70,7 +71,7 @@ export class TopicResolver implements MetadataResolver {
   private answer(rec: MetaRecord): ResolveResult {
     let a = this.answers.get(rec);
     if (a === undefined) {
-      a = { ok: true, meta: fromMetaRecord(rec, this.opts.keepAnnotation), source: `${this.opts.topic}@${rec.node}` };
+      a = deepFreeze({ ok: true, meta: fromMetaRecord(rec, this.opts.keepAnnotation), source: `${this.opts.topic}@${rec.node}` });
       this.answers.set(rec, a);
     }
     return a;

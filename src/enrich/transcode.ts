@@ -43,7 +43,11 @@ export interface RawFields {
   memo: IdentityMemo;
 }
 
-/** What the processor remembers per identity (see processor.ts). */
+/**
+ * What the processor remembers per identity (see processor.ts): the decision `a`, reused while
+ * the resolver's answer is the same object as `resolved` (the invariant at ResolveResult in
+ * src/runtime/types.ts; test/unit/attribution-identity.test.ts).
+ */
 export interface IdentityMemo {
   plan?: PathPlan;
   node?: string;

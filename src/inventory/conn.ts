@@ -45,7 +45,7 @@ export function workloadOf(r: AuditRecord): WorkloadRef {
   switch (r.attribution.status) {
     case 'POD':
       if (p?.workload) return { namespace: p.namespace ?? null, kind: p.workload.kind, name: p.workload.name };
-      // The controller's labels did not add up (README, pod.workload): the pod stands alone.
+      // The controller's labels did not add up (docs/reference/records.md, pod.workload): the pod stands alone.
       return { namespace: p?.namespace ?? null, kind: 'Pod', name: p?.name ?? p?.uid ?? '(unknown pod)' };
     case 'CONTAINER':
       return { namespace: null, kind: 'Container', name: r.container?.name ?? r.container?.id ?? '(unknown container)' };

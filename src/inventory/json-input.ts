@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Audit records in the JSON form (README "The JSON contract"), one per line, as `podtrail tail
+// Audit records in the JSON form (docs/reference/records.md, "The JSON contract"), one per line, as `podtrail tail
 // --format json` and `podtrail replay --stdout --format json` print them: the inventory of a
 // replay without a topic. Only the fields the inventory reads are taken back; a line that is not
 // an audit record in that form is counted and reported with its number, never a crash.

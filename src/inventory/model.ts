@@ -39,7 +39,7 @@ export interface InventoryDestination {
 }
 
 export interface InventoryWorkload extends WorkloadRef {
-  /** not in the records yet: always null (README, inventory) */
+  /** not in the records yet: always null (docs/inventory.md) */
   serviceAccount: string | null;
   nodes: string[];
   images: string[];

@@ -9,6 +9,7 @@
 //      stable-offset-fetch  src/protocol/requests/offsetFetch/v7/*       (exactly-once across failover)
 //      per-partition-retry  src/producer/sendMessages.js                 (no loss, no duplicate when leaders move)
 //      aborted-transactions src/consumer/filterAbortedMessages.js        (read_committed with several transactional writers)
+//      tls-verify-fatal     src/network/connection.js                    (an untrusted certificate: one clear error at once)
 //    Each patched file exports `podtrailPatch`, so a missing patch is seen here.
 //  - gzip-level-1 goes through kafkajs's public codec table (CompressionCodecs, the way
 //    kafkajs documents for adding codecs), not the patch: only capture wants it, and a
@@ -35,6 +36,7 @@ export const PATCHED_FILES = {
   'stable-offset-fetch': 'kafkajs/src/protocol/requests/offsetFetch/v7/request.js',
   'per-partition-retry': 'kafkajs/src/producer/sendMessages.js',
   'aborted-transactions': 'kafkajs/src/consumer/filterAbortedMessages.js',
+  'tls-verify-fatal': 'kafkajs/src/network/connection.js',
 } as const;
 export type PatchName = keyof typeof PATCHED_FILES;
 
@@ -100,6 +102,7 @@ export function kafkajsChanges(): Record<Change, boolean> {
     'stable-offset-fetch': patchApplied('stable-offset-fetch'),
     'per-partition-retry': patchApplied('per-partition-retry'),
     'aborted-transactions': patchApplied('aborted-transactions'),
+    'tls-verify-fatal': patchApplied('tls-verify-fatal'),
     'gzip-level-1': fastGzipInUse(),
   };
 }

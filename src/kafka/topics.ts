@@ -96,7 +96,7 @@ export async function ensureTopicSpecs(kafka: Kafka, specs: ITopicConfig[], log:
   return created;
 }
 
-/** Creates DESIGN.md's default topics for `roles` when missing; returns the names it created. */
+/** Creates the default topics (docs/reference/records.md) for `roles` when missing; returns the names it created. */
 export function ensureTopics(kafka: Kafka, t: TopicsConfig, roles?: TopicRole[], log?: Logger, opts?: RetryOptions): Promise<string[]> {
   return ensureTopicSpecs(kafka, topicSpecs(t, roles), log, opts);
 }

@@ -4,6 +4,7 @@
 // Expiry is checked against an injectable clock rather than lru-cache's own TTL, so tests
 // move time by hand and nothing depends on timers.
 import { LRUCache } from 'lru-cache';
+import { deepFreeze } from '../common/immutable.js';
 import { failure } from './common.js';
 import type { Clock, MetadataResolver, ResolveResult, RuntimeHint } from './types.js';
 
@@ -57,7 +58,9 @@ export class CachedResolver implements MetadataResolver {
     const p = this.inner
       .resolve(containerId, hint)
       .catch((err: unknown) => failure(err))
-      .then((result) => {
+      .then((answer) => {
+        // Handed out again until it expires: frozen (ResolveResult in types.ts).
+        const result = deepFreeze(answer);
         const ttl = result.ok ? this.opts.ttlMs : this.opts.negativeTtlMs;
         if (ttl > 0) this.lru.set(containerId, { result, expires: this.opts.clock() + ttl });
         else this.lru.delete(containerId);

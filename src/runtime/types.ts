@@ -66,6 +66,16 @@ export interface ContainerMeta {
   note?: string | null;
 }
 
+/**
+ * A resolver's answer. Its identity stands for its content, and enrich relies on that: the
+ * attribution decision is reused while the answer is the same object (IdentityMemo in
+ * src/enrich/transcode.ts, AttributionCache, TopicResolver's one answer per stored version).
+ * So a resolver returns the same object while the answer is unchanged (a cache hit, the same
+ * stored version) and a new one when it changes; an answer it has handed out never changes.
+ * The caches that hand answers out again freeze them (src/common/immutable.ts). A fresh but
+ * equal object each time is correct, only slower: every event decides again.
+ * test/unit/attribution-identity.test.ts holds these to the caches.
+ */
 export type ResolveResult =
   /** source: the metadata file read. warning: what could not be read (e.g. the sandbox), the result is partial. */
   | { ok: true; meta: ContainerMeta; source: string; warning?: string }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// DESIGN.md's JSON form, produced here and nowhere else. It is a contract: tests and users
+// The JSON form (docs/reference/records.md), produced here and nowhere else. It is a contract: tests and users
 // rely on these names. Raw records print without container, pod and attribution.
 import { formatAddr } from './addr.js';
 import type { AuditDnsLookup, AuditRecord, CaptureLoss, DnsLookup, Endpoint, Process, ProcessRef, RawConnectEvent, ResolvedName } from './types.js';

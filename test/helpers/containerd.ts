@@ -12,7 +12,7 @@
 // containerd runs inside a network namespace the test makes (nsenter --net), so the CNI
 // bridge, every pod address and every hostNetwork pod live there and nowhere else.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { accessSync, appendFileSync, closeSync, constants, openSync, readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { delimiter, join } from 'node:path';
@@ -20,10 +20,11 @@ import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { isStaticElf } from './busybox-image.js';
 import { CTR_IMAGE, buildContainerdImage } from './containerd-image.js';
+import { containerdToml } from './daemon-config.js';
 import { createHarnessDir, globalDirsPresent, leftovers, recordCgroup, removeGlobalDirs, sweepStaleHarnessDirs, teardownHarnessDir } from './harness-dir.js';
 import { mountsUnder } from './host-state.js';
 import { repoRoot } from './ns.js';
-import { HarnessError, isAlive, run, sleep, terminate } from './proc.js';
+import { BIN_SEARCH, HarnessError, isAlive, run, sleep, terminate, which } from './proc.js';
 
 export { HarnessError } from './proc.js';
 
@@ -90,21 +91,7 @@ export interface Prerequisites {
   bins: Partial<Record<'containerd' | 'shim' | 'runc' | 'ctr' | 'busybox' | 'nsenter' | 'ip' | 'cniBridge' | 'cniHostLocal' | 'cniLoopback', string>>;
 }
 
-const SEARCH = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 export const CNI_BIN_DIR = process.env.PODTRAIL_CNI_BIN_DIR ?? '/usr/lib/cni';
-
-function which(name: string, dirs: string[] = SEARCH): string | undefined {
-  for (const dir of dirs) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return join(dir, name);
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
-}
 
 export async function checkPrerequisites(): Promise<Prerequisites> {
   const missing: string[] = [];
@@ -156,21 +143,7 @@ function tail(path: string, lines: number): string {
 function configToml(t: { tmpDir: string; socket: string }): string {
   const q = JSON.stringify;
   const cri = 'plugins."io.containerd.grpc.v1.cri"';
-  return [
-    'version = 2',
-    `root = ${q(join(t.tmpDir, 'ctd/root'))}`,
-    `state = ${q(join(t.tmpDir, 'ctd/state'))}`,
-    'disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]',
-    '[grpc]',
-    `  address = ${q(t.socket)}`,
-    '[ttrpc]',
-    '  address = ""',
-    '[debug]',
-    '  address = ""',
-    '[metrics]',
-    '  address = ""',
-    '[plugins."io.containerd.internal.v1.opt"]',
-    `  path = ${q(join(t.tmpDir, 'opt'))}`,
+  return containerdToml({ root: join(t.tmpDir, 'ctd/root'), state: join(t.tmpDir, 'ctd/state'), socket: t.socket, optDir: join(t.tmpDir, 'opt'), cri: true, extra: [
     `[${cri}]`,
     `  sandbox_image = ${q(CTR_IMAGE)}`,
     // The bounding set here lacks CAP_SYS_RESOURCE: the sandbox's default -998 would fail.
@@ -191,8 +164,7 @@ function configToml(t: { tmpDir: string; socket: string }): string {
     `[${cri}.cni]`,
     `  bin_dir = ${q(CNI_BIN_DIR)}`,
     `  conf_dir = ${q(join(t.tmpDir, 'cni/net.d'))}`,
-    '',
-  ].join('\n');
+  ] });
 }
 
 function conflist(tmpDir: string, subnet: string): string {
@@ -382,7 +354,7 @@ export async function startContainerd(opts: { startTimeoutMs?: number } = {}): P
     const fd = openSync(join(tmpDir, 'containerd.log'), 'a');
     try {
       // nsenter --net, not `ip netns exec`: the latter remounts /sys and runc then finds no cgroup mounts.
-      const env = { PATH: [...new Set(SEARCH)].join(delimiter), HOME: tmpDir, LANG: 'C' };
+      const env = { PATH: [...new Set(BIN_SEARCH)].join(delimiter), HOME: tmpDir, LANG: 'C' };
       const child = spawn(bins.nsenter, [`--net=/run/netns/${netns}`, bins.containerd, '--config', join(tmpDir, 'containerd.toml')], { stdio: ['ignore', fd, fd], env });
       if (child.pid === undefined) throw new HarnessError('cannot spawn containerd');
       child.unref();

@@ -19,6 +19,36 @@ export interface DaemonConfigPaths {
   containerdConfigPath: string;
 }
 
+const SNAPSHOTTERS_OFF = ['io.containerd.snapshotter.v1.aufs', 'io.containerd.snapshotter.v1.btrfs', 'io.containerd.snapshotter.v1.zfs', 'io.containerd.snapshotter.v1.devmapper'];
+
+/**
+ * A private containerd's config.toml: its own root, state, socket and opt directory, no
+ * TCP, debug or metrics endpoint, and only the overlayfs-capable snapshotters. `cri` false
+ * disables the CRI plugin; `extra` is appended (the CRI plugin's own settings).
+ */
+export function containerdToml(o: { root: string; state: string; socket: string; optDir: string; cri: boolean; extra?: string[] }): string {
+  const q = JSON.stringify;
+  const off = o.cri ? SNAPSHOTTERS_OFF : ['io.containerd.grpc.v1.cri', ...SNAPSHOTTERS_OFF];
+  return [
+    'version = 2',
+    `root = ${q(o.root)}`,
+    `state = ${q(o.state)}`,
+    `disabled_plugins = [${off.map((p) => q(p)).join(', ')}]`,
+    '[grpc]',
+    `  address = ${q(o.socket)}`,
+    '[ttrpc]',
+    '  address = ""',
+    '[debug]',
+    '  address = ""',
+    '[metrics]',
+    '  address = ""',
+    '[plugins."io.containerd.internal.v1.opt"]',
+    `  path = ${q(o.optDir)}`,
+    ...(o.extra ?? []),
+    '',
+  ].join('\n');
+}
+
 export function dockerSettings(root: string, dataRootName: string): Record<string, unknown> {
   return {
     'data-root': join(root, 'var/lib', dataRootName),
@@ -49,26 +79,8 @@ export async function writeDaemonConfigs(o: {
   // containerd whenever /run/containerd/containerd.sock exists, and the managed config
   // leaves containerd's opt plugin writing /opt/containerd. CRI is off (no CNI, no
   // listeners), no TCP/debug/metrics endpoints.
-  const q = JSON.stringify;
-  await writeFile(
-    containerdConfigPath,
-    [
-      'version = 2',
-      `root = ${q(join(o.containerdDir, 'root'))}`,
-      `state = ${q(join(o.containerdDir, 'state'))}`,
-      'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]',
-      '[grpc]',
-      `  address = ${q(o.containerdSocket)}`,
-      '[ttrpc]',
-      '  address = ""',
-      '[debug]',
-      '  address = ""',
-      '[metrics]',
-      '  address = ""',
-      '[plugins."io.containerd.internal.v1.opt"]',
-      `  path = ${q(join(o.tmpDir, 'opt'))}`,
-      '',
-    ].join('\n'),
-  );
+  await writeFile(containerdConfigPath, containerdToml({
+    root: join(o.containerdDir, 'root'), state: join(o.containerdDir, 'state'), socket: o.containerdSocket, optDir: join(o.tmpDir, 'opt'), cri: false,
+  }));
   return { daemonJsonPath, dockerdConfigPath, containerdConfigPath };
 }

@@ -12,7 +12,7 @@
 //                                hostRoot "/" would hold them
 //   T/exec, T/run/docker.sock, T/run/dockerd.pid, T/ctd (containerd), T/*.log
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { accessSync, constants, openSync, closeSync, readFileSync } from 'node:fs';
+import { openSync, closeSync, readFileSync } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { TEST_IMAGE, buildBusyboxTar, isStaticElf } from './busybox-image.js';
@@ -26,7 +26,7 @@ import {
   sweepStaleHarnessDirs,
   teardownHarnessDir,
 } from './harness-dir.js';
-import { HarnessError, type RunResult, isAlive, run, signal, sleep, terminate } from './proc.js';
+import { BIN_SEARCH, HarnessError, type RunResult, isAlive, run, signal, sleep, terminate, which } from './proc.js';
 
 export { HarnessError, type RunResult } from './proc.js';
 export { leftovers } from './harness-dir.js';
@@ -78,21 +78,6 @@ export interface Prerequisites {
   bins: Partial<Record<'dockerd' | 'containerd' | 'shim' | 'runc' | 'docker' | 'busybox', string>>;
 }
 
-const SEARCH = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
-
-function which(name: string, prefer: string[] = []): string | undefined {
-  for (const dir of [...prefer, ...SEARCH]) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return join(dir, name);
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
-}
-
 /** What this machine lacks for the harness; the caller decides fail (CI) or skip. */
 export async function checkPrerequisites(): Promise<Prerequisites> {
   const missing: string[] = [];
@@ -103,7 +88,7 @@ export async function checkPrerequisites(): Promise<Prerequisites> {
     shim: which('containerd-shim-runc-v2'),
     runc: which('runc'),
     // The CLI shipped with docker.io matches the daemon's API; a newer one on PATH also works.
-    docker: process.env.PODTRAIL_DOCKER_CLI ?? which('docker', ['/usr/bin']),
+    docker: process.env.PODTRAIL_DOCKER_CLI ?? which('docker', ['/usr/bin', ...BIN_SEARCH]),
     busybox: process.env.PODTRAIL_BUSYBOX ?? which('busybox'),
   };
   for (const [k, v] of Object.entries(bins)) if (!v) missing.push(`${k} (apt-get install -y docker.io busybox-static)`);
@@ -137,7 +122,7 @@ function spawnDaemon(file: string, args: string[], logPath: string, home: string
   const fd = openSync(logPath, 'a');
   try {
     // Daemons must not inherit our DOCKER_* or containerd settings, nor write to ~.
-    const env = { PATH: [...new Set(SEARCH)].join(delimiter), HOME: home, LANG: 'C' };
+    const env = { PATH: [...new Set(BIN_SEARCH)].join(delimiter), HOME: home, LANG: 'C' };
     const child = spawn(file, args, { stdio: ['ignore', fd, fd], env, detached: false });
     if (child.pid === undefined) throw new HarnessError(`cannot spawn ${file}`);
     child.unref();

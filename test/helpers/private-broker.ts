@@ -9,6 +9,10 @@ import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { repoRoot } from './ns.js';
 
+/** A test's broker lives for seconds to minutes: the C1 compiler alone starts it sooner and
+ * leaves the two cores to the code under test (no C2 compile threads). */
+const TEST_JVM_OPTS = '-XX:TieredStopAtLevel=1';
+
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createServer();
@@ -74,7 +78,7 @@ export class PrivateBroker {
   }
 
   private async script(cmd: 'start' | 'stop'): Promise<void> {
-    const env = { ...process.env, ...this.env, PODTRAIL_KAFKA_PORT: String(this.port), PODTRAIL_KAFKA_DIR: this.dir, PODTRAIL_KAFKA_HEAP: '512m' }; // 256m ran out on a restart with a fault test's transactions to recover
+    const env = { ...process.env, ...this.env, PODTRAIL_KAFKA_PORT: String(this.port), PODTRAIL_KAFKA_DIR: this.dir, PODTRAIL_KAFKA_HEAP: '512m', PODTRAIL_KAFKA_JVM_OPTS: TEST_JVM_OPTS }; // 256m ran out on a restart with a fault test's transactions to recover
     try {
       await promisify(execFile)('bash', [join(repoRoot, 'scripts', 'kafka-local.sh'), cmd], { env, timeout: 150_000 });
     } catch (err) {
@@ -186,7 +190,7 @@ export class PrivateCluster {
   private async script(cmd: 'start' | 'stop', node?: number): Promise<void> {
     const env = {
       ...process.env, PODTRAIL_KAFKA_PORT: String(this.port), PODTRAIL_KAFKA_DIR: this.dir, PODTRAIL_KAFKA_NODES: String(this.nodes),
-      PODTRAIL_KAFKA_HEAP: '384m', ...(node ? { PODTRAIL_KAFKA_NODE: String(node) } : {}),
+      PODTRAIL_KAFKA_HEAP: '384m', PODTRAIL_KAFKA_JVM_OPTS: TEST_JVM_OPTS, ...(node ? { PODTRAIL_KAFKA_NODE: String(node) } : {}),
     };
     try {
       await promisify(execFile)('bash', [join(repoRoot, 'scripts', 'kafka-local.sh'), cmd], { env, timeout: 240_000 });

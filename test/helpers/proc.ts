@@ -1,8 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
-// Child processes and /proc reading for the Docker test harness. Nothing here
-// signals a process by name: callers pass the pids they own.
+// Child processes and /proc reading for the dockerd and containerd test harnesses. Nothing
+// here signals a process by name: callers pass the pids they own.
 import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import { readFile, readdir, readlink } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+
+/** Where the harnesses look for executables, and the PATH their children get. */
+export const BIN_SEARCH = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
+/** The first executable `name` in dirs, or undefined. */
+export function which(name: string, dirs: readonly string[] = BIN_SEARCH): string | undefined {
+  for (const dir of dirs) {
+    if (!dir) continue;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
+}
 
 export class HarnessError extends Error {
   constructor(message: string, opts: { cause?: unknown } = {}) {

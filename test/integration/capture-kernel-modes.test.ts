@@ -3,8 +3,10 @@
 // the loopback filter, and loss accounting when JS falls behind.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   KernelCapture,
@@ -13,7 +15,7 @@ import {
   probeKernel,
   type KernelConnectEvent,
 } from '../../src/capture/native.js';
-import { buildClient, runClient } from '../helpers/ns.js';
+import { buildClient, repoRoot, runClient } from '../helpers/ns.js';
 import { EventSink, missingKernelPrereq } from '../helpers/capture-sink.js';
 
 const missing = missingKernelPrereq();
@@ -95,6 +97,22 @@ describe('kernel capture: modes, probe, filters, loss', { skip }, () => {
     }
   });
 
+  test("auto mode's pre-checks agree with a full load of each mode", () => {
+    // auto rules modes out without verifying the object (a minimal fexit program, the
+    // kprobe PMU); each verdict must be the one a full load of that mode gives.
+    const probe = probeKernel();
+    const kc = open({ attach: 'auto' });
+    const r = kc.start(() => {});
+    kc.stop();
+    const firstOk = probe.modes.findIndex((m) => m.ok);
+    assert.equal(r.attachMode, probe.modes[firstOk]!.mode);
+    assert.deepEqual(
+      r.attempts.map((a) => [a.mode, a.ok, a.errno]),
+      probe.modes.slice(0, firstOk + 1).map((m) => [m.mode, m.ok, m.ok ? 0 : m.errno]),
+    );
+    for (const a of r.attempts.filter((x) => !x.ok)) assert.ok(['LOAD_FAILED', 'ATTACH_FAILED'].includes(a.code), a.code);
+  });
+
   test('start/stop cycles (auto mode, failed attempts included) leak no fds; stop twice is harmless', () => {
     const fds = () => readdirSync('/proc/self/fd').length;
     const before = fds();
@@ -119,6 +137,30 @@ describe('kernel capture: modes, probe, filters, loss', { skip }, () => {
       assert.match(e.message, /nosuchctl.*memory/);
       return true;
     });
+  });
+
+  // The addon is compiled against bpf/.output/podtrail.skel.h; an object built from other
+  // sources (a stale build, an edited bench variant) must fail at open, saying what it lacks.
+  test('an object without a program the addon was built against: OPEN_FAILED naming it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'podtrail-skel-'));
+    try {
+      const src = readFileSync(join(repoRoot, 'bpf', 'podtrail.bpf.c'), 'utf8');
+      const edited = src.replace('int pt_tp_conn_out(', 'int pt_tp_conn_renamed(');
+      assert.notEqual(edited, src, 'the rename applies');
+      writeFileSync(join(dir, 'podtrail.bpf.c'), edited);
+      const arch = process.arch === 'arm64' ? 'arm64' : 'x86';
+      execFileSync('clang', ['-g', '-O2', '-target', 'bpf', '-mcpu=v3', `-D__TARGET_ARCH_${arch}`, '-I', join(repoRoot, 'bpf', '.output'),
+        '-I', join(repoRoot, 'bpf'), '-c', join(dir, 'podtrail.bpf.c'), '-o', join(dir, 'other.bpf.o')]);
+      assert.throws(() => open({ bpfObjectPath: join(dir, 'other.bpf.o'), attach: 'kprobe' }).start(() => {}), (e: unknown) => {
+        assert.ok(e instanceof KernelCaptureError);
+        assert.equal(e.code, 'OPEN_FAILED');
+        assert.match(e.message, /not the one this addon was built against/);
+        assert.match(e.message, /pt_tp_conn_out/);
+        return true;
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('not root, or no CAP_BPF/CAP_SYS_ADMIN: NOT_PRIVILEGED with EPERM', () => {

@@ -61,7 +61,7 @@ test('every hunk of the patch says why, and names the bench line or test that ju
 });
 
 test('the changes in force: every patch here; gzip level 1 only once capture asks for it', async () => {
-  assert.deepEqual(kafkajsChanges(), { 'linear-grouping': true, 'exact-size-record': true, 'no-negative-timeout': true, 'stable-offset-fetch': true, 'per-partition-retry': true, 'aborted-transactions': true, 'gzip-level-1': false });
+  assert.deepEqual(kafkajsChanges(), { 'linear-grouping': true, 'exact-size-record': true, 'no-negative-timeout': true, 'stable-offset-fetch': true, 'per-partition-retry': true, 'aborted-transactions': true, 'tls-verify-fatal': true, 'gzip-level-1': false });
   const { useFastGzip } = await import('../../src/kafka/kafkajs-changes.js');
   useFastGzip();
   assert.equal(kafkajsChanges()['gzip-level-1'], true);
@@ -81,7 +81,7 @@ test('a stage\'s first Kafka client logs the kafkajs version and the changes in 
   const info = lines.filter((l) => l.kafkajs !== undefined);
   assert.equal(info.length, 1, r.stdout);
   assert.equal(info[0]!.kafkajs, KAFKAJS_VERSION);
-  assert.deepEqual(info[0]!.changes, ['linear-grouping', 'exact-size-record', 'no-negative-timeout', 'stable-offset-fetch', 'per-partition-retry', 'aborted-transactions']);
-  assert.match(info[0]!.msg, /changes in force: linear-grouping, exact-size-record, no-negative-timeout, stable-offset-fetch, per-partition-retry, aborted-transactions$/);
+  assert.deepEqual(info[0]!.changes, ['linear-grouping', 'exact-size-record', 'no-negative-timeout', 'stable-offset-fetch', 'per-partition-retry', 'aborted-transactions', 'tls-verify-fatal']);
+  assert.match(info[0]!.msg, /changes in force: linear-grouping, exact-size-record, no-negative-timeout, stable-offset-fetch, per-partition-retry, aborted-transactions, tls-verify-fatal$/);
   assert.equal(lines.filter((l) => l.level >= 40).length, 0, 'no warning when patched');
 });

@@ -2,7 +2,7 @@
 // The shapes the kernel side will hand to the DNS modules, once bpf/ and native/ report DNS
 // packets (issue 15, part 1). Defined here first so the user-space half can be built and
 // tested before the decoder exists; the decoder (src/capture/event-layout.ts) will produce
-// exactly these. Keep aligned with the README's "Destinations" section.
+// exactly these. Keep aligned with docs/destinations.md.
 
 /**
  * Who owns the socket, as cgroup/connect4|6 or cgroup/sendmsg4|6 stored it in socket-local
