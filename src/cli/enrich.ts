@@ -14,11 +14,12 @@ import { EnrichStage, STAGE_MAX_BYTES_PER_PARTITION } from '../enrich/stage.js';
 import { MetaTable } from '../enrich/meta-table.js';
 import { TopicResolver } from '../enrich/topic-resolver.js';
 import type { MetadataResolver } from '../runtime/types.js';
-import type { AuditRecord } from '../schema/types.js';
+import type { AuditDnsLookup, AuditRecord } from '../schema/types.js';
 import { METRICS_OPTIONS, createRegistry, serveMetrics } from '../common/metrics.js';
 import { registerEnrichMetrics } from '../enrich/metrics.js';
 import { defineCommand } from './command.js';
 import { POD_ANNOTATIONS_OPTION } from './pod-annotations.js';
+import { DESTINATION_OPTIONS, destinationJoin } from './destination-options.js';
 import { CRI_OPTIONS } from './cri-options.js';
 import { CachedResolver } from '../runtime/cache.js';
 import { openCriRuntimes, type CriRuntimes } from '../runtime/cri/runtimes.js';
@@ -40,6 +41,7 @@ const options = {
   'cache-ttl': { type: 'int', arg: 'MS', min: 0, default: 300000, desc: 'metadata cache TTL' },
   'negative-ttl': { type: 'int', arg: 'MS', min: 0, default: 5000, desc: 'TTL of cached "not found" answers' },
   ...POD_ANNOTATIONS_OPTION,
+  ...DESTINATION_OPTIONS,
   ...CRI_OPTIONS,
   ...METRICS_OPTIONS,
   ...SCHEMA_REGISTRY_OPTIONS,
@@ -83,17 +85,26 @@ export default defineCommand({
     if (created.length) log.info({ created }, 'created topics');
     const cluster = new ClusterIdentity(kafka, log);
     await retryKafka('read the Kafka cluster id', () => cluster.changed(), log);
-    let confluent: { decoder: ConfluentDecoder; encodeAudit: (rec: AuditRecord) => Buffer } | undefined;
+    let confluent: { decoder: ConfluentDecoder; encodeAudit: (rec: AuditRecord) => Buffer; encodeLookup: (rec: AuditDnsLookup) => Buffer } | undefined;
     if (v['schema-registry']) {
       const client = new SchemaRegistryClient(v['schema-registry']);
       const enc = new ConfluentEncoder(codec(), client);
       await enc.prepare(topics.audit, 'AuditRecord');
-      confluent = { decoder: new ConfluentDecoder(codec(), client), encodeAudit: (rec) => enc.encodeSync(topics.audit, 'AuditRecord', rec) };
+      // A second record type on the audit topic: its own subject (TopicRecordNameStrategy), as CaptureLoss on the raw topic.
+      await enc.prepare(topics.audit, 'AuditDnsLookup', `${topics.audit}-io.podtrail.v1.AuditDnsLookup`);
+      confluent = {
+        decoder: new ConfluentDecoder(codec(), client),
+        encodeAudit: (rec) => enc.encodeSync(topics.audit, 'AuditRecord', rec),
+        encodeLookup: (rec) => enc.encodeSync(topics.audit, 'AuditDnsLookup', rec),
+      };
     }
     let table: MetaTable | undefined;
     let resolver: MetadataResolver = fileResolver;
     if (useTopic) {
       table = new MetaTable(codec(), { topic: topics.containers, maxContainers: v['meta-max-containers'], maxVersionsPerContainer: 64 }, moduleLogger('enrich.meta'), confluent?.decoder);
+    }
+    const destinations = destinationJoin(v, codec(), table);
+    if (table) {
       await table.start(kafka);
       resolver = new TopicResolver(table, {
         topic: topics.containers, waitMs: v['meta-wait'], missTtlMs: 30_000, keepAnnotation: annotationFilter(v['pod-annotations']),
@@ -102,7 +113,8 @@ export default defineCommand({
     }
     const processor = new EnrichProcessor(codec(), resolver, {
       concurrency: v.concurrency, topic: topics.raw, gapWindow: v['gap-window'],
-      ...(confluent ? { confluent: confluent.decoder, encodeAudit: confluent.encodeAudit } : {}),
+      ...(confluent ? { confluent: confluent.decoder, encodeAudit: confluent.encodeAudit, encodeLookup: confluent.encodeLookup } : {}),
+      ...(destinations ? { destinations } : {}),
     }, log);
     const stage = new EnrichStage(kafka, processor, {
       group: v.group as string,

@@ -14,6 +14,7 @@ import { annotationFilter, createResolver } from '../runtime/index.js';
 import { TopicResolver } from '../enrich/topic-resolver.js';
 import { defineCommand } from './command.js';
 import { POD_ANNOTATIONS_OPTION } from './pod-annotations.js';
+import { DESTINATION_OPTIONS, destinationJoin } from './destination-options.js';
 import { createFormatter, FORMATS } from './formats.js';
 import { flushStdout, writeLine } from './stdout.js';
 
@@ -37,6 +38,7 @@ const options = {
   'slack': { type: 'int', arg: 'MS', min: 0, default: 120_000, desc: 'how far publish time may trail event time' },
   // As --gap-window: use the live enrich's value to get the same records.
   ...POD_ANNOTATIONS_OPTION,
+  ...DESTINATION_OPTIONS,
   ...TOPIC_OPTIONS,
   ...KAFKA_OPTIONS,
 } as const;
@@ -57,6 +59,7 @@ export default defineCommand({
     const kafka = createKafka(kafkaConfigFrom(v));
     const c = codec();
     const table = new MetaTable(c, { topic: topics.containers, maxContainers: 1_000_000, maxVersionsPerContainer: 256 }, moduleLogger('replay.meta'));
+    const destinations = destinationJoin(v, c, table);
     await table.start(kafka);
     await table.caughtUp;
     const podAnnotations = v['pod-annotations'];
@@ -64,7 +67,7 @@ export default defineCommand({
       topic: topics.containers, waitMs: 0, missTtlMs: 3_600_000, keepAnnotation: annotationFilter(podAnnotations),
       ...(v['file-fallback'] === 'on' ? { fallback: createResolver({ hostRoot: v['host-root'] as string, podAnnotations }) } : {}),
     });
-    const processor = new EnrichProcessor(c, resolver, { concurrency: 64, topic: topics.raw, gapWindow: v['gap-window'] }, log);
+    const processor = new EnrichProcessor(c, resolver, { concurrency: 64, topic: topics.raw, gapWindow: v['gap-window'], ...(destinations ? { destinations } : {}) }, log);
     const format = createFormatter(v.format as string);
     // The target is made when missing, as export's is: an idempotent producer would otherwise
     // retry a topic nobody makes for ever.
@@ -85,7 +88,7 @@ export default defineCommand({
           pending.push({ key: o.key, value: o.value });
           if (pending.length >= 2000) await flush();
         } else {
-          await writeLine(format({ schema: 'AuditRecord', value: o.record, writerVersion: 'current' }));
+          await writeLine(format('query' in o.record ? { schema: 'AuditDnsLookup', value: o.record, writerVersion: 'current' } : { schema: 'AuditRecord', value: o.record, writerVersion: 'current' }));
         }
       }, log);
       await flush();

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Building AuditRecords: a raw event plus its attribution, or a LOSS record.
-import type { AuditRecord, CaptureLoss, RawConnectEvent } from '../schema/types.js';
+import type { AuditDnsLookup, AuditRecord, CaptureLoss, DnsLookup, RawConnectEvent } from '../schema/types.js';
 import type { Attribution } from './attribute.js';
 import { lossText } from '../schema/loss-text.js';
 
@@ -10,6 +10,18 @@ export function auditFromRaw(raw: RawConnectEvent, a: Attribution, sourceOverrid
     protocol: raw.protocol, family: raw.family, src: raw.src, dst: raw.dst, result: raw.result,
     process: raw.process, netns: raw.netns, mntns: raw.mntns, pidns: raw.pidns, utsName: raw.utsName,
     cgroup: raw.cgroup, encryptedDns: raw.encryptedDns,
+    ...attributed(a, sourceOverride),
+    loss: null,
+  };
+}
+
+/** A DNS lookup attributed exactly as a connect would be. */
+export function auditFromLookup(l: DnsLookup, a: Attribution): AuditDnsLookup {
+  return { ...l, ...attributed(a) };
+}
+
+function attributed(a: Attribution, sourceOverride?: string): Pick<AuditRecord, 'container' | 'pod' | 'attribution'> {
+  return {
     container: a.container
       ? { id: a.container.id, runtime: a.container.runtime, name: a.container.name, image: a.container.image }
       : null,
@@ -20,7 +32,6 @@ export function auditFromRaw(raw: RawConnectEvent, a: Attribution, sourceOverrid
       }
       : null,
     attribution: { status: a.status, source: sourceOverride ?? a.source, reason: a.reason },
-    loss: null,
   };
 }
 

@@ -132,10 +132,12 @@ export class DestinationIndex {
     if (!st) this.pods.set(podKey, (st = { sandboxes: new Map(), containers: new Map(), owners: [] }));
     const set = rec.isSandbox ? st.sandboxes : st.containers;
     set.set(rec.containerId, rec.deletedTime ?? set.get(rec.containerId) ?? null);
-    const facts: DestinationPod = {
-      name: p.name, namespace: p.namespace, uid: p.uid, labels: { ...p.labels },
-      workload: p.workload ? { kind: p.workload.kind, name: p.workload.name } : null,
-    };
+    // Frozen and shared: every connect to this pod gets the same object, so the fast path can
+    // cache its encoding by identity (src/enrich/dst-join.ts).
+    const facts: DestinationPod = Object.freeze({
+      name: p.name, namespace: p.namespace, uid: p.uid, labels: Object.freeze({ ...p.labels }),
+      workload: p.workload ? Object.freeze({ kind: p.workload.kind, name: p.workload.name }) : null,
+    });
     for (const text of p.ips) {
       let key: string;
       try {
@@ -194,7 +196,7 @@ export class DestinationIndex {
     this.evicted++;
   }
 
-  /** The pod that owned `addr` at `at` (ns), hostNetwork or not; null when none. */
+  /** The pod that owned `addr` at `at` (ns), hostNetwork or not; null when none. The facts are shared and frozen. */
   ownerAt(addr: Uint8Array, at: bigint): { pod: DestinationPod; hostNetwork: boolean } | null {
     const owners = this.byIp.get(ipKey(addr));
     if (!owners) return null;
@@ -208,7 +210,7 @@ export class DestinationIndex {
     if (!pick) return null;
     let facts = pick.facts[0]!.pod;
     for (const f of pick.facts) if (f.at <= at) facts = f.pod;
-    return { pod: { ...facts, labels: { ...facts.labels }, workload: facts.workload ? { ...facts.workload } : null }, hostNetwork: pick.hostNetwork };
+    return { pod: facts, hostNetwork: pick.hostNetwork };
   }
 
   /** Scope, pod and service of a destination at `at` (ns), given the name the pod resolved, if any. */

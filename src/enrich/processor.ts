@@ -7,11 +7,12 @@ import PQueue from 'p-queue';
 import { DecodeError, errMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Codec, Decoded } from '../schema/codec.js';
-import type { AuditRecord, CaptureLoss, RawConnectEvent } from '../schema/types.js';
+import type { AuditDnsLookup, AuditRecord, CaptureLoss, DnsLookup, RawConnectEvent } from '../schema/types.js';
 import { AttributionCache, type PathPlan } from './attribution-cache.js';
 import type { Attribution } from './attribute.js';
 import { AuditTranscoder, TranscodedAudit, type RawFields } from './transcode.js';
-import { auditFromRaw, lossAudit, lossFromCapture } from './audit.js';
+import { auditFromLookup, auditFromRaw, lossAudit, lossFromCapture } from './audit.js';
+import type { DestinationJoin } from './dst-join.js';
 import { LossTracker } from './loss-tracker.js';
 import type { MetadataResolver, ResolveResult } from '../runtime/types.js';
 
@@ -23,7 +24,7 @@ export interface InMessage {
 }
 
 export type OutMessage =
-  | { kind: 'audit'; key: Buffer | string | null; value: Buffer; record: AuditRecord }
+  | { kind: 'audit'; key: Buffer | string | null; value: Buffer; record: AuditRecord | AuditDnsLookup }
   | { kind: 'dlq'; key: Buffer | null; value: Buffer | null; headers: Record<string, string>; error: string };
 
 /** Records processed between two pauses for I/O (processBatch). */
@@ -40,6 +41,10 @@ export interface ProcessorOptions {
   confluent?: { decode(buf: Buffer): Decoded | Promise<Decoded> };
   /** how audit records are framed (default: single-object encoding) */
   encodeAudit?: (rec: AuditRecord) => Buffer;
+  /** how attributed DNS lookups are framed (default: single-object encoding) */
+  encodeLookup?: (rec: AuditDnsLookup) => Buffer;
+  /** dst.pod, dst.service and dst.scope from the containers topic; none when not given */
+  destinations?: DestinationJoin;
   /** source topic, for DLQ headers */
   topic: string;
 }
@@ -75,11 +80,14 @@ export class EnrichProcessor {
     this.queue = new PQueue({ concurrency: opts.concurrency });
     this.losses = new LossTracker(opts.gapWindow ?? 4096);
     // Single-object framing only: a custom audit encoder (Confluent framing) takes the general path.
-    this.fast = opts.encodeAudit ? undefined : AuditTranscoder.create(codec);
+    const fast = opts.encodeAudit ? undefined : AuditTranscoder.create(codec);
+    this.fast = fast && (!opts.destinations || fast.joinsDst) ? fast : undefined;
     if (!this.fast && !opts.encodeAudit) log.warn('schemas do not line up for the transcoding fast path; decoding every record');
+    this.dst = opts.destinations;
   }
 
   private readonly fast: AuditTranscoder | undefined;
+  private readonly dst: DestinationJoin | undefined;
 
   private readonly losses: LossTracker;
   private readonly attribution = new AttributionCache();
@@ -107,6 +115,10 @@ export class EnrichProcessor {
       const r = this.prepare(partition, m, this.opts.confluent && m.value?.[0] === 0x00 ? await this.preDecode(m) : undefined);
       if ('done' in r) {
         slots[i] = r.done;
+        continue;
+      }
+      if ('lookup' in r) {
+        this.lookupRecord(partition, r.lookup, m, (o) => { slots[i] = o; }, jobs);
         continue;
       }
       const losses = this.losses.observe(partition, r.raw.node, r.raw.instance, r.raw.seq, r.raw.time);
@@ -162,7 +174,8 @@ export class EnrichProcessor {
         memo.resolved = resolved;
         memo.node = f.node;
       }
-      const o = new TranscodedAudit(m.key, this.fast!.write(m.value!, f, a), a, this.codec);
+      const dst = this.dst ? this.fast!.joinDst(m.value!, f, this.dst) : undefined;
+      const o = new TranscodedAudit(m.key, this.fast!.write(m.value!, f, a, dst), a, this.codec);
       put(lossOuts ? [...lossOuts, o] : o);
     };
     const plan = (f.memo.plan ??= this.attribution.plan(f.cgroupPath));
@@ -202,6 +215,28 @@ export class EnrichProcessor {
     this.losses.keepPartitions(partitions);
   }
 
+  /**
+   * A DNS lookup, attributed like a connect, its server joined like a destination. Its seq is
+   * capture's DNS sequence, not the connects' (most DNS records, queries and folded repeats,
+   * never become a raw record, so that sequence has holes by design): it stays out of the
+   * connect loss accounting. DNS records the kernel could not deliver are capture's
+   * podtrail_capture_dns_kernel_drops_total.
+   */
+  private lookupRecord(_partition: number, l: DnsLookup, m: InMessage, put: (o: OutMessage | OutMessage[]) => void, jobs: Array<Promise<void>>): void {
+    const emit = (a: Attribution) => {
+      const rec = auditFromLookup(l, a);
+      if (this.dst) rec.dst = this.dst.endpoint(l.dst, l.time);
+      const value = this.opts.encodeLookup ? this.opts.encodeLookup(rec) : this.codec.encode('AuditDnsLookup', rec);
+      put({ kind: 'audit', key: m.key, value, record: rec });
+    };
+    const id = identity(l);
+    const plan = this.attribution.plan(l.cgroup.path);
+    if (!plan.lookup) return emit(this.attribution.attribute(id, plan, null));
+    const hit = this.resolver.peek?.(plan.lookup.containerId, plan.lookup.hint, l.time);
+    if (hit !== undefined) return emit(this.attribution.attribute(id, plan, hit));
+    jobs.push(this.queue.add(async () => emit(this.attribution.attribute(id, plan, await this.lookup(plan, l.time)))) as Promise<void>);
+  }
+
   private auditOut(rec: AuditRecord, key: Buffer | string | null): OutMessage {
     return { kind: 'audit', key, value: this.encode(rec), record: rec };
   }
@@ -232,7 +267,7 @@ export class EnrichProcessor {
     });
   }
 
-  private prepare(partition: number, m: InMessage, pre?: Decoded | DecodeError): { done: OutMessage | OutMessage[] | null } | { raw: RawConnectEvent } {
+  private prepare(partition: number, m: InMessage, pre?: Decoded | DecodeError): { done: OutMessage | OutMessage[] | null } | { raw: RawConnectEvent } | { lookup: DnsLookup } {
     if (pre instanceof DecodeError) return { done: this.dlq(partition, m, pre.code, pre.message) };
     if (!m.value || m.value.length === 0) return { done: this.dlq(partition, m, 'EMPTY', 'empty message value') };
     let d;
@@ -245,6 +280,8 @@ export class EnrichProcessor {
     switch (d.schema) {
       case 'RawConnectEvent':
         return { raw: d.value };
+      case 'DnsLookup':
+        return { lookup: d.value };
       case 'CaptureLoss': {
         if (d.value.cause === 'CAPTURE_RESTART') return { done: this.instanceEnded(partition, d.value) };
         // Already reported as a sequence gap: once is enough.
@@ -264,7 +301,13 @@ export class EnrichProcessor {
   /** One raw event to its audit record; never throws for bad metadata. */
   async enrich(raw: RawConnectEvent): Promise<AuditRecord> {
     const plan = this.attribution.plan(raw.cgroup.path);
-    return auditFromRaw(raw, this.attribution.attribute(identity(raw), plan, await this.lookup(plan, raw.time)));
+    return this.joined(auditFromRaw(raw, this.attribution.attribute(identity(raw), plan, await this.lookup(plan, raw.time))), raw);
+  }
+
+  /** The audit record with its destination joined, when the join is on. */
+  private joined(rec: AuditRecord, raw: RawConnectEvent): AuditRecord {
+    if (this.dst) rec.dst = this.dst.endpoint(raw.dst, raw.time);
+    return rec;
   }
 
   /** enrich() when the resolver can answer from its cache right now, else undefined. */
@@ -277,7 +320,7 @@ export class EnrichProcessor {
       if (r === undefined) return undefined;
       resolved = r;
     }
-    return auditFromRaw(raw, this.attribution.attribute(identity(raw), plan, resolved));
+    return this.joined(auditFromRaw(raw, this.attribution.attribute(identity(raw), plan, resolved)), raw);
   }
 
   private dlq(partition: number, m: InMessage, code: string, error: string): OutMessage {
@@ -295,4 +338,4 @@ export class EnrichProcessor {
   }
 }
 
-const identity = (raw: RawConnectEvent) => ({ cgroupPath: raw.cgroup.path, utsName: raw.utsName, netns: raw.netns, node: raw.node });
+const identity = (raw: RawConnectEvent | DnsLookup) => ({ cgroupPath: raw.cgroup.path, utsName: raw.utsName, netns: raw.netns, node: raw.node });

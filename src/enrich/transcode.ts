@@ -21,6 +21,7 @@ import type { PathPlan } from './attribution-cache.js';
 import type { ResolveResult } from '../runtime/types.js';
 import { auditFromRaw } from './audit.js';
 import { compileSkip, str, varint, type Cursor, type Skip } from './avro-skip.js';
+import { JOINED_FIELDS, type DestinationJoin } from './dst-join.js';
 
 const HEADER = 10;
 const UNION_SECOND = 0x02; // zigzag(1): the non-null branch of ["null", T]
@@ -34,6 +35,10 @@ export interface RawFields {
   netns: bigint;
   utsName: string;
   cgroupPath: string;
+  /** where the dst field ends in the record's bytes (its last three bytes are pod, service, scope: null) */
+  dstEnd: number;
+  /** and where it starts */
+  dstStart: number;
   /** Shared by every event whose netns..cgroup bytes are the same: a place to keep decisions. */
   memo: IdentityMemo;
 }
@@ -76,10 +81,13 @@ export class AuditTranscoder {
     /** per raw field: is the audit field its nullable union */
     private readonly marks: boolean[],
     private readonly marked: number,
-    private readonly want: Record<Exclude<keyof RawFields, 'memo'> | 'cgroup', number>,
+    private readonly want: Record<Exclude<keyof RawFields, 'memo' | 'dstStart' | 'dstEnd'> | 'cgroup', number>,
     private readonly cgroupPathSkips: Skip[],
     private readonly tailType: avro.Type,
     private readonly tailNames: string[],
+    /** raw field index of dst, and its mark's index among the marked fields; -1 when dst cannot be joined here */
+    private readonly dstIdx: number,
+    private readonly dstMark: number,
   ) {
     this.cuts = new Int32Array(marked + 1);
     this.at = new Int32Array(2 * skips.length);
@@ -132,9 +140,16 @@ export class AuditTranscoder {
     } catch {
       return undefined;
     }
+    // The destination join fills the Endpoint's last three fields (pod, service, scope), which
+    // the raw dst carries as nulls: one byte each.
+    let dstIdx = idx('dst');
+    const dstFields = (rawFields[dstIdx]?.type as unknown as { fields?: Array<{ name: string; type: avro.Type & { types?: avro.Type[] } }> } | undefined)?.fields;
+    const last3 = dstFields?.slice(-3) ?? [];
+    if (!marks[dstIdx] || last3.map((x) => x.name).join() !== JOINED_FIELDS.join() || last3.some((x) => x.type.types?.[0]?.typeName !== 'null')) dstIdx = -1;
+    const dstMark = dstIdx < 0 ? -1 : marks.slice(0, dstIdx).filter(Boolean).length;
     const header = (fp: bigint) => Buffer.concat([Buffer.from([0xc3, 0x01]), fingerprintBytesLE(fp)]);
     return new AuditTranscoder(header(rawWs.fingerprint), header(auditWs.fingerprint), skips, marks, marks.filter(Boolean).length,
-      want, cgroupPathSkips as Skip[], tailType, tailNames);
+      want, cgroupPathSkips as Skip[], tailType, tailNames, dstIdx, dstMark);
   }
 
   /** The fields enrich needs, if buf is a clean single-object RawConnectEvent of the current schema. */
@@ -168,10 +183,17 @@ export class AuditTranscoder {
     }
     if (c.pos !== c.end) return undefined;
     cuts[k] = c.end;
+    let dstStart = 0, dstEnd = 0;
+    if (this.dstIdx >= 0) {
+      dstStart = at[2 * this.dstIdx]!;
+      dstEnd = at[2 * this.dstIdx + 1]!;
+      // A raw dst that already carries pod, service or scope is not capture's: the general path decides.
+      if (buf[dstEnd - 1] !== 0 || buf[dstEnd - 2] !== 0 || buf[dstEnd - 3] !== 0) return undefined;
+    }
     const id = this.identity(buf, pathS, pathE);
     const node = intern(this.lastNode, buf, at[2 * w.node]!, at[2 * w.node + 1]!);
     const instance = intern(this.lastInstance, buf, at[2 * w.instance]!, at[2 * w.instance + 1]!);
-    this.lastRead = { node, instance, seq, time, netns: id.netns, utsName: id.utsName, cgroupPath: id.cgroupPath, memo: id.memo };
+    this.lastRead = { node, instance, seq, time, netns: id.netns, utsName: id.utsName, cgroupPath: id.cgroupPath, dstStart, dstEnd, memo: id.memo };
     return this.lastRead;
   }
 
@@ -199,22 +221,48 @@ export class AuditTranscoder {
     return id;
   }
 
-  /** The framed AuditRecord for a raw record read() accepted (as `f`), attributed as `a`. */
-  write(raw: Buffer, f: RawFields, a: Attribution): Buffer {
+  /** true when write() can take the destination join's bytes */
+  get joinsDst(): boolean {
+    return this.dstIdx >= 0;
+  }
+
+  /** dst's pod, service and scope bytes for a record read() accepted: its address and dst.name.name, looked up. */
+  joinDst(raw: Buffer, f: RawFields, join: DestinationJoin): Buffer {
+    const c: Cursor = { buf: raw, pos: f.dstStart, end: f.dstEnd };
+    const n = varint(c)!;
+    const addr = raw.subarray(c.pos, c.pos + n);
+    c.pos += n;
+    varint(c); // port
+    let name: string | null = null;
+    if (varint(c) === 1) {
+      const s = c.pos;
+      const len = varint(c)!;
+      name = str(raw, s, c.pos + len);
+    }
+    return join.bytes(addr, f.time, name);
+  }
+
+  /** The framed AuditRecord for a raw record read() accepted (as `f`), attributed as `a`, with dst's joined bytes if given. */
+  write(raw: Buffer, f: RawFields, a: Attribution, dst?: Buffer): Buffer {
     let tail = this.tails.get(a);
     if (tail === undefined) {
       const rec = auditFromRaw(TAIL_ONLY, a) as unknown as Record<string, unknown>;
       tail = this.tailType.toBuffer(Object.fromEntries(this.tailNames.map((n) => [n, rec[n]])));
       this.tails.set(a, tail);
     }
-    const out = Buffer.allocUnsafe(HEADER + (raw.length - HEADER) + this.marked + tail.length);
+    const join = dst !== undefined && this.dstIdx >= 0 ? dst : undefined;
+    const out = Buffer.allocUnsafe(HEADER + (raw.length - HEADER) + this.marked + tail.length + (join ? join.length - 3 : 0));
     for (let i = 0; i < HEADER; i++) out[i] = this.auditHeader[i]!;
     if (f !== this.lastRead) this.findCuts(raw);
     const cuts = this.cuts;
     let o = put(out, HEADER, raw, HEADER, cuts[0]!);
     for (let k = 0; k < this.marked; k++) {
       out[o++] = UNION_SECOND;
-      o = put(out, o, raw, cuts[k]!, cuts[k + 1]!);
+      if (join && k === this.dstMark) {
+        o = put(out, o, raw, cuts[k]!, f.dstEnd - 3);
+        o = put(out, o, join, 0, join.length);
+        o = put(out, o, raw, f.dstEnd, cuts[k + 1]!);
+      } else o = put(out, o, raw, cuts[k]!, cuts[k + 1]!);
     }
     put(out, o, tail, 0, tail.length);
     return out;

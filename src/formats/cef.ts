@@ -20,8 +20,10 @@
 // Severity (0-10): 1 for a connect that worked or is in progress, 3 for one that failed,
 // 7 for a LOSS record (audit data is missing).
 import type { Decoded } from '../schema/codec.js';
-import type { AuditRecord } from '../schema/types.js';
+import type { AuditDnsLookup, AuditRecord, DnsLookup } from '../schema/types.js';
 import { PRODUCT, errnoName, flowOf, nsToMs, outcomeOf, productVersion, siemRecord } from './record.js';
+import { cefDestination, destinationView } from './destination.js';
+import { qtypeName, rcodeName, safeDnsName } from '../schema/dns-text.js';
 import { lossCountKnown, lossText } from '../schema/loss-text.js';
 import { commandLine, exeFlagBits } from './process-view.js';
 
@@ -45,12 +47,13 @@ function ext(pairs: Array<[string, string | number | undefined | null]>): string
     .join(' ');
 }
 
-export function toCef(a: AuditRecord, enriched = true): string {
+export function toCef(a: AuditRecord, enriched = true, lookup?: DnsLookup | AuditDnsLookup): string {
   const loss = a.attribution.status === 'LOSS';
   const status = a.result?.status;
-  const signature = loss ? 'capture:LOSS' : `connect:${status ?? 'UNKNOWN'}`;
-  const name = loss ? 'Connections not captured' : outcomeOf(status) === 'failure' ? 'Outbound connection failed' : 'Outbound connection';
-  const severity = loss ? 7 : outcomeOf(status) === 'failure' ? 3 : 1;
+  const outcome = lookup ? (lookup.rcode === 0 ? 'success' : 'failure') : loss ? 'failure' : outcomeOf(status);
+  const signature = lookup ? `dns:${rcodeName(lookup.rcode)}` : loss ? 'capture:LOSS' : `connect:${status ?? 'UNKNOWN'}`;
+  const name = lookup ? 'DNS lookup' : loss ? 'Connections not captured' : outcome === 'failure' ? 'Outbound connection failed' : 'Outbound connection';
+  const severity = lookup ? 1 : loss ? 7 : outcome === 'failure' ? 3 : 1;
   const head = ['CEF:0', PRODUCT.vendor, PRODUCT.name, productVersion(), signature, name, String(severity)].map((h, i) => (i === 0 ? h : cefHeader(h)));
   const flow = flowOf(a);
   const v6 = flow?.ipVersion === 6;
@@ -59,8 +62,8 @@ export function toCef(a: AuditRecord, enriched = true): string {
     ['rt', nsToMs(a.time)],
     ['dvchost', a.node],
     ['externalId', a.eventId],
-    ['cat', loss ? 'podtrail/loss' : 'podtrail/connect'],
-    ['outcome', loss ? 'failure' : outcomeOf(status)],
+    ['cat', lookup ? 'podtrail/dns' : loss ? 'podtrail/loss' : 'podtrail/connect'],
+    ['outcome', outcome],
   ];
   if (flow) {
     pairs.push(
@@ -69,6 +72,12 @@ export function toCef(a: AuditRecord, enriched = true): string {
       ['proto', flow.transport.toUpperCase()],
     );
     if (v6) pairs.push(['c6a2Label', 'Source IPv6 Address'], ['c6a3Label', 'Destination IPv6 Address']);
+    pairs.push(...cefDestination(destinationView(a.dst, a.encryptedDns)));
+  }
+  if (lookup) {
+    const answers = lookup.answers.map((x) => `${qtypeName(x.type)} ${safeDnsName(x.data)}`).join(', ');
+    pairs.push(['msg', `${qtypeName(lookup.qtype)} ${safeDnsName(lookup.query)} ${rcodeName(lookup.rcode)}${answers ? `: ${answers}` : ''}`]);
+    if (lookup.count > 1n) pairs.push(['cnt', String(lookup.count)]);
   }
   if (a.result) pairs.push(['reason', a.result.errno ? `${a.result.status} ${errnoName(a.result.errno)}` : a.result.status]);
   if (p) {
@@ -93,6 +102,6 @@ export function toCef(a: AuditRecord, enriched = true): string {
 }
 
 export function decodedToCef(d: Decoded): string {
-  const { rec, enriched } = siemRecord(d);
-  return toCef(rec, enriched);
+  const { rec, enriched, lookup } = siemRecord(d);
+  return toCef(rec, enriched, lookup);
 }

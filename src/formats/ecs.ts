@@ -26,9 +26,11 @@
 //   action "capture-loss", with podtrail.loss saying how many and which sequence numbers.
 import { isoNanos, jsonLong } from '../schema/json-form.js';
 import type { Decoded } from '../schema/codec.js';
-import type { AuditRecord } from '../schema/types.js';
+import type { AuditDnsLookup, AuditRecord, DnsLookup } from '../schema/types.js';
 import { splitImage } from './ocsf.js';
-import { PRODUCT, errnoName, flowOf, outcomeOf, productVersion, siemRecord } from './record.js';
+import { PRODUCT, errnoName, flowOf, lookupAsAudit, outcomeOf, productVersion, siemRecord } from './record.js';
+import { destinationView, ecsDestination } from './destination.js';
+import { qtypeName, rcodeName, safeDnsName } from '../schema/dns-text.js';
 import { lossText } from '../schema/loss-text.js';
 import { commandLine } from './process-view.js';
 
@@ -60,9 +62,12 @@ export function toEcs(a: AuditRecord, enriched = true): Record<string, unknown> 
     observer: { product: PRODUCT.name, vendor: PRODUCT.vendor, version: productVersion(), type: 'sensor', hostname: a.node },
   };
   const flow = flowOf(a);
+  let dstExtras: Record<string, unknown> | undefined;
   if (flow) {
     doc.source = { ...(flow.srcIp ? { ip: flow.srcIp, address: flow.srcIp } : {}), port: flow.srcPort };
-    doc.destination = { ...(flow.dstIp ? { ip: flow.dstIp, address: flow.dstIp } : {}), port: flow.dstPort };
+    const dst = ecsDestination(destinationView(a.dst, a.encryptedDns));
+    doc.destination = { ...(flow.dstIp ? { ip: flow.dstIp, address: flow.dstIp } : {}), port: flow.dstPort, ...dst.destination };
+    if (Object.keys(dst.podtrail).length) dstExtras = dst.podtrail;
     doc.network = {
       transport: flow.transport, type: flow.ipVersion === 4 ? 'ipv4' : 'ipv6', iana_number: String(flow.ianaNumber),
       direction: 'egress', ...(flow.communityId ? { community_id: flow.communityId } : {}),
@@ -139,7 +144,44 @@ export function toEcs(a: AuditRecord, enriched = true): Record<string, unknown> 
       firstTime: a.loss.firstTime === null ? null : isoNanos(a.loss.firstTime), lastTime: a.loss.lastTime === null ? null : isoNanos(a.loss.lastTime),
     };
   }
+  if (dstExtras) pt.destination = dstExtras;
   doc.podtrail = pt;
+  return doc;
+}
+
+/**
+ * A DNS lookup as an ECS document: the connect mapping for identity and endpoints (the server
+ * is destination.*), then dns.* as a full exchange (dns.type answer): question, answers
+ * (name, type, class, data, ttl), resolved_ip, response_code, header_flags TC when truncated.
+ * event.type [protocol, info], action dns-lookup, outcome success for NOERROR. Trust and
+ * folded repeats: podtrail.dns.
+ */
+export function toEcsDns(l: DnsLookup | AuditDnsLookup, enriched = true): Record<string, unknown> {
+  const doc = toEcs(lookupAsAudit(l), enriched);
+  const ok = l.rcode === 0;
+  const event = doc.event as Record<string, unknown>;
+  Object.assign(event, { type: ['protocol', 'info'], action: 'dns-lookup', outcome: ok ? 'success' : 'failure' });
+  if (!ok) event.reason = rcodeName(l.rcode);
+  (doc.network as Record<string, unknown>).protocol = 'dns';
+  const answers = l.answers.map((x) => ({ name: safeDnsName(x.name), type: qtypeName(x.type), class: 'IN', data: safeDnsName(x.data), ttl: x.ttl }));
+  const resolved = l.answers.filter((x) => x.type === 1 || x.type === 28).map((x) => x.data);
+  doc.dns = {
+    type: 'answer',
+    question: { name: safeDnsName(l.query), type: qtypeName(l.qtype), class: 'IN' },
+    response_code: rcodeName(l.rcode),
+    ...(answers.length ? { answers } : {}),
+    ...(resolved.length ? { resolved_ip: resolved } : {}),
+    ...(l.truncated ? { header_flags: ['TC'] } : {}),
+  };
+  if (resolved.length) {
+    const related = (doc.related ?? {}) as { ip?: string[] };
+    related.ip = [...new Set([...(related.ip ?? []), ...resolved])];
+    doc.related = related;
+  }
+  (doc.podtrail as Record<string, unknown>).dns = {
+    trust: l.trust, count: jsonLong(l.count), dedupWindowMs: l.dedupWindowMs,
+    firstTime: l.firstTime === null ? null : isoNanos(l.firstTime), lastTime: l.lastTime === null ? null : isoNanos(l.lastTime),
+  };
   return doc;
 }
 
@@ -177,6 +219,6 @@ function kubernetesFields(a: AuditRecord): Record<string, unknown> {
 }
 
 export function decodedToEcs(d: Decoded): Record<string, unknown> {
-  const { rec, enriched } = siemRecord(d);
-  return toEcs(rec, enriched);
+  const { rec, enriched, lookup } = siemRecord(d);
+  return lookup ? toEcsDns(lookup, enriched) : toEcs(rec, enriched);
 }

@@ -28,14 +28,17 @@
 //   and the process key have no OCSF attribute: unmapped.process.
 import { isoNanos, jsonLong } from '../schema/json-form.js';
 import type { Decoded } from '../schema/codec.js';
-import type { AuditRecord, Container, Pod } from '../schema/types.js';
-import { PRODUCT, errnoName, flowOf, nsToMs, outcomeOf, productVersion, siemRecord } from './record.js';
+import type { AuditDnsLookup, AuditRecord, Container, DnsLookup, Pod } from '../schema/types.js';
+import { PRODUCT, errnoName, flowOf, lookupAsAudit, nsToMs, outcomeOf, productVersion, siemRecord } from './record.js';
+import { destinationView, ocsfDestination } from './destination.js';
+import { qtypeName, rcodeName, safeDnsName } from '../schema/dns-text.js';
 import { lossCountKnown, lossText } from '../schema/loss-text.js';
 import { baseName, commandLine } from './process-view.js';
 
 /** The OCSF schema version the mapping is checked against (test/fixtures/ocsf). */
 export const OCSF_VERSION = '1.9.0-dev';
 export const NETWORK_ACTIVITY = 4001;
+export const DNS_ACTIVITY = 4003;
 const CATEGORY_NETWORK = 4;
 
 const ACTIVITY = { Open: 1, Fail: 4, Refuse: 5, Other: 99 } as const;
@@ -160,9 +163,12 @@ export function toOcsf(a: AuditRecord, enriched = true): Record<string, unknown>
   // The Network category needs an endpoint; the missed connections all left this node.
   if (loss) ev.src_endpoint = { hostname: a.node, name: a.node };
   const flow = flowOf(a);
+  let dstUnmapped: Record<string, unknown> | undefined;
   if (flow) {
     ev.src_endpoint = { ...(flow.srcIp ? { ip: flow.srcIp } : {}), port: flow.srcPort };
-    ev.dst_endpoint = { ...(flow.dstIp ? { ip: flow.dstIp } : {}), port: flow.dstPort };
+    const dst = ocsfDestination(destinationView(a.dst, a.encryptedDns));
+    ev.dst_endpoint = { ...(flow.dstIp ? { ip: flow.dstIp } : {}), port: flow.dstPort, ...dst.endpoint };
+    if (Object.keys(dst.unmapped).length) dstUnmapped = dst.unmapped;
     ev.connection_info = {
       direction_id: 2, direction: 'Outbound',
       protocol_name: flow.transport, protocol_num: flow.ianaNumber,
@@ -200,11 +206,60 @@ export function toOcsf(a: AuditRecord, enriched = true): Record<string, unknown>
     }
   }
   ev.unmapped = unmapped(a, enriched);
+  if (dstUnmapped) (ev.unmapped as Record<string, unknown>).dst = dstUnmapped;
+  return ev;
+}
+
+/** OCSF's rcode_id captions (RFC 6895); other codes are Other (99), their name in rcode. */
+const RCODE_CAPTION: Record<number, string> = {
+  0: 'NoError', 1: 'FormError', 2: 'ServError', 3: 'NXDomain', 4: 'NotImp', 5: 'Refused', 6: 'YXDomain', 7: 'YXRRSet',
+  8: 'NXRRSet', 9: 'NotAuth', 10: 'NotZone', 11: 'DSOTYPENI', 16: 'BADVERS', 17: 'BADKEY', 18: 'BADTIME', 19: 'BADMODE',
+  20: 'BADNAME', 21: 'BADALG', 22: 'BADTRUNC', 23: 'BADCOOKIE',
+};
+const TYPE_CNAME = 5;
+
+/**
+ * OCSF DNS Activity (class_uid 4003), activity Response: capture reports a lookup when its
+ * answer reaches the socket. The process, container and endpoints map as for a connect (the
+ * server is dst_endpoint, its pod or service and scope as for a connect's destination);
+ * query {hostname, type, class}, answers {class, type, rdata, ttl} (each answer's owner name
+ * has no OCSF attribute: unmapped.dns.answers), rcode_id/rcode, status Success for NOERROR.
+ * Folded repeats: count, start_time, end_time. Trust and the folding window: unmapped.dns.
+ */
+export function toOcsfDns(l: DnsLookup | AuditDnsLookup, enriched = true): Record<string, unknown> {
+  const ev = toOcsf(lookupAsAudit(l), enriched);
+  const ok = l.rcode === 0;
+  const caption = RCODE_CAPTION[l.rcode];
+  const query = safeDnsName(l.query);
+  const answers = l.answers.map((x) => ({ name: safeDnsName(x.name), type: qtypeName(x.type), data: x.type === TYPE_CNAME ? safeDnsName(x.data) : safeDnsName(x.data), ttl: x.ttl }));
+  Object.assign(ev, {
+    activity_id: 2, activity_name: 'Response',
+    class_uid: DNS_ACTIVITY, class_name: 'DNS Activity',
+    type_uid: DNS_ACTIVITY * 100 + 2, type_name: 'DNS Activity: Response',
+    status_id: ok ? 1 : 2, status: ok ? 'Success' : 'Failure', status_code: rcodeName(l.rcode),
+    query: { hostname: query, type: qtypeName(l.qtype), class: 'IN' },
+    answers: answers.map((x) => ({ class: 'IN', type: x.type, rdata: x.data, ttl: x.ttl })),
+    rcode_id: caption === undefined ? 99 : l.rcode,
+    rcode: caption ?? rcodeName(l.rcode),
+    response_time: nsToMs(l.time),
+  });
+  if (l.truncated) ev.flag_ids = [2];
+  if (l.count > 1n) {
+    ev.count = Number(l.count > 2_147_483_647n ? 2_147_483_647n : l.count);
+    if (l.firstTime !== null) ev.start_time = nsToMs(l.firstTime);
+    if (l.lastTime !== null) ev.end_time = nsToMs(l.lastTime);
+  }
+  const who = l.process.comm + `[${l.process.pid}]` + ('attribution' in l && l.pod ? ` in pod ${l.pod.namespace ?? '?'}/${l.pod.name ?? '?'}` : '');
+  ev.message = `${who} resolved ${qtypeName(l.qtype)} ${query}: ${rcodeName(l.rcode)}${answers.length ? ` ${answers.map((x) => x.data).join(', ')}` : ''}`;
+  (ev.unmapped as Record<string, unknown>).dns = {
+    trust: l.trust, count: jsonLong(l.count), dedupWindowMs: l.dedupWindowMs, truncated: l.truncated,
+    answers: answers.map((x) => ({ name: x.name, type: x.type, data: x.data })),
+  };
   return ev;
 }
 
 /** Decoded record -> OCSF event; DecodeError for a schema with no SIEM form. */
 export function decodedToOcsf(d: Decoded): Record<string, unknown> {
-  const { rec, enriched } = siemRecord(d);
-  return toOcsf(rec, enriched);
+  const { rec, enriched, lookup } = siemRecord(d);
+  return lookup ? toOcsfDns(lookup, enriched) : toOcsf(rec, enriched);
 }

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { DecodeError } from '../common/errors.js';
 import type { Decoded } from '../schema/codec.js';
-import type { AuditRecord, ResultStatus } from '../schema/types.js';
+import type { AuditDnsLookup, AuditRecord, DnsLookup, ResultStatus } from '../schema/types.js';
 import { formatAddr } from '../schema/addr.js';
 import { communityId, unmapV4 } from './community-id.js';
 
@@ -12,6 +12,21 @@ export interface SiemRecord {
   rec: AuditRecord;
   /** false for a raw-topic record: no container, pod or attribution was looked up */
   enriched: boolean;
+  /** a DNS lookup: `rec` is its connect-shaped view (identity, endpoints), this the rest */
+  lookup?: DnsLookup | AuditDnsLookup;
+}
+
+/** A lookup in the audit shape: the formats' identity, endpoint and process mapping applies as is. */
+export function lookupAsAudit(l: DnsLookup | AuditDnsLookup): AuditRecord {
+  return {
+    eventId: l.eventId, seq: l.seq, instance: l.instance, time: l.time, node: l.node,
+    protocol: l.protocol, family: l.family, src: l.src, dst: l.dst, result: null, process: l.process,
+    netns: l.netns, mntns: l.mntns, pidns: l.pidns, utsName: l.utsName, cgroup: l.cgroup, encryptedDns: false,
+    container: 'attribution' in l ? l.container : null,
+    pod: 'attribution' in l ? l.pod : null,
+    attribution: 'attribution' in l ? l.attribution : { status: 'UNRESOLVED', source: null, reason: 'raw record: not enriched' },
+    loss: null,
+  };
 }
 
 /** Audit records as they are; raw events and capture losses in the audit shape; others refused. */
@@ -36,9 +51,11 @@ export function siemRecord(d: Decoded): SiemRecord {
         enriched: true,
       };
     }
+    case 'DnsLookup': return { rec: lookupAsAudit(d.value), enriched: false, lookup: d.value };
+    case 'AuditDnsLookup': return { rec: lookupAsAudit(d.value), enriched: true, lookup: d.value };
     default:
       // tail and export report a DecodeError and skip the record; nothing else would.
-      throw new DecodeError(`a ${d.schema} record has no SIEM form (only connection records and losses do)`, 'INVALID');
+      throw new DecodeError(`a ${d.schema} record has no SIEM form (only connection records, DNS lookups and losses do)`, 'INVALID');
   }
 }
 

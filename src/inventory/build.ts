@@ -91,6 +91,8 @@ export async function buildInventory(kafka: Kafka, codec: Codec, o: BuildOptions
   const positions = o.wholeTopic ? { sinceNs: undefined, untilNs: undefined } : { sinceNs: lo, untilNs: o.untilNs };
   await readWindow(kafka, { topic: o.auditTopic, ...positions, slackMs: o.slackMs, progressMs: 5000 }, (value, partition, offset) => {
     if (!value) return;
+    // DNS lookups (issue 15) share the audit topic; the inventory lists connections.
+    if (projection.isLookup(value)) return;
     let rec;
     try {
       rec = projection.decode(value);

@@ -64,11 +64,22 @@ export async function readJsonLines(input: Readable, each: (r: AuditRecord) => v
   for await (const line of rl) {
     n++;
     if (!line.trim()) continue;
+    // DNS lookups (issue 15, `dns` in the JSON form) come with the audit records: not connections.
+    if (line.includes('"dns":{') && isLookup(line)) continue;
     try {
       each(auditFromJsonLine(line));
     } catch (err) {
       if (!(err instanceof DecodeError)) throw err;
       bad(n, err.message);
     }
+  }
+}
+
+function isLookup(line: string): boolean {
+  try {
+    const o = JSON.parse(line) as J;
+    return !!o && typeof o === 'object' && typeof o.dns === 'object' && o.dns !== null && typeof o.dns.query === 'string';
+  } catch {
+    return false;
   }
 }

@@ -45,13 +45,21 @@ export class AuditProjection {
   /** the last header's fingerprint bytes and resolver: a window is mostly one writer version */
   private readonly lastFp = Buffer.alloc(8);
   private lastResolver: avro.Resolver | undefined;
+  /** AuditDnsLookup writer fingerprints: lookups share the audit topic and are not connections */
+  private readonly lookups = new Set<bigint>();
 
   constructor(set: SchemaSet = schemas(), dir = schemaDir()) {
     const full = JSON.parse(readFileSync(path.join(dir, 'audit-record.avsc'), 'utf8')) as Json;
     this.reader = parseSchema(prune(full));
     for (const ws of set.byFingerprint.values()) {
       if (ws.name === 'AuditRecord') this.resolvers.set(ws.fingerprint, this.reader.createResolver(ws.type));
+      if (ws.name === 'AuditDnsLookup') this.lookups.add(ws.fingerprint);
     }
+  }
+
+  /** A DNS lookup record (single-object framing): not a connection, passed over without decoding. */
+  isLookup(buf: Buffer | null): boolean {
+    return Buffer.isBuffer(buf) && buf.length >= HEADER_BYTES && buf[0] === MAGIC_0 && buf[1] === MAGIC_1 && this.lookups.has(buf.readBigUInt64LE(2));
   }
 
   /**

@@ -19,3 +19,28 @@ export function qtypeName(t: number): string {
 export function rcodeName(r: number): string {
   return RCODES[r] ?? `RCODE${r}`;
 }
+
+const SAFE = /^(?:[A-Za-z0-9_*-]|\.|\\(?:25[0-5]|2[0-4][0-9]|[01][0-9][0-9]))*$/;
+
+/**
+ * A DNS name as text any output can carry: capture writes names this way already (bytes
+ * outside letters, digits, `-`, `_` and `*` as `\DDD`, RFC 1035's master-file escape), so this
+ * is the identity for them. A record written by anyone else (the raw topic is writable) gets
+ * the same rule applied to each UTF-8 byte of every other character, an unpaired backslash
+ * included, so no name can break a CEF line, a terminal or a syslog message.
+ */
+export function safeDnsName(name: string): string {
+  if (SAFE.test(name)) return name;
+  let out = '';
+  let i = 0;
+  while (i < name.length) {
+    const m = /^\\(?:25[0-5]|2[0-4][0-9]|[01][0-9][0-9])/.exec(name.slice(i, i + 4));
+    if (m) { out += m[0]; i += 4; continue; }
+    const cp = name.codePointAt(i)!;
+    const ch = String.fromCodePoint(cp);
+    i += ch.length;
+    if (/^[A-Za-z0-9_*.-]$/.test(ch)) out += ch;
+    else for (const b of Buffer.from(ch, 'utf8')) out += `\\${String(b).padStart(3, '0')}`;
+  }
+  return out;
+}

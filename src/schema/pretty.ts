@@ -5,7 +5,7 @@ import { isoNanos } from './json-form.js';
 import type { Decoded } from './codec.js';
 import type { Endpoint, Process } from './types.js';
 import { lossText } from './loss-text.js';
-import { qtypeName, rcodeName } from './dns-text.js';
+import { qtypeName, rcodeName, safeDnsName } from './dns-text.js';
 
 const ep = (e: Endpoint | null, family: string | null) =>
   e ? (family === 'IPv6' ? `[${formatAddr(e.addr)}]:${e.port}` : `${formatAddr(e.addr)}:${e.port}`) : '?';
@@ -14,7 +14,7 @@ const ep = (e: Endpoint | null, family: string | null) =>
 function dstText(e: Endpoint | null, family: string | null): string {
   let s = ep(e, family);
   if (!e) return s;
-  if (e.name) s += ` (${e.name.name}${e.name.cnames.length ? ` via ${e.name.cnames.join('>')}` : ''}, ${e.name.trust})`;
+  if (e.name) s += ` (${safeDnsName(e.name.name)}${e.name.cnames.length ? ` via ${e.name.cnames.map(safeDnsName).join('>')}` : ''}, ${e.name.trust})`;
   if (e.pod) s += ` pod ${e.pod.namespace}/${e.pod.name}`;
   else if (e.service) s += ` svc ${e.service.namespace}/${e.service.name}`;
   if (e.scope) s += ` [${e.scope}]`;
@@ -65,9 +65,9 @@ export function toPretty(d: Decoded): string {
     }
     case 'DnsLookup': case 'AuditDnsLookup': {
       const l = d.value;
-      const answers = l.answers.map((x) => `${qtypeName(x.type)} ${x.data}`).join(', ');
+      const answers = l.answers.map((x) => `${qtypeName(x.type)} ${safeDnsName(x.data)}`).join(', ');
       const attributed = 'attribution' in l ? ` ${who(l.pod, l.container)} [${l.attribution.status}${l.attribution.source ? `/${l.attribution.source}` : ''}]` : ` cgroup=${l.cgroup.path}`;
-      return `${isoNanos(l.time)} ${l.node} #${l.seq} DNS ${qtypeName(l.qtype)} ${l.query} -> ${rcodeName(l.rcode)}${answers ? ` ${answers}` : ''}` +
+      return `${isoNanos(l.time)} ${l.node} #${l.seq} DNS ${qtypeName(l.qtype)} ${safeDnsName(l.query)} -> ${rcodeName(l.rcode)}${answers ? ` ${answers}` : ''}` +
         `${l.truncated ? ' truncated' : ''} from ${dstText(l.dst, l.family)} ${l.trust}${l.count > 1n ? ` x${l.count}` : ''} ` +
         `${l.process.comm}[${l.process.pid}]${identity(l.process)}${attributed}`;
     }

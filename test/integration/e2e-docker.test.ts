@@ -143,7 +143,7 @@ if (missing.length > 0) {
         assert.deepEqual(r.container, { id: app.id, runtime: 'docker', name: 'app', image: d.image });
         assert.deepEqual(r.result, { status, errno });
         assert.equal(r.process.nsPid, conn.nsPid);
-        assert.deepEqual(r.dst, { addr: '127.0.0.1', port: conn.port });
+        assert.deepEqual(r.dst, { addr: '127.0.0.1', port: conn.port, name: null, pod: null, service: null, scope: null }, '--metadata files: no containers topic to join destinations from');
         assert.equal(r.protocol, 'TCP');
         assert.equal(r.node, NODE);
         assert.equal(r.utsName, web.name);

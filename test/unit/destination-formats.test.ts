@@ -15,15 +15,15 @@ import { sampleAudit } from '../helpers/records.js';
 
 const S = 1_000_000_000n;
 const external: DestinationView = {
-  name: { name: 'api.eu.example.com', chain: ['api.eu.example.com', 'edge.cdn.example.net'], answeredAt: 1_765_000_000n * S + 5n, ttl: 30, server: '10.96.0.10', trust: 'resolver' },
-  scope: 'external', pod: null, service: null, encryptedDns: null,
+  name: { name: 'api.eu.example.com', cnames: ['edge.cdn.example.net'], answeredAt: 1_765_000_000n * S + 5n, ttl: 30, server: '10.96.0.10', trust: 'resolver' },
+  scope: 'external', pod: null, service: null, encryptedDns: false,
 };
 const inCluster: DestinationView = {
-  name: { name: 'db-0.db.data.svc.cluster.local', chain: ['db-0.db.data.svc.cluster.local'], answeredAt: 1_765_000_000n * S, ttl: 5, server: '10.96.0.10', trust: 'matched' },
+  name: { name: 'db-0.db.data.svc.cluster.local', cnames: [], answeredAt: 1_765_000_000n * S, ttl: 5, server: '10.96.0.10', trust: 'matched' },
   scope: 'pod', pod: { name: 'db-0', namespace: 'data', uid: '0b9e6c1e-8a4b-4c36-9c55-5d2e8e0a7f11', workload: { kind: 'StatefulSet', name: 'db' }, labels: { app: 'db' } },
-  service: { name: 'db', namespace: 'data' }, encryptedDns: null,
+  service: { name: 'db', namespace: 'data' }, encryptedDns: false,
 };
-const bare: DestinationView = { name: null, scope: null, pod: null, service: null, encryptedDns: null };
+const bare: DestinationView = { name: null, scope: null, pod: null, service: null, encryptedDns: false };
 
 test('domainOf: the name without its host label; short names are their own domain', () => {
   assert.equal(domainOf('api.eu.example.com'), 'eu.example.com');
@@ -44,7 +44,7 @@ test('OCSF: hostname, domain, svc_name and network scope in dst_endpoint, the re
   assert.deepEqual(e.endpoint, { hostname: 'api.eu.example.com', domain: 'eu.example.com', network_scope_id: 2, network_scope: 'External' });
   assert.deepEqual(e.unmapped, {
     scope: 'external',
-    name: { name: 'api.eu.example.com', chain: ['api.eu.example.com', 'edge.cdn.example.net'], answeredAt: '2025-12-06T05:46:40.000000005Z', ttl: 30, server: '10.96.0.10', trust: 'resolver' },
+    name: { name: 'api.eu.example.com', cnames: ['edge.cdn.example.net'], answeredAt: '2025-12-06T05:46:40.000000005Z', ttl: 30, server: '10.96.0.10', trust: 'resolver' },
   });
   const c = ocsfDestination(inCluster);
   assert.equal(c.endpoint.svc_name, 'db.data');
@@ -59,9 +59,9 @@ test('ECS: destination.domain is an ECS keyword field; the rest under podtrail.d
   const e = ecsDestination(external);
   assert.deepEqual(e.destination, { domain: 'api.eu.example.com' });
   assert.equal(e.podtrail.scope, 'external');
-  const c = ecsDestination({ ...inCluster, encryptedDns: 'doh' });
+  const c = ecsDestination({ ...inCluster, encryptedDns: true });
   assert.deepEqual(c.podtrail.service, { name: 'db', namespace: 'data' });
-  assert.equal(c.podtrail.encryptedDns, 'doh');
+  assert.equal(c.podtrail.encryptedDns, true);
   assert.deepEqual(ecsDestination(bare), { destination: {}, podtrail: {} });
 });
 

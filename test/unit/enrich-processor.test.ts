@@ -7,6 +7,7 @@ import { Codec } from '../../src/schema/codec.js';
 import { DLQ_HEADERS, EnrichProcessor, type InMessage } from '../../src/enrich/processor.js';
 import type { MetadataResolver, ResolveResult } from '../../src/runtime/types.js';
 import { sampleRaw } from '../helpers/records.js';
+import type { AuditRecord } from '../../src/schema/types.js';
 
 const codec = new Codec();
 const ID = 'b5fa49123b796b99fe605af0f8d019f3b3a8cb445b529b892e0d3788682469af';
@@ -99,7 +100,7 @@ test('a CaptureLoss on the raw topic becomes a LOSS audit record', async () => {
   assert.equal(out?.kind, 'audit');
   if (out?.kind !== 'audit') return;
   assert.equal(out.record.attribution.status, 'LOSS');
-  assert.equal(out.record.loss?.count, 5n);
+  assert.equal((out.record as AuditRecord).loss?.count, 5n);
   assert.equal(out.record.process, null);
   assert.match(out.record.attribution.reason ?? '', /5 connection\(s\) missed on node-a, seq 5\.\.9/);
 });

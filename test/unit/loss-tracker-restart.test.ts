@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { LossTracker } from '../../src/enrich/loss-tracker.js';
 import { EnrichProcessor } from '../../src/enrich/processor.js';
 import { Codec } from '../../src/schema/codec.js';
-import type { CaptureLoss } from '../../src/schema/types.js';
+import type { AuditRecord, CaptureLoss } from '../../src/schema/types.js';
 import { sampleRaw } from '../helpers/records.js';
 
 const feed = (t: LossTracker, seqs: number[], instance = 'old1') =>
@@ -75,7 +75,7 @@ test('the processor turns the announcement into LOSS audit records with a reason
   const raws = [1n, 2n, 4n].map((seq) => ({ key: Buffer.from('node-a/1'), value: codec.encode('RawConnectEvent', sampleRaw({ node: 'node-a', instance: 'old1', seq, eventId: `node-a:old1:${seq}`, cgroup: { id: 1n, path: '/' } })), offset: String(seq) }));
   const ann = { key: Buffer.from('node-a/loss'), value: codec.encode('CaptureLoss', end(3n)), offset: '9' };
   const out = await p.processBatch(0, [...raws, ann, ann]);
-  const recs = out.map((o) => (o.kind === 'audit' ? o.record : assert.fail('no DLQ expected')));
+  const recs = out.map((o) => (o.kind === 'audit' ? o.record as AuditRecord : assert.fail('no DLQ expected')));
   assert.deepEqual(recs.map((r) => [r.attribution.status, r.seq]), [['HOST', 1n], ['HOST', 2n], ['HOST', 4n], ['LOSS', 3n], ['LOSS', 5n]]);
   const last = recs.at(-1)!;
   assert.deepEqual({ ...last.loss, firstTime: null, lastTime: null }, { instance: 'old1', fromSeq: 5n, toSeq: 4n, count: 0n, cause: 'CAPTURE_RESTART', firstTime: null, lastTime: null });
