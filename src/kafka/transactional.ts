@@ -137,8 +137,10 @@ export class TransactionalProducer {
    * old transaction still hung there (a partition ends the producer id's open transaction at its
    * next marker, whichever epoch wrote the records; a completed transaction has nothing left to
    * end). Then the group's committed offset for the partition is the truth: `next` means the
-   * batch committed. (The hanging case is rare, 1 run in ~20 of fault-broker-kill; that branch is
-   * argued from the broker's logs, not yet seen working.)
+   * batch committed. The path runs in test/integration/enrich-commit-outcome and
+   * export-commit-outcome (a broker takes EndTxn and the answer is dropped). The hanging
+   * PrepareCommit case above is rare (1 run in ~20 of fault-broker-kill) and no test forces it:
+   * that the ABORT markers end it is argued from the broker's logs.
    */
   private async settle(requests: TopicMessages[][], inputs: readonly TxnInput[], stopping: () => boolean): Promise<'committed' | 'aborted' | 'unsettled'> {
     if (stopping()) return 'unsettled';
