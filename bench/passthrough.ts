@@ -6,7 +6,7 @@ import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import { IDEMPOTENT_RETRY, TRANSACTIONAL_RETRY } from '../src/kafka/client.js';
 import { STAGE_CONSUMER_DEFAULTS } from '../src/enrich/stage.js';
 import { STAGE_MAX_REQUEST_BYTES, bySize } from '../src/enrich/produce.js';
-import type { TxnPhases } from '../src/kafka/transactional.js';
+import { stopwatch, type TxnPhases } from '../src/kafka/transactional.js';
 
 export interface PassthroughOptions {
   group: string;
@@ -56,13 +56,7 @@ export class Passthrough {
       await commitOffsetsIfNecessary();
     } else {
       const ph = this.phases;
-      let t = performance.now();
-      const lap = () => {
-        const now = performance.now();
-        const ms = now - t;
-        t = now;
-        return ms;
-      };
+      const lap = stopwatch();
       const txn = await producer.transaction();
       ph.begin += lap();
       try {

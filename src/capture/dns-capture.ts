@@ -7,7 +7,7 @@ import { formatAddr } from '../schema/addr.js';
 import { tryParseCgroupPath } from '../runtime/cgroup-path.js';
 import { LRUCache } from 'lru-cache';
 import { DnsNames, type DnsNamesOptions, type LookupEvent } from './dns/dns-names.js';
-import { nameOwner, type DnsPacketEvent, type DnsSocketOwner, type NameOwner } from './dns/events.js';
+import { nameOwner, type DnsPacketEvent, type DnsSocketOwner, type NameOwner, type SocketEnd } from './dns/events.js';
 import type { Trust } from './dns/name-table.js';
 import type { DnsRecordWithPath, KernelConnectEvent } from './native.js';
 
@@ -43,8 +43,8 @@ export interface CapturedLookup extends LookupEvent {
   cgroupId: bigint;
   comm: string;
   family: 'IPv4' | 'IPv6';
-  local: { addr: Buffer; port: number };
-  remote: { addr: Buffer; port: number };
+  local: SocketEnd;
+  remote: SocketEnd;
 }
 
 const processKey = (tgid: number, keyNs: bigint): string => `${tgid}:${keyNs}`;

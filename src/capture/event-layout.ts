@@ -3,6 +3,7 @@
 // the BPF object sends. Keep aligned with bpf/podtrail.h; test/unit/event-layout
 // compares every offset here with the C++ compiler's offsetof of that header.
 import { DecodeError } from '../common/errors.js';
+import type { SocketEnd } from './dns/events.js';
 
 export const CONNECT_EVENT = {
   SIZE: 232,
@@ -236,8 +237,8 @@ export interface RawDnsRecord {
   comm: string;
   transport: 'udp' | 'tcp';
   family: 'IPv4' | 'IPv6';
-  local: { addr: Buffer; port: number };
-  remote: { addr: Buffer; port: number };
+  local: SocketEnd;
+  remote: SocketEnd;
   /** TCP only: the segment's sequence number */
   tcpSeq: number;
   /** the payload's length on the wire; more than payload.length when the copy was cut */

@@ -30,6 +30,17 @@ export type TxnOutcome =
   | { kind: 'unsettled'; err: unknown };
 
 /** True when the batch's outputs and offsets are in (whatever we were told). */
+/** Milliseconds since the previous call (or since it was made): one lap per transaction step. */
+export function stopwatch(): () => number {
+  let t = performance.now();
+  return () => {
+    const now = performance.now();
+    const ms = now - t;
+    t = now;
+    return ms;
+  };
+}
+
 export function isCommitted(o: TxnOutcome): o is Extract<TxnOutcome, { kind: 'committed' | 'committed-unconfirmed' }> {
   return o.kind === 'committed' || o.kind === 'committed-unconfirmed';
 }
@@ -72,13 +83,7 @@ export class TransactionalProducer {
     let txn: Transaction | undefined;
     try {
       const ph = this.phases;
-      let t = performance.now();
-      const lap = () => {
-        const now = performance.now();
-        const ms = now - t;
-        t = now;
-        return ms;
-      };
+      const lap = stopwatch();
       txn = await this.producer.transaction();
       ph.begin += lap();
       await this.send(txn, requests, inputs, lap);

@@ -19,19 +19,22 @@ export interface DnsSocketOwner {
   socketCookie: bigint;
 }
 
+/** One end of a socket: raw address bytes (4 or 16) and port. */
+export interface SocketEnd { addr: Buffer; port: number }
+
 export interface DnsPacketEvent {
   /** query: sent by a marked socket (egress, process context); answer: delivered to one (ingress) */
   direction: 'query' | 'answer';
   /** ns since the epoch (the capture clock, as connects) */
   time: bigint;
-  /** the capture's sequence number: shared with connects, so loss accounting covers DNS too */
+  /** capture's DNS sequence number (its own, apart from the connects'; a failed reserve is a gap and a count) */
   seq: bigint;
   owner: DnsSocketOwner;
   transport: 'udp' | 'tcp';
   /** the pod's end */
-  local: { addr: Buffer; port: number };
+  local: SocketEnd;
   /** the server's end: the query's destination, the answer's source (after any NAT) */
-  remote: { addr: Buffer; port: number };
+  remote: SocketEnd;
   /** the DNS payload (UDP) or TCP segment payload, cut at the copy cap */
   payload: Buffer;
   /** the payload's length before the cap: > payload.length means the copy was cut */
