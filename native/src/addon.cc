@@ -72,6 +72,21 @@ class Capture : public Napi::ObjectWrap<Capture> {
       if (!v.IsBoolean()) throw Napi::TypeError::New(env, std::string(k) + " must be a boolean");
       return v.As<Napi::Boolean>().Value();
     };
+    // An array of at most `max` elements, each of the kind `isKind` checks (`of` names it).
+    auto array = [&](const char* k, uint32_t max, const char* of, bool (Napi::Value::*isKind)() const) {
+      Napi::Value v = need(k);
+      const std::string notArray = std::string(k) + " must be an array of " + of;
+      if (!v.IsArray()) throw Napi::TypeError::New(env, notArray);
+      auto a = v.As<Napi::Array>();
+      if (a.Length() > max) throw Napi::RangeError::New(env, "at most " + std::to_string(max) + " " + k);
+      std::vector<Napi::Value> out;
+      for (uint32_t i = 0; i < a.Length(); i++) {
+        Napi::Value e = a.Get(i);
+        if (!(e.*isKind)()) throw Napi::TypeError::New(env, notArray);
+        out.push_back(e);
+      }
+      return out;
+    };
     opts_.objPath = str("bpfObjectPath");
     opts_.mode = str("attach");
     opts_.ringBytes = static_cast<uint32_t>(uint("ringBufferBytes"));
@@ -88,26 +103,12 @@ class Capture : public Napi::ObjectWrap<Capture> {
     opts_.dns.enabled = flag("dns");
     opts_.dns.copyMax = static_cast<uint32_t>(uint("dnsCopyMax"));
     opts_.dns.cgroupRoot = str("dnsCgroupRoot");
-    Napi::Value dp = need("dnsPorts");
-    if (!dp.IsArray()) throw Napi::TypeError::New(env, "dnsPorts must be an array of ports");
-    auto dpa = dp.As<Napi::Array>();
-    // The kernel side's table has PT_DNS_PORTS entries: a memory-safety bound, not a default.
-    if (dpa.Length() > PT_DNS_PORTS) throw Napi::RangeError::New(env, "at most 8 dnsPorts");
-    for (uint32_t i = 0; i < dpa.Length(); i++) {
-      Napi::Value v = dpa.Get(i);
-      if (!v.IsNumber()) throw Napi::TypeError::New(env, "dnsPorts must be an array of ports");
+    // The kernel side's tables have PT_DNS_PORTS and PT_MAX_CONTROLLERS entries: memory-safety
+    // bounds, not defaults.
+    for (Napi::Value v : array("dnsPorts", PT_DNS_PORTS, "ports", &Napi::Value::IsNumber))
       opts_.dns.ports.push_back(static_cast<uint16_t>(v.As<Napi::Number>().Uint32Value()));
-    }
-    Napi::Value c = need("cgroupControllers");
-    if (!c.IsArray()) throw Napi::TypeError::New(env, "cgroupControllers must be an array of names");
-    auto a = c.As<Napi::Array>();
-    // The kernel side's table has PT_MAX_CONTROLLERS entries: a memory-safety bound, not a default.
-    if (a.Length() > PT_MAX_CONTROLLERS) throw Napi::RangeError::New(env, "at most 4 cgroupControllers");
-    for (uint32_t i = 0; i < a.Length(); i++) {
-      Napi::Value v = a.Get(i);
-      if (!v.IsString()) throw Napi::TypeError::New(env, "cgroupControllers must be an array of names");
+    for (Napi::Value v : array("cgroupControllers", PT_MAX_CONTROLLERS, "names", &Napi::Value::IsString))
       controllers_.push_back(v.As<Napi::String>().Utf8Value());
-    }
   }
 
   ~Capture() override { Shutdown(false); }

@@ -264,8 +264,9 @@ bool Exists(const char* path) { return access(path, F_OK) == 0; }
 std::string Precheck(const std::string& mode, int& err, std::string& code) {
   if (mode == "kprobe") {
     // libbpf attaches kprobes through the kprobe PMU, or the legacy tracefs interface.
-    if (Exists("/sys/bus/event_source/devices/kprobe/type") || Exists("/sys/kernel/tracing/kprobe_events") ||
-        Exists("/sys/kernel/debug/tracing/kprobe_events"))
+    const std::string tracefs = TracefsPath();
+    if (Exists("/sys/bus/event_source/devices/kprobe/type") ||
+        (!tracefs.empty() && Exists((tracefs + "/kprobe_events").c_str())))
       return "";
     err = ENOENT;
     code = "ATTACH_FAILED";
